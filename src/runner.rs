@@ -1,1 +1,819 @@
-//! TODO
+//! The only place devenv starts a process.
+//!
+//! A [`Cmd`] is an argv (never a shell string) plus env, working directory, stdin and a
+//! timeout. [`Runner::run`] starts it in its own process group, streams its output into
+//! the step's log file (`<log_dir>/<step_id>.log`) and into memory, and on timeout or
+//! Ctrl-C signals the whole group (SIGTERM, then SIGKILL after [`KILL_GRACE`]) so that
+//! what the command started (k3d's helpers, docker build's children, a script's
+//! background jobs) dies with it.
+//!
+//! Why a process group: `kill_on_drop` and `Child::kill` only reach the direct child.
+//! With `process_group(0)` the child is also out of the terminal's foreground group, so
+//! a Ctrl-C reaches devenv only; devenv then decides (via the shared
+//! [`CancellationToken`]) to stop every running command and report which step was
+//! interrupted, instead of children dying half-way in an order nobody chose.
+//!
+//! Log file format (appended, one block per command):
+//! ```text
+//! ==> 2026-06-12T09:41:03Z $ k3d cluster create --config .devenv/k3d-config.yaml
+//! | a line the command wrote to stdout
+//! ! a line the command wrote to stderr
+//! ==> exit status: 0 after 12.3s
+//! ```
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code of devenv after SIGINT/SIGTERM (128 + SIGINT, as shells report it).
+pub const INTERRUPTED_EXIT: i32 = 130;
+
+/// Timeout of a [`Cmd`] unless [`Cmd::timeout`] says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Time a process group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// Lines of output kept in error messages.
+pub const TAIL_LINES: usize = 20;
+
+/// After the child exits, how long to keep reading pipes that a background grandchild
+/// still holds open (everything the child itself wrote is already in the pipe).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+
+/// A command to run: program and argv, never a shell string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+    /// Added to (or overriding) the inherited environment; shown by [`Cmd::display`].
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    /// Bytes written to the child's stdin (then closed); `None` = stdin is /dev/null.
+    pub stdin: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+impl Cmd {
+    pub fn new(program: impl Into<String>) -> Cmd {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            stdin: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Cmd {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Cmd {
+        self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the child (later calls with the same key win).
+    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Cmd {
+        let k = k.into();
+        self.env.retain(|(key, _)| *key != k);
+        self.env.push((k, v.into()));
+        self
+    }
+
+    pub fn cwd(mut self, p: impl Into<PathBuf>) -> Cmd {
+        self.cwd = Some(p.into());
+        self
+    }
+
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    pub fn timeout(mut self, d: Duration) -> Cmd {
+        self.timeout = d;
+        self
+    }
+
+    /// The argv only (no env), shell-quoted.
+    pub fn argv_display(&self) -> String {
+        std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A shell-quoted command line a user can paste, with `KEY=VALUE` for the env set
+    /// through [`Cmd::env`] (values of secret-looking keys shown as `***`).
+    pub fn display(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in &self.env {
+            let v = if is_secret_key(k) { "***" } else { v };
+            out.push_str(&quote(k));
+            out.push('=');
+            out.push_str(&quote(v));
+            out.push(' ');
+        }
+        out.push_str(&self.argv_display());
+        out
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+fn quote(s: &str) -> String {
+    // try_quote only fails on NUL bytes, which no argv can contain anyway.
+    match shlex::try_quote(s) {
+        Ok(q) => q.into_owned(),
+        Err(_) => format!("{s:?}"),
+    }
+}
+
+fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_uppercase();
+    ["PASSWORD", "TOKEN", "SECRET"]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+/// What a finished command produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Exit code; 128 + N when the command was killed by signal N (as shells report it).
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub duration: Duration,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+
+    /// stdout as text (invalid UTF-8 replaced).
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Why a command did not succeed.
+///
+/// `Display` names the command line, the status, the tail of its output and the log
+/// file; [`RunError::hint`] is printed separately by the UI as a `hint:` line.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The program could not be started (usually: not installed / not on PATH).
+    #[error("could not run `{cmd}`: {}", spawn_reason(program, source))]
+    Spawn {
+        cmd: String,
+        program: String,
+        #[source]
+        source: io::Error,
+        /// How to install the program; callers that know it fill it in.
+        hint: Option<String>,
+    },
+    #[error("`{cmd}` failed ({}){}{}", status_text(*status, *signal), tail_block(*tail_stream, stderr_tail), log_line(log_path))]
+    Failed {
+        cmd: String,
+        /// Exit code, or 128 + signal number.
+        status: i32,
+        /// Set when the command was killed by a signal it did not get from devenv.
+        signal: Option<i32>,
+        /// Last [`TAIL_LINES`] lines of stderr, or of stdout when stderr was empty.
+        stderr_tail: String,
+        /// Which stream `stderr_tail` comes from.
+        tail_stream: Stream,
+        log_path: PathBuf,
+    },
+    #[error("`{cmd}` timed out after {}{}{}", humantime::format_duration(*timeout), tail_block(*tail_stream, tail), log_line(log_path))]
+    TimedOut {
+        cmd: String,
+        timeout: Duration,
+        tail: String,
+        tail_stream: Stream,
+        log_path: PathBuf,
+    },
+    #[error("`{cmd}` was interrupted")]
+    Interrupted { cmd: String },
+}
+
+fn spawn_reason(program: &str, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => format!("`{program}` was not found on PATH"),
+        io::ErrorKind::PermissionDenied => format!("permission denied executing `{program}`"),
+        _ => e.to_string(),
+    }
+}
+
+fn status_text(status: i32, signal: Option<i32>) -> String {
+    match signal {
+        Some(sig) => format!("killed by signal {sig}{}", signal_name(sig)),
+        None => format!("exit status: {status}"),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGINT => " (SIGINT)",
+        libc::SIGTERM => " (SIGTERM)",
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGPIPE => " (SIGPIPE)",
+        _ => "",
+    }
+}
+
+fn tail_block(stream: Stream, tail: &str) -> String {
+    if tail.trim().is_empty() {
+        return String::new();
+    }
+    let n = tail.lines().count();
+    let what = if n == 1 {
+        "line".to_string()
+    } else {
+        format!("{n} lines")
+    };
+    let name = match stream {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    };
+    format!(
+        "\n--- {name} (last {what})\n{}",
+        tail.trim_end_matches('\n')
+    )
+}
+
+fn log_line(path: &Path) -> String {
+    format!("\n--- full log: {}", path.display())
+}
+
+impl RunError {
+    /// The command line of the failed command.
+    pub fn cmd(&self) -> &str {
+        match self {
+            RunError::Spawn { cmd, .. }
+            | RunError::Failed { cmd, .. }
+            | RunError::TimedOut { cmd, .. }
+            | RunError::Interrupted { cmd } => cmd,
+        }
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, RunError::Interrupted { .. })
+    }
+
+    /// The captured output tail (empty for `Spawn`/`Interrupted`).
+    pub fn output_tail(&self) -> &str {
+        match self {
+            RunError::Failed { stderr_tail, .. } => stderr_tail,
+            RunError::TimedOut { tail, .. } => tail,
+            _ => "",
+        }
+    }
+
+    pub fn log_path(&self) -> Option<&Path> {
+        match self {
+            RunError::Failed { log_path, .. } | RunError::TimedOut { log_path, .. } => {
+                Some(log_path)
+            }
+            _ => None,
+        }
+    }
+
+    /// Sets the install hint of a `Spawn` error (no effect on other variants).
+    pub fn with_install_hint(mut self, h: impl Into<String>) -> RunError {
+        if let RunError::Spawn { hint, .. } = &mut self {
+            *hint = Some(h.into());
+        }
+        self
+    }
+
+    /// What the user can do about it, when the error is a known problem.
+    pub fn hint(&self) -> Option<String> {
+        if let RunError::Spawn { hint, .. } = self {
+            return hint.clone();
+        }
+        hint_for_output(self.cmd(), self.output_tail())
+    }
+}
+
+/// Recognises well-known problems in a command's output.
+pub fn hint_for_output(cmd: &str, text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("cannot connect to the docker daemon")
+        || lower.contains("is the docker daemon running")
+    {
+        return Some(
+            "the Docker daemon is not running: start Docker (Docker Desktop, or \
+             `sudo systemctl start docker`) and check with `docker version`"
+                .into(),
+        );
+    }
+    for needle in ["port is already allocated", "address already in use"] {
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.to_ascii_lowercase().contains(needle))
+        {
+            return Some(match port_in(line) {
+                Some(port) => format!(
+                    "port {port} is already in use by another process or container: free it \
+                     (`docker ps --filter publish={port}`, `lsof -i :{port}`) or choose another \
+                     port in devenv.toml"
+                ),
+                None => "a port devenv needs is already in use by another process or \
+                         container: free it or choose another port in devenv.toml"
+                    .into(),
+            });
+        }
+    }
+    if lower.contains("unrecognized condition: \"create\"") {
+        return Some(
+            "this kubectl does not support `wait --for=create` (added in kubectl 1.31): \
+             install a newer kubectl (`devenv doctor` shows the versions found)"
+                .into(),
+        );
+    }
+    if let Some(pos) = lower.find("unknown flag:") {
+        let flag = text[pos + "unknown flag:".len()..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_matches(|c| c == '"' || c == '\'');
+        let program = cmd
+            .split_whitespace()
+            .find(|w| !w.contains('='))
+            .unwrap_or("the program");
+        return Some(format!(
+            "`{program}` does not know the flag `{flag}`: it is probably older than devenv \
+             needs; upgrade it (`devenv doctor` shows the versions found)"
+        ));
+    }
+    None
+}
+
+/// The port in a docker/k3d "already in use" line: the digits after the last ':' that
+/// is followed by digits (`Bind for 127.0.0.1:5001 failed`, `listen tcp 0.0.0.0:6443: bind`).
+fn port_in(line: &str) -> Option<u16> {
+    let bytes = line.as_bytes();
+    let mut found = None;
+    for (i, _) in line.match_indices(':') {
+        let digits: String = bytes[i + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|&b| b as char)
+            .collect();
+        if let Ok(p) = digits.parse::<u16>() {
+            if p > 0 {
+                found = Some(p);
+            }
+        }
+    }
+    found
+}
+
+/// Which pipe a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of output, handed to the line sink as it arrives.
+#[derive(Clone, Copy, Debug)]
+pub struct Line<'a> {
+    pub step_id: &'a str,
+    pub stream: Stream,
+    /// Without the trailing newline (and `\r`).
+    pub text: &'a str,
+}
+
+/// Receives every output line of every command (e.g. to show docker build progress).
+pub type LineSink = Arc<dyn Fn(Line<'_>) + Send + Sync>;
+
+/// Runs commands; cheap to clone and share between concurrent steps.
+#[derive(Clone)]
+pub struct Runner {
+    log_dir: PathBuf,
+    cancel: CancellationToken,
+    line_sink: Option<LineSink>,
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("log_dir", &self.log_dir)
+            .field("cancelled", &self.cancel.is_cancelled())
+            .field("line_sink", &self.line_sink.is_some())
+            .finish()
+    }
+}
+
+impl Runner {
+    /// Logs go to `log_dir/<step_id>.log` (the directory is created on first use).
+    /// Cancelling `cancel` stops every running command with [`RunError::Interrupted`].
+    pub fn new(log_dir: PathBuf, cancel: CancellationToken) -> Runner {
+        Runner {
+            log_dir,
+            cancel,
+            line_sink: None,
+        }
+    }
+
+    pub fn with_line_sink(mut self, sink: LineSink) -> Runner {
+        self.line_sink = Some(sink);
+        self
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    pub fn log_path(&self, step_id: &str) -> PathBuf {
+        self.log_dir.join(format!("{step_id}.log"))
+    }
+
+    /// Runs `cmd`; a non-zero exit is [`RunError::Failed`].
+    pub async fn run(&self, step_id: &str, cmd: &Cmd) -> Result<Output, RunError> {
+        let (out, signal) = self.exec(step_id, cmd).await?;
+        if out.success() {
+            return Ok(out);
+        }
+        let (stderr_tail, tail_stream) = tail_of(&out);
+        Err(RunError::Failed {
+            cmd: cmd.display(),
+            status: out.status,
+            signal,
+            stderr_tail,
+            tail_stream,
+            log_path: self.log_path(step_id),
+        })
+    }
+
+    /// Runs `cmd` and returns its output whatever the exit status (for commands whose
+    /// non-zero exit is an answer, e.g. `kubectl get` of something that may not exist).
+    /// Spawn failures, timeouts and interruptions are still errors.
+    pub async fn run_unchecked(&self, step_id: &str, cmd: &Cmd) -> Result<Output, RunError> {
+        Ok(self.exec(step_id, cmd).await?.0)
+    }
+
+    /// Runs `cmd`; also returns the signal that killed it, if one did.
+    async fn exec(&self, step_id: &str, cmd: &Cmd) -> Result<(Output, Option<i32>), RunError> {
+        let line = cmd.display();
+        if self.cancel.is_cancelled() {
+            return Err(RunError::Interrupted { cmd: line });
+        }
+        let log_path = self.log_path(step_id);
+        let mut log = StepLog::open(&self.log_dir, &log_path);
+        log.write(&format!(
+            "==> {} $ {line}\n",
+            humantime::format_rfc3339_seconds(SystemTime::now())
+        ));
+
+        let mut command = tokio::process::Command::new(&cmd.program);
+        command
+            .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(dir) = &cmd.cwd {
+            command.current_dir(dir);
+        }
+
+        let start = Instant::now();
+        let mut child = match command.spawn() {
+            Ok(c) => c,
+            Err(source) => {
+                log.write(&format!(
+                    "==> could not start: {}\n",
+                    spawn_reason(&cmd.program, &source)
+                ));
+                return Err(RunError::Spawn {
+                    cmd: line,
+                    program: cmd.program.clone(),
+                    source,
+                    hint: None,
+                });
+            }
+        };
+        // The child leads its own group, so the group id is its pid.
+        let pgid = child.id().map(|p| p as libc::pid_t);
+        let mut guard = GroupGuard { pgid };
+
+        if let (Some(bytes), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
+            // A separate task: a child that does not read all its stdin must not block us.
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&bytes).await;
+                let _ = stdin.shutdown().await;
+            });
+        }
+
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Stream, Vec<u8>)>();
+        let readers = [
+            child
+                .stdout
+                .take()
+                .map(|p| tokio::spawn(pump(p, Stream::Stdout, tx.clone()))),
+            child
+                .stderr
+                .take()
+                .map(|p| tokio::spawn(pump(p, Stream::Stderr, tx.clone()))),
+        ];
+        drop(tx);
+
+        let mut out = Output::default();
+        let mut status: Option<ExitStatus> = None;
+        let mut pipes_open = true;
+        let deadline = tokio::time::Instant::now() + cmd.timeout;
+        let mut drain_deadline = None;
+
+        let stop = loop {
+            if status.is_some() && !pipes_open {
+                break None;
+            }
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break Some(Stop::Cancelled),
+                _ = tokio::time::sleep_until(deadline) => break Some(Stop::TimedOut),
+                msg = rx.recv(), if pipes_open => match msg {
+                    Some((stream, bytes)) => {
+                        self.record(step_id, &mut out, &mut log, stream, bytes);
+                    }
+                    None => pipes_open = false,
+                },
+                st = child.wait(), if status.is_none() => {
+                    match st {
+                        Ok(st) => status = Some(st),
+                        // wait() only fails if the child was already reaped: treat as gone.
+                        Err(_) => status = Some(ExitStatus::default()),
+                    }
+                    drain_deadline = Some(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
+                }
+                _ = sleep_until_opt(drain_deadline), if status.is_some() && pipes_open => {
+                    // A grandchild keeps the pipes open; the child's own output is all read.
+                    pipes_open = false;
+                }
+            }
+        };
+
+        if let Some(stop) = stop {
+            kill_group(pgid, &mut child).await;
+            guard.pgid = None;
+            // Everything is dead now, so the pipes reach EOF quickly; keep what was written.
+            let _ = tokio::time::timeout(Duration::from_millis(200), async {
+                while let Some((stream, bytes)) = rx.recv().await {
+                    self.record(step_id, &mut out, &mut log, stream, bytes);
+                }
+            })
+            .await;
+            for r in readers.into_iter().flatten() {
+                r.abort();
+            }
+            out.duration = start.elapsed();
+            return match stop {
+                Stop::Cancelled => {
+                    log.write(&format!(
+                        "==> interrupted after {}\n",
+                        fmt_duration(out.duration)
+                    ));
+                    Err(RunError::Interrupted { cmd: line })
+                }
+                Stop::TimedOut => {
+                    log.write(&format!(
+                        "==> timed out after {}: process group killed\n",
+                        fmt_duration(out.duration)
+                    ));
+                    let (tail, tail_stream) = tail_of(&out);
+                    Err(RunError::TimedOut {
+                        cmd: line,
+                        timeout: cmd.timeout,
+                        tail,
+                        tail_stream,
+                        log_path,
+                    })
+                }
+            };
+        }
+
+        guard.pgid = None;
+        for r in readers.into_iter().flatten() {
+            r.abort();
+        }
+        let st = status.unwrap_or_default();
+        out.status = exit_code(st);
+        out.duration = start.elapsed();
+        let signal = std::os::unix::process::ExitStatusExt::signal(&st);
+        log.write(&format!(
+            "==> {} after {}\n",
+            status_text(out.status, signal),
+            fmt_duration(out.duration)
+        ));
+        Ok((out, signal))
+    }
+
+    fn record(
+        &self,
+        step_id: &str,
+        out: &mut Output,
+        log: &mut StepLog,
+        stream: Stream,
+        bytes: Vec<u8>,
+    ) {
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim_end_matches('\n').trim_end_matches('\r');
+        log.write(&format!(
+            "{} {text}\n",
+            if stream == Stream::Stdout { '|' } else { '!' }
+        ));
+        if let Some(sink) = &self.line_sink {
+            sink(Line {
+                step_id,
+                stream,
+                text,
+            });
+        }
+        match stream {
+            Stream::Stdout => out.stdout.extend_from_slice(&bytes),
+            Stream::Stderr => out.stderr.extend_from_slice(&bytes),
+        }
+    }
+}
+
+enum Stop {
+    Cancelled,
+    TimedOut,
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads one pipe line by line (raw bytes, newline kept) into the channel.
+async fn pump<R: AsyncRead + Unpin>(
+    pipe: R,
+    stream: Stream,
+    tx: mpsc::UnboundedSender<(Stream, Vec<u8>)>,
+) {
+    let mut reader = BufReader::new(pipe);
+    loop {
+        let mut buf = Vec::new();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if tx.send((stream, buf)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM to the group, SIGKILL after [`KILL_GRACE`], then reap the child.
+async fn kill_group(pgid: Option<libc::pid_t>, child: &mut tokio::process::Child) {
+    let Some(pgid) = pgid else {
+        let _ = child.kill().await;
+        return;
+    };
+    signal_group(pgid, libc::SIGTERM);
+    let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+    // Also when the child is gone: grandchildren that ignored SIGTERM are still in the
+    // group. The pgid cannot have been reused this fast (pids are not recycled while a
+    // group with that id still has members).
+    signal_group(pgid, libc::SIGKILL);
+    let _ = child.wait().await;
+}
+
+fn signal_group(pgid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: killpg has no memory-safety preconditions; ESRCH (group gone) is fine.
+    unsafe {
+        libc::killpg(pgid, sig);
+    }
+}
+
+/// Kills the group with SIGKILL if `run` is dropped half-way (e.g. its task aborted).
+struct GroupGuard {
+    pgid: Option<libc::pid_t>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid {
+            signal_group(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+fn exit_code(st: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// The last [`TAIL_LINES`] lines of stderr, or of stdout when stderr is empty.
+fn tail_of(out: &Output) -> (String, Stream) {
+    let (src, stream) = if String::from_utf8_lossy(&out.stderr).trim().is_empty() {
+        (&out.stdout, Stream::Stdout)
+    } else {
+        (&out.stderr, Stream::Stderr)
+    };
+    let text = String::from_utf8_lossy(src);
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    (lines[start..].join("\n"), stream)
+}
+
+/// The step's log file; write errors are reported once and then ignored, because a
+/// broken log must not turn a working command into a failure.
+struct StepLog {
+    file: Option<File>,
+}
+
+impl StepLog {
+    fn open(dir: &Path, path: &Path) -> StepLog {
+        let file = std::fs::create_dir_all(dir)
+            .and_then(|_| OpenOptions::new().create(true).append(true).open(path));
+        match file {
+            Ok(f) => StepLog { file: Some(f) },
+            Err(e) => {
+                tracing::warn!("cannot write log file {}: {e}", path.display());
+                StepLog { file: None }
+            }
+        }
+    }
+
+    fn write(&mut self, s: &str) {
+        if let Some(f) = &mut self.file {
+            if let Err(e) = f.write_all(s.as_bytes()) {
+                tracing::warn!("cannot write log file: {e}");
+                self.file = None;
+            }
+        }
+    }
+}
+
+/// On SIGINT or SIGTERM, cancels `token` (every running command then stops and returns
+/// [`RunError::Interrupted`]). A second signal exits at once with [`INTERRUPTED_EXIT`],
+/// for when cleanup itself hangs.
+pub fn install_signal_handlers(token: CancellationToken) -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        let mut seen = false;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+            if seen {
+                std::process::exit(INTERRUPTED_EXIT);
+            }
+            seen = true;
+            token.cancel();
+        }
+    });
+    Ok(())
+}
