@@ -1,0 +1,1 @@
+//! NetworkPolicy enforcement probe (`devenv verify`).
