@@ -128,7 +128,13 @@ pub struct WaitTarget {
 
 impl fmt::Display for WaitTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{} in {}", self.kind.resource(), self.name, self.namespace)
+        write!(
+            f,
+            "{}/{} in {}",
+            self.kind.resource(),
+            self.name,
+            self.namespace
+        )
     }
 }
 
@@ -174,7 +180,10 @@ pub fn parse_wait_spec<S: AsRef<str>>(items: &[S]) -> Result<WaitSpec, OverlayEr
     for item in items {
         let spec = item.as_ref().trim();
         if spec == "auto" || spec == "none" {
-            return Err(bad(spec, "`auto` and `none` stand alone, not inside a list"));
+            return Err(bad(
+                spec,
+                "`auto` and `none` stand alone, not inside a list",
+            ));
         }
         let parts: Vec<&str> = spec.split('/').collect();
         let (namespace, kind, name) = match parts[..] {
@@ -190,7 +199,9 @@ pub fn parse_wait_spec<S: AsRef<str>>(items: &[S]) -> Result<WaitSpec, OverlayEr
         let kind = WaitKind::parse(kind).ok_or_else(|| {
             bad(
                 spec,
-                &format!("devenv waits for deployment, statefulset, daemonset or job, not `{kind}`"),
+                &format!(
+                    "devenv waits for deployment, statefulset, daemonset or job, not `{kind}`"
+                ),
             )
         })?;
         for (what, value) in [("name", Some(name)), ("namespace", namespace)] {
@@ -198,7 +209,9 @@ pub fn parse_wait_spec<S: AsRef<str>>(items: &[S]) -> Result<WaitSpec, OverlayEr
                 if !is_dns_subdomain(value) {
                     return Err(bad(
                         spec,
-                        &format!("`{value}` is not a valid {what} (lowercase letters, digits, `-`, `.`)"),
+                        &format!(
+                            "`{value}` is not a valid {what} (lowercase letters, digits, `-`, `.`)"
+                        ),
                     ));
                 }
             }
@@ -215,8 +228,7 @@ pub fn parse_wait_spec<S: AsRef<str>>(items: &[S]) -> Result<WaitSpec, OverlayEr
 fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
@@ -242,12 +254,24 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("networking.k8s.io", "IPAddress"),
     ("networking.k8s.io", "ServiceCIDR"),
     ("node.k8s.io", "RuntimeClass"),
-    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
-    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+    ),
     ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingAdmissionPolicyBinding",
+    ),
     ("certificates.k8s.io", "CertificateSigningRequest"),
     ("certificates.k8s.io", "ClusterTrustBundle"),
     ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
@@ -292,7 +316,11 @@ pub fn plan_apply(
         if cluster {
             None
         } else {
-            Some(m.namespace.clone().unwrap_or_else(|| default_namespace.to_string()))
+            Some(
+                m.namespace
+                    .clone()
+                    .unwrap_or_else(|| default_namespace.to_string()),
+            )
         }
     };
 
@@ -324,13 +352,21 @@ pub fn plan_apply(
         WaitSpec::Only(refs) => {
             let mut targets = Vec::new();
             for r in refs {
-                targets.push(resolve_wait_ref(rendered, r, default_namespace, &namespace_of)?);
+                targets.push(resolve_wait_ref(
+                    rendered,
+                    r,
+                    default_namespace,
+                    &namespace_of,
+                )?);
             }
             targets
         }
     };
     let mut seen = std::collections::HashSet::new();
-    let waits = waits.into_iter().filter(|t| seen.insert(t.clone())).collect();
+    let waits = waits
+        .into_iter()
+        .filter(|t| seen.insert(t.clone()))
+        .collect();
 
     Ok(ApplyPlan {
         crds,
@@ -418,7 +454,11 @@ pub struct Kubectl {
 }
 
 impl Kubectl {
-    pub fn new(program: impl Into<String>, kubeconfig: impl Into<PathBuf>, context: impl Into<String>) -> Kubectl {
+    pub fn new(
+        program: impl Into<String>,
+        kubeconfig: impl Into<PathBuf>,
+        context: impl Into<String>,
+    ) -> Kubectl {
         Kubectl {
             program: program.into(),
             kubeconfig: kubeconfig.into(),
@@ -436,7 +476,8 @@ impl Kubectl {
         ]
     }
 
-    fn with(&self, args: &[&str]) -> Vec<String> {
+    /// `PROGRAM --kubeconfig K --context C ARGS...`, for any other kubectl call.
+    pub fn argv(&self, args: &[&str]) -> Vec<String> {
         let mut argv = self.base();
         argv.extend(args.iter().map(|a| a.to_string()));
         argv
@@ -448,12 +489,23 @@ impl Kubectl {
     /// because devenv is the source of truth for what its overlays declare.
     pub fn apply_argv(&self, file: &Path) -> Vec<String> {
         let file = file.to_string_lossy();
-        self.with(&["apply", "--server-side", "--field-manager=devenv", "--force-conflicts", "-f", &file])
+        self.argv(&[
+            "apply",
+            "--server-side",
+            "--field-manager=devenv",
+            "--force-conflicts",
+            "-f",
+            &file,
+        ])
     }
 
     /// `wait --for=condition=Established --timeout=Ns crd/A crd/B`.
     pub fn wait_crds_argv(&self, crd_names: &[String], timeout: Duration) -> Vec<String> {
-        let mut argv = self.with(&["wait", "--for=condition=Established", &timeout_flag(timeout)]);
+        let mut argv = self.argv(&[
+            "wait",
+            "--for=condition=Established",
+            &timeout_flag(timeout),
+        ]);
         argv.extend(crd_names.iter().map(|n| format!("crd/{n}")));
         argv
     }
@@ -464,7 +516,7 @@ impl Kubectl {
         let object = format!("{}/{}", target.kind.resource(), target.name);
         let timeout = timeout_flag(timeout);
         match target.kind {
-            WaitKind::Job => self.with(&[
+            WaitKind::Job => self.argv(&[
                 "-n",
                 &target.namespace,
                 "wait",
@@ -472,35 +524,65 @@ impl Kubectl {
                 &timeout,
                 &object,
             ]),
-            _ => self.with(&["-n", &target.namespace, "rollout", "status", &object, &timeout]),
+            _ => self.argv(&[
+                "-n",
+                &target.namespace,
+                "rollout",
+                "status",
+                &object,
+                &timeout,
+            ]),
         }
     }
 
     /// `get KIND NAME -n NS -o json`: the object, for [`explain_not_ready`].
     pub fn describe_argv(&self, target: &WaitTarget) -> Vec<String> {
-        self.with(&["get", target.kind.resource(), &target.name, "-n", &target.namespace, "-o", "json"])
+        self.argv(&[
+            "get",
+            target.kind.resource(),
+            &target.name,
+            "-n",
+            &target.namespace,
+            "-o",
+            "json",
+        ])
     }
 
     /// `get events -n NS --field-selector involvedObject.name=NAME -o json`.
     pub fn events_argv(&self, target: &WaitTarget) -> Vec<String> {
         let selector = format!("involvedObject.name={}", target.name);
-        self.with(&["get", "events", "-n", &target.namespace, "--field-selector", &selector, "-o", "json"])
+        self.argv(&[
+            "get",
+            "events",
+            "-n",
+            &target.namespace,
+            "--field-selector",
+            &selector,
+            "-o",
+            "json",
+        ])
     }
 
     /// `get pods -n NS -l SELECTOR -o json`: the pods of a stuck object (see
     /// [`pods_selector`]), for [`explain_pods`].
     pub fn pods_argv(&self, namespace: &str, selector: &str) -> Vec<String> {
-        self.with(&["get", "pods", "-n", namespace, "-l", selector, "-o", "json"])
+        self.argv(&["get", "pods", "-n", namespace, "-l", selector, "-o", "json"])
     }
 
     /// `delete namespace NS --wait=false --ignore-not-found`.
     pub fn delete_namespace_argv(&self, namespace: &str) -> Vec<String> {
-        self.with(&["delete", "namespace", namespace, "--wait=false", "--ignore-not-found"])
+        self.argv(&[
+            "delete",
+            "namespace",
+            namespace,
+            "--wait=false",
+            "--ignore-not-found",
+        ])
     }
 }
 
 /// `--timeout=Ns`, whole seconds rounded up (at least 1: `0s` would mean "check once").
-fn timeout_flag(timeout: Duration) -> String {
+pub(crate) fn timeout_flag(timeout: Duration) -> String {
     let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
     format!("--timeout={}s", secs.max(1))
 }
@@ -529,7 +611,10 @@ pub fn explain_not_ready(object_json: &str, events_json: &str) -> String {
     match serde_json::from_str::<Json>(object_json) {
         Ok(object) => {
             let kind = object["kind"].as_str().unwrap_or("object");
-            let name = object.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("?");
+            let name = object
+                .pointer("/metadata/name")
+                .and_then(Json::as_str)
+                .unwrap_or("?");
             let mut head = format!("{}/{}", kind.to_lowercase(), name);
             if let Some(summary) = status_summary(kind, &object) {
                 head.push_str(": ");
@@ -571,7 +656,11 @@ pub fn explain_not_ready(object_json: &str, events_json: &str) -> String {
             for e in items.iter().skip(skip) {
                 let field = |k: &str| e[k].as_str().unwrap_or("").trim().to_string();
                 let count = e["count"].as_u64().unwrap_or(1);
-                let times = if count > 1 { format!(" (x{count})") } else { String::new() };
+                let times = if count > 1 {
+                    format!(" (x{count})")
+                } else {
+                    String::new()
+                };
                 lines.push(format!(
                     "    {} {}{}: {}",
                     field("type"),
@@ -587,18 +676,26 @@ pub fn explain_not_ready(object_json: &str, events_json: &str) -> String {
 }
 
 fn event_time(e: &Json) -> String {
-    ["/lastTimestamp", "/eventTime", "/firstTimestamp", "/metadata/creationTimestamp"]
-        .iter()
-        .find_map(|p| e.pointer(p).and_then(Json::as_str))
-        .unwrap_or("")
-        .to_string()
+    [
+        "/lastTimestamp",
+        "/eventTime",
+        "/firstTimestamp",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .find_map(|p| e.pointer(p).and_then(Json::as_str))
+    .unwrap_or("")
+    .to_string()
 }
 
 fn status_summary(kind: &str, object: &Json) -> Option<String> {
     let num = |p: &str| object.pointer(p).and_then(Json::as_u64).unwrap_or(0);
     Some(match kind {
         "Deployment" | "StatefulSet" => {
-            let want = object.pointer("/spec/replicas").and_then(Json::as_u64).unwrap_or(1);
+            let want = object
+                .pointer("/spec/replicas")
+                .and_then(Json::as_u64)
+                .unwrap_or(1);
             format!(
                 "{} of {} replicas ready, {} updated",
                 num("/status/readyReplicas"),
@@ -636,10 +733,19 @@ pub fn explain_pods(pods_json: &str) -> String {
     }
     let mut lines = Vec::new();
     for pod in &items {
-        let name = pod.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("?");
-        let phase = pod.pointer("/status/phase").and_then(Json::as_str).unwrap_or("Unknown");
+        let name = pod
+            .pointer("/metadata/name")
+            .and_then(Json::as_str)
+            .unwrap_or("?");
+        let phase = pod
+            .pointer("/status/phase")
+            .and_then(Json::as_str)
+            .unwrap_or("Unknown");
         lines.push(format!("pod/{name}: {phase}"));
-        for (list, label) in [("initContainerStatuses", "init container"), ("containerStatuses", "container")] {
+        for (list, label) in [
+            ("initContainerStatuses", "init container"),
+            ("containerStatuses", "container"),
+        ] {
             for cs in pod["status"][list].as_array().into_iter().flatten() {
                 let cname = cs["name"].as_str().unwrap_or("?");
                 let state = &cs["state"];
@@ -647,7 +753,10 @@ pub fn explain_pods(pods_json: &str) -> String {
                     lines.push(format!(
                         "  {label} {cname} waiting: {}{}",
                         w["reason"].as_str().unwrap_or("?"),
-                        w["message"].as_str().map(|m| format!(": {m}")).unwrap_or_default()
+                        w["message"]
+                            .as_str()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
                     ));
                 } else if let Some(t) = state.get("terminated") {
                     let code = t["exitCode"].as_i64().unwrap_or(0);
@@ -655,11 +764,16 @@ pub fn explain_pods(pods_json: &str) -> String {
                         lines.push(format!(
                             "  {label} {cname} exited {code}: {}{}",
                             t["reason"].as_str().unwrap_or("Error"),
-                            t["message"].as_str().map(|m| format!(": {m}")).unwrap_or_default()
+                            t["message"]
+                                .as_str()
+                                .map(|m| format!(": {m}"))
+                                .unwrap_or_default()
                         ));
                     }
                 } else if cs["ready"].as_bool() == Some(false) && label == "container" {
-                    lines.push(format!("  {label} {cname} running but not ready (readiness probe)"));
+                    lines.push(format!(
+                        "  {label} {cname} running but not ready (readiness probe)"
+                    ));
                 }
             }
         }
@@ -753,9 +867,15 @@ metadata:
     #[test]
     fn crds_first_then_namespaces_then_the_rest_in_order() {
         let plan = plan_apply(&rendered(), "default", &WaitSpec::Auto).unwrap();
-        assert_eq!(plan.crd_names, ["widgets.example.com", "gadgets.example.com"]);
+        assert_eq!(
+            plan.crd_names,
+            ["widgets.example.com", "gadgets.example.com"]
+        );
         let crds = RenderedOverlay::from_yaml("c", plan.crds.as_deref().unwrap()).unwrap();
-        assert!(crds.manifests.iter().all(|m| m.kind == "CustomResourceDefinition"));
+        assert!(crds
+            .manifests
+            .iter()
+            .all(|m| m.kind == "CustomResourceDefinition"));
         let rest = RenderedOverlay::from_yaml("r", &plan.rest).unwrap();
         let order: Vec<String> = rest.manifests.iter().map(Manifest::display_name).collect();
         assert_eq!(
@@ -785,17 +905,27 @@ metadata:
                 target(WaitKind::DaemonSet, "kube-system", "agent"),
             ]
         );
-        assert!(plan_apply(&rendered(), "default", &WaitSpec::None).unwrap().waits.is_empty());
+        assert!(plan_apply(&rendered(), "default", &WaitSpec::None)
+            .unwrap()
+            .waits
+            .is_empty());
     }
 
     #[test]
     fn overlay_without_crds_has_no_crd_stage() {
-        let r = RenderedOverlay::from_yaml("x", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n").unwrap();
+        let r = RenderedOverlay::from_yaml(
+            "x",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        )
+        .unwrap();
         let plan = plan_apply(&r, "default", &WaitSpec::Auto).unwrap();
         assert_eq!(plan.crds, None);
         assert!(plan.crd_names.is_empty());
         assert!(plan.waits.is_empty());
-        assert_eq!(plan.rest, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+        assert_eq!(
+            plan.rest,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+        );
     }
 
     #[test]
@@ -806,13 +936,36 @@ metadata:
         assert_eq!(
             parse_wait_spec(&["deployment/api", "jobs.batch/migrate", "shop/sts/db"]).unwrap(),
             WaitSpec::Only(vec![
-                WaitRef { namespace: None, kind: WaitKind::Deployment, name: "api".into() },
-                WaitRef { namespace: None, kind: WaitKind::Job, name: "migrate".into() },
-                WaitRef { namespace: Some("shop".into()), kind: WaitKind::StatefulSet, name: "db".into() },
+                WaitRef {
+                    namespace: None,
+                    kind: WaitKind::Deployment,
+                    name: "api".into()
+                },
+                WaitRef {
+                    namespace: None,
+                    kind: WaitKind::Job,
+                    name: "migrate".into()
+                },
+                WaitRef {
+                    namespace: Some("shop".into()),
+                    kind: WaitKind::StatefulSet,
+                    name: "db".into()
+                },
             ])
         );
-        for bad in ["api", "pod/x", "deployment/", "deployment/API", "a/b/c/d", "none"] {
-            let items = if bad == "none" { vec!["deployment/a", bad] } else { vec![bad] };
+        for bad in [
+            "api",
+            "pod/x",
+            "deployment/",
+            "deployment/API",
+            "a/b/c/d",
+            "none",
+        ] {
+            let items = if bad == "none" {
+                vec!["deployment/a", bad]
+            } else {
+                vec![bad]
+            };
             let e = parse_wait_spec(&items).unwrap_err();
             assert!(e.to_string().contains(bad), "{bad}: {e}");
         }
@@ -820,7 +973,12 @@ metadata:
 
     #[test]
     fn declared_waits_resolve_against_the_overlay() {
-        let spec = parse_wait_spec(&["job/migrate", "deployment/web", "deployment/made-by-operator"]).unwrap();
+        let spec = parse_wait_spec(&[
+            "job/migrate",
+            "deployment/web",
+            "deployment/made-by-operator",
+        ])
+        .unwrap();
         let plan = plan_apply(&rendered(), "default", &spec).unwrap();
         assert_eq!(
             plan.waits,
@@ -834,9 +992,23 @@ metadata:
         let two = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j, namespace: a}\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: j, namespace: b}\n";
         let r = RenderedOverlay::from_yaml("two", two).unwrap();
         let e = plan_apply(&r, "default", &parse_wait_spec(&["job/j"]).unwrap()).unwrap_err();
-        assert!(e.to_string().contains("b/job/j") || e.to_string().contains("NAMESPACE/job/j"), "{e}");
-        let plan = plan_apply(&r, "default", &parse_wait_spec(&["b/job/j", "job/other"]).unwrap()).unwrap();
-        assert_eq!(plan.waits, [target(WaitKind::Job, "b", "j"), target(WaitKind::Job, "default", "other")]);
+        assert!(
+            e.to_string().contains("b/job/j") || e.to_string().contains("NAMESPACE/job/j"),
+            "{e}"
+        );
+        let plan = plan_apply(
+            &r,
+            "default",
+            &parse_wait_spec(&["b/job/j", "job/other"]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.waits,
+            [
+                target(WaitKind::Job, "b", "j"),
+                target(WaitKind::Job, "default", "other")
+            ]
+        );
     }
 
     #[test]
@@ -849,7 +1021,10 @@ metadata:
             format!("{base} apply --server-side --field-manager=devenv --force-conflicts -f .devenv/rendered/dev.apply.yaml")
         );
         assert_eq!(
-            s(k.wait_crds_argv(&["a.x.io".into(), "b.x.io".into()], Duration::from_millis(60_500))),
+            s(k.wait_crds_argv(
+                &["a.x.io".into(), "b.x.io".into()],
+                Duration::from_millis(60_500)
+            )),
             format!("{base} wait --for=condition=Established --timeout=61s crd/a.x.io crd/b.x.io")
         );
         let dep = target(WaitKind::Deployment, "shop", "api");
@@ -862,7 +1037,10 @@ metadata:
             s(k.wait_argv(&job, Duration::ZERO)),
             format!("{base} -n shop wait --for=condition=Complete --timeout=1s job/migrate")
         );
-        assert_eq!(s(k.describe_argv(&job)), format!("{base} get job migrate -n shop -o json"));
+        assert_eq!(
+            s(k.describe_argv(&job)),
+            format!("{base} get job migrate -n shop -o json")
+        );
         assert_eq!(
             s(k.events_argv(&dep)),
             format!("{base} get events -n shop --field-selector involvedObject.name=api -o json")
@@ -897,7 +1075,10 @@ deployment/api: 1 of 2 replicas ready, 2 updated
     Normal R6 (x3): m6";
         assert_eq!(text, expected);
         let broken = explain_not_ready("not json", r#"{"items":[]}"#);
-        assert!(broken.contains("could not be read") && broken.contains("no events"), "{broken}");
+        assert!(
+            broken.contains("could not be read") && broken.contains("no events"),
+            "{broken}"
+        );
     }
 
     #[test]

@@ -37,7 +37,9 @@ use std::path::PathBuf;
 /// What can go wrong between a rendered overlay and an apply plan.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
-    #[error("overlay `{overlay}`: document {index} of the rendered output is not valid YAML: {message}")]
+    #[error(
+        "overlay `{overlay}`: document {index} of the rendered output is not valid YAML: {message}"
+    )]
     BadDocument {
         overlay: String,
         index: usize,

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 const NAMESPACE: &str = include_str!("../../templates/namespaces/namespace.yaml");
-const DEFAULT_DENY_INGRESS: &str = include_str!("../../templates/namespaces/default-deny-ingress.yaml");
+const DEFAULT_DENY_INGRESS: &str =
+    include_str!("../../templates/namespaces/default-deny-ingress.yaml");
 const ALLOW_DNS_EGRESS: &str = include_str!("../../templates/namespaces/allow-dns-egress.yaml");
 
 /// Pod Security Standards level (`pod-security.kubernetes.io/enforce`).
@@ -48,8 +49,14 @@ pub fn render_namespaces(namespaces: &[NamespaceSpec]) -> String {
         labels.insert("app.kubernetes.io/managed-by".into(), "devenv".into());
         if let Some(level) = ns.pod_security {
             for mode in ["enforce", "warn", "audit"] {
-                labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.to_string());
-                labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), "latest".into());
+                labels.insert(
+                    format!("pod-security.kubernetes.io/{mode}"),
+                    level.to_string(),
+                );
+                labels.insert(
+                    format!("pod-security.kubernetes.io/{mode}-version"),
+                    "latest".into(),
+                );
             }
         }
         let labels: Vec<String> = labels
@@ -107,8 +114,14 @@ mod tests {
         assert_eq!(docs.len(), 4);
         let labels = &docs[0]["metadata"]["labels"];
         for mode in ["enforce", "warn", "audit"] {
-            assert_eq!(labels[format!("pod-security.kubernetes.io/{mode}").as_str()], "restricted");
-            assert_eq!(labels[format!("pod-security.kubernetes.io/{mode}-version").as_str()], "latest");
+            assert_eq!(
+                labels[format!("pod-security.kubernetes.io/{mode}").as_str()],
+                "restricted"
+            );
+            assert_eq!(
+                labels[format!("pod-security.kubernetes.io/{mode}-version").as_str()],
+                "latest"
+            );
         }
         // "true" stays a string (label values must be strings).
         assert_eq!(labels["team"], Value::String("true".into()));
@@ -130,11 +143,17 @@ mod tests {
             name: "a".into(),
             pod_security: Some(PodSecurityLevel::Baseline),
             default_deny: false,
-            labels: BTreeMap::from([("pod-security.kubernetes.io/enforce".into(), "privileged".into())]),
+            labels: BTreeMap::from([(
+                "pod-security.kubernetes.io/enforce".into(),
+                "privileged".into(),
+            )]),
         }]);
         let docs = parse(&yaml);
         assert_eq!(docs.len(), 1);
-        assert_eq!(docs[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "baseline");
+        assert_eq!(
+            docs[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "baseline"
+        );
     }
 
     #[test]

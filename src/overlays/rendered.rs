@@ -80,11 +80,13 @@ impl RenderedOverlay {
                 return Err(not_object("not a mapping"));
             }
             let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-            let api_version = text(value.get("apiVersion")).ok_or_else(|| not_object("no apiVersion"))?;
+            let api_version =
+                text(value.get("apiVersion")).ok_or_else(|| not_object("no apiVersion"))?;
             let kind = text(value.get("kind")).ok_or_else(|| not_object("no kind"))?;
             let metadata = value.get("metadata");
             let name_field = text(metadata.and_then(|m| m.get("name"))).unwrap_or_default();
-            let namespace = text(metadata.and_then(|m| m.get("namespace"))).filter(|n| !n.is_empty());
+            let namespace =
+                text(metadata.and_then(|m| m.get("namespace"))).filter(|n| !n.is_empty());
             manifests.push(Manifest {
                 api_version,
                 kind,
@@ -114,7 +116,10 @@ impl RenderedOverlay {
         let path = Self::path_in(dir, &self.name);
         write_atomic(&path, self.yaml.as_bytes())?;
         let sum = format!("{}  {}.yaml\n", self.sha256, self.name);
-        write_atomic(&dir.join(format!("{}.yaml.sha256", self.name)), sum.as_bytes())?;
+        write_atomic(
+            &dir.join(format!("{}.yaml.sha256", self.name)),
+            sum.as_bytes(),
+        )?;
         Ok(path)
     }
 
@@ -143,7 +148,10 @@ fn split_documents(yaml: &str) -> Vec<String> {
     for line in yaml.split_inclusive('\n') {
         let bare = line.trim_end_matches(['\n', '\r']);
         let is_marker = |m: &str| {
-            bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']))
+            bare == m
+                || bare
+                    .strip_prefix(m)
+                    .is_some_and(|r| r.starts_with([' ', '\t']))
         };
         if is_marker("---") {
             flush(&mut current);
@@ -175,7 +183,10 @@ mod tests {
     #[test]
     fn render_argv_uses_kubectl_or_a_configured_kustomize() {
         let dir = Path::new(".devenv/overlays/dev");
-        assert_eq!(render_argv(None, dir), ["kubectl", "kustomize", ".devenv/overlays/dev"]);
+        assert_eq!(
+            render_argv(None, dir),
+            ["kubectl", "kustomize", ".devenv/overlays/dev"]
+        );
         assert_eq!(
             render_argv(Some("/opt/kustomize"), dir),
             ["/opt/kustomize", "build", ".devenv/overlays/dev"]
@@ -214,11 +225,17 @@ mod tests {
     fn save_is_atomic_and_records_the_hash() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rendered");
-        let r = RenderedOverlay::from_yaml("dev", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n")
-            .unwrap();
+        let r = RenderedOverlay::from_yaml(
+            "dev",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+        )
+        .unwrap();
         let path = r.save(&dir).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), r.yaml);
-        assert_eq!(RenderedOverlay::saved_sha256(&dir, "dev"), Some(r.sha256.clone()));
+        assert_eq!(
+            RenderedOverlay::saved_sha256(&dir, "dev"),
+            Some(r.sha256.clone())
+        );
         assert_eq!(RenderedOverlay::saved_sha256(&dir, "other"), None);
         // No temporary file is left behind.
         let mut names: Vec<_> = std::fs::read_dir(&dir)

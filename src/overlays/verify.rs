@@ -1,1 +1,628 @@
-//! NetworkPolicy enforcement probe (`devenv verify`).
+//! `devenv verify`: is NetworkPolicy actually enforced in the cluster?
+//!
+//! In a throwaway namespace `devenv-verify-<random>`, a server pod listens on a TCP port
+//! behind a NetworkPolicy that admits only pods labelled `devenv-probe=allowed`. Two
+//! client Jobs try to connect: the allowed one must connect, the denied one must not.
+//!
+//! The probe program is `probe/devenv-probe-x86_64` (source: `probe/devenv-probe-x86_64.S`),
+//! a 1.4 KB static Linux binary with no libc, shipped inside devenv. [`write_probe_context`]
+//! writes it with a `FROM scratch` Dockerfile into `.devenv/probe/`; the engine builds and
+//! pushes it to the local registry like any image, so nothing is pulled from outside.
+//! Why not devenv itself or busybox: devenv's own binary is dynamically linked (no musl
+//! target here) and is a Mach-O on macOS; a host busybox is not something devenv ships.
+//!
+//! The sequence the engine runs (each argv from [`VerifyProbe`]):
+//! 1. `docker build` + `docker push` of the probe image (tag [`probe_image_tag`]);
+//! 2. apply [`VerifyProbe::server_manifests`] (namespace, policy, Service, server pod),
+//!    then [`VerifyProbe::server_ready_argv`]: the policy exists before the pod, and the
+//!    clients start only once the server answers, so a refused connection means policy;
+//! 3. apply [`VerifyProbe::client_manifests`], then [`VerifyProbe::clients_done_argv`]
+//!    (both Jobs complete whatever they observed);
+//! 4. [`VerifyProbe::results_argv`] and [`interpret_probe_results`];
+//! 5. always, even after a failure: [`VerifyProbe::cleanup_argv`].
+//!
+//! If a wait times out, [`VerifyProbe::results_argv`] output still explains it
+//! ([`interpret_probe_results`] reports pods that never ran, e.g. ImagePullBackOff).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+use super::apply::timeout_flag;
+use super::{write_atomic, Kubectl, OverlayError};
+
+const SERVER: &str = include_str!("../../templates/verify/server.yaml");
+const CLIENT: &str = include_str!("../../templates/verify/client.yaml");
+const DOCKERFILE: &str = include_str!("../../templates/verify/Dockerfile");
+
+/// The probe program for linux/amd64 nodes (see `probe/devenv-probe-x86_64.S`).
+pub const PROBE_BINARY_X86_64: &[u8] = include_bytes!("../../probe/devenv-probe-x86_64");
+
+/// Port the server listens on unless configured.
+pub const DEFAULT_PROBE_PORT: u16 = 8080;
+/// Repository name of the probe image in the local registry.
+pub const PROBE_IMAGE_NAME: &str = "devenv-probe";
+
+/// Connection attempts (2 s timeout each, 1 s apart). The allowed client stops at the
+/// first success; the denied one keeps trying for about 15 s, so a policy that is
+/// programmed late or not at all is caught.
+const ALLOWED_ATTEMPTS: u32 = 10;
+const DENIED_ATTEMPTS: u32 = 5;
+/// A client Job that has not finished by then failed to run at all.
+const CLIENT_DEADLINE_SECS: u32 = 120;
+
+/// The two clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeClient {
+    Allowed,
+    Denied,
+}
+
+impl ProbeClient {
+    pub fn label(self) -> &'static str {
+        match self {
+            ProbeClient::Allowed => "allowed",
+            ProbeClient::Denied => "denied",
+        }
+    }
+    fn job(self) -> String {
+        format!("probe-{}", self.label())
+    }
+    fn attempts(self) -> u32 {
+        match self {
+            ProbeClient::Allowed => ALLOWED_ATTEMPTS,
+            ProbeClient::Denied => DENIED_ATTEMPTS,
+        }
+    }
+    fn should_connect(self) -> bool {
+        self == ProbeClient::Allowed
+    }
+}
+
+/// One run of the probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyProbe {
+    pub namespace: String,
+    /// Image reference as the nodes pull it (`localhost:5111/devenv-probe:TAG`).
+    pub image: String,
+    pub port: u16,
+}
+
+impl VerifyProbe {
+    /// A probe in a fresh `devenv-verify-<random>` namespace.
+    pub fn new(image: impl Into<String>, port: u16) -> VerifyProbe {
+        VerifyProbe {
+            namespace: format!("devenv-verify-{}", random_suffix()),
+            image: image.into(),
+            port,
+        }
+    }
+
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("{{namespace}}", &self.namespace)
+            .replace("{{image}}", &self.image)
+            .replace("{{port}}", &self.port.to_string())
+    }
+
+    /// Stage 1: Namespace, NetworkPolicy, Service, server Pod.
+    pub fn server_manifests(&self) -> String {
+        self.fill(SERVER)
+    }
+
+    /// Stage 2: the allowed and the denied client Jobs.
+    pub fn client_manifests(&self) -> String {
+        [ProbeClient::Allowed, ProbeClient::Denied]
+            .iter()
+            .map(|c| {
+                self.fill(CLIENT)
+                    .replace("{{role}}", c.label())
+                    .replace("{{attempts}}", &c.attempts().to_string())
+                    .replace("{{deadline}}", &CLIENT_DEADLINE_SECS.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join("---\n")
+    }
+
+    /// `-n NS wait --for=condition=Ready --timeout=Ns pod/probe-server`.
+    pub fn server_ready_argv(&self, k: &Kubectl, timeout: Duration) -> Vec<String> {
+        let mut argv = ns_argv(k, &self.namespace);
+        argv.extend([
+            "wait".into(),
+            "--for=condition=Ready".into(),
+            timeout_flag(timeout),
+        ]);
+        argv.push("pod/probe-server".into());
+        argv
+    }
+
+    /// `-n NS wait --for=condition=Complete --timeout=Ns job/probe-allowed job/probe-denied`.
+    pub fn clients_done_argv(&self, k: &Kubectl, timeout: Duration) -> Vec<String> {
+        let mut argv = ns_argv(k, &self.namespace);
+        argv.extend([
+            "wait".into(),
+            "--for=condition=Complete".into(),
+            timeout_flag(timeout),
+        ]);
+        argv.extend(
+            [ProbeClient::Allowed, ProbeClient::Denied].map(|c| format!("job/{}", c.job())),
+        );
+        argv
+    }
+
+    /// `-n NS get pods -l devenv-probe-role=client -o json`: input of
+    /// [`interpret_probe_results`].
+    pub fn results_argv(&self, k: &Kubectl) -> Vec<String> {
+        let mut argv = ns_argv(k, &self.namespace);
+        argv.extend(
+            [
+                "get",
+                "pods",
+                "-l",
+                "devenv-probe-role=client",
+                "-o",
+                "json",
+            ]
+            .map(String::from),
+        );
+        argv
+    }
+
+    /// `delete namespace NS --wait=false --ignore-not-found`: everything goes with it.
+    pub fn cleanup_argv(&self, k: &Kubectl) -> Vec<String> {
+        k.delete_namespace_argv(&self.namespace)
+    }
+}
+
+/// Both stages in one multi-document YAML (what `devenv verify --dry-run` would show).
+pub fn render_verify(namespace: &str, image_ref: &str, port: u16) -> String {
+    let probe = VerifyProbe {
+        namespace: namespace.to_string(),
+        image: image_ref.to_string(),
+        port,
+    };
+    format!(
+        "{}---\n{}",
+        probe.server_manifests(),
+        probe.client_manifests()
+    )
+}
+
+fn ns_argv(k: &Kubectl, namespace: &str) -> Vec<String> {
+    k.argv(&["-n", namespace])
+}
+
+/// 8 hex digits, different for every call (time, pid and a counter hashed).
+fn random_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mut h = blake3::Hasher::new();
+    h.update(&nanos.to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.finalize().to_hex()[..8].to_string()
+}
+
+/// What a client observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    Connected,
+    NoConnection,
+    /// The client did not report (pod missing, never ran, crashed): the reason.
+    Unknown(String),
+}
+
+/// One client's result against what the policy should do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeCheck {
+    pub client: ProbeClient,
+    pub observed: Observed,
+}
+
+impl ProbeCheck {
+    pub fn passed(&self) -> bool {
+        match self.observed {
+            Observed::Connected => self.client.should_connect(),
+            Observed::NoConnection => !self.client.should_connect(),
+            Observed::Unknown(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for ProbeCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = if self.passed() { "ok  " } else { "FAIL" };
+        let who = format!(
+            "{} client (devenv-probe={})",
+            self.client.label(),
+            self.client.label()
+        );
+        match (&self.observed, self.client) {
+            (Observed::Connected, ProbeClient::Allowed) => {
+                write!(
+                    f,
+                    "{mark} {who} connected to the server, as the policy allows"
+                )
+            }
+            (Observed::NoConnection, ProbeClient::Denied) => {
+                write!(f, "{mark} {who} was refused, as the policy requires")
+            }
+            (Observed::NoConnection, ProbeClient::Allowed) => write!(
+                f,
+                "{mark} {who} could not connect although the policy allows it \
+                 (pod networking, the Service or the policy's allow rule is broken)"
+            ),
+            (Observed::Connected, ProbeClient::Denied) => write!(
+                f,
+                "{mark} {who} connected although the policy denies it: \
+                 NetworkPolicy is not enforced (is Calico running? flannel alone ignores policies)"
+            ),
+            (Observed::Unknown(why), _) => write!(f, "{mark} {who} gave no result: {why}"),
+        }
+    }
+}
+
+/// Every check of a run; passes only if each client saw what the policy dictates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeReport {
+    pub checks: Vec<ProbeCheck>,
+}
+
+impl ProbeReport {
+    pub fn passed(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(ProbeCheck::passed)
+    }
+}
+
+impl fmt::Display for ProbeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, check) in self.checks.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{check}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the client pods (`kubectl get pods -l devenv-probe-role=client -o json`): each
+/// pod's `devenv-probe` label says which client it is, and its terminated container's
+/// message (`connected` / `no-connection`) what it saw.
+pub fn interpret_probe_results(pods_json: &str) -> ProbeReport {
+    let pods: Vec<Json> = serde_json::from_str::<Json>(pods_json)
+        .ok()
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default();
+    let checks = [ProbeClient::Allowed, ProbeClient::Denied]
+        .into_iter()
+        .map(|client| {
+            let pod = pods.iter().find(|p| {
+                p.pointer("/metadata/labels/devenv-probe")
+                    .and_then(Json::as_str)
+                    == Some(client.label())
+            });
+            ProbeCheck {
+                client,
+                observed: pod.map_or_else(
+                    || Observed::Unknown(format!("no pod of job/{} was found", client.job())),
+                    observed,
+                ),
+            }
+        })
+        .collect();
+    ProbeReport { checks }
+}
+
+fn observed(pod: &Json) -> Observed {
+    let status = pod["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|s| s.first())
+        .cloned()
+        .unwrap_or(Json::Null);
+    if let Some(t) = status.pointer("/state/terminated") {
+        let message = t["message"].as_str().unwrap_or("").trim();
+        let code = t["exitCode"].as_i64().unwrap_or(-1);
+        return match (code, message) {
+            (0, "connected") => Observed::Connected,
+            (0, "no-connection") => Observed::NoConnection,
+            _ => Observed::Unknown(format!(
+                "the probe exited {code}{}",
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            )),
+        };
+    }
+    if let Some(w) = status.pointer("/state/waiting") {
+        let reason = w["reason"].as_str().unwrap_or("waiting");
+        let message = w["message"]
+            .as_str()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        return Observed::Unknown(format!("its container is {reason}{message}"));
+    }
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Json::as_str)
+        .unwrap_or("Unknown");
+    Observed::Unknown(format!("its pod is {phase} and has not finished"))
+}
+
+/// The image build context for the probe: `DIR/Dockerfile` and `DIR/devenv-probe`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeContext {
+    pub dir: PathBuf,
+    pub dockerfile: PathBuf,
+}
+
+/// Writes the probe's build context into `dir` (`.devenv/probe`).
+pub fn write_probe_context(dir: &Path) -> Result<ProbeContext, OverlayError> {
+    let binary = dir.join("devenv-probe");
+    write_atomic(&binary, PROBE_BINARY_X86_64)?;
+    // The scratch image runs it as uid 65534: it must be executable by everyone.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).map_err(
+            |source| OverlayError::Write {
+                path: binary.clone(),
+                source,
+            },
+        )?;
+    }
+    let dockerfile = dir.join("Dockerfile");
+    write_atomic(&dockerfile, DOCKERFILE.as_bytes())?;
+    Ok(ProbeContext {
+        dir: dir.to_path_buf(),
+        dockerfile,
+    })
+}
+
+/// Content tag of the probe image (first 12 hex digits of the sha256 of the Dockerfile
+/// and the binary): the same devenv version pushes the same tag, so it is built once.
+pub fn probe_image_tag() -> String {
+    let mut h = Sha256::new();
+    h.update(DOCKERFILE.as_bytes());
+    h.update(PROBE_BINARY_X86_64);
+    hex::encode(h.finalize())[..12].to_string()
+}
+
+/// Whether the probe can run on every node (`kubectl get nodes -o json`): it exists for
+/// amd64 only. `Err` names the nodes it cannot run on.
+pub fn check_node_architectures(nodes_json: &str) -> Result<(), String> {
+    let nodes: Json =
+        serde_json::from_str(nodes_json).map_err(|e| format!("cannot read the nodes: {e}"))?;
+    let others: Vec<String> = nodes["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            let arch = n
+                .pointer("/status/nodeInfo/architecture")
+                .and_then(Json::as_str)?;
+            (arch != "amd64").then(|| {
+                format!(
+                    "{} ({arch})",
+                    n.pointer("/metadata/name")
+                        .and_then(Json::as_str)
+                        .unwrap_or("?")
+                )
+            })
+        })
+        .collect();
+    if others.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the verify probe is built for linux/amd64 only; these nodes are not: {}",
+            others.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_yaml_ng::Value;
+
+    fn docs(yaml: &str) -> Vec<Value> {
+        serde_yaml_ng::Deserializer::from_str(yaml)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .filter(|v: &Value| !v.is_null())
+            .collect()
+    }
+
+    fn probe() -> VerifyProbe {
+        VerifyProbe {
+            namespace: "devenv-verify-0a1b2c3d".into(),
+            image: "localhost:5111/devenv-probe:abc".into(),
+            port: 8080,
+        }
+    }
+
+    #[test]
+    fn manifests_have_no_placeholder_left_and_the_policy_under_test() {
+        let all = render_verify("devenv-verify-x", "localhost:5111/devenv-probe:abc", 9000);
+        assert!(!all.contains("{{"), "{all}");
+        let d = docs(&all);
+        let kinds: Vec<&str> = d.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            ["Namespace", "NetworkPolicy", "Service", "Pod", "Job", "Job"]
+        );
+        for v in &d[1..] {
+            assert_eq!(v["metadata"]["namespace"], "devenv-verify-x");
+        }
+        let policy = &d[1]["spec"];
+        assert_eq!(
+            policy["podSelector"]["matchLabels"]["devenv-probe"],
+            "server"
+        );
+        assert_eq!(
+            policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["devenv-probe"],
+            "allowed"
+        );
+        assert_eq!(policy["ingress"][0]["ports"][0]["port"], 9000);
+        assert_eq!(d[3]["spec"]["containers"][0]["args"][1], "9000");
+        assert_eq!(
+            d[3]["spec"]["containers"][0]["image"],
+            "localhost:5111/devenv-probe:abc"
+        );
+        let roles: Vec<&str> = d[4..]
+            .iter()
+            .map(|j| {
+                j["spec"]["template"]["metadata"]["labels"]["devenv-probe"]
+                    .as_str()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(roles, ["allowed", "denied"]);
+        assert_eq!(
+            d[5]["spec"]["template"]["spec"]["containers"][0]["args"],
+            docs("[connect, $(PROBE_SERVER_SERVICE_HOST), '9000', '5']")[0]
+        );
+    }
+
+    #[test]
+    fn namespaces_are_random_and_valid() {
+        let a = VerifyProbe::new("i", 1).namespace;
+        let b = VerifyProbe::new("i", 1).namespace;
+        assert_ne!(a, b);
+        assert!(a.starts_with("devenv-verify-") && a.len() == 22, "{a}");
+    }
+
+    #[test]
+    fn argv_of_each_stage() {
+        let k = Kubectl::new("kubectl", "K", "k3d-p");
+        let p = probe();
+        let base = "kubectl --kubeconfig K --context k3d-p -n devenv-verify-0a1b2c3d";
+        assert_eq!(
+            p.server_ready_argv(&k, Duration::from_secs(60)).join(" "),
+            format!("{base} wait --for=condition=Ready --timeout=60s pod/probe-server")
+        );
+        assert_eq!(
+            p.clients_done_argv(&k, Duration::from_secs(90)).join(" "),
+            format!("{base} wait --for=condition=Complete --timeout=90s job/probe-allowed job/probe-denied")
+        );
+        assert_eq!(
+            p.results_argv(&k).join(" "),
+            format!("{base} get pods -l devenv-probe-role=client -o json")
+        );
+        assert_eq!(
+            p.cleanup_argv(&k).join(" "),
+            "kubectl --kubeconfig K --context k3d-p delete namespace devenv-verify-0a1b2c3d --wait=false --ignore-not-found"
+        );
+    }
+
+    fn pod(role: &str, state: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"labels":{{"devenv-probe":"{role}","devenv-probe-role":"client"}}}},
+                "status":{{"phase":"Succeeded","containerStatuses":[{{"name":"client","state":{state}}}]}}}}"#
+        )
+    }
+
+    fn pods(items: &[String]) -> String {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+            items.join(",")
+        )
+    }
+
+    const CONNECTED: &str =
+        r#"{"terminated":{"exitCode":0,"message":"connected\n","reason":"Completed"}}"#;
+    const REFUSED: &str =
+        r#"{"terminated":{"exitCode":0,"message":"no-connection\n","reason":"Completed"}}"#;
+
+    #[test]
+    fn passes_only_when_allowed_connects_and_denied_does_not() {
+        let ok =
+            interpret_probe_results(&pods(&[pod("denied", REFUSED), pod("allowed", CONNECTED)]));
+        assert!(ok.passed(), "{ok}");
+        assert_eq!(
+            ok.to_string(),
+            "ok   allowed client (devenv-probe=allowed) connected to the server, as the policy allows\n\
+             ok   denied client (devenv-probe=denied) was refused, as the policy requires"
+        );
+
+        let open = interpret_probe_results(&pods(&[
+            pod("allowed", CONNECTED),
+            pod("denied", CONNECTED),
+        ]));
+        assert!(!open.passed());
+        assert!(open.checks[0].passed() && !open.checks[1].passed());
+        assert!(
+            open.to_string().contains("NetworkPolicy is not enforced"),
+            "{open}"
+        );
+
+        let closed =
+            interpret_probe_results(&pods(&[pod("allowed", REFUSED), pod("denied", REFUSED)]));
+        assert!(!closed.passed());
+        assert!(!closed.checks[0].passed() && closed.checks[1].passed());
+    }
+
+    #[test]
+    fn missing_or_stuck_clients_fail_with_a_reason() {
+        let pulling =
+            r#"{"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image"}}"#;
+        let crashed = r#"{"terminated":{"exitCode":3,"message":""}}"#;
+        let r = interpret_probe_results(&pods(&[pod("allowed", pulling), pod("denied", crashed)]));
+        assert!(!r.passed());
+        assert_eq!(
+            r.checks[0].observed,
+            Observed::Unknown("its container is ImagePullBackOff: Back-off pulling image".into())
+        );
+        assert_eq!(
+            r.checks[1].observed,
+            Observed::Unknown("the probe exited 3".into())
+        );
+        let none = interpret_probe_results(&pods(&[]));
+        assert!(!none.passed());
+        assert!(
+            none.to_string().contains("no pod of job/probe-allowed"),
+            "{none}"
+        );
+        assert!(!interpret_probe_results("garbage").passed());
+    }
+
+    #[test]
+    fn node_architecture_check() {
+        let nodes = |arch: &str| {
+            format!(
+                r#"{{"items":[{{"metadata":{{"name":"n1"}},"status":{{"nodeInfo":{{"architecture":"{arch}"}}}}}}]}}"#
+            )
+        };
+        assert!(check_node_architectures(&nodes("amd64")).is_ok());
+        assert_eq!(
+            check_node_architectures(&nodes("arm64")).unwrap_err(),
+            "the verify probe is built for linux/amd64 only; these nodes are not: n1 (arm64)"
+        );
+    }
+
+    #[test]
+    fn probe_context_is_an_executable_static_binary_and_a_scratch_dockerfile() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = write_probe_context(&tmp.path().join("probe")).unwrap();
+        let bin = std::fs::read(ctx.dir.join("devenv-probe")).unwrap();
+        assert_eq!(&bin[..4], b"\x7fELF");
+        assert_eq!(u16::from_le_bytes([bin[18], bin[19]]), 62, "EM_X86_64");
+        let mode = std::fs::metadata(ctx.dir.join("devenv-probe"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        let dockerfile = std::fs::read_to_string(&ctx.dockerfile).unwrap();
+        assert!(dockerfile.contains("FROM scratch"));
+        assert_eq!(probe_image_tag().len(), 12);
+    }
+}

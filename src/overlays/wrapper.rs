@@ -235,8 +235,14 @@ mod tests {
     fn image_name_strips_tag_and_digest_but_not_port() {
         let digest = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         assert_eq!(image_name("ghcr.io/org/api:1.4"), "ghcr.io/org/api");
-        assert_eq!(image_name(&format!("ghcr.io/org/api@{digest}")), "ghcr.io/org/api");
-        assert_eq!(image_name(&format!("ghcr.io/org/api:1.2@{digest}")), "ghcr.io/org/api");
+        assert_eq!(
+            image_name(&format!("ghcr.io/org/api@{digest}")),
+            "ghcr.io/org/api"
+        );
+        assert_eq!(
+            image_name(&format!("ghcr.io/org/api:1.2@{digest}")),
+            "ghcr.io/org/api"
+        );
         assert_eq!(image_name("localhost:5111/api"), "localhost:5111/api");
         assert_eq!(image_name("localhost:5111/api:abc"), "localhost:5111/api");
         assert_eq!(image_name("nginx"), "nginx");
@@ -255,13 +261,23 @@ mod tests {
                 "nginx"
             ]
         );
-        assert_eq!(equivalent_names("docker.io/library/nginx"), equivalent_names("nginx"));
+        assert_eq!(
+            equivalent_names("docker.io/library/nginx"),
+            equivalent_names("nginx")
+        );
         assert_eq!(
             equivalent_names("prom/statsd"),
-            ["docker.io/prom/statsd", "index.docker.io/prom/statsd", "prom/statsd"]
+            [
+                "docker.io/prom/statsd",
+                "index.docker.io/prom/statsd",
+                "prom/statsd"
+            ]
         );
         assert_eq!(equivalent_names("ghcr.io/org/api"), ["ghcr.io/org/api"]);
-        assert_eq!(equivalent_names("localhost:5000/app"), ["localhost:5000/app"]);
+        assert_eq!(
+            equivalent_names("localhost:5000/app"),
+            ["localhost:5000/app"]
+        );
         assert_eq!(equivalent_names("localhost/app"), ["localhost/app"]);
     }
 
@@ -269,7 +285,10 @@ mod tests {
     fn relative_path_climbs_out_of_the_wrapper_dir() {
         let root = Path::new("/nonexistent-devenv-root/project");
         assert_eq!(
-            relative_path(&root.join(".devenv/overlays/dev"), &root.join("deploy/overlays/dev")),
+            relative_path(
+                &root.join(".devenv/overlays/dev"),
+                &root.join("deploy/overlays/dev")
+            ),
             PathBuf::from("../../../deploy/overlays/dev")
         );
         assert_eq!(
@@ -285,7 +304,10 @@ mod tests {
         std::fs::create_dir_all(real.join("deploy")).unwrap();
         std::os::unix::fs::symlink(&real, tmp.path().join("link")).unwrap();
         // The wrapper dir does not exist yet; its existing prefix is resolved.
-        let rel = relative_path(&tmp.path().join("link/.devenv/overlays/x"), &real.join("deploy"));
+        let rel = relative_path(
+            &tmp.path().join("link/.devenv/overlays/x"),
+            &real.join("deploy"),
+        );
         assert_eq!(rel, PathBuf::from("../../../deploy"));
     }
 
@@ -297,7 +319,11 @@ mod tests {
             &root.join(".devenv/overlays/dev"),
             &[
                 ov("ghcr.io/org/api:1.4", "localhost:5111/api", "old"),
-                ov("us-central1-docker.pkg.dev/p/r/frontend", "localhost:5111/frontend", "0123"),
+                ov(
+                    "us-central1-docker.pkg.dev/p/r/frontend",
+                    "localhost:5111/frontend",
+                    "0123",
+                ),
                 ov("ghcr.io/org/api", "localhost:5111/api", "abc"),
             ],
         );
