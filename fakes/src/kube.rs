@@ -1,0 +1,765 @@
+//! The simulated Kubernetes API of a fake k3d cluster: resource types (built-in + CRDs),
+//! stored objects, and the status each object has *now* on the simulated clock.
+//!
+//! Lifecycle (durations × `DEVENV_FAKE_SLEEP_SCALE`): nodes are NotReady until Calico is
+//! available; the Tigera operator (hostNetwork) rolls out in 5 s; an `Installation` named
+//! `default` creates `tigerastatus/calico` 2 s after both exist and makes it Available 40 s
+//! later, which makes the nodes Ready; CRDs are Established 2 s after they are applied;
+//! other workloads need Ready nodes (no CNI, no pod network) and resolvable images, then
+//! roll out in 5 s.
+
+use crate::common::{hex_id, now_ms, rfc3339_utc, scaled, uuid_from};
+use crate::state::{Cluster, Obj, State};
+use serde_json::{json, Value};
+use std::path::Path;
+
+pub const WORKLOAD_MS: u64 = 5_000;
+pub const CALICO_MS: u64 = 40_000;
+pub const TIGERASTATUS_MS: u64 = 2_000;
+pub const CRD_MS: u64 = 2_000;
+pub const CALICO_VERSION: &str = "v3.32.1";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResType {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub singular: String,
+    pub short: Vec<String>,
+    pub namespaced: bool,
+}
+
+impl ResType {
+    /// `deployment.apps` / `namespace`: how kubectl names objects in its output.
+    pub fn kind_group(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_lowercase()
+        } else {
+            format!("{}.{}", self.kind.to_lowercase(), self.group)
+        }
+    }
+    /// `deployments.apps` / `nodes`: the group-resource in API errors.
+    pub fn plural_group(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+fn rt(group: &str, version: &str, kind: &str, plural: &str, short: &[&str], namespaced: bool) -> ResType {
+    ResType {
+        group: group.into(),
+        version: version.into(),
+        kind: kind.into(),
+        plural: plural.into(),
+        singular: kind.to_lowercase(),
+        short: short.iter().map(|s| s.to_string()).collect(),
+        namespaced,
+    }
+}
+
+pub fn builtin_types() -> Vec<ResType> {
+    vec![
+        rt("", "v1", "Namespace", "namespaces", &["ns"], false),
+        rt("", "v1", "Node", "nodes", &["no"], false),
+        rt("", "v1", "ConfigMap", "configmaps", &["cm"], true),
+        rt("", "v1", "Secret", "secrets", &[], true),
+        rt("", "v1", "Service", "services", &["svc"], true),
+        rt("", "v1", "ServiceAccount", "serviceaccounts", &["sa"], true),
+        rt("", "v1", "Pod", "pods", &["po"], true),
+        rt("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", &["pvc"], true),
+        rt("", "v1", "PersistentVolume", "persistentvolumes", &["pv"], false),
+        rt("", "v1", "Endpoints", "endpoints", &["ep"], true),
+        rt("", "v1", "LimitRange", "limitranges", &["limits"], true),
+        rt("", "v1", "ResourceQuota", "resourcequotas", &["quota"], true),
+        rt("", "v1", "Event", "events", &["ev"], true),
+        rt("apps", "v1", "Deployment", "deployments", &["deploy"], true),
+        rt("apps", "v1", "StatefulSet", "statefulsets", &["sts"], true),
+        rt("apps", "v1", "DaemonSet", "daemonsets", &["ds"], true),
+        rt("apps", "v1", "ReplicaSet", "replicasets", &["rs"], true),
+        rt("batch", "v1", "Job", "jobs", &[], true),
+        rt("batch", "v1", "CronJob", "cronjobs", &["cj"], true),
+        rt("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", &[], false),
+        rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            &[],
+            false,
+        ),
+        rt("rbac.authorization.k8s.io", "v1", "Role", "roles", &[], true),
+        rt("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", &[], true),
+        rt("networking.k8s.io", "v1", "Ingress", "ingresses", &["ing"], true),
+        rt("networking.k8s.io", "v1", "IngressClass", "ingressclasses", &[], false),
+        rt("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", &["netpol"], true),
+        rt(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            &["crd", "crds"],
+            false,
+        ),
+        rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", &["pdb"], true),
+        rt("storage.k8s.io", "v1", "StorageClass", "storageclasses", &["sc"], false),
+        rt("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", &["pc"], false),
+        rt("coordination.k8s.io", "v1", "Lease", "leases", &[], true),
+        rt(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            &["hpa"],
+            true,
+        ),
+        rt(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            &[],
+            false,
+        ),
+        rt(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            &[],
+            false,
+        ),
+        rt("apiregistration.k8s.io", "v1", "APIService", "apiservices", &[], false),
+        rt("helm.cattle.io", "v1", "HelmChart", "helmcharts", &[], true),
+        rt("helm.cattle.io", "v1", "HelmChartConfig", "helmchartconfigs", &[], true),
+    ]
+}
+
+/// The CRDs the Tigera operator creates itself (`-manage-crds=true`) once it runs.
+fn operator_types() -> Vec<ResType> {
+    let g = "operator.tigera.io";
+    vec![
+        rt(g, "v1", "Installation", "installations", &[], false),
+        rt(g, "v1", "APIServer", "apiservers", &[], false),
+        rt(g, "v1", "TigeraStatus", "tigerastatuses", &[], false),
+        rt(g, "v1", "ImageSet", "imagesets", &[], false),
+        rt(g, "v1", "Goldmane", "goldmanes", &[], false),
+        rt(g, "v1", "Whisker", "whiskers", &[], false),
+    ]
+}
+
+fn crd_type(body: &Value) -> Option<ResType> {
+    let spec = body.get("spec")?;
+    let names = spec.get("names")?;
+    let version = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .and_then(|vs| {
+            vs.iter()
+                .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .or(vs.first())
+        })
+        .and_then(|v| v.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("v1");
+    let kind = names.get("kind")?.as_str()?.to_string();
+    Some(ResType {
+        group: spec.get("group")?.as_str()?.to_string(),
+        version: version.to_string(),
+        plural: names.get("plural")?.as_str()?.to_string(),
+        singular: names
+            .get("singular")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| kind.to_lowercase()),
+        short: names
+            .get("shortNames")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default(),
+        kind,
+        namespaced: spec.get("scope").and_then(Value::as_str) != Some("Cluster"),
+    })
+}
+
+fn served_versions(body: &Value) -> Vec<String> {
+    body.pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("served").and_then(Value::as_bool) != Some(false))
+                .filter_map(|v| v["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The API as seen at `now`.
+pub struct View<'a> {
+    pub cluster: &'a Cluster,
+    pub state: &'a State,
+    pub now: u64,
+    pushed: Option<Vec<String>>,
+}
+
+pub fn view<'a>(cluster: &'a Cluster, state: &'a State, dir: &Path) -> View<'a> {
+    let pushed = std::fs::read(dir.join("pushed.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok());
+    View {
+        cluster,
+        state,
+        now: now_ms(),
+        pushed,
+    }
+}
+
+fn is_kind(o: &Obj, group: &str, kind: &str) -> bool {
+    o.group == group && o.kind == kind
+}
+
+impl View<'_> {
+    fn find(&self, group: &str, kind: &str, ns: Option<&str>, name: &str) -> Option<&Obj> {
+        self.cluster
+            .objects
+            .iter()
+            .find(|o| is_kind(o, group, kind) && o.name == name && o.namespace.as_deref() == ns)
+    }
+
+    /// When a CRD object is Established (None: not applied).
+    fn crd_established(&self, o: &Obj) -> u64 {
+        o.created_ms + scaled(CRD_MS)
+    }
+
+    /// Types the API serves now, with served versions.
+    pub fn types(&self) -> Vec<(ResType, Vec<String>)> {
+        let mut out: Vec<(ResType, Vec<String>)> = builtin_types()
+            .into_iter()
+            .map(|t| {
+                let v = vec![t.version.clone()];
+                (t, v)
+            })
+            .collect();
+        for o in self
+            .cluster
+            .objects
+            .iter()
+            .filter(|o| is_kind(o, "apiextensions.k8s.io", "CustomResourceDefinition"))
+        {
+            if self.now >= self.crd_established(o) {
+                if let Some(t) = crd_type(&o.body) {
+                    let served = served_versions(&o.body);
+                    out.retain(|(x, _)| !(x.group == t.group && x.kind == t.kind));
+                    out.push((t, served));
+                }
+            }
+        }
+        if self.operator_ready(false).is_some_and(|t| t <= self.now) {
+            for t in operator_types() {
+                if !out.iter().any(|(x, _)| x.group == t.group && x.kind == t.kind) {
+                    let v = vec![t.version.clone()];
+                    out.push((t, v));
+                }
+            }
+        }
+        out
+    }
+
+    /// Resolve what a user typed (`deploy`, `deployments.apps`, `crd`, `tigerastatus`).
+    pub fn resolve(&self, typed: &str) -> Option<ResType> {
+        let t = typed.to_lowercase();
+        let types = self.types();
+        let matches = |rt: &ResType, word: &str| {
+            word == rt.plural || word == rt.singular || rt.short.iter().any(|s| s == word) || word == rt.kind.to_lowercase()
+        };
+        for (rt, _) in &types {
+            if matches(rt, &t) {
+                return Some(rt.clone());
+            }
+        }
+        // TYPE.GROUP or TYPE.VERSION.GROUP
+        for (rt, _) in &types {
+            if let Some(rest) = t.split_once('.').map(|(w, g)| (w.to_string(), g.to_string())) {
+                let (word, group) = rest;
+                let group_ok = group == rt.group || group == format!("{}.{}", rt.version, rt.group);
+                if group_ok && matches(rt, &word) {
+                    return Some(rt.clone());
+                }
+            }
+        }
+        None
+    }
+
+    /// Resolve a manifest's apiVersion/kind (the REST mapping).
+    pub fn mapping(&self, api_version: &str, kind: &str) -> Option<ResType> {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        self.types()
+            .into_iter()
+            .find(|(t, served)| t.group == group && t.kind == kind && served.iter().any(|v| v == version))
+            .map(|(t, _)| t)
+    }
+
+    fn images_resolvable(&self, body: &Value) -> bool {
+        let spec = pod_spec(body);
+        let images = ["containers", "initContainers"]
+            .iter()
+            .flat_map(|k| spec.get(*k).and_then(Value::as_array).cloned().unwrap_or_default())
+            .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string));
+        for img in images {
+            let Some((host, _)) = img.split_once('/') else { continue };
+            let Some(port) = host.strip_prefix("localhost:").or_else(|| host.strip_prefix("127.0.0.1:")) else {
+                continue;
+            };
+            // localhost:PORT is only reachable through a k3d registry published on that port
+            if !self.state.registries.values().any(|r| r.host_port == port) {
+                return false;
+            }
+            if let Some(pushed) = &self.pushed {
+                let with_tag = if img.rsplit('/').next().is_some_and(|last| last.contains(':') || last.contains('@')) {
+                    img.clone()
+                } else {
+                    format!("{img}:latest")
+                };
+                if !pushed.iter().any(|p| p == &img || p == &with_tag) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// When the Tigera operator Deployment is available (it runs on the host network).
+    fn operator_ready(&self, _: bool) -> Option<u64> {
+        let o = self.find("apps", "Deployment", Some("tigera-operator"), "tigera-operator")?;
+        self.images_resolvable(&o.body).then_some(o.rollout_ms + scaled(WORKLOAD_MS))
+    }
+
+    /// When Calico is up: tigerastatus/calico created and available.
+    fn calico_times(&self) -> Option<(u64, u64)> {
+        let op = self.operator_ready(false)?;
+        let inst = self.find("operator.tigera.io", "Installation", None, "default")?;
+        let base = op.max(inst.created_ms);
+        Some((base + scaled(TIGERASTATUS_MS), base + scaled(CALICO_MS)))
+    }
+
+    pub fn nodes_ready_at(&self) -> Option<u64> {
+        self.calico_times().map(|(_, ready)| ready)
+    }
+
+    fn nodes_ready(&self) -> bool {
+        self.nodes_ready_at().is_some_and(|t| t <= self.now)
+    }
+
+    /// When a workload object is fully rolled out (None: never, as things stand).
+    pub fn workload_ready_at(&self, o: &Obj) -> Option<u64> {
+        if !self.images_resolvable(&o.body) {
+            return None;
+        }
+        let host_network = pod_spec(&o.body).get("hostNetwork").and_then(Value::as_bool) == Some(true);
+        let start = if host_network {
+            o.rollout_ms
+        } else {
+            o.rollout_ms.max(self.nodes_ready_at()?)
+        };
+        Some(start + scaled(WORKLOAD_MS))
+    }
+
+    fn node_names(&self) -> Vec<String> {
+        let mut v = self.cluster.agent_names();
+        v.extend(self.cluster.server_names());
+        v.sort();
+        v
+    }
+
+    /// Every object of a type, rendered with metadata and status, sorted as the API lists them.
+    pub fn list(&self, t: &ResType, ns: Option<&str>) -> Vec<Value> {
+        let mut out: Vec<(String, String, Value)> = Vec::new();
+        if t.group.is_empty() && t.kind == "Node" {
+            for n in self.node_names() {
+                out.push((String::new(), n.clone(), self.node(&n)));
+            }
+        }
+        if t.group == "operator.tigera.io" && t.kind == "TigeraStatus" {
+            if let Some((created, ready)) = self.calico_times() {
+                if created <= self.now {
+                    out.push((String::new(), "calico".into(), self.tigerastatus("calico", created, ready)));
+                    if self.find("operator.tigera.io", "APIServer", None, "default").is_some() {
+                        out.push((String::new(), "apiserver".into(), self.tigerastatus("apiserver", created, ready)));
+                    }
+                    out.push((String::new(), "ippools".into(), self.tigerastatus("ippools", created, created)));
+                }
+            }
+        }
+        for o in &self.cluster.objects {
+            if o.group == t.group && o.kind == t.kind && (ns.is_none() || o.namespace.as_deref() == ns) {
+                out.push((o.namespace.clone().unwrap_or_default(), o.name.clone(), self.render(o, t)));
+            }
+        }
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out.into_iter().map(|(_, _, v)| v).collect()
+    }
+
+    pub fn get(&self, t: &ResType, ns: Option<&str>, name: &str) -> Option<Value> {
+        let ns = if t.namespaced { ns } else { None };
+        self.list(t, ns)
+            .into_iter()
+            .find(|v| v.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+    }
+
+    fn metadata(&self, o: &Obj) -> Value {
+        let mut md = o.body.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        let m = md.as_object_mut().unwrap();
+        m.insert("name".into(), json!(o.name));
+        if let Some(ns) = &o.namespace {
+            m.insert("namespace".into(), json!(ns));
+        } else {
+            m.remove("namespace");
+        }
+        m.insert("uid".into(), json!(o.uid));
+        m.insert("resourceVersion".into(), json!(o.rv.to_string()));
+        m.insert("generation".into(), json!(o.generation));
+        m.insert("creationTimestamp".into(), json!(rfc3339_utc(o.created_ms)));
+        md
+    }
+
+    pub fn render(&self, o: &Obj, t: &ResType) -> Value {
+        let mut v = o.body.clone();
+        if !v.is_object() {
+            v = json!({});
+        }
+        v["apiVersion"] = json!(t.api_version());
+        v["kind"] = json!(t.kind);
+        v["metadata"] = self.metadata(o);
+        let replicas = o.body.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1);
+        let ready_at = self.workload_ready_at(o);
+        let ready = ready_at.is_some_and(|r| r <= self.now);
+        let ts = |ms: u64| json!(rfc3339_utc(ms));
+        let rs_name = format!("{}-{}", o.name, &hex_id(&format!("{}{}", o.name, o.rollout_ms), 10));
+        let status = match (o.group.as_str(), o.kind.as_str()) {
+            ("apps", "Deployment") => {
+                let (avail, progressing) = if ready || replicas == 0 {
+                    (
+                        json!({"type":"Available","status":"True","reason":"MinimumReplicasAvailable","message":"Deployment has minimum availability.","lastTransitionTime":ts(ready_at.unwrap_or(o.rollout_ms)),"lastUpdateTime":ts(ready_at.unwrap_or(o.rollout_ms))}),
+                        json!({"type":"Progressing","status":"True","reason":"NewReplicaSetAvailable","message":format!("ReplicaSet \"{rs_name}\" has successfully progressed."),"lastTransitionTime":ts(o.rollout_ms),"lastUpdateTime":ts(ready_at.unwrap_or(o.rollout_ms))}),
+                    )
+                } else {
+                    (
+                        json!({"type":"Available","status":"False","reason":"MinimumReplicasUnavailable","message":"Deployment does not have minimum availability.","lastTransitionTime":ts(o.rollout_ms),"lastUpdateTime":ts(o.rollout_ms)}),
+                        json!({"type":"Progressing","status":"True","reason":"ReplicaSetUpdated","message":format!("ReplicaSet \"{rs_name}\" is progressing."),"lastTransitionTime":ts(o.rollout_ms),"lastUpdateTime":ts(o.rollout_ms)}),
+                    )
+                };
+                let mut s = json!({"observedGeneration": o.generation, "replicas": replicas, "updatedReplicas": replicas, "conditions": [avail, progressing]});
+                if ready || replicas == 0 {
+                    if replicas > 0 {
+                        s["readyReplicas"] = json!(replicas);
+                        s["availableReplicas"] = json!(replicas);
+                    }
+                } else {
+                    s["unavailableReplicas"] = json!(replicas);
+                }
+                s
+            }
+            ("apps", "StatefulSet") => {
+                let rev = format!("{}-{}", o.name, &hex_id(&format!("{}{}", o.name, o.rollout_ms), 10));
+                let mut s = json!({"observedGeneration": o.generation, "replicas": replicas, "currentRevision": rev, "updateRevision": rev, "collisionCount": 0});
+                if ready {
+                    for k in ["readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"] {
+                        s[k] = json!(replicas);
+                    }
+                } else {
+                    s["availableReplicas"] = json!(0);
+                }
+                s
+            }
+            ("apps", "DaemonSet") => {
+                let n = self.node_names().len() as u64;
+                let r = if ready { n } else { 0 };
+                let mut s = json!({"observedGeneration": o.generation, "desiredNumberScheduled": n, "currentNumberScheduled": n, "updatedNumberScheduled": n, "numberMisscheduled": 0, "numberReady": r});
+                if ready {
+                    s["numberAvailable"] = json!(n);
+                } else {
+                    s["numberUnavailable"] = json!(n);
+                }
+                s
+            }
+            ("batch", "Job") => {
+                if ready {
+                    let done = ready_at.unwrap();
+                    json!({"startTime": ts(o.rollout_ms), "completionTime": ts(done), "succeeded": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
+                        "conditions": [
+                            {"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached","message":"Reached expected number of succeeded pods","lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
+                            {"type":"Complete","status":"True","reason":"CompletionsReached","message":"Reached expected number of succeeded pods","lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
+                } else {
+                    json!({"startTime": ts(o.rollout_ms), "active": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}})
+                }
+            }
+            ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+                let est = self.crd_established(o);
+                let names = o.body.pointer("/spec/names").cloned().unwrap_or(json!({}));
+                if self.now >= est {
+                    json!({"acceptedNames": names, "storedVersions": served_versions(&o.body), "conditions": [
+                        {"type":"NamesAccepted","status":"True","reason":"NoConflicts","message":"no conflicts found","lastTransitionTime":ts(o.created_ms)},
+                        {"type":"Established","status":"True","reason":"InitialNamesAccepted","message":"the initial names have been accepted","lastTransitionTime":ts(est)}]})
+                } else {
+                    json!({"acceptedNames": names, "storedVersions": served_versions(&o.body), "conditions": [
+                        {"type":"NamesAccepted","status":"True","reason":"NoConflicts","message":"no conflicts found","lastTransitionTime":ts(o.created_ms)},
+                        {"type":"Established","status":"False","reason":"Installing","message":"the initial names have been accepted","lastTransitionTime":ts(o.created_ms)}]})
+                }
+            }
+            ("", "Namespace") => json!({"phase": "Active"}),
+            ("operator.tigera.io", "Installation") => match self.calico_times() {
+                Some((_, r)) if r <= self.now => {
+                    json!({"calicoVersion": CALICO_VERSION, "variant": "Calico", "mtu": 1450, "computed": o.body.get("spec").cloned().unwrap_or(json!({})),
+                    "conditions": [{"type":"Ready","status":"True","reason":"AllObjectsAvailable","message":"All Objects are available","lastTransitionTime":ts(r),"observedGeneration":o.generation}]})
+                }
+                _ => json!({"variant": "", "conditions": []}),
+            },
+            _ => return v,
+        };
+        v["status"] = status;
+        v
+    }
+
+    fn tigerastatus(&self, name: &str, created: u64, ready: u64) -> Value {
+        let ts = |ms: u64| json!(rfc3339_utc(ms));
+        let conditions = if self.now >= ready {
+            json!([
+                {"lastTransitionTime":ts(ready),"message":"All objects available","observedGeneration":2,"reason":"AllObjectsAvailable","status":"False","type":"Degraded"},
+                {"lastTransitionTime":ts(ready),"message":"All objects available","observedGeneration":2,"reason":"AllObjectsAvailable","status":"True","type":"Available"},
+                {"lastTransitionTime":ts(ready),"message":"All objects available","observedGeneration":2,"reason":"AllObjectsAvailable","status":"False","type":"Progressing"}])
+        } else {
+            let n = self.node_names().len();
+            json!([
+                {"lastTransitionTime":ts(created),"observedGeneration":2,"reason":"Unknown","status":"False","type":"Degraded"},
+                {"lastTransitionTime":ts(created),"observedGeneration":2,"reason":"Unknown","status":"False","type":"Available"},
+                {"lastTransitionTime":ts(created),"message":format!("DaemonSet \"calico-system/calico-node\" is not available (awaiting {n} nodes)\nDeployment \"calico-system/calico-kube-controllers\" is not available (awaiting 1 replicas)"),"observedGeneration":2,"reason":"ResourceNotReady","status":"True","type":"Progressing"}])
+        };
+        json!({"apiVersion":"operator.tigera.io/v1","kind":"TigeraStatus","metadata":{"creationTimestamp":ts(created),"generation":1,"name":name,
+            "resourceVersion": (1000 + self.cluster.rv).to_string(),"uid":uuid_from(&format!("ts {name} {}", self.cluster.name))},"spec":{},"status":{"conditions":conditions}})
+    }
+
+    fn node(&self, name: &str) -> Value {
+        let c = self.cluster;
+        let ready = self.nodes_ready();
+        let ts = |ms: u64| json!(rfc3339_utc(ms));
+        let created = c.created_ms;
+        let idx = self.node_index(name);
+        let ip = format!("172.{}.0.{}", 18 + c.net % 200, 3 + idx);
+        let server = name.contains("-server-");
+        let mut args: Vec<String> = vec![if server { "server".into() } else { "agent".into() }];
+        for a in c.node_args.get(name).cloned().unwrap_or_default() {
+            match a.split_once('=') {
+                Some((k, v)) if k.starts_with("--") => {
+                    args.push(k.into());
+                    args.push(v.into());
+                }
+                _ => args.push(a),
+            }
+        }
+        if server {
+            args.extend(["--tls-san".to_string(), c.api_host.clone()]);
+            if !c.no_lb {
+                args.extend(["--tls-san".to_string(), c.lb_name()]);
+            }
+        }
+        let cidr = c
+            .node_args
+            .values()
+            .flatten()
+            .find_map(|a| a.strip_prefix("--cluster-cidr=").map(str::to_string))
+            .unwrap_or_else(|| "10.42.0.0/16".into());
+        let octets: Vec<&str> = cidr.split('/').next().unwrap_or("10.42.0.0").split('.').collect();
+        let pod_cidr = format!(
+            "{}.{}.{}.0/24",
+            octets.first().unwrap_or(&"10"),
+            octets.get(1).unwrap_or(&"42"),
+            idx
+        );
+        let mut labels = json!({"beta.kubernetes.io/arch":"amd64","beta.kubernetes.io/instance-type":"k3s","beta.kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","kubernetes.io/hostname":name,"kubernetes.io/os":"linux","node.kubernetes.io/instance-type":"k3s"});
+        if server {
+            labels["node-role.kubernetes.io/control-plane"] = json!("true");
+            labels["node-role.kubernetes.io/master"] = json!("true");
+        }
+        let heartbeat = ts(self.now - self.now % 30_000);
+        let cond = |t: &str, reason: &str, msg: &str| json!({"lastHeartbeatTime":heartbeat,"lastTransitionTime":ts(created),"message":msg,"reason":reason,"status":"False","type":t});
+        let ready_cond = if ready {
+            json!({"lastHeartbeatTime":heartbeat,"lastTransitionTime":ts(self.nodes_ready_at().unwrap_or(created)),"message":"kubelet is posting ready status","reason":"KubeletReady","status":"True","type":"Ready"})
+        } else {
+            json!({"lastHeartbeatTime":heartbeat,"lastTransitionTime":ts(created),"message":"container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized","reason":"KubeletNotReady","status":"False","type":"Ready"})
+        };
+        let mut spec = json!({"podCIDR": pod_cidr, "podCIDRs": [pod_cidr], "providerID": format!("k3s://{name}")});
+        if !ready {
+            spec["taints"] = json!([{"effect":"NoSchedule","key":"node.kubernetes.io/not-ready"}]);
+        }
+        let k3s = c.image.rsplit(':').next().unwrap_or("v1.32.5-k3s1").replacen("-k3s", "+k3s", 1);
+        json!({"apiVersion":"v1","kind":"Node","metadata":{
+                "annotations":{"alpha.kubernetes.io/provided-node-ip":ip,"k3s.io/hostname":name,"k3s.io/internal-ip":ip,"k3s.io/node-args":serde_json::to_string(&args).unwrap(),"node.alpha.kubernetes.io/ttl":"0","volumes.kubernetes.io/controller-managed-attach-detach":"true"},
+                "creationTimestamp":ts(created),"labels":labels,"name":name,"resourceVersion":(500 + c.rv).to_string(),"uid":uuid_from(&format!("node {name} {created}"))},
+            "spec":spec,
+            "status":{"addresses":[{"address":ip,"type":"InternalIP"},{"address":name,"type":"Hostname"}],
+                "allocatable":{"cpu":"8","ephemeral-storage":"245016792764","hugepages-1Gi":"0","hugepages-2Mi":"0","memory":"32594884Ki","pods":"110"},
+                "capacity":{"cpu":"8","ephemeral-storage":"251868504Ki","hugepages-1Gi":"0","hugepages-2Mi":"0","memory":"32594884Ki","pods":"110"},
+                "conditions":[cond("MemoryPressure","KubeletHasSufficientMemory","kubelet has sufficient memory available"),cond("DiskPressure","KubeletHasNoDiskPressure","kubelet has no disk pressure"),cond("PIDPressure","KubeletHasSufficientPID","kubelet has sufficient PID available"),ready_cond],
+                "daemonEndpoints":{"kubeletEndpoint":{"Port":10250}},
+                "nodeInfo":{"architecture":"amd64","bootID":uuid_from(&format!("boot {name}")),"containerRuntimeVersion":"containerd://2.0.5-k3s1","kernelVersion":"6.8.0-60-generic","kubeProxyVersion":k3s,"kubeletVersion":k3s,"machineID":"","operatingSystem":"linux","osImage":format!("K3s {k3s}"),"systemUUID":uuid_from(&format!("sys {name}"))}}})
+    }
+
+    fn node_index(&self, name: &str) -> u32 {
+        let mut all = self.cluster.server_names();
+        all.extend(self.cluster.agent_names());
+        all.iter().position(|n| n == name).unwrap_or(0) as u32
+    }
+}
+
+pub fn pod_spec(body: &Value) -> &Value {
+    static NULL: Value = Value::Null;
+    match body.get("kind").and_then(Value::as_str) {
+        Some("Pod") => body.get("spec").unwrap_or(&NULL),
+        Some("CronJob") => body.pointer("/spec/jobTemplate/spec/template/spec").unwrap_or(&NULL),
+        _ => body.pointer("/spec/template/spec").unwrap_or(&NULL),
+    }
+}
+
+/// Store (create or update) an object; returns whether it changed.
+pub fn upsert(cluster: &mut Cluster, t: &ResType, ns: Option<String>, name: &str, body: Value, manager: &str) -> bool {
+    let now = now_ms();
+    cluster.rv += 1;
+    let rv = cluster.rv;
+    let spec_of = |b: &Value| b.get("spec").cloned();
+    let template_of = |b: &Value| b.pointer("/spec/template").cloned();
+    if let Some(o) = cluster
+        .objects
+        .iter_mut()
+        .find(|o| o.group == t.group && o.kind == t.kind && o.namespace == ns && o.name == name)
+    {
+        let changed = o.body != body;
+        if spec_of(&o.body) != spec_of(&body) {
+            o.generation += 1;
+        }
+        if template_of(&o.body) != template_of(&body) {
+            o.rollout_ms = now;
+        }
+        o.body = body;
+        o.version = t.version.clone();
+        if changed {
+            o.rv = rv;
+        }
+        if !o.managers.iter().any(|m| m == manager) {
+            o.managers.push(manager.to_string());
+        }
+        return changed;
+    }
+    cluster.objects.push(Obj {
+        group: t.group.clone(),
+        version: t.version.clone(),
+        kind: t.kind.clone(),
+        namespace: ns,
+        name: name.to_string(),
+        body,
+        created_ms: now,
+        rollout_ms: now,
+        generation: 1,
+        uid: uuid_from(&format!("{} {} {name} {now} {rv}", cluster.name, t.kind)),
+        rv,
+        managers: vec![manager.to_string()],
+    });
+    true
+}
+
+/// Delete an object and what it owns (a namespace's objects, a CRD's custom resources).
+pub fn delete(cluster: &mut Cluster, t: &ResType, ns: Option<&str>, name: &str) -> bool {
+    let before = cluster.objects.len();
+    let crd_target = cluster
+        .objects
+        .iter()
+        .find(|o| o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns)
+        .and_then(|o| {
+            if t.kind == "CustomResourceDefinition" {
+                crd_type(&o.body)
+            } else {
+                None
+            }
+        });
+    cluster
+        .objects
+        .retain(|o| !(o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns));
+    let removed = cluster.objects.len() != before;
+    if removed && t.group.is_empty() && t.kind == "Namespace" {
+        cluster.objects.retain(|o| o.namespace.as_deref() != Some(name));
+    }
+    if let Some(ct) = crd_target {
+        cluster.objects.retain(|o| !(o.group == ct.group && o.kind == ct.kind));
+    }
+    removed
+}
+
+/// What k3s and k3d put in a new cluster.
+pub fn seed_cluster(c: &mut Cluster, state: &State) {
+    let types = builtin_types();
+    let ns_t = types.iter().find(|t| t.kind == "Namespace").unwrap().clone();
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        upsert(
+            c,
+            &ns_t,
+            None,
+            ns,
+            json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":ns}}),
+            "k3s",
+        );
+    }
+    let dep_t = types.iter().find(|t| t.kind == "Deployment").unwrap().clone();
+    for (name, image) in [
+        ("coredns", "rancher/mirrored-coredns-coredns:1.12.1"),
+        ("local-path-provisioner", "rancher/local-path-provisioner:v0.0.31"),
+        ("metrics-server", "rancher/mirrored-metrics-server:v0.7.2"),
+    ] {
+        upsert(
+            c,
+            &dep_t,
+            Some("kube-system".into()),
+            name,
+            json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":name,"namespace":"kube-system","labels":{"k8s-app":name}},
+            "spec":{"replicas":1,"selector":{"matchLabels":{"k8s-app":name}},"template":{"metadata":{"labels":{"k8s-app":name}},"spec":{"containers":[{"name":name,"image":image}]}}}}),
+            "k3s",
+        );
+    }
+    if let Some(reg) = c.registries_use.first().and_then(|r| state.registries.get(r)) {
+        // KEP-1755 ConfigMap, as k3d applies it (k3d.md §9.2)
+        let host = if reg.host.is_empty() {
+            reg.host_ip.clone()
+        } else {
+            reg.host.clone()
+        };
+        let host = if host == "0.0.0.0" || host.is_empty() {
+            "localhost".to_string()
+        } else {
+            host
+        };
+        let data = format!(
+            "help: https://k3d.io/stable/usage/registries/#using-a-local-registry\nhost: {host}:{}\nhostFromClusterNetwork: {}:5000\nhostFromContainerRuntime: {}:5000\n",
+            reg.host_port, reg.name, reg.name
+        );
+        let cm_t = types.iter().find(|t| t.kind == "ConfigMap").unwrap().clone();
+        upsert(
+            c,
+            &cm_t,
+            Some("kube-public".into()),
+            "local-registry-hosting",
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"local-registry-hosting","namespace":"kube-public"},"data":{"localRegistryHosting.v1":data}}),
+            "kubectl-client-side-apply",
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! The simulated world both fakes share, kept in `$DEVENV_FAKE_STATE/state.json`.
+//!
+//! Readers load it without the lock (writes are atomic renames); writers hold the
+//! directory lock for the whole read-modify-write.
+
+use crate::common::{die_internal, lock_state, write_atomic, StateLock};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Serialize, Deserialize, Default, Debug, Clone)]
+pub struct State {
+    /// k3d clusters by name.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, Cluster>,
+    /// k3d registries by container name (`k3d-NAME`).
+    #[serde(default)]
+    pub registries: BTreeMap<String, Registry>,
+    /// Monotonic counter for network numbers and random ports.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PortMapping {
+    pub host_ip: String,
+    pub host_port: String,
+    pub container_port: String,
+    pub proto: String,
+    /// Node names the LB forwards to (proxy) or the node publishing it (direct).
+    pub targets: Vec<String>,
+    pub direct: bool,
+    pub spec: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Cluster {
+    pub name: String,
+    pub created_ms: u64,
+    pub servers: u32,
+    pub agents: u32,
+    pub image: String,
+    pub api_host: String,
+    pub api_host_ip: String,
+    pub api_port: String,
+    pub no_lb: bool,
+    pub net: u64,
+    pub token: String,
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    /// k3s args per node name, in filter order.
+    #[serde(default)]
+    pub node_args: BTreeMap<String, Vec<String>>,
+    /// Registry container names from `registries.use` / `--registry-use`.
+    #[serde(default)]
+    pub registries_use: Vec<String>,
+    #[serde(default)]
+    pub registries_config: Option<String>,
+    /// Objects in the simulated API server.
+    #[serde(default)]
+    pub objects: Vec<Obj>,
+    #[serde(default)]
+    pub rv: u64,
+}
+
+impl Cluster {
+    pub fn server_names(&self) -> Vec<String> {
+        (0..self.servers).map(|i| format!("k3d-{}-server-{i}", self.name)).collect()
+    }
+    pub fn agent_names(&self) -> Vec<String> {
+        (0..self.agents).map(|i| format!("k3d-{}-agent-{i}", self.name)).collect()
+    }
+    pub fn lb_name(&self) -> String {
+        format!("k3d-{}-serverlb", self.name)
+    }
+    pub fn context(&self) -> String {
+        format!("k3d-{}", self.name)
+    }
+    pub fn server_url(&self) -> String {
+        format!("https://{}:{}", self.api_host, self.api_port)
+    }
+}
+
+/// One object stored by the simulated API server.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Obj {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The object as applied (metadata/status are filled in when read).
+    pub body: Value,
+    pub created_ms: u64,
+    /// Last change of the pod template (or spec): the rollout clock starts here.
+    pub rollout_ms: u64,
+    pub generation: u64,
+    pub uid: String,
+    pub rv: u64,
+    #[serde(default)]
+    pub managers: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Registry {
+    /// Container name, `k3d-NAME`.
+    pub name: String,
+    pub host: String,
+    pub host_ip: String,
+    pub host_port: String,
+    pub image: String,
+    pub created_ms: u64,
+    /// Docker networks the container is attached to (cluster networks first, `bridge` last).
+    pub networks: Vec<String>,
+}
+
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+pub fn load(dir: &Path) -> State {
+    match std::fs::read(state_path(dir)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| die_internal(&format!("corrupt state.json: {e}"))),
+        Err(_) => State::default(),
+    }
+}
+
+/// The state under the directory lock, saved back with `save`.
+pub struct Locked {
+    pub state: State,
+    dir: PathBuf,
+    _lock: StateLock,
+}
+
+impl Locked {
+    pub fn save(&self) {
+        let text = serde_json::to_vec_pretty(&self.state).expect("serializable");
+        write_atomic(&state_path(&self.dir), &text).unwrap_or_else(|e| die_internal(&format!("cannot write state: {e}")));
+    }
+}
+
+pub fn load_locked(dir: &Path) -> Locked {
+    let lock = lock_state(dir);
+    Locked {
+        state: load(dir),
+        dir: dir.to_path_buf(),
+        _lock: lock,
+    }
+}
