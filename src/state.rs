@@ -485,7 +485,16 @@ fn holder_text(pid: &Option<u32>, command: &Option<String>, since: &Option<Strin
         who.push(format!("`{cmd}`"));
     }
     if let Some(since) = since {
-        who.push(format!("started {since}"));
+        // "started 2026-06-12T09:41:03.120Z, 2m 5s ago"
+        let ago = humantime::parse_rfc3339(since)
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map(|d| {
+                let secs = Duration::from_secs(d.as_secs());
+                format!(", {} ago", humantime::format_duration(secs))
+            })
+            .unwrap_or_default();
+        who.push(format!("started {since}{ago}"));
     }
     if who.is_empty() {
         "another devenv is running in this project".to_string()
