@@ -1,0 +1,216 @@
+//! GitHub Actions workflow commands and the job summary.
+//!
+//! Escaping follows actions/toolkit `packages/core/src/command.ts`: the message
+//! (`escapeData`) escapes `%`, `\r`, `\n`; property values (`escapeProperty`) also escape
+//! `:` and `,`, which would otherwise end the value or the property list.
+
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use super::{format_duration, ImageAction, RunSummary, SourceLocation, StepOutcome};
+
+/// Escapes the message part of a workflow command (after the second `::`).
+pub fn escape_data(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes a property value of a workflow command (`file=`, `title=`, ...).
+pub fn escape_property(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            ':' => out.push_str("%3A"),
+            ',' => out.push_str("%2C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Severity of an annotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Notice,
+}
+
+impl Level {
+    fn command(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Notice => "notice",
+        }
+    }
+}
+
+/// One annotation line, e.g.
+/// `::error file=devenv.toml,line=12,col=3,title=devenv::unknown key`.
+///
+/// `workspace` (normally `$GITHUB_WORKSPACE`) is stripped from absolute file paths:
+/// GitHub only attaches an annotation to a file given relative to the repository root.
+pub fn annotation(
+    level: Level,
+    title: Option<&str>,
+    location: Option<&SourceLocation>,
+    workspace: Option<&Path>,
+    message: &str,
+) -> String {
+    let mut props: Vec<(&str, String)> = Vec::new();
+    if let Some(loc) = location {
+        props.push(("file", annotation_path(&loc.file, workspace)));
+        if let Some(line) = loc.line {
+            props.push(("line", line.to_string()));
+            if let Some(col) = loc.col {
+                props.push(("col", col.to_string()));
+            }
+        }
+    }
+    if let Some(t) = title.filter(|t| !t.is_empty()) {
+        props.push(("title", t.to_string()));
+    }
+    let mut out = format!("::{}", level.command());
+    for (i, (k, v)) in props.iter().enumerate() {
+        out.push(if i == 0 { ' ' } else { ',' });
+        let _ = write!(out, "{k}={}", escape_property(v));
+    }
+    out.push_str("::");
+    out.push_str(&escape_data(message.trim_end_matches('\n')));
+    out
+}
+
+/// The path GitHub expects: relative to the workspace when under it, with `/`.
+fn annotation_path(file: &Path, workspace: Option<&Path>) -> String {
+    let rel: PathBuf = match workspace {
+        Some(ws) if file.is_absolute() => file
+            .strip_prefix(ws)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| file.to_path_buf()),
+        _ => file.to_path_buf(),
+    };
+    let s = rel.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+/// Escapes text for a Markdown table cell (one line, no column breaks).
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace("\r\n", " ")
+        .replace(['\n', '\r'], " ")
+}
+
+/// Inline code in a table cell; backticks inside would end the span early.
+fn code(s: &str) -> String {
+    if s.contains('`') {
+        format!("`` {} ``", cell(s))
+    } else {
+        format!("`{}`", cell(s))
+    }
+}
+
+/// The job summary for one run, as GitHub-flavoured Markdown.
+pub fn step_summary_markdown(summary: &RunSummary) -> String {
+    let mut md = String::new();
+    let what = if summary.command.is_empty() {
+        "devenv".to_string()
+    } else {
+        format!("devenv {}", summary.command)
+    };
+    let _ = writeln!(
+        md,
+        "### {} {} in {}\n",
+        cell(&what),
+        summary.result().word(),
+        format_duration(summary.total)
+    );
+    if !summary.steps.is_empty() {
+        md.push_str("| | Step | Result | Duration |\n|---|---|---|---:|\n");
+        for s in &summary.steps {
+            let (icon, result) = match &s.outcome {
+                StepOutcome::Done => ("✅", "done".to_string()),
+                StepOutcome::Skipped { reason } => ("⏭️", format!("skipped: {reason}")),
+                StepOutcome::Failed { message } => {
+                    // The first line only: the full text is in the log and the annotation.
+                    (
+                        "❌",
+                        format!("failed: {}", message.lines().next().unwrap_or("")),
+                    )
+                }
+                StepOutcome::Interrupted => ("⏹️", "interrupted".to_string()),
+            };
+            let duration = match s.outcome {
+                StepOutcome::Skipped { .. } => "–".to_string(),
+                _ => format_duration(s.duration),
+            };
+            let _ = writeln!(
+                md,
+                "| {icon} | {} | {} | {duration} |",
+                cell(&s.title),
+                cell(&result)
+            );
+        }
+        md.push('\n');
+    }
+    if !summary.images.is_empty() {
+        md.push_str("#### Images\n\n| Image | Reference | |\n|---|---|---|\n");
+        for i in &summary.images {
+            let action = match i.action {
+                ImageAction::Built => "built",
+                ImageAction::Reused => "reused",
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {action} |",
+                cell(&i.name),
+                code(&i.reference)
+            );
+        }
+        md.push('\n');
+    }
+    if !summary.overlays.is_empty() {
+        md.push_str("#### Overlays\n\n| Overlay | Objects | Hash |\n|---|---:|---|\n");
+        for o in &summary.overlays {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                cell(&o.name),
+                o.objects,
+                code(&o.hash)
+            );
+        }
+        md.push('\n');
+    }
+    if !summary.endpoints.is_empty() {
+        md.push_str("#### Endpoints\n\n| Name | URL |\n|---|---|\n");
+        for e in &summary.endpoints {
+            let _ = writeln!(md, "| {} | {} |", cell(&e.name), cell(&e.url));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// Appends the summary to `$GITHUB_STEP_SUMMARY` (never truncates: earlier steps of the
+/// job write to the same file).
+pub fn append_step_summary(path: &Path, summary: &RunSummary) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(step_summary_markdown(summary).as_bytes())
+}

@@ -1,0 +1,400 @@
+use super::*;
+use std::sync::{Arc, Mutex};
+
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn reporter(mode: OutputMode, flags: UiFlags) -> (Reporter, Buf) {
+    let buf = Buf::default();
+    let r = Reporter::with_writer(mode, flags, Box::new(buf.clone()));
+    r.set_step_summary_path(None);
+    (r, buf)
+}
+
+fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+#[test]
+fn detect_picks_the_mode_from_flags_env_and_terminal() {
+    let f = UiFlags::default();
+    assert_eq!(detect_with(f, env(&[]), true), OutputMode::Tty);
+    assert_eq!(detect_with(f, env(&[]), false), OutputMode::Plain);
+    assert_eq!(
+        detect_with(f, env(&[("CI", "true")]), true),
+        OutputMode::Plain
+    );
+    assert_eq!(detect_with(f, env(&[("CI", "1")]), true), OutputMode::Plain);
+    assert_eq!(
+        detect_with(f, env(&[("CI", "false")]), true),
+        OutputMode::Tty
+    );
+    assert_eq!(detect_with(f, env(&[("CI", "0")]), true), OutputMode::Tty);
+    assert_eq!(detect_with(f, env(&[("CI", "")]), true), OutputMode::Tty);
+    assert_eq!(
+        detect_with(f, env(&[("TERM", "dumb")]), true),
+        OutputMode::Plain
+    );
+    assert_eq!(
+        detect_with(f, env(&[("GITHUB_ACTIONS", "true"), ("CI", "true")]), false),
+        OutputMode::Github
+    );
+    assert_eq!(
+        detect_with(f, env(&[("GITHUB_ACTIONS", "false")]), true),
+        OutputMode::Tty
+    );
+    let json = UiFlags {
+        output_json: true,
+        ..f
+    };
+    assert_eq!(
+        detect_with(json, env(&[("GITHUB_ACTIONS", "true")]), true),
+        OutputMode::Json
+    );
+}
+
+#[test]
+fn color_only_on_a_terminal_without_no_color() {
+    let f = UiFlags::default();
+    assert!(color_enabled_with(f, OutputMode::Tty, env(&[])));
+    assert!(color_enabled_with(
+        f,
+        OutputMode::Tty,
+        env(&[("NO_COLOR", "")])
+    ));
+    assert!(!color_enabled_with(
+        f,
+        OutputMode::Tty,
+        env(&[("NO_COLOR", "1")])
+    ));
+    let no = UiFlags {
+        no_color: true,
+        ..f
+    };
+    assert!(!color_enabled_with(no, OutputMode::Tty, env(&[])));
+    for m in [OutputMode::Plain, OutputMode::Github, OutputMode::Json] {
+        assert!(!color_enabled_with(f, m, env(&[])));
+    }
+}
+
+#[test]
+fn durations_are_short() {
+    assert_eq!(format_duration(Duration::from_millis(400)), "0.4s");
+    assert_eq!(format_duration(Duration::from_millis(12_345)), "12.3s");
+    assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    assert_eq!(format_duration(Duration::from_secs(3720)), "1h02m");
+}
+
+#[test]
+fn sanitize_removes_escapes_and_progress_redraws() {
+    assert_eq!(sanitize_line("\x1b[1;32mok\x1b[0m done"), "ok done");
+    assert_eq!(sanitize_line("10%\r50%\r100%"), "100%");
+    assert_eq!(sanitize_line("a\x07b\tc"), "ab\tc");
+}
+
+#[test]
+fn escaping_follows_the_actions_toolkit() {
+    assert_eq!(
+        escape_data("100% done\r\nnext: a,b"),
+        "100%25 done%0D%0Anext: a,b"
+    );
+    assert_eq!(escape_property("C:\\x,y\n%"), "C%3A\\x%2Cy%0A%25");
+}
+
+#[test]
+fn annotation_with_file_line_col_and_title() {
+    let loc = SourceLocation::new("devenv.toml", 12, 3);
+    assert_eq!(
+        annotation(
+            Level::Error,
+            Some("devenv"),
+            Some(&loc),
+            None,
+            "unknown key `prot`"
+        ),
+        "::error file=devenv.toml,line=12,col=3,title=devenv::unknown key `prot`"
+    );
+    // No column: the line alone; a title with a colon is escaped.
+    let loc = SourceLocation {
+        file: "/ws/app/devenv.toml".into(),
+        line: Some(4),
+        col: None,
+    };
+    assert_eq!(
+        annotation(
+            Level::Warning,
+            Some("step: build"),
+            Some(&loc),
+            Some(std::path::Path::new("/ws")),
+            "two\nlines"
+        ),
+        "::warning file=app/devenv.toml,line=4,title=step%3A build::two%0Alines"
+    );
+    assert_eq!(
+        annotation(Level::Error, None, None, None, "boom"),
+        "::error::boom"
+    );
+}
+
+fn plain_prefix_ok(line: &str, kind: &str) -> bool {
+    // 2026-11-25T01:40:02Z  start  ...
+    let ts = &line[..20];
+    ts.len() == 20
+        && ts.as_bytes()[4] == b'-'
+        && ts.as_bytes()[10] == b'T'
+        && ts.ends_with('Z')
+        && line[20..].starts_with(&format!("  {kind:<5}  "))
+}
+
+#[test]
+fn plain_mode_prints_one_timestamped_line_per_event_and_no_escape_codes() {
+    let (r, buf) = reporter(
+        OutputMode::Plain,
+        UiFlags {
+            verbose: true,
+            ..Default::default()
+        },
+    );
+    r.step_started("cluster", "Create k3d cluster devenv");
+    r.step_output_line("cluster", "\x1b[36mINFO\x1b[0m[0000] Creating node");
+    r.step_finished("cluster", &StepOutcome::Done, Duration::from_millis(1200));
+    r.step_started("calico", "Install Calico");
+    r.step_finished(
+        "calico",
+        &StepOutcome::Failed {
+            message: "`kubectl wait` failed\n--- output\nerror: timed out".into(),
+        },
+        Duration::from_secs(3),
+    );
+    r.warn("\x1b[33mcareful\x1b[0m");
+    r.error("bad key", Some(&SourceLocation::new("devenv.toml", 2, 1)));
+    r.summary(&RunSummary {
+        command: "up".into(),
+        steps: vec![StepRecord {
+            id: "cluster".into(),
+            title: "Create k3d cluster devenv".into(),
+            outcome: StepOutcome::Done,
+            duration: Duration::from_millis(1200),
+        }],
+        ..Default::default()
+    });
+    let out = buf.text();
+    assert!(!out.contains('\x1b'), "escape code in plain output:\n{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(plain_prefix_ok(lines[0], "start"), "{}", lines[0]);
+    assert!(lines[0].ends_with("  cluster  Create k3d cluster devenv"));
+    assert!(plain_prefix_ok(lines[1], "out"));
+    assert!(
+        lines[1].ends_with("cluster  INFO[0000] Creating node"),
+        "{}",
+        lines[1]
+    );
+    assert!(plain_prefix_ok(lines[2], "done"));
+    assert!(lines[2].ends_with("cluster  Create k3d cluster devenv (1.2s)"));
+    assert!(plain_prefix_ok(lines[4], "fail"));
+    // Continuation lines are indented under the text, not prefixed again.
+    assert_eq!(lines[5].trim_start(), "`kubectl wait` failed");
+    assert_eq!(lines[5].len() - lines[5].trim_start().len(), 29);
+    assert!(out.contains("warn   careful\n"));
+    assert!(out.contains("error  devenv.toml:2:1: bad key\n"));
+    assert!(
+        out.contains("  ✓ Create k3d cluster devenv  1.2s\n"),
+        "{out}"
+    );
+    assert!(out
+        .lines()
+        .last()
+        .unwrap()
+        .ends_with("end    devenv up succeeded in 0.0s: 1 done, 0 skipped"));
+}
+
+#[test]
+fn plain_mode_hides_output_lines_unless_verbose() {
+    let (r, buf) = reporter(OutputMode::Plain, UiFlags::default());
+    r.step_started("a", "A");
+    r.step_output_line("a", "noise");
+    r.step_finished("a", &StepOutcome::Done, Duration::ZERO);
+    assert!(!buf.text().contains("noise"));
+    assert_eq!(buf.text().lines().count(), 2);
+}
+
+#[test]
+fn quiet_shows_only_errors_and_the_result() {
+    for mode in [OutputMode::Tty, OutputMode::Plain, OutputMode::Github] {
+        let (r, buf) = reporter(
+            mode,
+            UiFlags {
+                quiet: true,
+                ..Default::default()
+            },
+        );
+        r.step_started("a", "Step A");
+        r.step_output_line("a", "chatter");
+        r.step_finished("a", &StepOutcome::Done, Duration::from_secs(1));
+        r.info("hello");
+        r.warn("warned");
+        r.step_started("b", "Step B");
+        r.step_finished(
+            "b",
+            &StepOutcome::Failed {
+                message: "it broke".into(),
+            },
+            Duration::from_secs(1),
+        );
+        r.error("bad", None);
+        r.summary(&RunSummary {
+            command: "up".into(),
+            steps: vec![StepRecord {
+                id: "b".into(),
+                title: "Step B".into(),
+                outcome: StepOutcome::Failed {
+                    message: "it broke".into(),
+                },
+                duration: Duration::from_secs(1),
+            }],
+            ..Default::default()
+        });
+        let out = buf.text();
+        for hidden in ["Step A", "chatter", "hello", "warned"] {
+            assert!(!out.contains(hidden), "{mode:?} showed {hidden:?}:\n{out}");
+        }
+        assert!(out.contains("it broke"), "{mode:?}:\n{out}");
+        assert!(out.contains("bad"), "{mode:?}:\n{out}");
+        assert!(
+            out.trim_end()
+                .ends_with("devenv up failed in 0.0s: 0 done, 0 skipped, 1 failed (b)"),
+            "{mode:?}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn tty_lines_have_symbols_and_durations() {
+    let (r, buf) = reporter(OutputMode::Tty, UiFlags::default());
+    r.step_started("registry", "Create registry");
+    r.step_finished("registry", &StepOutcome::Done, Duration::from_millis(1200));
+    r.step_started("images", "Build images");
+    r.step_finished(
+        "images",
+        &StepOutcome::Skipped {
+            reason: "unchanged".into(),
+        },
+        Duration::ZERO,
+    );
+    r.step_started("calico", "Install Calico");
+    r.step_finished(
+        "calico",
+        &StepOutcome::Failed {
+            message: "timed out".into(),
+        },
+        Duration::from_secs(2),
+    );
+    r.error(
+        "no such file",
+        Some(&SourceLocation::new("devenv.toml", 3, 7)),
+    );
+    let out = buf.text();
+    assert_eq!(
+        out,
+        "✓ Create registry (1.2s)\n\
+         ↷ Build images (skipped: unchanged)\n\
+         ✗ Install Calico (failed after 2.0s)\n  timed out\n\
+         error: no such file\n  --> devenv.toml:3:7\n"
+    );
+}
+
+#[test]
+fn json_mode_keeps_stderr_to_warnings_and_errors() {
+    let (r, buf) = reporter(OutputMode::Json, UiFlags::default());
+    r.step_started("a", "A");
+    r.step_output_line("a", "x");
+    r.step_finished("a", &StepOutcome::Done, Duration::ZERO);
+    r.info("hi");
+    r.summary(&RunSummary::default());
+    assert_eq!(buf.text(), "");
+    r.warn("w");
+    r.error("e", None);
+    assert_eq!(buf.text(), "warning: w\nerror: e\n");
+}
+
+#[test]
+fn result_prefers_interrupted_over_failed() {
+    let rec = |outcome| StepRecord {
+        id: "x".into(),
+        title: "X".into(),
+        outcome,
+        duration: Duration::ZERO,
+    };
+    let mut s = RunSummary::default();
+    assert_eq!(s.result(), RunResult::Succeeded);
+    s.steps.push(rec(StepOutcome::Failed {
+        message: String::new(),
+    }));
+    assert_eq!(s.result(), RunResult::Failed);
+    s.steps.push(rec(StepOutcome::Interrupted));
+    assert_eq!(s.result(), RunResult::Interrupted);
+}
+
+#[test]
+fn summary_table_lists_images_overlays_endpoints() {
+    let (r, buf) = reporter(OutputMode::Plain, UiFlags::default());
+    r.summary(&RunSummary {
+        command: "up".into(),
+        images: vec![
+            ImageRecord {
+                name: "api".into(),
+                reference: "localhost:5111/api:3f2a".into(),
+                action: ImageAction::Built,
+            },
+            ImageRecord {
+                name: "worker".into(),
+                reference: "localhost:5111/worker:9b1c".into(),
+                action: ImageAction::Reused,
+            },
+        ],
+        overlays: vec![OverlayRecord {
+            name: "app".into(),
+            objects: 7,
+            hash: "abc".into(),
+        }],
+        endpoints: vec![Endpoint {
+            name: "api".into(),
+            url: "http://localhost:8080".into(),
+        }],
+        total: Duration::from_secs(62),
+        ..Default::default()
+    });
+    let out = buf.text();
+    assert!(
+        out.contains("\n    api     localhost:5111/api:3f2a     built\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n    worker  localhost:5111/worker:9b1c  reused\n"),
+        "{out}"
+    );
+    assert!(out.contains("\n    app  7 objects  abc\n"), "{out}");
+    assert!(out.contains("\n    api  http://localhost:8080\n"), "{out}");
+    assert!(out.contains("devenv up succeeded in 1m02s"), "{out}");
+}
