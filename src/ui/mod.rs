@@ -606,13 +606,19 @@ impl Reporter {
                     StepOutcome::Skipped { reason } => {
                         Self::plain_line("skip", &format!("{id}  {title} (skipped: {reason})"))
                     }
-                    StepOutcome::Failed { message } => Self::plain_line(
-                        "fail",
-                        &format!(
-                            "{id}  {title} (failed after {took})\n{}",
-                            message.trim_end()
-                        ),
-                    ),
+                    // In GitHub mode the message goes to the annotation below.
+                    StepOutcome::Failed { message } if inner.mode == OutputMode::Plain => {
+                        Self::plain_line(
+                            "fail",
+                            &format!(
+                                "{id}  {title} (failed after {took})\n{}",
+                                message.trim_end()
+                            ),
+                        )
+                    }
+                    StepOutcome::Failed { .. } => {
+                        Self::plain_line("fail", &format!("{id}  {title} (failed after {took})"))
+                    }
                     StepOutcome::Interrupted => Self::plain_line(
                         "intr",
                         &format!("{id}  {title} (interrupted after {took})"),
