@@ -489,6 +489,7 @@ impl Runner {
         if self.cancel.is_cancelled() {
             return Err(RunError::Interrupted { cmd: line });
         }
+        tracing::debug!(step = step_id, "$ {line}");
         let log_path = self.log_path(step_id);
         let mut log = StepLog::open(&self.log_dir, &log_path);
         log.write(&format!(

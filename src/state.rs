@@ -39,19 +39,20 @@ pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30 * 60);
 /// 0600 kubeconfig stays 0600); a new file gets the usual 0666 minus umask. When `path`
 /// is a symlink, the file it points to is replaced and the link is kept.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_impl(path, bytes, 0o666, |_| {})
+    write_atomic_impl(path, bytes, 0o666, true, |_| {})
 }
 
 /// Like [`write_atomic`], but a file that does not exist yet is created with `mode_if_new`
 /// (e.g. `0o600` for a kubeconfig, which holds credentials).
 pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode_if_new: u32) -> io::Result<()> {
-    write_atomic_impl(path, bytes, mode_if_new, |_| {})
+    write_atomic_impl(path, bytes, mode_if_new, true, |_| {})
 }
 
 fn write_atomic_impl(
     path: &Path,
     bytes: &[u8],
     mode_if_new: u32,
+    sync_dir: bool,
     before_rename: impl FnOnce(&Path),
 ) -> io::Result<()> {
     let target = resolve_symlink(path)?;
@@ -85,7 +86,9 @@ fn write_atomic_impl(
     before_rename(tmp.path());
     tmp.persist(&target).map_err(|e| e.error)?;
     // The rename itself is durable only once the directory entry is on disk.
-    File::open(&dir)?.sync_all()?;
+    if sync_dir {
+        File::open(&dir)?.sync_all()?;
+    }
     Ok(())
 }
 
@@ -279,7 +282,11 @@ impl Journal {
             }
             let mut json = serde_json::to_vec_pretty(data).map_err(io::Error::other)?;
             json.push(b'\n');
-            write_atomic(path, &json)
+            // Without the directory fsync (half the cost, ~6 ms instead of ~11 ms on
+            // ext4): a crash may lose the rename, and then the previous journal, which
+            // is complete and only one step behind, is read. The data fsync stays, so
+            // the journal is never seen empty or torn.
+            write_atomic_impl(path, &json, 0o666, false, |_| {})
         };
         write(&self.path, &self.data).map_err(|source| StateError::Write {
             path: self.path.clone(),
@@ -416,6 +423,31 @@ impl Journal {
         self.data.last_run.as_ref()
     }
 
+    /// Settles what a devenv that died (SIGKILL, power loss) left as `running`: those
+    /// steps and the last run become `interrupted`. Call it once the lock is held (then no
+    /// other devenv can be running them). Returns the steps it changed.
+    pub fn settle_abandoned(&mut self) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (id, rec) in &mut self.data.steps {
+            if rec.status == StepStatus::Running && !self.started.contains_key(id) {
+                rec.status = StepStatus::Interrupted;
+                changed.push(id.clone());
+            }
+        }
+        if let Some(run) = &mut self.data.last_run {
+            if run.outcome == RunOutcome::Running {
+                run.outcome = RunOutcome::Interrupted;
+                run.stopped_at_step = run
+                    .stopped_at_step
+                    .take()
+                    .or_else(|| changed.first().cloned());
+                self.dirty = true;
+            }
+        }
+        self.dirty |= !changed.is_empty();
+        changed
+    }
+
     /// Starts a new run record (outcome `running`), replacing the previous one.
     pub fn begin_run(&mut self, id: &str, command: Option<&str>) {
         self.data.last_run = Some(LastRun {
@@ -451,6 +483,45 @@ pub fn new_run_id() -> String {
     let ts = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let compact: String = ts.chars().filter(|c| *c != '-' && *c != ':').collect();
     format!("{compact}-{}", std::process::id())
+}
+
+/// Creates `<state_dir>/logs/<run_id>/`, points `<state_dir>/logs/latest` at it, and
+/// deletes the oldest run directories beyond `keep` (only names made by [`new_run_id`]).
+pub fn new_log_dir(state_dir: &Path, run_id: &str, keep: usize) -> io::Result<PathBuf> {
+    let logs = state_dir.join("logs");
+    let dir = logs.join(run_id);
+    fs::create_dir_all(&dir)?;
+    // Replace the link atomically: a new link under a temp name, renamed over `latest`.
+    let tmp = logs.join(format!(".latest.{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(run_id, &tmp)?;
+    fs::rename(&tmp, logs.join("latest"))?;
+
+    let mut runs: Vec<String> = fs::read_dir(&logs)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_run_id(n))
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(keep.max(1));
+    for old in &runs[..excess] {
+        if old != run_id {
+            let _ = fs::remove_dir_all(logs.join(old));
+        }
+    }
+    Ok(dir)
+}
+
+/// `20260612T094103Z-4242`
+fn is_run_id(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 17
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && &b[15..17] == b"Z-"
+        && b[17..].iter().all(u8::is_ascii_digit)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -720,7 +791,7 @@ mod tests {
         let p = dir.path().join("state.json");
         fs::write(&p, b"old content").unwrap();
         let mut seen_tmp = None;
-        write_atomic_impl(&p, b"new content", 0o666, |tmp| {
+        write_atomic_impl(&p, b"new content", 0o666, true, |tmp| {
             // Just before the rename: the new bytes are complete in a different file of
             // the same directory, and the target still has the old bytes.
             assert_ne!(tmp, p.as_path());
@@ -848,6 +919,60 @@ mod tests {
             id.as_bytes()[8] == b'T' && id.as_bytes()[15] == b'Z',
             "{id}"
         );
+    }
+
+    #[test]
+    fn abandoned_running_steps_become_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::load(dir.path()).unwrap();
+        j.begin_run("r1", None);
+        j.mark_started("done", "f");
+        j.mark_done("done", "f", None);
+        j.mark_started("cluster", "f");
+        j.save().unwrap(); // ... and the process dies here
+        let mut j = Journal::load(dir.path()).unwrap();
+        assert_eq!(j.settle_abandoned(), ["cluster"]);
+        assert_eq!(j.step("cluster").unwrap().status, StepStatus::Interrupted);
+        assert_eq!(j.step("done").unwrap().status, StepStatus::Done);
+        let run = j.last_run().unwrap();
+        assert_eq!(
+            (run.outcome, run.stopped_at_step.as_deref()),
+            (RunOutcome::Interrupted, Some("cluster"))
+        );
+        // A step this process is running is not abandoned.
+        j.mark_started("images", "f");
+        assert!(j.settle_abandoned().is_empty());
+    }
+
+    #[test]
+    fn log_dirs_point_latest_at_the_newest_and_prune_old_runs() {
+        let state = tempfile::tempdir().unwrap();
+        let ids = [
+            "20260101T000000Z-1",
+            "20260101T000001Z-2",
+            "20260101T000002Z-3",
+        ];
+        for id in ids {
+            let d = new_log_dir(state.path(), id, 2).unwrap();
+            assert_eq!(d, state.path().join("logs").join(id));
+            fs::write(d.join("step.log"), id).unwrap();
+        }
+        let logs = state.path().join("logs");
+        assert_eq!(
+            fs::read_to_string(logs.join("latest/step.log")).unwrap(),
+            ids[2]
+        );
+        fs::create_dir(logs.join("keep-me")).unwrap();
+        assert_eq!(
+            dir_entries(&logs),
+            [
+                "20260101T000001Z-2",
+                "20260101T000002Z-3",
+                "keep-me",
+                "latest"
+            ]
+        );
+        assert!(is_run_id(&new_run_id()));
     }
 
     #[test]
