@@ -68,7 +68,10 @@ pub fn lock_state(dir: &Path) -> StateLock {
 
 /// Write a file atomically (temp file in the same directory, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.tmp{}",
@@ -87,7 +90,9 @@ pub fn die_internal(msg: &str) -> ! {
 /// Append one JSON line describing this invocation to `calls.jsonl`. One `write` on an
 /// `O_APPEND` descriptor, so concurrent fakes never interleave lines.
 pub fn record_call(dir: &Path, tool: &str, argv: &[String]) {
-    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let env_val = |k: &str| {
         std::env::var(k)
             .ok()
@@ -104,7 +109,11 @@ pub fn record_call(dir: &Path, tool: &str, argv: &[String]) {
     });
     let mut text = line.to_string();
     text.push('\n');
-    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(dir.join("calls.jsonl")) {
+    if let Ok(mut f) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("calls.jsonl"))
+    {
         let _ = f.write_all(text.as_bytes());
     }
 }
@@ -137,8 +146,11 @@ fn is_subsequence(words: &[String], argv: &[String]) -> bool {
 /// Apply the first matching fault rule. Returns normally when there is none (or after "slow").
 pub fn apply_faults(dir: &Path, tool: &str, argv: &[String]) {
     let path = dir.join("faults.json");
-    let Ok(text) = fs::read_to_string(&path) else { return };
-    let rules: Vec<FaultRule> = serde_json::from_str(&text).unwrap_or_else(|e| die_internal(&format!("bad {}: {e}", path.display())));
+    let Ok(text) = fs::read_to_string(&path) else {
+        return;
+    };
+    let rules: Vec<FaultRule> = serde_json::from_str(&text)
+        .unwrap_or_else(|e| die_internal(&format!("bad {}: {e}", path.display())));
     let mut chosen = None;
     for (i, rule) in rules.iter().enumerate() {
         if rule.tool != tool || !is_subsequence(&rule.words, argv) {
@@ -157,7 +169,10 @@ pub fn apply_faults(dir: &Path, tool: &str, argv: &[String]) {
                 continue;
             }
             *used += 1;
-            let _ = write_atomic(&counts_path, serde_json::to_string(&counts).unwrap().as_bytes());
+            let _ = write_atomic(
+                &counts_path,
+                serde_json::to_string(&counts).unwrap().as_bytes(),
+            );
         }
         chosen = Some(rule);
         break;
@@ -167,7 +182,10 @@ pub fn apply_faults(dir: &Path, tool: &str, argv: &[String]) {
         if let Some(out) = &rule.stdout {
             print!("{out}");
         }
-        let err = rule.stderr.clone().unwrap_or_else(|| default_err.to_string());
+        let err = rule
+            .stderr
+            .clone()
+            .unwrap_or_else(|| default_err.to_string());
         if !err.is_empty() {
             if err.ends_with('\n') {
                 eprint!("{err}");
@@ -186,7 +204,10 @@ pub fn apply_faults(dir: &Path, tool: &str, argv: &[String]) {
             // A grandchild makes process-group killing observable.
             let child = std::process::Command::new("sleep").arg("1000").spawn();
             if let Ok(child) = &child {
-                let _ = fs::write(dir.join(format!("hang-{}.child", std::process::id())), child.id().to_string());
+                let _ = fs::write(
+                    dir.join(format!("hang-{}.child", std::process::id())),
+                    child.id().to_string(),
+                );
             }
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
@@ -220,7 +241,9 @@ pub fn go_quote(s: &str) -> String {
             '\x08' => out.push_str("\\b"),
             '\x0c' => out.push_str("\\f"),
             '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -275,7 +298,12 @@ pub fn rfc3339(ms: u64, offset_s: i64, frac: bool) -> String {
     let secs = (ms / 1000) as i64 + offset_s;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    let mut s = format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60);
+    let mut s = format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
     if frac && ms % 1000 != 0 {
         let f = format!("{:03}", ms % 1000);
         s.push('.');
@@ -324,13 +352,17 @@ pub fn parse_go_duration(s: &str) -> Result<i128, String> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_end == 0 {
             return Err(invalid());
         }
         let num: f64 = rest[..num_end].parse().map_err(|_| invalid())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let ns = match unit {
@@ -341,7 +373,13 @@ pub fn parse_go_duration(s: &str) -> Result<i128, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            _ => return Err(format!("time: unknown unit {} in duration {}", go_quote(unit), go_quote(s))),
+            _ => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    go_quote(unit),
+                    go_quote(s)
+                ))
+            }
         };
         total += num * ns;
     }
@@ -381,11 +419,20 @@ pub fn hex_id(seed: &str, len: usize) -> String {
 
 pub fn uuid_from(seed: &str) -> String {
     let h = hex_id(seed, 32);
-    format!("{}-{}-4{}-9{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-9{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 pub fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 #[cfg(test)]
@@ -397,20 +444,35 @@ mod tests {
         assert_eq!(parse_go_duration("300s"), Ok(300_000_000_000));
         assert_eq!(parse_go_duration("1m30s"), Ok(90_000_000_000));
         assert_eq!(parse_go_duration("0"), Ok(0));
-        assert_eq!(parse_go_duration("30").unwrap_err(), "time: missing unit in duration \"30\"");
-        assert_eq!(parse_go_duration("abc").unwrap_err(), "time: invalid duration \"abc\"");
+        assert_eq!(
+            parse_go_duration("30").unwrap_err(),
+            "time: missing unit in duration \"30\""
+        );
+        assert_eq!(
+            parse_go_duration("abc").unwrap_err(),
+            "time: invalid duration \"abc\""
+        );
     }
 
     #[test]
     fn times_format_like_go() {
         assert_eq!(rfc3339_utc(1_781_257_263_000), "2026-06-12T09:41:03Z");
-        assert_eq!(rfc3339(1_781_257_263_120, 0, true), "2026-06-12T09:41:03.12Z");
-        assert_eq!(rfc3339(1_781_257_263_000, 3600, false), "2026-06-12T10:41:03+01:00");
+        assert_eq!(
+            rfc3339(1_781_257_263_120, 0, true),
+            "2026-06-12T09:41:03.12Z"
+        );
+        assert_eq!(
+            rfc3339(1_781_257_263_000, 3600, false),
+            "2026-06-12T10:41:03+01:00"
+        );
     }
 
     #[test]
     fn subsequence_matching() {
-        let argv: Vec<String> = ["cluster", "create", "--config", "x"].iter().map(|s| s.to_string()).collect();
+        let argv: Vec<String> = ["cluster", "create", "--config", "x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert!(is_subsequence(&["cluster".into(), "x".into()], &argv));
         assert!(!is_subsequence(&["create".into(), "cluster".into()], &argv));
     }

@@ -26,7 +26,13 @@ pub struct Flag {
     pub no_opt: Option<&'static str>,
 }
 
-pub const fn flag(long: &'static str, short: Option<char>, kind: Kind, default: &'static str, help: &'static str) -> Flag {
+pub const fn flag(
+    long: &'static str,
+    short: Option<char>,
+    kind: Kind,
+    default: &'static str,
+    help: &'static str,
+) -> Flag {
     Flag {
         long,
         short,
@@ -48,7 +54,10 @@ impl Parsed {
         self.values.contains_key(long)
     }
     pub fn str(&self, long: &str) -> Option<&str> {
-        self.values.get(long).and_then(|v| v.last()).map(|s| s.as_str())
+        self.values
+            .get(long)
+            .and_then(|v| v.last())
+            .map(|s| s.as_str())
     }
     pub fn all(&self, long: &str) -> Vec<String> {
         self.values.get(long).cloned().unwrap_or_default()
@@ -57,7 +66,9 @@ impl Parsed {
         self.str(long).and_then(parse_go_bool).unwrap_or(default)
     }
     pub fn int(&self, long: &str, default: i64) -> i64 {
-        self.str(long).and_then(|s| s.parse().ok()).unwrap_or(default)
+        self.str(long)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
     }
     /// Duration in nanoseconds.
     pub fn duration(&self, long: &str) -> Option<i128> {
@@ -83,12 +94,18 @@ fn set(parsed: &mut Parsed, f: &Flag, value: String) -> Result<(), String> {
     match f.kind {
         Kind::Bool => {
             if parse_go_bool(&value).is_none() {
-                return Err(bad(format!("strconv.ParseBool: parsing {}: invalid syntax", go_quote(&value))));
+                return Err(bad(format!(
+                    "strconv.ParseBool: parsing {}: invalid syntax",
+                    go_quote(&value)
+                )));
             }
         }
         Kind::Int => {
             if value.parse::<i64>().is_err() {
-                return Err(bad(format!("strconv.ParseInt: parsing {}: invalid syntax", go_quote(&value))));
+                return Err(bad(format!(
+                    "strconv.ParseInt: parsing {}: invalid syntax",
+                    go_quote(&value)
+                )));
             }
         }
         Kind::Duration => {
@@ -178,7 +195,11 @@ pub fn parse(flags: &[Flag], argv: &[String]) -> Result<Parsed, String> {
 
 /// Split the leading command words out of `argv` (cobra's `Find` with `stripFlags`): values of
 /// known non-bool flags are skipped, unknown flags are assumed to take no value.
-pub fn command_words(flags: &[Flag], argv: &[String], is_command: impl Fn(&[String]) -> bool) -> (Vec<String>, Vec<String>) {
+pub fn command_words(
+    flags: &[Flag],
+    argv: &[String],
+    is_command: impl Fn(&[String]) -> bool,
+) -> (Vec<String>, Vec<String>) {
     let mut words: Vec<String> = Vec::new();
     let mut rest = Vec::new();
     let mut i = 0;
@@ -198,9 +219,15 @@ pub fn command_words(flags: &[Flag], argv: &[String], is_command: impl Fn(&[Stri
         if a.starts_with('-') && a.len() > 1 {
             rest.push(a.clone());
             let takes_value = if let Some(name) = a.strip_prefix("--") {
-                !name.contains('=') && flags.iter().any(|f| f.long == name && f.kind != Kind::Bool && f.no_opt.is_none())
+                !name.contains('=')
+                    && flags
+                        .iter()
+                        .any(|f| f.long == name && f.kind != Kind::Bool && f.no_opt.is_none())
             } else {
-                a.len() == 2 && flags.iter().any(|f| f.short == a.chars().nth(1) && f.kind != Kind::Bool)
+                a.len() == 2
+                    && flags
+                        .iter()
+                        .any(|f| f.short == a.chars().nth(1) && f.kind != Kind::Bool)
             };
             if takes_value && i < argv.len() {
                 rest.push(argv[i].clone());
@@ -244,7 +271,10 @@ pub fn flag_usages(flags: &[Flag]) -> String {
             None => format!("      --{}", f.long),
         };
         // A back-quoted word in the help names the value (pflag UnquoteUsage).
-        let quoted = f.help.find('`').and_then(|a| f.help[a + 1..].find('`').map(|b| (a, a + 1 + b)));
+        let quoted = f
+            .help
+            .find('`')
+            .and_then(|a| f.help[a + 1..].find('`').map(|b| (a, a + 1 + b)));
         let (varname, usage) = match quoted {
             Some((a, b)) => (f.help[a + 1..b].to_string(), f.help.replacen('`', "", 2)),
             None => (type_name(f).to_string(), f.help.to_string()),
@@ -258,7 +288,8 @@ pub fn flag_usages(flags: &[Flag]) -> String {
                 line.push_str(&format!("[=\"{no}\"]"));
             }
         }
-        maxlen = maxlen.max(line.len());
+        // pflag counts its \x00 separator in maxlen: the longest name gets 3 spaces
+        maxlen = maxlen.max(line.len() + 1);
         let zero = matches!(f.default, "" | "false" | "0" | "[]" | "0s");
         let mut usage = usage;
         if !zero {
@@ -280,7 +311,14 @@ pub fn flag_usages(flags: &[Flag]) -> String {
 }
 
 /// cobra's default usage template.
-pub fn cobra_usage(use_line: &str, aliases: &str, local: &[Flag], global: &[Flag], subcommands: &[(&str, &str)], path: &str) -> String {
+pub fn cobra_usage(
+    use_line: &str,
+    aliases: &str,
+    local: &[Flag],
+    global: &[Flag],
+    subcommands: &[(&str, &str)],
+    path: &str,
+) -> String {
     let mut s = String::from("Usage:\n");
     if subcommands.is_empty() {
         s.push_str(&format!("  {use_line}\n"));
@@ -292,7 +330,12 @@ pub fn cobra_usage(use_line: &str, aliases: &str, local: &[Flag], global: &[Flag
     }
     if !subcommands.is_empty() {
         s.push_str("\nAvailable Commands:\n");
-        let w = subcommands.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(11);
+        let w = subcommands
+            .iter()
+            .map(|(n, _)| n.len())
+            .max()
+            .unwrap_or(0)
+            .max(11);
         for (n, d) in subcommands {
             s.push_str(&format!("  {n:<w$} {d}\n"));
         }
@@ -332,7 +375,11 @@ mod tests {
 
     #[test]
     fn parses_like_pflag() {
-        let p = parse(FLAGS, &v(&["x", "-o", "json", "--port=1", "-p2", "-a", "y", "-s=3"])).unwrap();
+        let p = parse(
+            FLAGS,
+            &v(&["x", "-o", "json", "--port=1", "-p2", "-a", "y", "-s=3"]),
+        )
+        .unwrap();
         assert_eq!(p.args, v(&["x", "y"]));
         assert_eq!(p.str("output"), Some("json"));
         assert_eq!(p.all("port"), v(&["1", "2"]));
@@ -342,10 +389,22 @@ mod tests {
 
     #[test]
     fn errors_like_pflag() {
-        assert_eq!(parse(FLAGS, &v(&["--foo"])).unwrap_err(), "unknown flag: --foo");
-        assert_eq!(parse(FLAGS, &v(&["-x"])).unwrap_err(), "unknown shorthand flag: 'x' in -x");
-        assert_eq!(parse(FLAGS, &v(&["--output"])).unwrap_err(), "flag needs an argument: --output");
-        assert_eq!(parse(FLAGS, &v(&["-o"])).unwrap_err(), "flag needs an argument: 'o' in -o");
+        assert_eq!(
+            parse(FLAGS, &v(&["--foo"])).unwrap_err(),
+            "unknown flag: --foo"
+        );
+        assert_eq!(
+            parse(FLAGS, &v(&["-x"])).unwrap_err(),
+            "unknown shorthand flag: 'x' in -x"
+        );
+        assert_eq!(
+            parse(FLAGS, &v(&["--output"])).unwrap_err(),
+            "flag needs an argument: --output"
+        );
+        assert_eq!(
+            parse(FLAGS, &v(&["-o"])).unwrap_err(),
+            "flag needs an argument: 'o' in -o"
+        );
         assert_eq!(
             parse(FLAGS, &v(&["--all=maybe"])).unwrap_err(),
             "invalid argument \"maybe\" for \"-a, --all\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax"

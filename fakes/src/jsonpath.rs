@@ -73,10 +73,16 @@ fn parse_path(expr: &str) -> Result<Vec<Seg>, String> {
                     };
                     let rhs = op_rhs.map(|r| r.trim_matches(|c| c == '"' || c == '\'').to_string());
                     segs.push(Seg::Filter(parse_path(lhs.trim())?, rhs));
-                } else if (inner.starts_with('\'') && inner.ends_with('\'')) || (inner.starts_with('"') && inner.ends_with('"')) {
+                } else if (inner.starts_with('\'') && inner.ends_with('\''))
+                    || (inner.starts_with('"') && inner.ends_with('"'))
+                {
                     segs.push(Seg::Field(inner[1..inner.len() - 1].to_string()));
                 } else {
-                    segs.push(Seg::Index(inner.parse().map_err(|_| format!("invalid array index {inner}"))?));
+                    segs.push(Seg::Index(
+                        inner
+                            .parse()
+                            .map_err(|_| format!("invalid array index {inner}"))?,
+                    ));
                 }
                 i = j + 1;
             }
@@ -120,14 +126,21 @@ fn parse_template(t: &str) -> Result<Vec<Node>, String> {
         if open > 0 {
             tokens.push((false, rest[..open].to_string()));
         }
-        let close = rest[open..].find('}').ok_or_else(|| format!("unclosed action in template {t}"))? + open;
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed action in template {t}"))?
+            + open;
         tokens.push((true, rest[open + 1..close].to_string()));
         rest = &rest[close + 1..];
     }
     if !rest.is_empty() {
         tokens.push((false, rest.to_string()));
     }
-    fn build(tokens: &[(bool, String)], pos: &mut usize, in_range: bool) -> Result<Vec<Node>, String> {
+    fn build(
+        tokens: &[(bool, String)],
+        pos: &mut usize,
+        in_range: bool,
+    ) -> Result<Vec<Node>, String> {
         let mut nodes = Vec::new();
         while *pos < tokens.len() {
             let (action, text) = &tokens[*pos];
@@ -145,7 +158,8 @@ fn parse_template(t: &str) -> Result<Vec<Node>, String> {
             } else if let Some(expr) = a.strip_prefix("range ") {
                 let body = build(tokens, pos, true)?;
                 nodes.push(Node::Range(parse_path(expr)?, body));
-            } else if (a.starts_with('"') && a.ends_with('"') && a.len() >= 2) || (a.starts_with('\'') && a.ends_with('\'') && a.len() >= 2)
+            } else if (a.starts_with('"') && a.ends_with('"') && a.len() >= 2)
+                || (a.starts_with('\'') && a.ends_with('\'') && a.len() >= 2)
             {
                 nodes.push(Node::Text(unquote(a)));
             } else {
@@ -230,7 +244,8 @@ fn render(nodes: &[Node], data: &Value, out: &mut String) -> Result<(), String> 
 
 /// Render `template` against `data`; errors are kubectl's `error parsing jsonpath` texts.
 pub fn execute(template: &str, data: &Value) -> Result<String, String> {
-    let nodes = parse_template(template).map_err(|e| format!("error parsing jsonpath {template}, {e}"))?;
+    let nodes =
+        parse_template(template).map_err(|e| format!("error parsing jsonpath {template}, {e}"))?;
     let mut out = String::new();
     render(&nodes, data, &mut out)?;
     Ok(out)

@@ -16,9 +16,27 @@ pub const K3S_VERSION: &str = "v1.32.5-k3s1";
 const CREATE_MS: u64 = 20_000;
 
 const GLOBAL: &[Flag] = &[
-    flag("timestamps", None, Kind::Bool, "false", "Enable Log timestamps"),
-    flag("trace", None, Kind::Bool, "false", "Enable super verbose output (trace logging)"),
-    flag("verbose", None, Kind::Bool, "false", "Enable verbose output (debug logging)"),
+    flag(
+        "timestamps",
+        None,
+        Kind::Bool,
+        "false",
+        "Enable Log timestamps",
+    ),
+    flag(
+        "trace",
+        None,
+        Kind::Bool,
+        "false",
+        "Enable super verbose output (trace logging)",
+    ),
+    flag(
+        "verbose",
+        None,
+        Kind::Bool,
+        "false",
+        "Enable verbose output (debug logging)",
+    ),
 ];
 
 fn help(name: &'static str) -> Flag {
@@ -206,7 +224,10 @@ const GROUPS: &[(&str, &[(&str, &str)])] = &[
 
 const ROOT_COMMANDS: &[(&str, &str)] = &[
     ("cluster", "Manage cluster(s)"),
-    ("completion", "Generate completion scripts for [bash, zsh, fish, powershell | psh]"),
+    (
+        "completion",
+        "Generate completion scripts for [bash, zsh, fish, powershell | psh]",
+    ),
     ("config", "Work with config file(s)"),
     ("help", "Help about any command"),
     ("image", "Handle container images."),
@@ -262,7 +283,9 @@ pub fn main(argv: Vec<String>) -> i32 {
     let cmds = commands();
     let is_cmd = |w: &[String]| {
         let p = cmd_path(w);
-        (p.len() == 1 && (ROOT_COMMANDS.iter().any(|(n, _)| *n == p[0]) || GROUPS.iter().any(|(g, _)| *g == p[0])))
+        (p.len() == 1
+            && (ROOT_COMMANDS.iter().any(|(n, _)| *n == p[0])
+                || GROUPS.iter().any(|(g, _)| *g == p[0])))
             || (p.len() == 2
                 && cmds
                     .iter()
@@ -270,7 +293,13 @@ pub fn main(argv: Vec<String>) -> i32 {
     };
     let mut root_flags = GLOBAL.to_vec();
     root_flags.push(help("help for k3d"));
-    root_flags.push(flag("version", None, Kind::Bool, "false", "Show k3d and default k3s version"));
+    root_flags.push(flag(
+        "version",
+        None,
+        Kind::Bool,
+        "false",
+        "Show k3d and default k3s version",
+    ));
     let (words, rest) = flags::command_words(&root_flags, &argv, is_cmd);
     let path = cmd_path(&words);
     let path_ref: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -298,12 +327,18 @@ pub fn main(argv: Vec<String>) -> i32 {
     }
     let log = Logger::k3d();
     let arg_error = |msg: &str| -> ! { cobra_error(msg, &usage, &log) };
-    let ctx = Ctx { dir: &dir, log: &log };
+    let ctx = Ctx {
+        dir: &dir,
+        log: &log,
+    };
     match path_ref.as_slice() {
         ["version"] => version(&parsed),
         ["cluster", "create"] => {
             if parsed.args.len() > 1 {
-                arg_error(&format!("accepts between 0 and 1 arg(s), received {}", parsed.args.len()));
+                arg_error(&format!(
+                    "accepts between 0 and 1 arg(s), received {}",
+                    parsed.args.len()
+                ));
             }
             ctx.cluster_create(&parsed)
         }
@@ -311,7 +346,10 @@ pub fn main(argv: Vec<String>) -> i32 {
         ["cluster", "delete"] => ctx.cluster_delete(&parsed),
         ["registry", "create"] => {
             if parsed.args.len() > 1 {
-                arg_error(&format!("accepts at most 1 arg(s), received {}", parsed.args.len()));
+                arg_error(&format!(
+                    "accepts at most 1 arg(s), received {}",
+                    parsed.args.len()
+                ));
             }
             ctx.registry_create(&parsed)
         }
@@ -337,7 +375,13 @@ fn group_or_root(path: &[String], rest: &[String], root_flags: &[Flag]) -> i32 {
             "",
             &[
                 help("help for k3d"),
-                flag("version", None, Kind::Bool, "false", "Show k3d and default k3s version"),
+                flag(
+                    "version",
+                    None,
+                    Kind::Bool,
+                    "false",
+                    "Show k3d and default k3s version",
+                ),
             ],
             GLOBAL,
             ROOT_COMMANDS,
@@ -350,9 +394,13 @@ fn group_or_root(path: &[String], rest: &[String], root_flags: &[Flag]) -> i32 {
                 0
             }
             Ok(p) if !p.args.is_empty() => {
-                let msg = format!("unknown command \"{}\" for \"k3d\"\nRun 'k3d --help' for usage.", p.args[0]);
+                let msg = format!(
+                    "unknown command \"{}\" for \"k3d\"\nRun 'k3d --help' for usage.",
+                    p.args[0]
+                );
                 eprintln!("Error: {msg}");
-                Logger::default_logrus().fatal(&format!("unknown command \"{}\" for \"k3d\"", p.args[0]))
+                Logger::default_logrus()
+                    .fatal(&format!("unknown command \"{}\" for \"k3d\"", p.args[0]))
             }
             Ok(_) => {
                 print!("https://k3d.io/\nk3d is a wrapper CLI that helps you to easily create k3s clusters inside docker.\nNodes of a k3d cluster are docker containers running a k3s image.\nAll Nodes of a k3d cluster are part of the same docker network.\n\n{root_usage}");
@@ -361,11 +409,17 @@ fn group_or_root(path: &[String], rest: &[String], root_flags: &[Flag]) -> i32 {
         }
     } else {
         let group = path[0].as_str();
-        let subs = GROUPS.iter().find(|(g, _)| *g == group).map(|(_, s)| *s).unwrap_or(&[]);
+        let subs = GROUPS
+            .iter()
+            .find(|(g, _)| *g == group)
+            .map(|(_, s)| *s)
+            .unwrap_or(&[]);
         let usage = flags::cobra_usage(
             "",
             "",
-            &[help(Box::leak(format!("help for {group}").into_boxed_str()))],
+            &[help(Box::leak(
+                format!("help for {group}").into_boxed_str(),
+            ))],
             GLOBAL,
             subs,
             Box::leak(format!("k3d {group}").into_boxed_str()),
@@ -377,7 +431,10 @@ fn group_or_root(path: &[String], rest: &[String], root_flags: &[Flag]) -> i32 {
                     "Error: unknown command \"{}\" for \"k3d {group}\"\nRun 'k3d {group} --help' for usage.",
                     p.args[0]
                 );
-                Logger::default_logrus().fatal(&format!("unknown command \"{}\" for \"k3d {group}\"", p.args[0]))
+                Logger::default_logrus().fatal(&format!(
+                    "unknown command \"{}\" for \"k3d {group}\"",
+                    p.args[0]
+                ))
             }
             Ok(_) => {
                 print!("{usage}");
@@ -421,7 +478,10 @@ struct KubeApi {
 
 #[derive(Serialize, Clone)]
 struct ServerOpts {
-    #[serde(rename = "isInitializingServer", skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        rename = "isInitializingServer",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     is_init: bool,
     #[serde(rename = "kubeAPI")]
     kube_api: KubeApi,
@@ -580,15 +640,27 @@ fn network_id(c: &Cluster) -> String {
 fn cluster_labels(c: &Cluster, role: &str) -> BTreeMap<String, String> {
     let mut l = BTreeMap::new();
     l.insert("k3d.cluster".into(), c.name.clone());
-    l.insert("k3d.cluster.imageVolume".into(), format!("k3d-{}-images", c.name));
+    l.insert(
+        "k3d.cluster.imageVolume".into(),
+        format!("k3d-{}-images", c.name),
+    );
     l.insert("k3d.cluster.network".into(), format!("k3d-{}", c.name));
     l.insert("k3d.cluster.network.external".into(), "false".into());
     l.insert("k3d.cluster.network.id".into(), network_id(c));
-    l.insert("k3d.cluster.network.iprange".into(), format!("172.{}.0.0/16", 18 + c.net % 200));
+    l.insert(
+        "k3d.cluster.network.iprange".into(),
+        format!("172.{}.0.0/16", 18 + c.net % 200),
+    );
     l.insert("k3d.cluster.token".into(), c.token.clone());
-    l.insert("k3d.cluster.url".into(), format!("https://k3d-{}-server-0:6443", c.name));
+    l.insert(
+        "k3d.cluster.url".into(),
+        format!("https://k3d-{}-server-0:6443", c.name),
+    );
     l.insert("k3d.role".into(), role.into());
-    l.insert("k3d.server.loadbalancer".into(), if c.no_lb { String::new() } else { c.lb_name() });
+    l.insert(
+        "k3d.server.loadbalancer".into(),
+        if c.no_lb { String::new() } else { c.lb_name() },
+    );
     l.insert("k3d.version".into(), K3D_VERSION.into());
     l
 }
@@ -712,10 +784,12 @@ fn direct_ports(c: &Cluster, node: &str) -> BTreeMap<String, Vec<Binding>> {
         .iter()
         .filter(|p| (p.direct || c.no_lb) && p.targets.iter().any(|t| t == node))
     {
-        m.entry(format!("{}/{}", p.container_port, p.proto)).or_default().push(Binding {
-            host_ip: p.host_ip.clone(),
-            host_port: p.host_port.clone(),
-        });
+        m.entry(format!("{}/{}", p.container_port, p.proto))
+            .or_default()
+            .push(Binding {
+                host_ip: p.host_ip.clone(),
+                host_port: p.host_port.clone(),
+            });
     }
     m
 }
@@ -732,10 +806,13 @@ fn lb_node(c: &Cluster, idx: u32, with_config: bool) -> NodeJson {
     let mut lb_ports: BTreeMap<String, Vec<String>> = BTreeMap::new();
     lb_ports.insert("6443.tcp".into(), c.server_names());
     for p in c.ports.iter().filter(|p| !p.direct) {
-        ports.entry(format!("{}/{}", p.container_port, p.proto)).or_default().push(Binding {
-            host_ip: p.host_ip.clone(),
-            host_port: p.host_port.clone(),
-        });
+        ports
+            .entry(format!("{}/{}", p.container_port, p.proto))
+            .or_default()
+            .push(Binding {
+                host_ip: p.host_ip.clone(),
+                host_port: p.host_port.clone(),
+            });
         lb_ports
             .entry(format!("{}.{}", p.container_port, p.proto))
             .or_default()
@@ -775,7 +852,9 @@ fn lb_node(c: &Cluster, idx: u32, with_config: bool) -> NodeJson {
         k3d_entrypoint: false,
         config: with_config.then(|| LbConfig {
             ports: lb_ports,
-            settings: LbSettings { worker_connections: 1024 },
+            settings: LbSettings {
+                worker_connections: 1024,
+            },
         }),
     }
 }
@@ -843,12 +922,20 @@ fn cluster_json(c: &Cluster, get: bool, token: bool) -> ClusterJson {
             },
             members: None,
         },
-        token: if token { c.token.clone() } else { String::new() },
+        token: if token {
+            c.token.clone()
+        } else {
+            String::new()
+        },
         nodes,
         init_node: None,
         server_load_balancer: (get && !c.no_lb).then(|| lb_node(c, lb_idx, true)),
         image_volume: format!("k3d-{}-images", c.name),
-        volumes: if get { vec![format!("k3d-{}-images", c.name)] } else { vec![] },
+        volumes: if get {
+            vec![format!("k3d-{}-images", c.name)]
+        } else {
+            vec![]
+        },
         servers_running: c.servers,
         servers_count: c.servers,
         agents_running: c.agents,
@@ -865,7 +952,12 @@ fn print_yaml<T: Serialize>(v: &T) {
 fn table(rows: Vec<Vec<String>>) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().map(|r| r.get(i).map_or(0, |s| s.len())).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |s| s.len()))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
@@ -895,7 +987,10 @@ fn valid_name(name: &str) -> Result<(), String> {
     let inner = if name.is_empty() {
         "No name provided".to_string()
     } else if name.len() > 32 {
-        format!("Cluster name must be <= 32 characters, but has {}", name.len())
+        format!(
+            "Cluster name must be <= 32 characters, but has {}",
+            name.len()
+        )
     } else if name.starts_with('-') || name.ends_with('-') {
         format!("Hostname '{name}' must not start or end with '-' (dash)")
     } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -903,11 +998,18 @@ fn valid_name(name: &str) -> Result<(), String> {
     } else {
         return Ok(());
     };
-    Err(format!("provided cluster name '{name}' does not match requirements: {inner}"))
+    Err(format!(
+        "provided cluster name '{name}' does not match requirements: {inner}"
+    ))
 }
 
 /// Node filters (`server:*`, `agent:0,1`, `loadbalancer`, `all`) → node names.
-fn resolve_filter(filter: &str, servers: &[String], agents: &[String], lb: Option<&str>) -> Result<(Vec<String>, String), String> {
+fn resolve_filter(
+    filter: &str,
+    servers: &[String],
+    agents: &[String],
+    lb: Option<&str>,
+) -> Result<(Vec<String>, String), String> {
     let mut parts = filter.splitn(3, ':');
     let group = parts.next().unwrap_or("");
     let subset = parts.next();
@@ -915,8 +1017,18 @@ fn resolve_filter(filter: &str, servers: &[String], agents: &[String], lb: Optio
     let pool: Vec<String> = match group {
         "server" | "servers" => servers.to_vec(),
         "agent" | "agents" => agents.to_vec(),
-        "loadbalancer" => return Ok((lb.map(|l| vec![l.to_string()]).unwrap_or_default(), "loadbalancer".into())),
-        "all" => servers.iter().chain(agents).cloned().chain(lb.map(str::to_string)).collect(),
+        "loadbalancer" => {
+            return Ok((
+                lb.map(|l| vec![l.to_string()]).unwrap_or_default(),
+                "loadbalancer".into(),
+            ))
+        }
+        "all" => servers
+            .iter()
+            .chain(agents)
+            .cloned()
+            .chain(lb.map(str::to_string))
+            .collect(),
         _ => {
             return Err(format!(
                 "Failed to parse node filters: invalid format or empty subset in '{filter}'"
@@ -927,7 +1039,9 @@ fn resolve_filter(filter: &str, servers: &[String], agents: &[String], lb: Optio
         return Ok((pool, suffix));
     }
     let Some(subset) = subset else {
-        return Err(format!("Failed to parse node specifiers: unknown subset in '{filter}'"));
+        return Err(format!(
+            "Failed to parse node specifiers: unknown subset in '{filter}'"
+        ));
     };
     let picked: Vec<String> = if subset == "*" {
         pool
@@ -935,14 +1049,20 @@ fn resolve_filter(filter: &str, servers: &[String], agents: &[String], lb: Optio
         let a: usize = if a.is_empty() {
             0
         } else {
-            a.parse()
-                .map_err(|_| format!("Failed to parse node filters: invalid format or empty subset in '{filter}'"))?
+            a.parse().map_err(|_| {
+                format!(
+                    "Failed to parse node filters: invalid format or empty subset in '{filter}'"
+                )
+            })?
         };
         let b: usize = if b.is_empty() {
             pool.len().saturating_sub(1)
         } else {
-            b.parse()
-                .map_err(|_| format!("Failed to parse node filters: invalid format or empty subset in '{filter}'"))?
+            b.parse().map_err(|_| {
+                format!(
+                    "Failed to parse node filters: invalid format or empty subset in '{filter}'"
+                )
+            })?
         };
         pool.into_iter()
             .enumerate()
@@ -952,9 +1072,11 @@ fn resolve_filter(filter: &str, servers: &[String], agents: &[String], lb: Optio
     } else {
         let mut v = Vec::new();
         for s in subset.split(',').filter(|s| !s.is_empty()) {
-            let i: usize = s
-                .parse()
-                .map_err(|_| format!("Failed to parse node filters: invalid format or empty subset in '{filter}'"))?;
+            let i: usize = s.parse().map_err(|_| {
+                format!(
+                    "Failed to parse node filters: invalid format or empty subset in '{filter}'"
+                )
+            })?;
             match pool.get(i) {
                 Some(n) => v.push(n.clone()),
                 None => {
@@ -1111,12 +1233,20 @@ fn schema_check(cfg: &Value) -> Result<(), String> {
             ][..],
         ),
         ("k3s", &["extraArgs", "nodeLabels"][..]),
-        ("kubeconfig", &["updateDefaultKubeconfig", "switchCurrentContext"][..]),
+        (
+            "kubeconfig",
+            &["updateDefaultKubeconfig", "switchCurrentContext"][..],
+        ),
     ] {
-        if let Some(m) = cfg.pointer(&format!("/options/{opt}")).and_then(Value::as_object) {
+        if let Some(m) = cfg
+            .pointer(&format!("/options/{opt}"))
+            .and_then(Value::as_object)
+        {
             for k in m.keys() {
                 if !keys.contains(&k.as_str()) {
-                    errs.push(format!("options.{opt}: Additional property {k} is not allowed"));
+                    errs.push(format!(
+                        "options.{opt}: Additional property {k} is not allowed"
+                    ));
                 }
             }
         }
@@ -1141,7 +1271,10 @@ impl Ctx<'_> {
     fn random_port(&self, st: &mut State) -> String {
         st.seq += 1;
         let used = used_ports(st);
-        let mut p = 32768 + (u64::from_str_radix(&hex_id(&format!("port {} {}", st.seq, now_ms()), 4), 16).unwrap_or(0) % 28000) as u16;
+        let mut p = 32768
+            + (u64::from_str_radix(&hex_id(&format!("port {} {}", st.seq, now_ms()), 4), 16)
+                .unwrap_or(0)
+                % 28000) as u16;
         while used.contains(&p.to_string()) {
             p += 1;
         }
@@ -1162,14 +1295,28 @@ impl Ctx<'_> {
                         "Failed to stat config file {file}: stat {file}: no such file or directory"
                     ));
                 }
-                std::fs::read_to_string(file).unwrap_or_else(|e| log.fatal(&format!("error reading config file {file}: {e}")))
+                std::fs::read_to_string(file).unwrap_or_else(|e| {
+                    log.fatal(&format!("error reading config file {file}: {e}"))
+                })
             };
             cfg = match serde_yaml_ng::from_str::<Value>(&expand_env(&text)) {
                 Ok(v) => v,
-                Err(e) => log.fatal(&format!("Failed to read config file {file}: While parsing config: yaml: {e}")),
+                Err(e) => log.fatal(&format!(
+                    "Failed to read config file {file}: While parsing config: yaml: {e}"
+                )),
             };
-            let api_version = cfg.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
-            if !["k3d.io/v1alpha2", "k3d.io/v1alpha3", "k3d.io/v1alpha4", "k3d.io/v1alpha5"].contains(&api_version.to_lowercase().as_str())
+            let api_version = cfg
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if ![
+                "k3d.io/v1alpha2",
+                "k3d.io/v1alpha3",
+                "k3d.io/v1alpha4",
+                "k3d.io/v1alpha5",
+            ]
+            .contains(&api_version.to_lowercase().as_str())
             {
                 log.fatal(&format!(
                     "Cannot validate config file {file}: unsupported apiVersion '{api_version}'"
@@ -1179,7 +1326,9 @@ impl Ctx<'_> {
                 log.fatal(&format!("Schema Validation failed for config file {file}: - (root): this fake only implements k3d.io/v1alpha5, got {api_version}\n"));
             }
             if let Err(e) = schema_check(&cfg) {
-                log.fatal(&format!("Schema Validation failed for config file {file}: {e}"));
+                log.fatal(&format!(
+                    "Schema Validation failed for config file {file}: {e}"
+                ));
             }
             log.info(&format!(
                 "Using config file {file} ({}#{})",
@@ -1188,7 +1337,8 @@ impl Ctx<'_> {
             ));
         }
         let get = |ptr: &str| cfg.pointer(ptr).filter(|v| !v.is_null());
-        let cfg_bool = |ptr: &str, default: bool| get(ptr).and_then(Value::as_bool).unwrap_or(default);
+        let cfg_bool =
+            |ptr: &str, default: bool| get(ptr).and_then(Value::as_bool).unwrap_or(default);
         let name = p
             .args
             .first()
@@ -1212,7 +1362,15 @@ impl Ctx<'_> {
             .unwrap_or_else(|| format!("docker.io/rancher/k3s:{K3S_VERSION}"));
         let (mut api_host, mut api_host_ip, api_port) = if let Some(spec) = p.str("api-port") {
             match parse_host_port(spec) {
-                Some((h, port)) => (h.clone(), h, if port == "random" { String::new() } else { port }),
+                Some((h, port)) => (
+                    h.clone(),
+                    h,
+                    if port == "random" {
+                        String::new()
+                    } else {
+                        port
+                    },
+                ),
                 None => log.fatal(&format!(
                     "failed to parse API Port spec: Failed to parse API Port specification '{spec}'"
                 )),
@@ -1220,8 +1378,12 @@ impl Ctx<'_> {
         } else {
             (
                 get("/kubeAPI/host").and_then(yaml_str).unwrap_or_default(),
-                get("/kubeAPI/hostIP").and_then(yaml_str).unwrap_or_default(),
-                get("/kubeAPI/hostPort").and_then(yaml_str).unwrap_or_default(),
+                get("/kubeAPI/hostIP")
+                    .and_then(yaml_str)
+                    .unwrap_or_default(),
+                get("/kubeAPI/hostPort")
+                    .and_then(yaml_str)
+                    .unwrap_or_default(),
             )
         };
         if api_host_ip.is_empty() {
@@ -1231,19 +1393,30 @@ impl Ctx<'_> {
             api_host = api_host_ip.clone();
         }
         let mut ports = Vec::new();
-        for v in get("/ports").and_then(Value::as_array).into_iter().flatten() {
+        for v in get("/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let filters = v
                 .get("nodeFilters")
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(yaml_str).collect())
                 .unwrap_or_default();
-            ports.push((v.get("port").and_then(yaml_str).unwrap_or_default(), filters));
+            ports.push((
+                v.get("port").and_then(yaml_str).unwrap_or_default(),
+                filters,
+            ));
         }
         for f in p.all("port") {
             ports.push(split_filters(&f).unwrap_or_else(|e| log.fatal(&e)));
         }
         let mut k3s_args = Vec::new();
-        for v in get("/options/k3s/extraArgs").and_then(Value::as_array).into_iter().flatten() {
+        for v in get("/options/k3s/extraArgs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let filters = v
                 .get("nodeFilters")
                 .and_then(Value::as_array)
@@ -1261,7 +1434,11 @@ impl Ctx<'_> {
         registries_use.extend(p.all("registry-use"));
         let registries_config = p
             .str("registry-config")
-            .map(|f| std::fs::read_to_string(f).unwrap_or_else(|e| log.fatal(&format!("failed to read registry config file '{f}': {e}"))))
+            .map(|f| {
+                std::fs::read_to_string(f).unwrap_or_else(|e| {
+                    log.fatal(&format!("failed to read registry config file '{f}': {e}"))
+                })
+            })
             .or_else(|| get("/registries/config").and_then(yaml_str));
         let update_default = if p.has("kubeconfig-update-default") {
             p.bool("kubeconfig-update-default", true)
@@ -1317,8 +1494,12 @@ impl Ctx<'_> {
         if let Err(e) = valid_name(&o.name) {
             log.fatal(&format!("Failed Cluster Configuration Validation:  {e}"));
         }
-        let servers: Vec<String> = (0..o.servers).map(|i| format!("k3d-{}-server-{i}", o.name)).collect();
-        let agents: Vec<String> = (0..o.agents).map(|i| format!("k3d-{}-agent-{i}", o.name)).collect();
+        let servers: Vec<String> = (0..o.servers)
+            .map(|i| format!("k3d-{}-server-{i}", o.name))
+            .collect();
+        let agents: Vec<String> = (0..o.agents)
+            .map(|i| format!("k3d-{}-agent-{i}", o.name))
+            .collect();
         let lb = (!o.no_lb).then(|| format!("k3d-{}-serverlb", o.name));
         let node_count = servers.len() + agents.len() + usize::from(lb.is_some());
         // k3s args → per-node command lines
@@ -1326,7 +1507,9 @@ impl Ctx<'_> {
         for (arg, filters) in &o.k3s_args {
             if filters.is_empty() {
                 if node_count > 1 {
-                    log.fatal(&format!("K3sExtraArg '{arg}' lacks a node filter, but there's more than one node"));
+                    log.fatal(&format!(
+                        "K3sExtraArg '{arg}' lacks a node filter, but there's more than one node"
+                    ));
                 }
                 for n in servers.iter().chain(&agents) {
                     node_args.entry(n.clone()).or_default().push(arg.clone());
@@ -1334,7 +1517,8 @@ impl Ctx<'_> {
                 continue;
             }
             for f in filters {
-                let (nodes, _) = resolve_filter(f, &servers, &agents, lb.as_deref()).unwrap_or_else(|e| log.fatal(&e));
+                let (nodes, _) = resolve_filter(f, &servers, &agents, lb.as_deref())
+                    .unwrap_or_else(|e| log.fatal(&e));
                 for n in nodes.into_iter().filter(|n| Some(n) != lb.as_ref()) {
                     node_args.entry(n).or_default().push(arg.clone());
                 }
@@ -1354,24 +1538,36 @@ impl Ctx<'_> {
                 [ip, h, c] => (ip.to_string(), h.to_string(), c.to_string()),
                 _ => log.fatal(&format!("Failed to parse port mapping '{spec}'")),
             };
-            if cport.parse::<u16>().is_err() || (!host_port.is_empty() && host_port.parse::<u16>().is_err()) {
-                log.fatal(&format!("Failed to parse port mapping '{spec}': invalid port"));
+            if cport.parse::<u16>().is_err()
+                || (!host_port.is_empty() && host_port.parse::<u16>().is_err())
+            {
+                log.fatal(&format!(
+                    "Failed to parse port mapping '{spec}': invalid port"
+                ));
             }
-            let (targets, direct) = if filters.is_empty() || filters.iter().any(|f| f == "loadbalancer") {
+            let (targets, direct) = if filters.is_empty()
+                || filters.iter().any(|f| f == "loadbalancer")
+            {
                 if filters.is_empty() && node_count > 1 && lb.is_none() {
-                    log.fatal(&format!("Portmapping '{spec}' lacks a node filter, but there's more than one node"));
+                    log.fatal(&format!(
+                        "Portmapping '{spec}' lacks a node filter, but there's more than one node"
+                    ));
                 }
                 if lb.is_some() {
                     log.info(&format!(
                         "portmapping '{spec}' targets the loadbalancer: defaulting to [servers:*:proxy agents:*:proxy]"
                     ));
                 }
-                (servers.iter().chain(&agents).cloned().collect::<Vec<_>>(), lb.is_none())
+                (
+                    servers.iter().chain(&agents).cloned().collect::<Vec<_>>(),
+                    lb.is_none(),
+                )
             } else {
                 let mut t = Vec::new();
                 let mut direct = lb.is_none();
                 for f in filters {
-                    let (nodes, suffix) = resolve_filter(f, &servers, &agents, lb.as_deref()).unwrap_or_else(|e| log.fatal(&e));
+                    let (nodes, suffix) = resolve_filter(f, &servers, &agents, lb.as_deref())
+                        .unwrap_or_else(|e| log.fatal(&e));
                     direct |= suffix == "direct";
                     t.extend(nodes);
                 }
@@ -1415,7 +1611,9 @@ impl Ctx<'_> {
             ));
         }
         // docker hands out the lowest free 172.x subnet
-        let net = (0..).find(|n| !st.clusters.values().any(|c| c.net == *n)).unwrap_or(0);
+        let net = (0..)
+            .find(|n| !st.clusters.values().any(|c| c.net == *n))
+            .unwrap_or(0);
         let api_port = if o.api_port.is_empty() {
             self.random_port(st)
         } else {
@@ -1442,18 +1640,25 @@ impl Ctx<'_> {
         };
         // a host port already bound by another container fails at start, as docker would
         let used = used_ports(st);
-        let wanted: Vec<(String, String)> = std::iter::once((cluster.api_host_ip.clone(), cluster.api_port.clone()))
-            .chain(cluster.ports.iter().filter(|p| !p.host_port.is_empty()).map(|p| {
-                (
-                    if p.host_ip.is_empty() {
-                        "0.0.0.0".to_string()
-                    } else {
-                        p.host_ip.clone()
-                    },
-                    p.host_port.clone(),
+        let wanted: Vec<(String, String)> =
+            std::iter::once((cluster.api_host_ip.clone(), cluster.api_port.clone()))
+                .chain(
+                    cluster
+                        .ports
+                        .iter()
+                        .filter(|p| !p.host_port.is_empty())
+                        .map(|p| {
+                            (
+                                if p.host_ip.is_empty() {
+                                    "0.0.0.0".to_string()
+                                } else {
+                                    p.host_ip.clone()
+                                },
+                                p.host_port.clone(),
+                            )
+                        }),
                 )
-            }))
-            .collect();
+                .collect();
         log.info("Prep: Network");
         log.info(&format!("Created network 'k3d-{}'", o.name));
         log.info(&format!("Created image volume k3d-{}-images", o.name));
@@ -1466,7 +1671,10 @@ impl Ctx<'_> {
             log.info(&format!("Creating LoadBalancer '{}'", cluster.lb_name()));
         }
         log.info("Using the k3d-tools node to gather environment information");
-        log.info(&format!("HostIP: using network gateway 172.{}.0.1 address", 18 + net % 200));
+        log.info(&format!(
+            "HostIP: using network gateway 172.{}.0.1 address",
+            18 + net % 200
+        ));
         log.info(&format!("Starting cluster '{}'", o.name));
         if let Some((ip, port)) = wanted.iter().find(|(_, port)| used.contains(port)) {
             let node = if o.no_lb {
@@ -1539,16 +1747,28 @@ impl Ctx<'_> {
         log.info(&format!("Cluster '{}' created successfully!", o.name));
         let mut switch = o.switch_context;
         if !o.update_default && switch {
-            log.info("--kubeconfig-update-default=false --> sets --kubeconfig-switch-context=false");
+            log.info(
+                "--kubeconfig-update-default=false --> sets --kubeconfig-switch-context=false",
+            );
             switch = false;
         }
         if o.update_default {
             let result = kubeconfig::default_path_for_write().and_then(|path| {
                 let existing = kubeconfig::load(&path)
-                    .map_err(|e| format!("failed to open output file '{}' or it's not a kubeconfig: {e}", path.display()))?
+                    .map_err(|e| {
+                        format!(
+                            "failed to open output file '{}' or it's not a kubeconfig: {e}",
+                            path.display()
+                        )
+                    })?
                     .unwrap_or_else(kubeconfig::empty);
                 let merged = kubeconfig::merge(existing, &kc, true, switch)?;
-                kubeconfig::write(&path, &merged).map_err(|e| format!("failed to write merged kubeconfig to '{}': {e}", path.display()))
+                kubeconfig::write(&path, &merged).map_err(|e| {
+                    format!(
+                        "failed to write merged kubeconfig to '{}': {e}",
+                        path.display()
+                    )
+                })
             });
             if let Err(e) = result {
                 log.warn(&e);
@@ -1584,14 +1804,22 @@ impl Ctx<'_> {
             clusters.sort_by_key(|c| std::cmp::Reverse(c.created_ms));
         }
         let token = p.bool("token", false);
-        let json: Vec<ClusterJson> = clusters.iter().map(|c| cluster_json(c, get, token)).collect();
+        let json: Vec<ClusterJson> = clusters
+            .iter()
+            .map(|c| cluster_json(c, get, token))
+            .collect();
         match p.str("output").unwrap_or("") {
             "json" => println!("{}", go_json_compact(&json)),
             "yaml" => print_yaml(&json),
             "" => {
                 let mut rows = Vec::new();
                 if !p.bool("no-headers", false) {
-                    let mut h = vec!["NAME".to_string(), "SERVERS".into(), "AGENTS".into(), "LOADBALANCER".into()];
+                    let mut h = vec![
+                        "NAME".to_string(),
+                        "SERVERS".into(),
+                        "AGENTS".into(),
+                        "LOADBALANCER".into(),
+                    ];
                     if token {
                         h.push("TOKEN".into());
                     }
@@ -1622,8 +1850,11 @@ impl Ctx<'_> {
         let log = self.log;
         let mut names = p.args.clone();
         if let Some(file) = p.str("config").filter(|f| !f.is_empty()) {
-            let text = std::fs::read_to_string(file)
-                .unwrap_or_else(|e| log.fatal(&format!("Failed to stat config file {file}: stat {file}: {e}")));
+            let text = std::fs::read_to_string(file).unwrap_or_else(|e| {
+                log.fatal(&format!(
+                    "Failed to stat config file {file}: stat {file}: {e}"
+                ))
+            });
             let cfg: Value = serde_yaml_ng::from_str(&expand_env(&text)).unwrap_or(Value::Null);
             if let Some(n) = cfg.pointer("/metadata/name").and_then(yaml_str) {
                 names.push(n);
@@ -1642,7 +1873,9 @@ impl Ctx<'_> {
         let mut deleted_any = false;
         for name in &names {
             let Some(c) = locked.state.clusters.remove(name) else {
-                log.info(&format!("No nodes found for cluster '{name}', nothing to delete."));
+                log.info(&format!(
+                    "No nodes found for cluster '{name}', nothing to delete."
+                ));
                 continue;
             };
             deleted_any = true;
@@ -1658,12 +1891,17 @@ impl Ctx<'_> {
             let res = kubeconfig::default_path_for_write()
                 .map_err(|e| format!("failed to get default kubeconfig path: {e}"))
                 .and_then(|path| match kubeconfig::load(&path) {
-                    Ok(Some(cfg)) => kubeconfig::write(&path, &kubeconfig::remove_cluster(cfg, name)).map_err(|e| e.to_string()),
+                    Ok(Some(cfg)) => {
+                        kubeconfig::write(&path, &kubeconfig::remove_cluster(cfg, name))
+                            .map_err(|e| e.to_string())
+                    }
                     Ok(None) => Ok(()),
                     Err(e) => Err(format!("failed to get default kubeconfig file: {e}")),
                 });
             if let Err(e) = res {
-                log.warn(&format!("Failed to remove cluster details from default kubeconfig: {e}"));
+                log.warn(&format!(
+                    "Failed to remove cluster details from default kubeconfig: {e}"
+                ));
             }
             log.info("Removing standalone kubeconfig file (if there is one)...");
             let _ = std::fs::remove_file(standalone_kubeconfig(name));
@@ -1702,7 +1940,11 @@ impl Ctx<'_> {
         } else {
             port
         };
-        let host_ip = if host.is_empty() { "0.0.0.0".to_string() } else { host.clone() };
+        let host_ip = if host.is_empty() {
+            "0.0.0.0".to_string()
+        } else {
+            host.clone()
+        };
         log.info(&format!("Creating node '{container}'"));
         if used_ports(&locked.state).contains(&host_port) {
             log.fatal(&format!("Failed to create registry: failed to start registry node '{container}': docker failed to start container for node '{container}': Error response from daemon: driver failed programming external connectivity on endpoint {container}: Bind for {host_ip}:{host_port} failed: port is already allocated"));
@@ -1716,7 +1958,10 @@ impl Ctx<'_> {
                 host,
                 host_ip,
                 host_port: host_port.clone(),
-                image: p.str("image").unwrap_or("docker.io/library/registry:2").to_string(),
+                image: p
+                    .str("image")
+                    .unwrap_or("docker.io/library/registry:2")
+                    .to_string(),
                 created_ms: now_ms(),
                 networks: vec![p.str("default-network").unwrap_or("bridge").to_string()],
             },
@@ -1751,10 +1996,20 @@ impl Ctx<'_> {
             "" => {
                 let mut rows = Vec::new();
                 if !p.bool("no-headers", false) {
-                    rows.push(vec!["NAME".into(), "ROLE".into(), "CLUSTER".into(), "STATUS".into()]);
+                    rows.push(vec![
+                        "NAME".into(),
+                        "ROLE".into(),
+                        "CLUSTER".into(),
+                        "STATUS".into(),
+                    ]);
                 }
                 for r in regs {
-                    rows.push(vec![r.name.clone(), "registry".into(), String::new(), "running".into()]);
+                    rows.push(vec![
+                        r.name.clone(),
+                        "registry".into(),
+                        String::new(),
+                        "running".into(),
+                    ]);
                 }
                 print!("{}", table(rows));
             }
@@ -1768,7 +2023,8 @@ impl Ctx<'_> {
         let names: Vec<String> = if p.bool("all", false) {
             locked.state.registries.keys().cloned().collect()
         } else if p.args.is_empty() {
-            self.log.fatal("Expecting at least one registry name if `--all` is not set");
+            self.log
+                .fatal("Expecting at least one registry name if `--all` is not set");
         } else {
             p.args.clone()
         };
@@ -1823,10 +2079,19 @@ impl Ctx<'_> {
             "" => {
                 let mut rows = Vec::new();
                 if !p.bool("no-headers", false) {
-                    rows.push(vec!["NAME".into(), "ROLE".into(), "CLUSTER".into(), "STATUS".into()]);
+                    rows.push(vec![
+                        "NAME".into(),
+                        "ROLE".into(),
+                        "CLUSTER".into(),
+                        "STATUS".into(),
+                    ]);
                 }
                 for n in nodes {
-                    let cluster = n.runtime_labels.get("k3d.cluster").cloned().unwrap_or_else(|| "*".into());
+                    let cluster = n
+                        .runtime_labels
+                        .get("k3d.cluster")
+                        .cloned()
+                        .unwrap_or_else(|| "*".into());
                     rows.push(vec![n.name, n.role, cluster, "running".into()]);
                 }
                 print!("{}", table(rows));
@@ -1873,12 +2138,18 @@ impl Ctx<'_> {
         };
         let clusters: Vec<&Cluster> = names
             .iter()
-            .map(|n| st.clusters.get(n).unwrap_or_else(|| log.fatal("No nodes found for given cluster")))
+            .map(|n| {
+                st.clusters
+                    .get(n)
+                    .unwrap_or_else(|| log.fatal("No nodes found for given cluster"))
+            })
             .collect();
         let merge_default = p.bool("kubeconfig-merge-default", false);
         let output = p.str("output").unwrap_or("").to_string();
         if merge_default && !output.is_empty() {
-            log.fatal("Cannot use both '--output' and '--kubeconfig-merge-default' at the same time");
+            log.fatal(
+                "Cannot use both '--output' and '--kubeconfig-merge-default' at the same time",
+            );
         }
         let overwrite = p.bool("overwrite", false);
         let update = p.bool("update", true);
@@ -1908,14 +2179,34 @@ impl Ctx<'_> {
             let res = if overwrite {
                 std::fs::create_dir_all(target.parent().unwrap_or(Path::new(".")))
                     .map_err(|e| e.to_string())
-                    .and_then(|_| kubeconfig::write(&target, &kc).map_err(|e| format!("failed to create file '{}': {e}", target.display())))
+                    .and_then(|_| {
+                        kubeconfig::write(&target, &kc).map_err(|e| {
+                            format!("failed to create file '{}': {e}", target.display())
+                        })
+                    })
             } else {
                 kubeconfig::load(&target)
-                    .map_err(|e| format!("failed to open output file '{}' or it's not a kubeconfig: {e}", target.display()))
-                    .and_then(|existing| kubeconfig::merge(existing.unwrap_or_else(kubeconfig::empty), &kc, update, switch))
+                    .map_err(|e| {
+                        format!(
+                            "failed to open output file '{}' or it's not a kubeconfig: {e}",
+                            target.display()
+                        )
+                    })
+                    .and_then(|existing| {
+                        kubeconfig::merge(
+                            existing.unwrap_or_else(kubeconfig::empty),
+                            &kc,
+                            update,
+                            switch,
+                        )
+                    })
                     .and_then(|merged| {
-                        kubeconfig::write(&target, &merged)
-                            .map_err(|e| format!("failed to write merged kubeconfig to temporary file '{}': {e}", target.display()))
+                        kubeconfig::write(&target, &merged).map_err(|e| {
+                            format!(
+                                "failed to write merged kubeconfig to temporary file '{}': {e}",
+                                target.display()
+                            )
+                        })
                     })
             };
             match res {
@@ -1934,7 +2225,9 @@ impl Ctx<'_> {
 }
 
 fn lookup_registry<'a>(st: &'a State, name: &str) -> Option<&'a Registry> {
-    st.registries.get(name).or_else(|| st.registries.get(&format!("k3d-{name}")))
+    st.registries
+        .get(name)
+        .or_else(|| st.registries.get(&format!("k3d-{name}")))
 }
 
 fn standalone_kubeconfig(name: &str) -> PathBuf {
@@ -1949,10 +2242,19 @@ fn standalone_kubeconfig(name: &str) -> PathBuf {
 
 /// Host ports bound by any fake container.
 fn used_ports(st: &State) -> Vec<String> {
-    let mut v: Vec<String> = st.registries.values().map(|r| r.host_port.clone()).collect();
+    let mut v: Vec<String> = st
+        .registries
+        .values()
+        .map(|r| r.host_port.clone())
+        .collect();
     for c in st.clusters.values() {
         v.push(c.api_port.clone());
-        v.extend(c.ports.iter().filter(|p| !p.host_port.is_empty()).map(|p| p.host_port.clone()));
+        v.extend(
+            c.ports
+                .iter()
+                .filter(|p| !p.host_port.is_empty())
+                .map(|p| p.host_port.clone()),
+        );
     }
     v
 }
@@ -1987,7 +2289,10 @@ mod tests {
         );
         assert_eq!(
             split_filters("--x@server:*;agent:0").unwrap(),
-            ("--x".to_string(), vec!["server:*".to_string(), "agent:0".to_string()])
+            (
+                "--x".to_string(),
+                vec!["server:*".to_string(), "agent:0".to_string()]
+            )
         );
         assert!(split_filters("a@b@c").is_err());
     }
@@ -1995,6 +2300,9 @@ mod tests {
     #[test]
     fn expands_env_like_go() {
         std::env::set_var("DEVENV_FAKES_T", "v");
-        assert_eq!(expand_env("a $DEVENV_FAKES_T ${DEVENV_FAKES_T}x $NOPE_NOT_SET."), "a v vx .");
+        assert_eq!(
+            expand_env("a $DEVENV_FAKES_T ${DEVENV_FAKES_T}x $NOPE_NOT_SET."),
+            "a v vx ."
+        );
     }
 }

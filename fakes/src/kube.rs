@@ -56,7 +56,14 @@ impl ResType {
     }
 }
 
-fn rt(group: &str, version: &str, kind: &str, plural: &str, short: &[&str], namespaced: bool) -> ResType {
+fn rt(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    short: &[&str],
+    namespaced: bool,
+) -> ResType {
     ResType {
         group: group.into(),
         version: version.into(),
@@ -77,11 +84,32 @@ pub fn builtin_types() -> Vec<ResType> {
         rt("", "v1", "Service", "services", &["svc"], true),
         rt("", "v1", "ServiceAccount", "serviceaccounts", &["sa"], true),
         rt("", "v1", "Pod", "pods", &["po"], true),
-        rt("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", &["pvc"], true),
-        rt("", "v1", "PersistentVolume", "persistentvolumes", &["pv"], false),
+        rt(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            &["pvc"],
+            true,
+        ),
+        rt(
+            "",
+            "v1",
+            "PersistentVolume",
+            "persistentvolumes",
+            &["pv"],
+            false,
+        ),
         rt("", "v1", "Endpoints", "endpoints", &["ep"], true),
         rt("", "v1", "LimitRange", "limitranges", &["limits"], true),
-        rt("", "v1", "ResourceQuota", "resourcequotas", &["quota"], true),
+        rt(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            &["quota"],
+            true,
+        ),
         rt("", "v1", "Event", "events", &["ev"], true),
         rt("apps", "v1", "Deployment", "deployments", &["deploy"], true),
         rt("apps", "v1", "StatefulSet", "statefulsets", &["sts"], true),
@@ -89,7 +117,14 @@ pub fn builtin_types() -> Vec<ResType> {
         rt("apps", "v1", "ReplicaSet", "replicasets", &["rs"], true),
         rt("batch", "v1", "Job", "jobs", &[], true),
         rt("batch", "v1", "CronJob", "cronjobs", &["cj"], true),
-        rt("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", &[], false),
+        rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            &[],
+            false,
+        ),
         rt(
             "rbac.authorization.k8s.io",
             "v1",
@@ -98,11 +133,46 @@ pub fn builtin_types() -> Vec<ResType> {
             &[],
             false,
         ),
-        rt("rbac.authorization.k8s.io", "v1", "Role", "roles", &[], true),
-        rt("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", &[], true),
-        rt("networking.k8s.io", "v1", "Ingress", "ingresses", &["ing"], true),
-        rt("networking.k8s.io", "v1", "IngressClass", "ingressclasses", &[], false),
-        rt("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", &["netpol"], true),
+        rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            &[],
+            true,
+        ),
+        rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            &[],
+            true,
+        ),
+        rt(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            &["ing"],
+            true,
+        ),
+        rt(
+            "networking.k8s.io",
+            "v1",
+            "IngressClass",
+            "ingressclasses",
+            &[],
+            false,
+        ),
+        rt(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            &["netpol"],
+            true,
+        ),
         rt(
             "apiextensions.k8s.io",
             "v1",
@@ -111,9 +181,30 @@ pub fn builtin_types() -> Vec<ResType> {
             &["crd", "crds"],
             false,
         ),
-        rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", &["pdb"], true),
-        rt("storage.k8s.io", "v1", "StorageClass", "storageclasses", &["sc"], false),
-        rt("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", &["pc"], false),
+        rt(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            &["pdb"],
+            true,
+        ),
+        rt(
+            "storage.k8s.io",
+            "v1",
+            "StorageClass",
+            "storageclasses",
+            &["sc"],
+            false,
+        ),
+        rt(
+            "scheduling.k8s.io",
+            "v1",
+            "PriorityClass",
+            "priorityclasses",
+            &["pc"],
+            false,
+        ),
         rt("coordination.k8s.io", "v1", "Lease", "leases", &[], true),
         rt(
             "autoscaling",
@@ -139,9 +230,23 @@ pub fn builtin_types() -> Vec<ResType> {
             &[],
             false,
         ),
-        rt("apiregistration.k8s.io", "v1", "APIService", "apiservices", &[], false),
+        rt(
+            "apiregistration.k8s.io",
+            "v1",
+            "APIService",
+            "apiservices",
+            &[],
+            false,
+        ),
         rt("helm.cattle.io", "v1", "HelmChart", "helmcharts", &[], true),
-        rt("helm.cattle.io", "v1", "HelmChartConfig", "helmchartconfigs", &[], true),
+        rt(
+            "helm.cattle.io",
+            "v1",
+            "HelmChartConfig",
+            "helmchartconfigs",
+            &[],
+            true,
+        ),
     ]
 }
 
@@ -185,7 +290,12 @@ fn crd_type(body: &Value) -> Option<ResType> {
         short: names
             .get("shortNames")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default(),
         kind,
         namespaced: spec.get("scope").and_then(Value::as_str) != Some("Cluster"),
@@ -266,7 +376,10 @@ impl View<'_> {
         }
         if self.operator_ready(false).is_some_and(|t| t <= self.now) {
             for t in operator_types() {
-                if !out.iter().any(|(x, _)| x.group == t.group && x.kind == t.kind) {
+                if !out
+                    .iter()
+                    .any(|(x, _)| x.group == t.group && x.kind == t.kind)
+                {
                     let v = vec![t.version.clone()];
                     out.push((t, v));
                 }
@@ -280,7 +393,10 @@ impl View<'_> {
         let t = typed.to_lowercase();
         let types = self.types();
         let matches = |rt: &ResType, word: &str| {
-            word == rt.plural || word == rt.singular || rt.short.iter().any(|s| s == word) || word == rt.kind.to_lowercase()
+            word == rt.plural
+                || word == rt.singular
+                || rt.short.iter().any(|s| s == word)
+                || word == rt.kind.to_lowercase()
         };
         for (rt, _) in &types {
             if matches(rt, &t) {
@@ -289,7 +405,10 @@ impl View<'_> {
         }
         // TYPE.GROUP or TYPE.VERSION.GROUP
         for (rt, _) in &types {
-            if let Some(rest) = t.split_once('.').map(|(w, g)| (w.to_string(), g.to_string())) {
+            if let Some(rest) = t
+                .split_once('.')
+                .map(|(w, g)| (w.to_string(), g.to_string()))
+            {
                 let (word, group) = rest;
                 let group_ok = group == rt.group || group == format!("{}.{}", rt.version, rt.group);
                 if group_ok && matches(rt, &word) {
@@ -308,7 +427,9 @@ impl View<'_> {
         };
         self.types()
             .into_iter()
-            .find(|(t, served)| t.group == group && t.kind == kind && served.iter().any(|v| v == version))
+            .find(|(t, served)| {
+                t.group == group && t.kind == kind && served.iter().any(|v| v == version)
+            })
             .map(|(t, _)| t)
     }
 
@@ -316,11 +437,21 @@ impl View<'_> {
         let spec = pod_spec(body);
         let images = ["containers", "initContainers"]
             .iter()
-            .flat_map(|k| spec.get(*k).and_then(Value::as_array).cloned().unwrap_or_default())
+            .flat_map(|k| {
+                spec.get(*k)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string));
         for img in images {
-            let Some((host, _)) = img.split_once('/') else { continue };
-            let Some(port) = host.strip_prefix("localhost:").or_else(|| host.strip_prefix("127.0.0.1:")) else {
+            let Some((host, _)) = img.split_once('/') else {
+                continue;
+            };
+            let Some(port) = host
+                .strip_prefix("localhost:")
+                .or_else(|| host.strip_prefix("127.0.0.1:"))
+            else {
                 continue;
             };
             // localhost:PORT is only reachable through a k3d registry published on that port
@@ -328,7 +459,11 @@ impl View<'_> {
                 return false;
             }
             if let Some(pushed) = &self.pushed {
-                let with_tag = if img.rsplit('/').next().is_some_and(|last| last.contains(':') || last.contains('@')) {
+                let with_tag = if img
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| last.contains(':') || last.contains('@'))
+                {
                     img.clone()
                 } else {
                     format!("{img}:latest")
@@ -343,8 +478,14 @@ impl View<'_> {
 
     /// When the Tigera operator Deployment is available (it runs on the host network).
     fn operator_ready(&self, _: bool) -> Option<u64> {
-        let o = self.find("apps", "Deployment", Some("tigera-operator"), "tigera-operator")?;
-        self.images_resolvable(&o.body).then_some(o.rollout_ms + scaled(WORKLOAD_MS))
+        let o = self.find(
+            "apps",
+            "Deployment",
+            Some("tigera-operator"),
+            "tigera-operator",
+        )?;
+        self.images_resolvable(&o.body)
+            .then_some(o.rollout_ms + scaled(WORKLOAD_MS))
     }
 
     /// When Calico is up: tigerastatus/calico created and available.
@@ -368,7 +509,10 @@ impl View<'_> {
         if !self.images_resolvable(&o.body) {
             return None;
         }
-        let host_network = pod_spec(&o.body).get("hostNetwork").and_then(Value::as_bool) == Some(true);
+        let host_network = pod_spec(&o.body)
+            .get("hostNetwork")
+            .and_then(Value::as_bool)
+            == Some(true);
         let start = if host_network {
             o.rollout_ms
         } else {
@@ -395,17 +539,39 @@ impl View<'_> {
         if t.group == "operator.tigera.io" && t.kind == "TigeraStatus" {
             if let Some((created, ready)) = self.calico_times() {
                 if created <= self.now {
-                    out.push((String::new(), "calico".into(), self.tigerastatus("calico", created, ready)));
-                    if self.find("operator.tigera.io", "APIServer", None, "default").is_some() {
-                        out.push((String::new(), "apiserver".into(), self.tigerastatus("apiserver", created, ready)));
+                    out.push((
+                        String::new(),
+                        "calico".into(),
+                        self.tigerastatus("calico", created, ready),
+                    ));
+                    if self
+                        .find("operator.tigera.io", "APIServer", None, "default")
+                        .is_some()
+                    {
+                        out.push((
+                            String::new(),
+                            "apiserver".into(),
+                            self.tigerastatus("apiserver", created, ready),
+                        ));
                     }
-                    out.push((String::new(), "ippools".into(), self.tigerastatus("ippools", created, created)));
+                    out.push((
+                        String::new(),
+                        "ippools".into(),
+                        self.tigerastatus("ippools", created, created),
+                    ));
                 }
             }
         }
         for o in &self.cluster.objects {
-            if o.group == t.group && o.kind == t.kind && (ns.is_none() || o.namespace.as_deref() == ns) {
-                out.push((o.namespace.clone().unwrap_or_default(), o.name.clone(), self.render(o, t)));
+            if o.group == t.group
+                && o.kind == t.kind
+                && (ns.is_none() || o.namespace.as_deref() == ns)
+            {
+                out.push((
+                    o.namespace.clone().unwrap_or_default(),
+                    o.name.clone(),
+                    self.render(o, t),
+                ));
             }
         }
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
@@ -443,11 +609,19 @@ impl View<'_> {
         v["apiVersion"] = json!(t.api_version());
         v["kind"] = json!(t.kind);
         v["metadata"] = self.metadata(o);
-        let replicas = o.body.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1);
+        let replicas = o
+            .body
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
         let ready_at = self.workload_ready_at(o);
         let ready = ready_at.is_some_and(|r| r <= self.now);
         let ts = |ms: u64| json!(rfc3339_utc(ms));
-        let rs_name = format!("{}-{}", o.name, &hex_id(&format!("{}{}", o.name, o.rollout_ms), 10));
+        let rs_name = format!(
+            "{}-{}",
+            o.name,
+            &hex_id(&format!("{}{}", o.name, o.rollout_ms), 10)
+        );
         let status = match (o.group.as_str(), o.kind.as_str()) {
             ("apps", "Deployment") => {
                 let (avail, progressing) = if ready || replicas == 0 {
@@ -473,10 +647,19 @@ impl View<'_> {
                 s
             }
             ("apps", "StatefulSet") => {
-                let rev = format!("{}-{}", o.name, &hex_id(&format!("{}{}", o.name, o.rollout_ms), 10));
+                let rev = format!(
+                    "{}-{}",
+                    o.name,
+                    &hex_id(&format!("{}{}", o.name, o.rollout_ms), 10)
+                );
                 let mut s = json!({"observedGeneration": o.generation, "replicas": replicas, "currentRevision": rev, "updateRevision": rev, "collisionCount": 0});
                 if ready {
-                    for k in ["readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"] {
+                    for k in [
+                        "readyReplicas",
+                        "currentReplicas",
+                        "updatedReplicas",
+                        "availableReplicas",
+                    ] {
                         s[k] = json!(replicas);
                     }
                 } else {
@@ -559,7 +742,11 @@ impl View<'_> {
         let idx = self.node_index(name);
         let ip = format!("172.{}.0.{}", 18 + c.net % 200, 3 + idx);
         let server = name.contains("-server-");
-        let mut args: Vec<String> = vec![if server { "server".into() } else { "agent".into() }];
+        let mut args: Vec<String> = vec![if server {
+            "server".into()
+        } else {
+            "agent".into()
+        }];
         for a in c.node_args.get(name).cloned().unwrap_or_default() {
             match a.split_once('=') {
                 Some((k, v)) if k.starts_with("--") => {
@@ -581,7 +768,12 @@ impl View<'_> {
             .flatten()
             .find_map(|a| a.strip_prefix("--cluster-cidr=").map(str::to_string))
             .unwrap_or_else(|| "10.42.0.0/16".into());
-        let octets: Vec<&str> = cidr.split('/').next().unwrap_or("10.42.0.0").split('.').collect();
+        let octets: Vec<&str> = cidr
+            .split('/')
+            .next()
+            .unwrap_or("10.42.0.0")
+            .split('.')
+            .collect();
         let pod_cidr = format!(
             "{}.{}.{}.0/24",
             octets.first().unwrap_or(&"10"),
@@ -604,7 +796,12 @@ impl View<'_> {
         if !ready {
             spec["taints"] = json!([{"effect":"NoSchedule","key":"node.kubernetes.io/not-ready"}]);
         }
-        let k3s = c.image.rsplit(':').next().unwrap_or("v1.32.5-k3s1").replacen("-k3s", "+k3s", 1);
+        let k3s = c
+            .image
+            .rsplit(':')
+            .next()
+            .unwrap_or("v1.32.5-k3s1")
+            .replacen("-k3s", "+k3s", 1);
         json!({"apiVersion":"v1","kind":"Node","metadata":{
                 "annotations":{"alpha.kubernetes.io/provided-node-ip":ip,"k3s.io/hostname":name,"k3s.io/internal-ip":ip,"k3s.io/node-args":serde_json::to_string(&args).unwrap(),"node.alpha.kubernetes.io/ttl":"0","volumes.kubernetes.io/controller-managed-attach-detach":"true"},
                 "creationTimestamp":ts(created),"labels":labels,"name":name,"resourceVersion":(500 + c.rv).to_string(),"uid":uuid_from(&format!("node {name} {created}"))},
@@ -628,13 +825,22 @@ pub fn pod_spec(body: &Value) -> &Value {
     static NULL: Value = Value::Null;
     match body.get("kind").and_then(Value::as_str) {
         Some("Pod") => body.get("spec").unwrap_or(&NULL),
-        Some("CronJob") => body.pointer("/spec/jobTemplate/spec/template/spec").unwrap_or(&NULL),
+        Some("CronJob") => body
+            .pointer("/spec/jobTemplate/spec/template/spec")
+            .unwrap_or(&NULL),
         _ => body.pointer("/spec/template/spec").unwrap_or(&NULL),
     }
 }
 
 /// Store (create or update) an object; returns whether it changed.
-pub fn upsert(cluster: &mut Cluster, t: &ResType, ns: Option<String>, name: &str, body: Value, manager: &str) -> bool {
+pub fn upsert(
+    cluster: &mut Cluster,
+    t: &ResType,
+    ns: Option<String>,
+    name: &str,
+    body: Value,
+    manager: &str,
+) -> bool {
     let now = now_ms();
     cluster.rv += 1;
     let rv = cluster.rv;
@@ -685,7 +891,9 @@ pub fn delete(cluster: &mut Cluster, t: &ResType, ns: Option<&str>, name: &str) 
     let crd_target = cluster
         .objects
         .iter()
-        .find(|o| o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns)
+        .find(|o| {
+            o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns
+        })
         .and_then(|o| {
             if t.kind == "CustomResourceDefinition" {
                 crd_type(&o.body)
@@ -693,15 +901,19 @@ pub fn delete(cluster: &mut Cluster, t: &ResType, ns: Option<&str>, name: &str) 
                 None
             }
         });
-    cluster
-        .objects
-        .retain(|o| !(o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns));
+    cluster.objects.retain(|o| {
+        !(o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns)
+    });
     let removed = cluster.objects.len() != before;
     if removed && t.group.is_empty() && t.kind == "Namespace" {
-        cluster.objects.retain(|o| o.namespace.as_deref() != Some(name));
+        cluster
+            .objects
+            .retain(|o| o.namespace.as_deref() != Some(name));
     }
     if let Some(ct) = crd_target {
-        cluster.objects.retain(|o| !(o.group == ct.group && o.kind == ct.kind));
+        cluster
+            .objects
+            .retain(|o| !(o.group == ct.group && o.kind == ct.kind));
     }
     removed
 }
@@ -709,7 +921,11 @@ pub fn delete(cluster: &mut Cluster, t: &ResType, ns: Option<&str>, name: &str) 
 /// What k3s and k3d put in a new cluster.
 pub fn seed_cluster(c: &mut Cluster, state: &State) {
     let types = builtin_types();
-    let ns_t = types.iter().find(|t| t.kind == "Namespace").unwrap().clone();
+    let ns_t = types
+        .iter()
+        .find(|t| t.kind == "Namespace")
+        .unwrap()
+        .clone();
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         upsert(
             c,
@@ -720,10 +936,17 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
             "k3s",
         );
     }
-    let dep_t = types.iter().find(|t| t.kind == "Deployment").unwrap().clone();
+    let dep_t = types
+        .iter()
+        .find(|t| t.kind == "Deployment")
+        .unwrap()
+        .clone();
     for (name, image) in [
         ("coredns", "rancher/mirrored-coredns-coredns:1.12.1"),
-        ("local-path-provisioner", "rancher/local-path-provisioner:v0.0.31"),
+        (
+            "local-path-provisioner",
+            "rancher/local-path-provisioner:v0.0.31",
+        ),
         ("metrics-server", "rancher/mirrored-metrics-server:v0.7.2"),
     ] {
         upsert(
@@ -736,7 +959,11 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
             "k3s",
         );
     }
-    if let Some(reg) = c.registries_use.first().and_then(|r| state.registries.get(r)) {
+    if let Some(reg) = c
+        .registries_use
+        .first()
+        .and_then(|r| state.registries.get(r))
+    {
         // KEP-1755 ConfigMap, as k3d applies it (k3d.md §9.2)
         let host = if reg.host.is_empty() {
             reg.host_ip.clone()
@@ -752,7 +979,11 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
             "help: https://k3d.io/stable/usage/registries/#using-a-local-registry\nhost: {host}:{}\nhostFromClusterNetwork: {}:5000\nhostFromContainerRuntime: {}:5000\n",
             reg.host_port, reg.name, reg.name
         );
-        let cm_t = types.iter().find(|t| t.kind == "ConfigMap").unwrap().clone();
+        let cm_t = types
+            .iter()
+            .find(|t| t.kind == "ConfigMap")
+            .unwrap()
+            .clone();
         upsert(
             c,
             &cm_t,

@@ -6,13 +6,21 @@ use crate::state::Cluster;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
-const LISTS: [(&str, &str); 3] = [("clusters", "cluster"), ("contexts", "context"), ("users", "user")];
+const LISTS: [(&str, &str); 3] = [
+    ("clusters", "cluster"),
+    ("contexts", "context"),
+    ("users", "user"),
+];
 
 pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -67,9 +75,13 @@ pub fn load(path: &Path) -> Result<Option<Value>, String> {
     if text.trim().is_empty() {
         return Ok(Some(empty()));
     }
-    let v: Value = serde_yaml_ng::from_str(&text).map_err(|e| format!("error loading config file \"{}\": {e}", path.display()))?;
+    let v: Value = serde_yaml_ng::from_str(&text)
+        .map_err(|e| format!("error loading config file \"{}\": {e}", path.display()))?;
     if !v.is_object() {
-        return Err(format!("error loading config file \"{}\": not a kubeconfig", path.display()));
+        return Err(format!(
+            "error loading config file \"{}\": not a kubeconfig",
+            path.display()
+        ));
     }
     Ok(Some(normalize(v)))
 }
@@ -102,7 +114,9 @@ pub fn to_yaml(v: &Value) -> String {
         }
     }
     // go-yaml writes empty strings as "" where serde_yaml_ng writes ''
-    serde_yaml_ng::to_string(&v).expect("yaml").replace(": ''\n", ": \"\"\n")
+    serde_yaml_ng::to_string(&v)
+        .expect("yaml")
+        .replace(": ''\n", ": \"\"\n")
 }
 
 fn name_of(v: &Value) -> &str {
@@ -110,7 +124,10 @@ fn name_of(v: &Value) -> &str {
 }
 
 fn entries<'a>(cfg: &'a Value, list: &str) -> impl Iterator<Item = &'a Value> {
-    cfg.get(list).and_then(Value::as_array).into_iter().flatten()
+    cfg.get(list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 pub fn find<'a>(cfg: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
@@ -122,7 +139,10 @@ pub fn names(cfg: &Value, list: &str) -> Vec<String> {
 }
 
 fn upsert(cfg: &mut Value, list: &str, entry: Value) {
-    let items = cfg.get_mut(list).and_then(Value::as_array_mut).expect("normalized");
+    let items = cfg
+        .get_mut(list)
+        .and_then(Value::as_array_mut)
+        .expect("normalized");
     let name = name_of(&entry).to_string();
     match items.iter_mut().find(|e| name_of(e) == name) {
         Some(slot) => *slot = entry,
@@ -133,11 +153,18 @@ fn upsert(cfg: &mut Value, list: &str, entry: Value) {
 /// k3d's `KubeconfigMerge`: add or (when `overwrite`) replace the cluster's three entries.
 pub fn merge(existing: Value, new: &Value, overwrite: bool, switch: bool) -> Result<Value, String> {
     let mut cfg = normalize(existing);
-    let labels = [("clusters", "cluster"), ("users", "AuthInfo"), ("contexts", "context")];
+    let labels = [
+        ("clusters", "cluster"),
+        ("users", "AuthInfo"),
+        ("contexts", "context"),
+    ];
     for (list, label) in labels {
         for e in entries(new, list) {
             if find(&cfg, list, name_of(e)).is_some() && !overwrite {
-                return Err(format!("{label} '{}' already exists in target KubeConfig", name_of(e)));
+                return Err(format!(
+                    "{label} '{}' already exists in target KubeConfig",
+                    name_of(e)
+                ));
             }
         }
     }
@@ -200,7 +227,9 @@ pub fn default_path_for_write() -> Result<PathBuf, String> {
     if p.len() > 1 {
         return Err("multiple kubeconfigs specified via KUBECONFIG env var: Please reduce to one entry, unset KUBECONFIG or explicitly choose an output".into());
     }
-    Ok(p.into_iter().next().unwrap_or_else(|| home_dir().join(".kube").join("config")))
+    Ok(p.into_iter()
+        .next()
+        .unwrap_or_else(|| home_dir().join(".kube").join("config")))
 }
 
 /// What kubectl sees: the merged config and the file it writes `use-context` changes to.
@@ -215,7 +244,10 @@ pub fn load_for_kubectl(explicit: Option<&str>) -> Result<Loaded, String> {
     if let Some(p) = explicit.filter(|p| !p.is_empty()) {
         let path = PathBuf::from(p);
         return match load(&path)? {
-            Some(cfg) => Ok(Loaded { cfg, files: vec![path] }),
+            Some(cfg) => Ok(Loaded {
+                cfg,
+                files: vec![path],
+            }),
             None => Err(format!("stat {p}: no such file or directory")),
         };
     }
@@ -256,7 +288,10 @@ pub fn minify(cfg: &Value, context: &str) -> Value {
         .and_then(|n| find(cfg, "users", n))
         .cloned();
     out.insert("contexts".into(), Value::Array(ctx.into_iter().collect()));
-    out.insert("clusters".into(), Value::Array(cluster.into_iter().collect()));
+    out.insert(
+        "clusters".into(),
+        Value::Array(cluster.into_iter().collect()),
+    );
     out.insert("users".into(), Value::Array(user.into_iter().collect()));
     Value::Object(out)
 }

@@ -19,7 +19,13 @@ const GLOBAL: &[Flag] = &[
         "",
         "Path to the kubeconfig file to use for CLI requests.",
     ),
-    flag("context", None, Kind::Str, "", "The name of the kubeconfig context to use"),
+    flag(
+        "context",
+        None,
+        Kind::Str,
+        "",
+        "The name of the kubeconfig context to use",
+    ),
     flag(
         "namespace",
         Some('n'),
@@ -27,8 +33,20 @@ const GLOBAL: &[Flag] = &[
         "",
         "If present, the namespace scope for this CLI request",
     ),
-    flag("cluster", None, Kind::Str, "", "The name of the kubeconfig cluster to use"),
-    flag("user", None, Kind::Str, "", "The name of the kubeconfig user to use"),
+    flag(
+        "cluster",
+        None,
+        Kind::Str,
+        "",
+        "The name of the kubeconfig cluster to use",
+    ),
+    flag(
+        "user",
+        None,
+        Kind::Str,
+        "",
+        "The name of the kubeconfig user to use",
+    ),
     flag(
         "server",
         Some('s'),
@@ -50,8 +68,20 @@ const GLOBAL: &[Flag] = &[
         "false",
         "If true, the server's certificate will not be checked for validity.",
     ),
-    flag("token", None, Kind::Str, "", "Bearer token for authentication to the API server"),
-    flag("v", Some('v'), Kind::Int, "0", "number for the log level verbosity"),
+    flag(
+        "token",
+        None,
+        Kind::Str,
+        "",
+        "Bearer token for authentication to the API server",
+    ),
+    flag(
+        "v",
+        Some('v'),
+        Kind::Int,
+        "0",
+        "number for the log level verbosity",
+    ),
     flag(
         "warnings-as-errors",
         None,
@@ -64,7 +94,13 @@ const GLOBAL: &[Flag] = &[
 
 fn cmd_flags(path: &[&str]) -> Option<Vec<Flag>> {
     let output = flag("output", Some('o'), Kind::Str, "", "Output format.");
-    let filename = flag("filename", Some('f'), Kind::StrSlice, "[]", "Filename, directory, or URL to files");
+    let filename = flag(
+        "filename",
+        Some('f'),
+        Kind::StrSlice,
+        "[]",
+        "Filename, directory, or URL to files",
+    );
     let recursive = flag(
         "recursive",
         Some('R'),
@@ -72,16 +108,37 @@ fn cmd_flags(path: &[&str]) -> Option<Vec<Flag>> {
         "false",
         "Process the directory used in -f recursively.",
     );
-    let selector = flag("selector", Some('l'), Kind::Str, "", "Selector (label query) to filter on");
-    let all_ns = flag("all-namespaces", Some('A'), Kind::Bool, "false", "all namespaces");
+    let selector = flag(
+        "selector",
+        Some('l'),
+        Kind::Str,
+        "",
+        "Selector (label query) to filter on",
+    );
+    let all_ns = flag(
+        "all-namespaces",
+        Some('A'),
+        Kind::Bool,
+        "false",
+        "all namespaces",
+    );
     let v = match path {
-        ["version"] => vec![flag("client", None, Kind::Bool, "false", "client only"), output],
+        ["version"] => vec![
+            flag("client", None, Kind::Bool, "false", "client only"),
+            output,
+        ],
         ["apply"] => vec![
             filename,
             recursive,
             flag("kustomize", Some('k'), Kind::Str, "", "kustomization dir"),
             flag("server-side", None, Kind::Bool, "false", "SSA"),
-            flag("field-manager", None, Kind::Str, "kubectl-client-side-apply", "manager"),
+            flag(
+                "field-manager",
+                None,
+                Kind::Str,
+                "kubectl-client-side-apply",
+                "manager",
+            ),
             flag("force-conflicts", None, Kind::Bool, "false", "force"),
             flag("dry-run", None, Kind::Str, "none", "dry run"),
             flag("validate", None, Kind::Str, "strict", "validate"),
@@ -139,7 +196,10 @@ fn cmd_flags(path: &[&str]) -> Option<Vec<Flag>> {
             flag("now", None, Kind::Bool, "false", "now"),
             output,
         ],
-        ["config", "get-contexts"] => vec![output, flag("no-headers", None, Kind::Bool, "false", "no headers")],
+        ["config", "get-contexts"] => vec![
+            output,
+            flag("no-headers", None, Kind::Bool, "false", "no headers"),
+        ],
         ["config", "current-context"] | ["config", "use-context"] => vec![],
         ["config", "view"] => vec![
             output,
@@ -192,7 +252,10 @@ fn err(msg: impl Into<String>) -> Fail {
 }
 
 fn not_found(t: &ResType, name: &str) -> String {
-    format!("Error from server (NotFound): {} \"{name}\" not found", t.plural_group())
+    format!(
+        "Error from server (NotFound): {} \"{name}\" not found",
+        t.plural_group()
+    )
 }
 
 pub fn main(argv: Vec<String>) -> i32 {
@@ -230,7 +293,10 @@ pub fn main(argv: Vec<String>) -> i32 {
     let p = match flags::parse(&local, &rest) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}\nSee 'kubectl {} --help' for usage.", path.join(" "));
+            eprintln!(
+                "error: {e}\nSee 'kubectl {} --help' for usage.",
+                path.join(" ")
+            );
             return 1;
         }
     };
@@ -256,7 +322,11 @@ pub fn main(argv: Vec<String>) -> i32 {
     match result {
         Ok(code) => code,
         Err(Fail(msg)) => {
-            let msg = if msg.ends_with('\n') { msg } else { format!("{msg}\n") };
+            let msg = if msg.ends_with('\n') {
+                msg
+            } else {
+                format!("{msg}\n")
+            };
             eprint!("{msg}");
             1
         }
@@ -269,7 +339,9 @@ fn kustomize(argv: &[String]) -> i32 {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "/usr/bin/kubectl".into());
-    let me = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
+    let me = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok());
     if me.is_some() && std::fs::canonicalize(&real).ok() == me {
         eprintln!("error: DEVENV_REAL_KUBECTL points at the fake kubectl itself");
         return 1;
@@ -322,9 +394,12 @@ impl<'a> Kubectl<'a> {
     fn target(&self) -> Result<Target, Fail> {
         let cfg = kubeconfig::load_for_kubectl(self.p.str("kubeconfig")).map_err(err)?;
         let explicit = self.p.str("context").filter(|c| !c.is_empty());
-        let context = explicit
-            .map(str::to_string)
-            .unwrap_or_else(|| cfg.cfg["current-context"].as_str().unwrap_or("").to_string());
+        let context = explicit.map(str::to_string).unwrap_or_else(|| {
+            cfg.cfg["current-context"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        });
         let ctx_entry = kubeconfig::find(&cfg.cfg, "contexts", &context).cloned();
         if ctx_entry.is_none() && !context.is_empty() {
             return Err(Fail(format!(
@@ -350,7 +425,12 @@ impl<'a> Kubectl<'a> {
             )));
         }
         let url = server.unwrap_or_else(|| "http://localhost:8080".into());
-        let host_port = url.split("://").last().unwrap_or(&url).trim_end_matches('/').to_string();
+        let host_port = url
+            .split("://")
+            .last()
+            .unwrap_or(&url)
+            .trim_end_matches('/')
+            .to_string();
         let namespace = self
             .p
             .str("namespace")
@@ -363,21 +443,36 @@ impl<'a> Kubectl<'a> {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| "default".into());
-        Ok(Target { namespace, host_port, url })
+        Ok(Target {
+            namespace,
+            host_port,
+            url,
+        })
     }
 
     /// The fake cluster answering at the target's address.
     fn cluster_of<'s>(&self, t: &Target, st: &'s State) -> Option<&'s Cluster> {
         let (host, port) = t.host_port.rsplit_once(':')?;
         st.clusters.values().find(|c| {
-            c.api_port == port && [c.api_host.as_str(), c.api_host_ip.as_str(), "0.0.0.0", "127.0.0.1", "localhost"].contains(&host)
+            c.api_port == port
+                && [
+                    c.api_host.as_str(),
+                    c.api_host_ip.as_str(),
+                    "0.0.0.0",
+                    "127.0.0.1",
+                    "localhost",
+                ]
+                .contains(&host)
         })
     }
 
     fn connect(&self, klog: usize) -> Result<(Target, State, String), Fail> {
         let t = self.target()?;
         let st = state::load(self.dir);
-        let name = self.cluster_of(&t, &st).map(|c| c.name.clone()).ok_or_else(|| refused(&t, klog))?;
+        let name = self
+            .cluster_of(&t, &st)
+            .map(|c| c.name.clone())
+            .ok_or_else(|| refused(&t, klog))?;
         Ok((t, st, name))
     }
 
@@ -396,7 +491,10 @@ impl<'a> Kubectl<'a> {
         ];
         // serde_json sorts map keys; kubectl prints struct order, so write it by hand.
         let ordered = |v: &Value, indent: &str| -> String {
-            let inner: Vec<String> = fields.iter().map(|f| format!("{indent}  \"{f}\": {}", v[*f])).collect();
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{indent}  \"{f}\": {}", v[*f]))
+                .collect();
             format!("{{\n{}\n{indent}}}", inner.join(",\n"))
         };
         let server = if self.p.bool("client", false) {
@@ -405,7 +503,12 @@ impl<'a> Kubectl<'a> {
             match self.connect(5) {
                 Ok((_, st, name)) => {
                     let c = &st.clusters[&name];
-                    let k3s = c.image.rsplit(':').next().unwrap_or("v1.32.5-k3s1").replacen("-k3s", "+k3s", 1);
+                    let k3s = c
+                        .image
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or("v1.32.5-k3s1")
+                        .replacen("-k3s", "+k3s", 1);
                     let minor = k3s.split('.').nth(1).unwrap_or("32").to_string();
                     Some(
                         json!({"major":"1","minor":minor,"gitVersion":k3s,"gitCommit":common::hex_id(&k3s, 40),"gitTreeState":"clean","buildDate":"2025-06-01T00:00:00Z","goVersion":"go1.23.8","compiler":"gc","platform":"linux/amd64"}),
@@ -439,10 +542,18 @@ impl<'a> Kubectl<'a> {
             "" => {
                 println!("Client Version: v1.33.1\nKustomize Version: v5.6.0");
                 if let Some(sv) = server {
-                    println!("Server Version: {}", sv["gitVersion"].as_str().unwrap_or(""));
+                    println!(
+                        "Server Version: {}",
+                        sv["gitVersion"].as_str().unwrap_or("")
+                    );
                 }
             }
-            other => return Err(err(format!("--output must be 'yaml' or 'json', got {other:?}").replace("\"", "'"))),
+            other => {
+                return Err(err(format!(
+                    "--output must be 'yaml' or 'json', got {other:?}"
+                )
+                .replace("\"", "'")))
+            }
         }
         Ok(0)
     }
@@ -493,20 +604,30 @@ impl<'a> Kubectl<'a> {
             if !o.status.success() {
                 return Err(Fail(String::from_utf8_lossy(&o.stderr).into_owned()));
             }
-            sources.push((k.to_string(), String::from_utf8_lossy(&o.stdout).into_owned()));
+            sources.push((
+                k.to_string(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+            ));
         }
         if sources.is_empty() {
             return Err(err("must specify one of -f and -k"));
         }
         for (src, text) in sources {
             for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-                let v: Value = serde::Deserialize::deserialize(doc)
-                    .map_err(|e| err(format!("error parsing {src}: error converting YAML to JSON: yaml: {e}")))?;
+                let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| {
+                    err(format!(
+                        "error parsing {src}: error converting YAML to JSON: yaml: {e}"
+                    ))
+                })?;
                 if v.is_null() {
                     continue;
                 }
                 // a `kind: List` expands to its items, as kubectl does
-                if v.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) && v.get("items").is_some() {
+                if v.get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List"))
+                    && v.get("items").is_some()
+                {
                     for item in v["items"].as_array().cloned().unwrap_or_default() {
                         out.push((src.clone(), item));
                     }
@@ -544,7 +665,10 @@ impl<'a> Kubectl<'a> {
         let t = self.target()?;
         let mut locked = state::load_locked(self.dir);
         let Some(cname) = self.cluster_of(&t, &locked.state).map(|c| c.name.clone()) else {
-            let src = docs.first().map(|d| d.0.clone()).unwrap_or_else(|| "STDIN".into());
+            let src = docs
+                .first()
+                .map(|d| d.0.clone())
+                .unwrap_or_else(|| "STDIN".into());
             if p.str("validate").unwrap_or("strict") == "false" {
                 return Err(refused(&t, 5));
             }
@@ -564,17 +688,29 @@ impl<'a> Kubectl<'a> {
             let st = &locked.state;
             let v = kube::view(&st.clusters[&cname], st, self.dir);
             docs.iter()
-                .map(|(_, d)| v.mapping(d["apiVersion"].as_str().unwrap_or(""), d["kind"].as_str().unwrap_or("")))
+                .map(|(_, d)| {
+                    v.mapping(
+                        d["apiVersion"].as_str().unwrap_or(""),
+                        d["kind"].as_str().unwrap_or(""),
+                    )
+                })
                 .collect()
         };
         let mut changed = false;
         for ((src, doc), mapping) in docs.iter().zip(mappings) {
             let api_version = doc["apiVersion"].as_str().unwrap_or("");
             let kind = doc["kind"].as_str().unwrap_or("");
-            let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            let name = doc
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let doc_ns = doc.pointer("/metadata/namespace").and_then(Value::as_str);
             if kind.is_empty() || api_version.is_empty() {
-                let what = if kind.is_empty() { "Kind" } else { "APIVersion" };
+                let what = if kind.is_empty() {
+                    "Kind"
+                } else {
+                    "APIVersion"
+                };
                 errors.push(format!(
                     "error: unable to decode \"{src}\": Object '{what}' is missing in '{}'",
                     serde_json::to_string(doc).unwrap_or_default()
@@ -595,7 +731,11 @@ impl<'a> Kubectl<'a> {
                         continue;
                     }
                 }
-                Some(doc_ns.map(str::to_string).unwrap_or_else(|| t.namespace.clone()))
+                Some(
+                    doc_ns
+                        .map(str::to_string)
+                        .unwrap_or_else(|| t.namespace.clone()),
+                )
             } else {
                 None
             };
@@ -610,7 +750,9 @@ impl<'a> Kubectl<'a> {
                     .iter()
                     .any(|o| o.group.is_empty() && o.kind == "Namespace" && &o.name == n);
                 if !exists {
-                    errors.push(format!("Error from server (NotFound): namespaces \"{n}\" not found"));
+                    errors.push(format!(
+                        "Error from server (NotFound): namespaces \"{n}\" not found"
+                    ));
                     continue;
                 }
             }
@@ -618,32 +760,45 @@ impl<'a> Kubectl<'a> {
             if let Some(m) = body.as_object_mut() {
                 m.remove("status");
             }
-            let existing = cluster
-                .objects
-                .iter()
-                .find(|o| o.group == rt.group && o.kind == rt.kind && o.namespace == ns && o.name == name);
+            let existing = cluster.objects.iter().find(|o| {
+                o.group == rt.group && o.kind == rt.kind && o.namespace == ns && o.name == name
+            });
             if ssa && !force {
                 if let Some(o) = existing {
                     let others: Vec<&String> = o
                         .managers
                         .iter()
-                        .filter(|m| **m != manager && !["k3s", "kubectl-client-side-apply"].contains(&m.as_str()))
+                        .filter(|m| {
+                            **m != manager
+                                && !["k3s", "kubectl-client-side-apply"].contains(&m.as_str())
+                        })
                         .collect();
                     let mut diffs = Vec::new();
                     leaf_diffs("", &o.body, &body, &mut diffs);
                     if let (Some(other), false) = (others.first(), diffs.is_empty()) {
                         let n = diffs.len();
-                        let list = diffs.iter().map(|d| format!("conflict with \"{other}\": {d}")).collect::<Vec<_>>();
+                        let list = diffs
+                            .iter()
+                            .map(|d| format!("conflict with \"{other}\": {d}"))
+                            .collect::<Vec<_>>();
                         let head = if n == 1 {
                             format!(
                                 "Apply failed with 1 conflict: {}",
-                                list[0].replacen(": ", &format!(" using {}: ", rt.api_version()), 1)
+                                list[0].replacen(
+                                    ": ",
+                                    &format!(" using {}: ", rt.api_version()),
+                                    1
+                                )
                             )
                         } else {
                             format!(
                                 "Apply failed with {n} conflicts: {}",
                                 list.iter()
-                                    .map(|l| l.replacen(": ", &format!(" using {}: ", rt.api_version()), 1))
+                                    .map(|l| l.replacen(
+                                        ": ",
+                                        &format!(" using {}: ", rt.api_version()),
+                                        1
+                                    ))
                                     .collect::<Vec<_>>()
                                     .join("\n")
                             )
@@ -675,13 +830,22 @@ impl<'a> Kubectl<'a> {
     }
 
     /// Resources named on the command line or in `-f` files: (type, names or None for all).
-    fn resource_args(&self, v: &View, args: &[String], require_name: bool) -> Result<Vec<(ResType, Option<String>)>, Fail> {
+    fn resource_args(
+        &self,
+        v: &View,
+        args: &[String],
+        require_name: bool,
+    ) -> Result<Vec<(ResType, Option<String>)>, Fail> {
         let mut out = Vec::new();
         if !self.p.all("filename").is_empty() {
             for (src, d) in self.read_docs()? {
                 let av = d["apiVersion"].as_str().unwrap_or("");
                 let kind = d["kind"].as_str().unwrap_or("");
-                let name = d.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+                let name = d
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 match v.mapping(av, kind) {
                     Some(t) => out.push((t, Some(name))),
                     None => {
@@ -702,9 +866,9 @@ impl<'a> Kubectl<'a> {
                 let Some((ty, name)) = a.split_once('/') else {
                     return Err(err(format!("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'kubectl get resource/<resource_name>' instead of 'kubectl get resource resource/<resource_name>'")));
                 };
-                let t = v
-                    .resolve(ty)
-                    .ok_or_else(|| err(format!("the server doesn't have a resource type \"{ty}\"")))?;
+                let t = v.resolve(ty).ok_or_else(|| {
+                    err(format!("the server doesn't have a resource type \"{ty}\""))
+                })?;
                 out.push((t, Some(name.to_string())));
             }
             return Ok(out);
@@ -712,8 +876,9 @@ impl<'a> Kubectl<'a> {
         let mut types = Vec::new();
         for ty in args[0].split(',') {
             types.push(
-                v.resolve(ty)
-                    .ok_or_else(|| err(format!("the server doesn't have a resource type \"{ty}\"")))?,
+                v.resolve(ty).ok_or_else(|| {
+                    err(format!("the server doesn't have a resource type \"{ty}\""))
+                })?,
             );
         }
         if args.len() == 1 {
@@ -806,9 +971,20 @@ impl<'a> Kubectl<'a> {
                     }
                     None => {
                         let sel = p.str("selector").map(parse_selector).unwrap_or_default();
-                        for obj in v.list(&rt, ns_for).into_iter().filter(|o| matches_selector(o, &sel)) {
-                            let n = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-                            let ons = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+                        for obj in v
+                            .list(&rt, ns_for)
+                            .into_iter()
+                            .filter(|o| matches_selector(o, &sel))
+                        {
+                            let n = obj
+                                .pointer("/metadata/name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string();
+                            let ons = obj
+                                .pointer("/metadata/namespace")
+                                .and_then(Value::as_str)
+                                .map(str::to_string);
                             infos.push((rt.clone(), n, ons));
                         }
                     }
@@ -833,16 +1009,19 @@ impl<'a> Kubectl<'a> {
                     (For::Delete, None) => true,
                     (For::Delete, Some(_)) => false,
                     (For::Create, o) => o.is_some(),
-                    (For::Cond(k, want), Some(o)) => {
-                        o.pointer("/status/conditions")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .any(|c| {
-                                c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(k))
-                                    && c["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(want))
-                            })
-                    }
+                    (For::Cond(k, want), Some(o)) => o
+                        .pointer("/status/conditions")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .any(|c| {
+                            c["type"]
+                                .as_str()
+                                .is_some_and(|t| t.eq_ignore_ascii_case(k))
+                                && c["status"]
+                                    .as_str()
+                                    .is_some_and(|s| s.eq_ignore_ascii_case(want))
+                        }),
                     (For::JsonPath(expr, want), Some(o)) => {
                         let got = jsonpath::execute(expr.trim_matches('\''), o).unwrap_or_default();
                         match want {
@@ -860,7 +1039,10 @@ impl<'a> Kubectl<'a> {
                     return Err(match cond {
                         For::Create => err("timed out waiting for the condition"),
                         _ if once => err(format!("condition not met for {}/{name}", rt.plural)),
-                        _ => err(format!("timed out waiting for the condition on {}/{name}", rt.plural)),
+                        _ => err(format!(
+                            "timed out waiting for the condition on {}/{name}",
+                            rt.plural
+                        )),
                     });
                 }
                 common::sleep_ms(20.min(deadline.saturating_sub(now_ms())).max(1));
@@ -883,8 +1065,13 @@ impl<'a> Kubectl<'a> {
             let (rt, name) = targets.remove(0);
             (rt, name.unwrap_or_default())
         };
-        if !(rt.group == "apps" && ["Deployment", "DaemonSet", "StatefulSet"].contains(&rt.kind.as_str())) {
-            return Err(err(format!("no status viewer has been implemented for {}", rt.kind)));
+        if !(rt.group == "apps"
+            && ["Deployment", "DaemonSet", "StatefulSet"].contains(&rt.kind.as_str()))
+        {
+            return Err(err(format!(
+                "no status viewer has been implemented for {}",
+                rt.kind
+            )));
         }
         let ns = Some(t.namespace.clone());
         let deadline = self.deadline(0);
@@ -910,7 +1097,9 @@ impl<'a> Kubectl<'a> {
             if deadline.is_some_and(|d| now_ms() >= d) {
                 return Err(err("timed out waiting for the condition"));
             }
-            let wait = deadline.map_or(50, |d| d.saturating_sub(now_ms()).min(50)).max(1);
+            let wait = deadline
+                .map_or(50, |d| d.saturating_sub(now_ms()).min(50))
+                .max(1);
             common::sleep_ms(wait);
         }
     }
@@ -963,7 +1152,11 @@ impl<'a> Kubectl<'a> {
             }
         } else if output == "name" {
             for (rt, o) in &items {
-                println!("{}/{}", rt.kind_group(), o["metadata"]["name"].as_str().unwrap_or(""));
+                println!(
+                    "{}/{}",
+                    rt.kind_group(),
+                    o["metadata"]["name"].as_str().unwrap_or("")
+                );
             }
         } else if let Some(tpl) = output
             .strip_prefix("jsonpath=")
@@ -981,7 +1174,10 @@ impl<'a> Kubectl<'a> {
                     eprintln!("No resources found");
                 }
             } else if !items.is_empty() {
-                print!("{}", table(&items, all_ns, p.bool("no-headers", false), v.now));
+                print!(
+                    "{}",
+                    table(&items, all_ns, p.bool("no-headers", false), v.now)
+                );
             }
         } else {
             return Err(err(format!("unable to match a printer suitable for the output format \"{output}\", allowed formats are: custom-columns,custom-columns-file,go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,name,template,templatefile,wide,yaml")));
@@ -999,9 +1195,16 @@ impl<'a> Kubectl<'a> {
             if all {
                 let mut expanded = Vec::new();
                 for (rt, _) in targets.drain(..) {
-                    let ns = if rt.namespaced { Some(t.namespace.as_str()) } else { None };
+                    let ns = if rt.namespaced {
+                        Some(t.namespace.as_str())
+                    } else {
+                        None
+                    };
                     for o in v.list(&rt, ns) {
-                        expanded.push((rt.clone(), Some(o["metadata"]["name"].as_str().unwrap_or("").to_string())));
+                        expanded.push((
+                            rt.clone(),
+                            Some(o["metadata"]["name"].as_str().unwrap_or("").to_string()),
+                        ));
                     }
                 }
                 targets = expanded;
@@ -1012,7 +1215,11 @@ impl<'a> Kubectl<'a> {
         let mut errors = Vec::new();
         for (rt, name) in targets {
             let name = name.unwrap_or_default();
-            let ns = if rt.namespaced { Some(t.namespace.clone()) } else { None };
+            let ns = if rt.namespaced {
+                Some(t.namespace.clone())
+            } else {
+                None
+            };
             let cluster = locked.state.clusters.get_mut(&cname).unwrap();
             if kube::delete(cluster, &rt, ns.as_deref(), &name) {
                 println!("{} \"{name}\" deleted", rt.kind_group());
@@ -1029,7 +1236,10 @@ impl<'a> Kubectl<'a> {
         let mut names = kubeconfig::names(&cfg.cfg, "contexts");
         names.sort();
         let wanted = &self.p.args;
-        let current = cfg.cfg["current-context"].as_str().unwrap_or("").to_string();
+        let current = cfg.cfg["current-context"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let mut missing = Vec::new();
         for w in wanted {
             if !names.contains(w) {
@@ -1056,10 +1266,16 @@ impl<'a> Kubectl<'a> {
                     "NAMESPACE".into(),
                 ]];
                 for n in &shown {
-                    let c = kubeconfig::find(&cfg.cfg, "contexts", n).cloned().unwrap_or(Value::Null);
+                    let c = kubeconfig::find(&cfg.cfg, "contexts", n)
+                        .cloned()
+                        .unwrap_or(Value::Null);
                     let s = |k: &str| c["context"][k].as_str().unwrap_or("").to_string();
                     rows.push(vec![
-                        if *n == current { "*".into() } else { String::new() },
+                        if *n == current {
+                            "*".into()
+                        } else {
+                            String::new()
+                        },
                         n.clone(),
                         s("cluster"),
                         s("user"),
@@ -1078,7 +1294,10 @@ impl<'a> Kubectl<'a> {
 
     fn current_context(&self) -> Result<i32, Fail> {
         let cfg = kubeconfig::load_for_kubectl(self.p.str("kubeconfig")).map_err(err)?;
-        match cfg.cfg["current-context"].as_str().filter(|s| !s.is_empty()) {
+        match cfg.cfg["current-context"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+        {
             Some(c) => {
                 println!("{c}");
                 Ok(0)
@@ -1103,7 +1322,9 @@ impl<'a> Kubectl<'a> {
             .first()
             .cloned()
             .unwrap_or_else(|| common::home_dir().join(".kube/config"));
-        let mut on_disk = kubeconfig::load(&file).map_err(err)?.unwrap_or_else(kubeconfig::empty);
+        let mut on_disk = kubeconfig::load(&file)
+            .map_err(err)?
+            .unwrap_or_else(kubeconfig::empty);
         on_disk["current-context"] = json!(name);
         kubeconfig::write(&file, &on_disk).map_err(|e| err(e.to_string()))?;
         println!("Switched to context \"{name}\".");
@@ -1134,7 +1355,11 @@ impl<'a> Kubectl<'a> {
                     if let Some(m) = e.get_mut(key).and_then(Value::as_object_mut) {
                         for (k, val) in m.iter_mut() {
                             if k.ends_with("-data") {
-                                *val = json!(if k == "client-key-data" { "DATA+OMITTED" } else { "DATA+OMITTED" });
+                                *val = json!(if k == "client-key-data" {
+                                    "DATA+OMITTED"
+                                } else {
+                                    "DATA+OMITTED"
+                                });
                             } else if k == "token" || k == "password" {
                                 *val = json!("REDACTED");
                             }
@@ -1149,9 +1374,14 @@ impl<'a> Kubectl<'a> {
         } else if out == "json" {
             println!("{}", go_json_indent(&v, "    "));
         } else if let Some(tpl) = out.strip_prefix("jsonpath=") {
-            print!("{}", jsonpath::execute(tpl.trim_matches('\''), &v).map_err(err)?);
+            print!(
+                "{}",
+                jsonpath::execute(tpl.trim_matches('\''), &v).map_err(err)?
+            );
         } else {
-            return Err(err(format!("unable to match a printer suitable for the output format \"{out}\"")));
+            return Err(err(format!(
+                "unable to match a printer suitable for the output format \"{out}\""
+            )));
         }
         Ok(0)
     }
@@ -1188,7 +1418,11 @@ impl<'a> Kubectl<'a> {
                 )));
             }
         }
-        let file = self.dir.join("logs").join(t.namespace.as_str()).join(format!("{name}.log"));
+        let file = self
+            .dir
+            .join("logs")
+            .join(t.namespace.as_str())
+            .join(format!("{name}.log"));
         if let Ok(text) = std::fs::read_to_string(file) {
             print!("{text}");
         }
@@ -1197,14 +1431,22 @@ impl<'a> Kubectl<'a> {
 }
 
 fn collect_dir(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
             if recursive {
                 collect_dir(&p, recursive, out);
             }
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+        } else if p
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        {
             out.push(p);
         }
     }
@@ -1246,7 +1488,10 @@ fn parse_selector(s: &str) -> Vec<(String, Option<String>)> {
     s.split(',')
         .filter(|x| !x.is_empty())
         .map(|x| match x.split_once('=') {
-            Some((k, v)) => (k.trim_end_matches('=').to_string(), Some(v.trim_start_matches('=').to_string())),
+            Some((k, v)) => (
+                k.trim_end_matches('=').to_string(),
+                Some(v.trim_start_matches('=').to_string()),
+            ),
             None => (x.to_string(), None),
         })
         .collect()
@@ -1270,11 +1515,17 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
     let s = &o["status"];
     let n = |k: &str| s[k].as_u64().unwrap_or(0);
     let generation = o["metadata"]["generation"].as_u64().unwrap_or(0);
-    let replicas = o.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1);
+    let replicas = o
+        .pointer("/spec/replicas")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
     Ok(match kind {
         "Deployment" => {
             if generation > n("observedGeneration") {
-                ("Waiting for deployment spec update to be observed...\n".into(), false)
+                (
+                    "Waiting for deployment spec update to be observed...\n".into(),
+                    false,
+                )
             } else if n("updatedReplicas") < replicas {
                 (
                     format!(
@@ -1301,7 +1552,10 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
                     false,
                 )
             } else {
-                (format!("deployment \"{name}\" successfully rolled out\n"), true)
+                (
+                    format!("deployment \"{name}\" successfully rolled out\n"),
+                    true,
+                )
             }
         }
         "DaemonSet" => {
@@ -1309,7 +1563,9 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
                 .and_then(Value::as_str)
                 .is_some_and(|t| t != "RollingUpdate")
             {
-                return Err(err("rollout status is only available for RollingUpdate strategy type"));
+                return Err(err(
+                    "rollout status is only available for RollingUpdate strategy type",
+                ));
             }
             if n("updatedNumberScheduled") < n("desiredNumberScheduled") {
                 (
@@ -1330,15 +1586,24 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
                     false,
                 )
             } else {
-                (format!("daemon set \"{name}\" successfully rolled out\n"), true)
+                (
+                    format!("daemon set \"{name}\" successfully rolled out\n"),
+                    true,
+                )
             }
         }
         _ => {
             if n("observedGeneration") == 0 || generation > n("observedGeneration") {
-                ("Waiting for statefulset spec update to be observed...\n".into(), false)
+                (
+                    "Waiting for statefulset spec update to be observed...\n".into(),
+                    false,
+                )
             } else if n("readyReplicas") < replicas {
                 (
-                    format!("Waiting for {} pods to be ready...\n", replicas - n("readyReplicas")),
+                    format!(
+                        "Waiting for {} pods to be ready...\n",
+                        replicas - n("readyReplicas")
+                    ),
                     false,
                 )
             } else {
@@ -1357,7 +1622,9 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
 
 fn age(created: &str, now: u64) -> String {
     // creationTimestamp is RFC 3339 UTC; compare against the same formatting of candidates
-    let secs = parse_rfc3339_secs(created).map(|c| (now / 1000).saturating_sub(c)).unwrap_or(0);
+    let secs = parse_rfc3339_secs(created)
+        .map(|c| (now / 1000).saturating_sub(c))
+        .unwrap_or(0);
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 600 => format!("{}m{}s", s / 60, s % 60),
@@ -1387,7 +1654,12 @@ fn parse_rfc3339_secs(s: &str) -> Option<u64> {
 fn tabwriter(rows: &[Vec<String>], keep_trailing: bool) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().map(|r| r.get(i).map_or(0, |c| c.len())).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.len()))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
@@ -1409,10 +1681,16 @@ fn table(items: &[(ResType, Value)], all_ns: bool, no_headers: bool, now: u64) -
     let kind = &items[0].0.kind;
     let mut rows: Vec<Vec<String>> = Vec::new();
     let ns_col = all_ns && items[0].0.namespaced;
-    let mut header: Vec<String> = if ns_col { vec!["NAMESPACE".into()] } else { vec![] };
+    let mut header: Vec<String> = if ns_col {
+        vec!["NAMESPACE".into()]
+    } else {
+        vec![]
+    };
     match kind.as_str() {
         "Node" => header.extend(["NAME", "STATUS", "ROLES", "AGE", "VERSION"].map(String::from)),
-        "Deployment" => header.extend(["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"].map(String::from)),
+        "Deployment" => {
+            header.extend(["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"].map(String::from))
+        }
         _ => header.extend(["NAME", "AGE"].map(String::from)),
     }
     if !no_headers {
@@ -1425,7 +1703,10 @@ fn table(items: &[(ResType, Value)], all_ns: bool, no_headers: bool, now: u64) -
             vec![]
         };
         let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let a = age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""), now);
+        let a = age(
+            o["metadata"]["creationTimestamp"].as_str().unwrap_or(""),
+            now,
+        );
         match kind.as_str() {
             "Node" => {
                 let ready = o
@@ -1434,7 +1715,10 @@ fn table(items: &[(ResType, Value)], all_ns: bool, no_headers: bool, now: u64) -
                     .into_iter()
                     .flatten()
                     .any(|c| c["type"] == "Ready" && c["status"] == "True");
-                let roles = if o.pointer("/metadata/labels/node-role.kubernetes.io~1control-plane").is_some() {
+                let roles = if o
+                    .pointer("/metadata/labels/node-role.kubernetes.io~1control-plane")
+                    .is_some()
+                {
                     "control-plane,master"
                 } else {
                     "<none>"
@@ -1452,7 +1736,10 @@ fn table(items: &[(ResType, Value)], all_ns: bool, no_headers: bool, now: u64) -
             }
             "Deployment" => {
                 let s = &o["status"];
-                let want = o.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1);
+                let want = o
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1);
                 r.extend([
                     name,
                     format!("{}/{want}", s["readyReplicas"].as_u64().unwrap_or(0)),

@@ -20,8 +20,9 @@ pub struct Logger {
 
 fn logfmt_value(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/' | '@' | '^' | '+'));
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/' | '@' | '^' | '+')
+        });
     if plain {
         s.to_string()
     } else {
@@ -36,7 +37,8 @@ impl Logger {
             Ok(v) if !v.is_empty() => crate::common::parse_go_bool(&v).unwrap_or(true),
             _ => true,
         };
-        let full_timestamp = std::env::var("LOG_TIMESTAMPS").is_ok_and(|v| !v.is_empty()) || std::env::args().any(|a| a == "--timestamps");
+        let full_timestamp = std::env::var("LOG_TIMESTAMPS").is_ok_and(|v| !v.is_empty())
+            || std::env::args().any(|a| a == "--timestamps");
         Logger {
             colors,
             full_timestamp,
@@ -78,7 +80,11 @@ impl Logger {
                 Level::Error => "error",
                 Level::Fatal => "fatal",
             };
-            format!("time={} level={lvl} msg={}\n", go_quote(&ts), logfmt_value(msg))
+            format!(
+                "time={} level={lvl} msg={}\n",
+                go_quote(&ts),
+                logfmt_value(msg)
+            )
         }
     }
 
@@ -134,7 +140,12 @@ mod tests {
         };
         let line = l.format(Level::Warn, "No node filter specified");
         assert!(line.starts_with("time=\""), "{line}");
-        assert!(line.ends_with(" level=warning msg=\"No node filter specified\"\n"), "{line}");
-        assert!(l.format(Level::Info, "plain").ends_with("level=info msg=plain\n"));
+        assert!(
+            line.ends_with(" level=warning msg=\"No node filter specified\"\n"),
+            "{line}"
+        );
+        assert!(l
+            .format(Level::Info, "plain")
+            .ends_with("level=info msg=plain\n"));
     }
 }

@@ -66,10 +66,14 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn server_names(&self) -> Vec<String> {
-        (0..self.servers).map(|i| format!("k3d-{}-server-{i}", self.name)).collect()
+        (0..self.servers)
+            .map(|i| format!("k3d-{}-server-{i}", self.name))
+            .collect()
     }
     pub fn agent_names(&self) -> Vec<String> {
-        (0..self.agents).map(|i| format!("k3d-{}-agent-{i}", self.name)).collect()
+        (0..self.agents)
+            .map(|i| format!("k3d-{}-agent-{i}", self.name))
+            .collect()
     }
     pub fn lb_name(&self) -> String {
         format!("k3d-{}-serverlb", self.name)
@@ -122,7 +126,8 @@ pub fn state_path(dir: &Path) -> PathBuf {
 
 pub fn load(dir: &Path) -> State {
     match std::fs::read(state_path(dir)) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| die_internal(&format!("corrupt state.json: {e}"))),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| die_internal(&format!("corrupt state.json: {e}"))),
         Err(_) => State::default(),
     }
 }
@@ -137,7 +142,8 @@ pub struct Locked {
 impl Locked {
     pub fn save(&self) {
         let text = serde_json::to_vec_pretty(&self.state).expect("serializable");
-        write_atomic(&state_path(&self.dir), &text).unwrap_or_else(|e| die_internal(&format!("cannot write state: {e}")));
+        write_atomic(&state_path(&self.dir), &text)
+            .unwrap_or_else(|e| die_internal(&format!("cannot write state: {e}")));
     }
 }
 
