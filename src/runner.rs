@@ -532,7 +532,7 @@ impl Runner {
         };
         // The child leads its own group, so the group id is its pid.
         let pgid = child.id().map(|p| p as libc::pid_t);
-        let mut guard = GroupGuard { pgid };
+        let mut guard = GroupGuard::new(pgid);
 
         if let (Some(bytes), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
             // A separate task: a child that does not read all its stdin must not block us.
@@ -592,7 +592,7 @@ impl Runner {
 
         if let Some(stop) = stop {
             kill_group(pgid, &mut child).await;
-            guard.pgid = None;
+            guard.disarm();
             // Everything is dead now, so the pipes reach EOF quickly; keep what was written.
             let _ = tokio::time::timeout(Duration::from_millis(200), async {
                 while let Some((stream, bytes)) = rx.recv().await {
@@ -629,7 +629,7 @@ impl Runner {
             };
         }
 
-        guard.pgid = None;
+        guard.disarm();
         for r in readers.into_iter().flatten() {
             r.abort();
         }
@@ -727,15 +727,50 @@ fn signal_group(pgid: libc::pid_t, sig: libc::c_int) {
     }
 }
 
-/// Kills the group with SIGKILL if `run` is dropped half-way (e.g. its task aborted).
+/// Process groups of commands still running, for [`kill_all_running`].
+static ACTIVE_GROUPS: std::sync::Mutex<std::collections::BTreeSet<libc::pid_t>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn active_groups() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<libc::pid_t>> {
+    ACTIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// SIGKILLs the process group of every command running now. For exiting at once (a
+/// second Ctrl-C): the groups are not in the terminal's foreground group, so nothing
+/// else would stop them when devenv exits.
+pub fn kill_all_running() {
+    for pgid in active_groups().iter() {
+        signal_group(*pgid, libc::SIGKILL);
+    }
+}
+
+/// Registers a running group; kills it with SIGKILL if `run` is dropped half-way (e.g.
+/// its task aborted) instead of finishing normally.
 struct GroupGuard {
     pgid: Option<libc::pid_t>,
+}
+
+impl GroupGuard {
+    fn new(pgid: Option<libc::pid_t>) -> GroupGuard {
+        if let Some(p) = pgid {
+            active_groups().insert(p);
+        }
+        GroupGuard { pgid }
+    }
+
+    /// The group is dealt with (reaped or killed): forget it.
+    fn disarm(&mut self) {
+        if let Some(p) = self.pgid.take() {
+            active_groups().remove(&p);
+        }
+    }
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid {
             signal_group(pgid, libc::SIGKILL);
+            self.disarm();
         }
     }
 }
@@ -796,8 +831,9 @@ impl StepLog {
 }
 
 /// On SIGINT or SIGTERM, cancels `token` (every running command then stops and returns
-/// [`RunError::Interrupted`]). A second signal exits at once with [`INTERRUPTED_EXIT`],
-/// for when cleanup itself hangs.
+/// [`RunError::Interrupted`]). A second signal kills every running command's group and
+/// exits at once with [`INTERRUPTED_EXIT`], for when cleanup itself hangs. Must be
+/// called inside the tokio runtime.
 pub fn install_signal_handlers(token: CancellationToken) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt())?;
@@ -810,6 +846,7 @@ pub fn install_signal_handlers(token: CancellationToken) -> io::Result<()> {
                 _ = term.recv() => {},
             }
             if seen {
+                kill_all_running();
                 std::process::exit(INTERRUPTED_EXIT);
             }
             seen = true;

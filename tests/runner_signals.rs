@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use devenv::runner::{install_signal_handlers, Cmd, RunError, Runner};
+use devenv::runner::{install_signal_handlers, kill_all_running, Cmd, RunError, Runner};
 use tokio_util::sync::CancellationToken;
 
 fn gone(pid: i32) -> bool {
@@ -95,4 +95,31 @@ async fn sigterm_interrupts_every_running_command() {
     // Nothing new starts once interrupted.
     let err = runner.run("c", &Cmd::new("true")).await.unwrap_err();
     assert!(err.is_interrupted());
+
+    // What a second Ctrl-C does before exiting: SIGKILL every running group at once.
+    let fresh = Runner::new(dir.path().join("logs"), CancellationToken::new());
+    let pidfile = dir.path().join("c.pid");
+    let script = format!(
+        "sleep 100 & echo $! > '{}'; sleep 100; wait",
+        pidfile.display()
+    );
+    let task =
+        tokio::spawn(async move { fresh.run("c", &Cmd::new("sh").arg("-c").arg(script)).await });
+    let pid = read_pid(&pidfile).await;
+    kill_all_running();
+    let err = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RunError::Failed {
+                signal: Some(libc::SIGKILL),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(2), || gone(pid)).await,
+        "grandchild {pid} survived"
+    );
 }
