@@ -68,21 +68,15 @@ pub enum OverlayError {
 }
 
 /// Writes `bytes` to `path` so that readers see the old file or the new one, never half
-/// of one (temporary file in the same directory, fsync, rename).
+/// of one ([`crate::state::write_atomic`]: temporary file, fsync, rename).
+/// Creates the parent directory first (`.devenv/rendered` may not exist yet).
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), OverlayError> {
-    use std::io::Write;
     let wrap = |source| OverlayError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(wrap)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(wrap)?;
-    tmp.write_all(bytes).map_err(wrap)?;
-    tmp.as_file().sync_all().map_err(wrap)?;
-    tmp.persist(path).map_err(|e| wrap(e.error))?;
-    Ok(())
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(wrap)?;
+    }
+    crate::state::write_atomic(path, bytes).map_err(wrap)
 }
