@@ -885,37 +885,36 @@ pub fn upsert(
     true
 }
 
-/// Delete an object and what it owns (a namespace's objects, a CRD's custom resources).
-pub fn delete(cluster: &mut Cluster, t: &ResType, ns: Option<&str>, name: &str) -> bool {
-    let before = cluster.objects.len();
-    let crd_target = cluster
-        .objects
-        .iter()
-        .find(|o| {
-            o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns
-        })
-        .and_then(|o| {
-            if t.kind == "CustomResourceDefinition" {
-                crd_type(&o.body)
-            } else {
-                None
-            }
-        });
-    cluster.objects.retain(|o| {
-        !(o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns)
-    });
-    let removed = cluster.objects.len() != before;
-    if removed && t.group.is_empty() && t.kind == "Namespace" {
+/// Delete an object. A namespace takes its objects with it; a CRD returns its type so the
+/// caller can drop its custom resources once the whole command is done (the API server
+/// deletes them asynchronously, so CRs named later in the same command are still found).
+pub fn delete(
+    cluster: &mut Cluster,
+    t: &ResType,
+    ns: Option<&str>,
+    name: &str,
+) -> Option<Option<ResType>> {
+    let idx = cluster.objects.iter().position(|o| {
+        o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns
+    })?;
+    let o = cluster.objects.remove(idx);
+    if t.group.is_empty() && t.kind == "Namespace" {
         cluster
             .objects
             .retain(|o| o.namespace.as_deref() != Some(name));
     }
-    if let Some(ct) = crd_target {
-        cluster
-            .objects
-            .retain(|o| !(o.group == ct.group && o.kind == ct.kind));
-    }
-    removed
+    Some(if t.kind == "CustomResourceDefinition" {
+        crd_type(&o.body)
+    } else {
+        None
+    })
+}
+
+/// Drop every custom resource of a deleted CRD's type.
+pub fn drop_custom_resources(cluster: &mut Cluster, ct: &ResType) {
+    cluster
+        .objects
+        .retain(|o| !(o.group == ct.group && o.kind == ct.kind));
 }
 
 /// What k3s and k3d put in a new cluster.

@@ -1213,6 +1213,7 @@ impl<'a> Kubectl<'a> {
         };
         let mut locked = state::load_locked(self.dir);
         let mut errors = Vec::new();
+        let mut dropped_types = Vec::new();
         for (rt, name) in targets {
             let name = name.unwrap_or_default();
             let ns = if rt.namespaced {
@@ -1221,11 +1222,18 @@ impl<'a> Kubectl<'a> {
                 None
             };
             let cluster = locked.state.clusters.get_mut(&cname).unwrap();
-            if kube::delete(cluster, &rt, ns.as_deref(), &name) {
-                println!("{} \"{name}\" deleted", rt.kind_group());
-            } else if !p.bool("ignore-not-found", false) {
-                errors.push(not_found(&rt, &name));
+            match kube::delete(cluster, &rt, ns.as_deref(), &name) {
+                Some(crd) => {
+                    dropped_types.extend(crd);
+                    println!("{} \"{name}\" deleted", rt.kind_group());
+                }
+                None if p.bool("ignore-not-found", false) => {}
+                None => errors.push(not_found(&rt, &name)),
             }
+        }
+        let cluster = locked.state.clusters.get_mut(&cname).unwrap();
+        for ct in &dropped_types {
+            kube::drop_custom_resources(cluster, ct);
         }
         locked.save();
         report(errors)
