@@ -348,8 +348,6 @@ pub enum CalicoError {
     },
     #[error("cannot download {url}: {cause}")]
     Download { url: String, cause: String },
-    #[error("no cache directory: set {ENV_CACHE_DIR} or HOME")]
-    NoCacheDir,
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
 }
