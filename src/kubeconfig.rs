@@ -89,8 +89,13 @@ fn named(doc: &Value, list: &str) -> BTreeMap<String, Value> {
     out
 }
 
-/// `current-context` of one file (`None` when unset or empty).
-pub fn current_context(path: &Path) -> Result<Option<String>, KubeconfigError> {
+/// `current-context` of one file (`None` when unset or empty, or when the file cannot be
+/// read: see [`try_current_context`]).
+pub fn current_context(path: &Path) -> Option<String> {
+    try_current_context(path).ok().flatten()
+}
+
+pub fn try_current_context(path: &Path) -> Result<Option<String>, KubeconfigError> {
     Ok(current_of(&load(path)?))
 }
 
@@ -98,15 +103,20 @@ pub fn current_context(path: &Path) -> Result<Option<String>, KubeconfigError> {
 /// `current-context`, as kubectl merges `$KUBECONFIG`.
 pub fn effective_current_context(paths: &[PathBuf]) -> Result<Option<String>, KubeconfigError> {
     for p in paths {
-        if let Some(c) = current_context(p)? {
+        if let Some(c) = try_current_context(p)? {
             return Ok(Some(c));
         }
     }
     Ok(None)
 }
 
-/// Context names, in file order.
-pub fn contexts(path: &Path) -> Result<Vec<String>, KubeconfigError> {
+/// Context names, in file order (empty when the file cannot be read: see
+/// [`try_contexts`]).
+pub fn contexts(path: &Path) -> Vec<String> {
+    try_contexts(path).unwrap_or_default()
+}
+
+pub fn try_contexts(path: &Path) -> Result<Vec<String>, KubeconfigError> {
     let doc = load(path)?;
     Ok(doc
         .get("contexts")
@@ -122,7 +132,15 @@ pub fn contexts(path: &Path) -> Result<Vec<String>, KubeconfigError> {
 
 /// The context entry (`{name, context: {cluster, user, namespace}}`) serialized in a
 /// canonical form: equal bytes mean an unchanged entry even if a tool reformatted the file.
-pub fn context_entry_bytes(path: &Path, name: &str) -> Result<Option<Vec<u8>>, KubeconfigError> {
+/// `None` when there is no such context or the file cannot be read.
+pub fn context_entry_bytes(path: &Path, name: &str) -> Option<Vec<u8>> {
+    try_context_entry_bytes(path, name).ok().flatten()
+}
+
+pub fn try_context_entry_bytes(
+    path: &Path,
+    name: &str,
+) -> Result<Option<Vec<u8>>, KubeconfigError> {
     let doc = load(path)?;
     Ok(named(&doc, "contexts").get(name).map(|v| {
         serde_yaml_ng::to_string(v)
@@ -286,34 +304,35 @@ users:
     fn reads_contexts_and_current_context() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "config", CONFIG);
-        assert_eq!(current_context(&p).unwrap().as_deref(), Some("prod"));
-        assert_eq!(contexts(&p).unwrap(), vec!["prod", "k3d-devenv"]);
-        let entry = String::from_utf8(context_entry_bytes(&p, "prod").unwrap().unwrap()).unwrap();
+        assert_eq!(current_context(&p).as_deref(), Some("prod"));
+        assert_eq!(contexts(&p), vec!["prod", "k3d-devenv"]);
+        let entry = String::from_utf8(context_entry_bytes(&p, "prod").unwrap()).unwrap();
         assert!(entry.contains("namespace: web"), "{entry}");
         assert!(entry.contains("name: prod"), "{entry}");
-        assert_eq!(context_entry_bytes(&p, "nope").unwrap(), None);
+        assert_eq!(context_entry_bytes(&p, "nope"), None);
     }
 
     #[test]
     fn missing_and_empty_files_read_as_empty() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        assert_eq!(current_context(&missing).unwrap(), None);
-        assert!(contexts(&missing).unwrap().is_empty());
+        assert_eq!(try_current_context(&missing).unwrap(), None);
+        assert!(try_contexts(&missing).unwrap().is_empty());
         let s = snapshot(&missing).unwrap();
         assert_eq!(s.mode, None);
         assert!(s.contexts.is_empty());
         let empty = write(dir.path(), "empty", "\n");
-        assert_eq!(current_context(&empty).unwrap(), None);
+        assert_eq!(try_current_context(&empty).unwrap(), None);
         let blank_current = write(dir.path(), "blank", "current-context: \"\"\ncontexts: []\n");
-        assert_eq!(current_context(&blank_current).unwrap(), None);
+        assert_eq!(try_current_context(&blank_current).unwrap(), None);
     }
 
     #[test]
     fn invalid_yaml_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "bad", "contexts: [\n");
-        let e = contexts(&p).unwrap_err();
+        assert!(contexts(&p).is_empty());
+        let e = try_contexts(&p).unwrap_err();
         assert!(e.to_string().contains("bad"), "{e}");
         assert!(matches!(e, KubeconfigError::Parse { .. }));
     }

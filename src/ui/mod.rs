@@ -12,7 +12,7 @@
 //! Human output goes to stderr; data (JSON, `status` tables) is the commands' business
 //! on stdout. Color is never the only signal: every line carries a symbol or a word.
 
-mod github;
+pub mod github;
 
 pub use github::{
     annotation, append_step_summary, escape_data, escape_property, step_summary_markdown, Level,
@@ -74,13 +74,24 @@ pub fn detect_with(
     }
     // As cargo's `progress_supported`: CI systems often allocate a PTY, where spinners
     // only fill the log with redraws.
-    let ci = env("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let ci = is_ci_with(&env);
     let dumb = env("TERM").as_deref() == Some("dumb");
     if ci || dumb || !stderr_is_terminal {
         OutputMode::Plain
     } else {
         OutputMode::Tty
     }
+}
+
+/// Whether a CI system runs us (`CI` set to anything but empty, `false` or `0`, or
+/// `GITHUB_ACTIONS=true`): no prompts, no spinners.
+pub fn is_ci() -> bool {
+    is_ci_with(|k| std::env::var(k).ok())
+}
+
+fn is_ci_with(env: impl Fn(&str) -> Option<String>) -> bool {
+    env("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+        || env("GITHUB_ACTIONS").as_deref() == Some("true")
 }
 
 /// Whether to color: only on a terminal, never with `--no-color` or a non-empty `NO_COLOR`.
