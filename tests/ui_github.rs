@@ -246,3 +246,22 @@ fn an_unwritable_summary_file_is_a_warning_not_a_failure() {
         .text()
         .contains("::warning::could not append the job summary"));
 }
+
+#[test]
+fn a_step_failure_about_the_config_is_annotated_at_its_line() {
+    let (r, buf) = github();
+    r.step_started("registry", "Create registry");
+    r.step_finished_at(
+        "registry",
+        &StepOutcome::Failed {
+            message: "port 5111 on 127.0.0.1 is already in use".into(),
+        },
+        Duration::from_secs(1),
+        Some(&SourceLocation::new("devenv.toml", 7, 8)),
+    );
+    let out = buf.text();
+    assert_eq!(
+        out.lines().last().unwrap(),
+        "::error file=devenv.toml,line=7,col=8,title=Create registry::port 5111 on 127.0.0.1 is already in use"
+    );
+}

@@ -554,6 +554,19 @@ impl Reporter {
     /// A step ended. A failure's message is printed here (the engine need not call
     /// [`Reporter::error`] for it too).
     pub fn step_finished(&self, id: &str, outcome: &StepOutcome, duration: Duration) {
+        self.step_finished_at(id, outcome, duration, None)
+    }
+
+    /// [`Reporter::step_finished`] for a step whose failure is about a place in the
+    /// config (`devenv.toml:12:3`): the location is shown under the message, and in GitHub
+    /// mode the `::error` annotation is attached to that line.
+    pub fn step_finished_at(
+        &self,
+        id: &str,
+        outcome: &StepOutcome,
+        duration: Duration,
+        location: Option<&SourceLocation>,
+    ) {
         let inner = &self.inner;
         let step = lock(&inner.steps).remove(id);
         let (title, lines) = match step {
@@ -598,6 +611,12 @@ impl Reporter {
                             s.push_str("\n  ");
                             s.push_str(l);
                         }
+                        if let Some(loc) = location {
+                            s.push_str(&format!(
+                                "\n  {} {loc}",
+                                self.style(Style::new().blue()).apply_to("-->")
+                            ));
+                        }
                         s
                     }
                     StepOutcome::Interrupted => format!(
@@ -622,8 +641,9 @@ impl Reporter {
                         Self::plain_line(
                             "fail",
                             &format!(
-                                "{id}  {title} (failed after {took})\n{}",
-                                message.trim_end()
+                                "{id}  {title} (failed after {took})\n{}{}",
+                                message.trim_end(),
+                                location.map(|l| format!("\n--> {l}")).unwrap_or_default()
                             ),
                         )
                     }
@@ -643,8 +663,8 @@ impl Reporter {
                         block.push_str(&annotation(
                             Level::Error,
                             Some(&title),
-                            None,
-                            None,
+                            location,
+                            inner.workspace.as_deref(),
                             message,
                         ));
                         block.push('\n');

@@ -310,6 +310,15 @@ fn tty_lines_have_symbols_and_durations() {
         },
         Duration::from_secs(2),
     );
+    r.step_started("registry2", "Create registry again");
+    r.step_finished_at(
+        "registry2",
+        &StepOutcome::Failed {
+            message: "port busy".into(),
+        },
+        Duration::from_secs(1),
+        Some(&SourceLocation::new("devenv.toml", 5, 1)),
+    );
     r.error(
         "no such file",
         Some(&SourceLocation::new("devenv.toml", 3, 7)),
@@ -320,6 +329,7 @@ fn tty_lines_have_symbols_and_durations() {
         "✓ Create registry (1.2s)\n\
          ↷ Build images (skipped: unchanged)\n\
          ✗ Install Calico (failed after 2.0s)\n  timed out\n\
+         ✗ Create registry again (failed after 1.0s)\n  port busy\n  --> devenv.toml:5:1\n\
          error: no such file\n  --> devenv.toml:3:7\n"
     );
 }
