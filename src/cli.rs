@@ -1,1 +1,157 @@
-//! TODO
+//! The command line, as clap definitions only (no logic). Help, completions and the man page
+//! are generated from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit status: 0 ok, 1 a step failed, 2 bad config or usage, 3 a prerequisite is missing,
+4 unhealthy (status), 5 not built yet, 130 interrupted.
+
+devenv (the devenv-k8s project) is not devenv.sh, the Nix tool of the same name.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "devenv",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (devenv-k8s: k3d + Calico local Kubernetes; not devenv.sh)"),
+    about = "One command from a versioned devenv.toml to a local Kubernetes environment: \
+             a k3d registry, a k3d cluster without flannel, Calico, your images and your Kustomize overlays.",
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Read this devenv.toml instead of searching upward from the working directory.
+    #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Merge this profile over the config (built-in: ci, single-node; or [profiles.NAME]).
+    #[arg(long, global = true, env = "DEVENV_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// More output (-v: step output, -vv: debug logs). RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors and the final result.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Output format for plan, status and up.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a devenv.toml, a Kustomize base and dev overlay, and a sample Dockerfile.
+    Init(InitArgs),
+    /// Print the steps `up` would run, with their exact commands (runs nothing).
+    Plan,
+    /// Create or update the whole environment (idempotent, resumable).
+    Up(UpArgs),
+    /// Show the health of each component; exits 4 when something is unhealthy.
+    Status,
+    /// Delete the cluster and registry devenv created (and nothing else).
+    Down(DownArgs),
+    /// `down` then `up`: rebuild from scratch, after a confirmation.
+    Reset(ResetArgs),
+    /// Check every prerequisite and say how to fix each problem; exits 3 on a problem.
+    Doctor,
+    /// Build and push images (all, or the named ones).
+    Build(BuildArgs),
+    /// Render and apply overlays (all, or the named ones and what they depend on).
+    Apply(ApplyArgs),
+    /// Prove NetworkPolicies are enforced, nodes are Ready, Calico is Available.
+    Verify,
+    /// Inspect the config.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) generated from this CLI.
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective config (profile merged, defaults filled) as TOML.
+    Show,
+    /// Check the config; exits 2 with every problem when it is not valid.
+    Validate,
+    /// Print the JSON Schema of devenv.toml (for editors: Taplo / Even Better TOML).
+    Schema,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct InitArgs {
+    /// Accept the defaults without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Project name (default: the folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder to create the project in (default: the working directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct UpArgs {
+    /// Recreate the cluster when a change needs it (node count, CIDR, k3s image), without asking.
+    #[arg(long)]
+    pub recreate: bool,
+    /// Answer yes to every question.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Wait for another devenv running in this project instead of refusing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Skip `devenv verify` at the end.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct DownArgs {
+    /// Also delete a cluster or registry of the same name that devenv did not create.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ResetArgs {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Also delete a cluster or registry of the same name that devenv did not create.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct BuildArgs {
+    /// Images to build (default: all).
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ApplyArgs {
+    /// Overlays to apply, with what they depend on (default: all).
+    pub names: Vec<String>,
+}

@@ -1,1 +1,49 @@
-//! TODO
+//! One module per subcommand; shared loading and error reporting here.
+
+pub mod completions;
+pub mod config;
+pub mod init;
+pub mod plan;
+pub mod up;
+
+use std::path::PathBuf;
+
+use crate::cli::GlobalArgs;
+use crate::config::{LoadOptions, Loaded};
+use crate::exit::Exit;
+
+/// Load the config for a command, or print every problem and return exit status 2.
+pub fn load_config(g: &GlobalArgs) -> Result<Loaded, Exit> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let opts = LoadOptions {
+        file: g.file.clone(),
+        profile: g.profile.clone().filter(|p| !p.is_empty()),
+        cwd,
+    };
+    crate::config::load(&opts).map_err(|errors| {
+        eprint!("{errors}");
+        // On GitHub Actions, each problem is also an annotation on its devenv.toml line.
+        if crate::ui::detect(crate::ui::UiFlags::default()) == crate::ui::OutputMode::Github {
+            for e in &errors.errors {
+                let loc = e.location.as_ref().map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
+                println!("{}", crate::ui::github::annotation(crate::ui::github::Level::Error, Some("devenv.toml"), loc.as_ref(), None, &e.message));
+            }
+        }
+        Exit::Usage
+    })
+}
+
+/// Compute the image tags, build the plan and write its generated files under `.devenv/`.
+pub fn prepare_plan(loaded: &Loaded) -> Result<(crate::plan::Plan, std::collections::BTreeMap<String, String>), Exit> {
+    let tags = crate::steps::images::compute_tags(loaded).map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::StepFailed
+    })?;
+    let inputs = crate::plan::PlanInputs { image_tags: tags.clone(), calico_manifests: None };
+    let plan = crate::plan::Plan::build_with(loaded, &inputs);
+    if let Err(e) = crate::render::write_files(&loaded.root, &plan.generated) {
+        eprintln!("error: cannot write devenv's files under {}: {e}", crate::render::state_dir(&loaded.root).display());
+        return Err(Exit::StepFailed);
+    }
+    Ok((plan, tags))
+}

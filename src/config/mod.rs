@@ -1,1 +1,24 @@
-//! TODO
+//! devenv.toml: discovery, versions, profiles, the typed schema, validation and diagnostics.
+
+pub mod diagnostic;
+pub mod load;
+pub mod profiles;
+pub mod schema;
+pub mod validate;
+
+pub use diagnostic::{ConfigError, ConfigErrors, Location, Source};
+pub use load::{discover, load, load_text, LoadOptions, Loaded, FILE_NAME};
+pub use schema::Config;
+
+/// Load from text with a file name (used by the fuzz target and tests): paths resolve
+/// against the current directory.
+pub fn load_from_str(text: &str, file_name: &str, profile: Option<&str>) -> Result<Loaded, ConfigErrors> {
+    let root = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
+    load_text(text, file_name, &root, None, profile)
+}
+
+/// The JSON Schema of devenv.toml, generated from the same types the loader uses.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Config);
+    serde_json::to_value(schema).expect("a schema serializes")
+}

@@ -1,0 +1,44 @@
+//! `devenv config show | validate | schema`.
+
+use crate::cli::GlobalArgs;
+use crate::exit::Exit;
+
+pub fn show(g: &GlobalArgs) -> Exit {
+    let loaded = match super::load_config(g) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let mut config = loaded.config.clone();
+    // Show the effective project name even when it comes from the folder.
+    config.project.name = Some(loaded.project.clone());
+    let header = format!(
+        "# Effective config from {}{}\n",
+        loaded.source_name(),
+        loaded.profile.as_ref().map(|p| format!(" with profile {p}")).unwrap_or_default()
+    );
+    match toml::to_string_pretty(&config) {
+        Ok(text) => {
+            print!("{header}{text}");
+            Exit::Success
+        }
+        Err(e) => {
+            eprintln!("error: cannot print the config: {e}");
+            Exit::StepFailed
+        }
+    }
+}
+
+pub fn validate(g: &GlobalArgs) -> Exit {
+    match super::load_config(g) {
+        Ok(l) => {
+            eprintln!("{} is valid{}", l.source_name(), l.profile.as_ref().map(|p| format!(" (with profile {p})")).unwrap_or_default());
+            Exit::Success
+        }
+        Err(e) => e,
+    }
+}
+
+pub fn schema() -> Exit {
+    println!("{}", serde_json::to_string_pretty(&crate::config::json_schema()).expect("schema serializes"));
+    Exit::Success
+}

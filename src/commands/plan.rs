@@ -1,0 +1,21 @@
+//! `devenv plan`: the steps `up` would run with their exact commands. Runs no external program,
+//! creates, pushes and applies nothing; writes the generated files so they can be read.
+
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::exit::Exit;
+
+pub fn run(g: &GlobalArgs) -> Exit {
+    let loaded = match super::load_config(g) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let (plan, _) = match super::prepare_plan(&loaded) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    match g.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&plan.to_json()).expect("a plan serializes")),
+        OutputFormat::Text => print!("{}", plan.to_text()),
+    }
+    Exit::Success
+}

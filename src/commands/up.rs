@@ -1,0 +1,460 @@
+//! `up`, `build`, `apply`, `verify` (run steps of the plan), and `down`, `reset`, `status`,
+//! `doctor` (observe or remove what devenv created).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{ApplyArgs, BuildArgs, DownArgs, GlobalArgs, OutputFormat, ResetArgs, UpArgs};
+use crate::config::schema::{ClusterProvider, RegistryProvider};
+use crate::config::Loaded;
+use crate::engine::{self, Ctx, RunOptions};
+use crate::exit::Exit;
+use crate::plan::{Plan, PlannedCommand, StepKind};
+use crate::render::Names;
+use crate::runner::Runner;
+use crate::state::{Journal, ProjectLock};
+use crate::ui::{OutputMode, Reporter, UiFlags};
+
+/// Version of the `--output json` shape of `up` and `status`.
+pub const RESULT_JSON_VERSION: u32 = 1;
+
+fn ui_flags(g: &GlobalArgs) -> UiFlags {
+    UiFlags {
+        quiet: g.quiet,
+        verbose: g.verbose > 0,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        output_json: g.output == OutputFormat::Json,
+    }
+}
+
+fn reporter(g: &GlobalArgs) -> Reporter {
+    let flags = ui_flags(g);
+    let mode = crate::ui::detect(flags);
+    crate::ui::init_tracing(g.verbose, mode);
+    let r = Reporter::new(mode, flags);
+    r.set_step_summary_path(std::env::var_os("GITHUB_STEP_SUMMARY").filter(|_| mode == OutputMode::Github).map(Into::into));
+    r
+}
+
+/// Questions may be asked: a terminal on both ends, not CI, and the config allows prompts.
+fn interactive(loaded: &Loaded) -> bool {
+    loaded.config.run.prompts && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !crate::ui::is_ci()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime starts")
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("devenv {}", args.join(" "))
+}
+
+/// A new log folder for this run (`.devenv/logs/<run-id>`, `.devenv/logs/latest` points at it).
+fn log_dir(loaded: &Loaded) -> std::path::PathBuf {
+    let state_dir = crate::render::state_dir(&loaded.root);
+    let run = crate::state::new_run_id();
+    crate::state::new_log_dir(&state_dir, &run, 20).unwrap_or_else(|_| state_dir.join("logs").join(run))
+}
+
+/// Everything a run of steps needs, or the exit status that says why it cannot start.
+struct Session {
+    loaded: Loaded,
+    plan: Plan,
+    tags: BTreeMap<String, String>,
+    reporter: Reporter,
+    _lock: ProjectLock,
+}
+
+fn open_session(g: &GlobalArgs, wait: bool) -> Result<Session, Exit> {
+    let loaded = super::load_config(g)?;
+    let reporter = reporter(g);
+    let state_dir = crate::render::state_dir(&loaded.root);
+    if let Err(e) = std::fs::create_dir_all(&state_dir) {
+        reporter.error(&format!("cannot create {}: {e}", state_dir.display()), None);
+        return Err(Exit::StepFailed);
+    }
+    let lock = ProjectLock::acquire_notify(&state_dir, wait.then_some(crate::state::DEFAULT_LOCK_WAIT), |holder| reporter.info(&format!("{holder}; waiting for it")))
+        .map_err(|e| {
+            reporter.error(&e.to_string(), None);
+            Exit::StepFailed
+        })?;
+    let (plan, tags) = super::prepare_plan(&loaded)?;
+    Ok(Session { loaded, plan, tags, reporter, _lock: lock })
+}
+
+/// Run these steps of the session's plan; returns the exit status (and prints JSON if asked).
+fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, forget: &[&str]) -> Exit {
+    let journal = match Journal::load(&crate::render::state_dir(&s.loaded.root)) {
+        Ok(mut j) => {
+            // Steps a killed devenv left "running" are unfinished: the next run redoes them.
+            j.settle_abandoned();
+            for id in forget {
+                j.forget_step(id);
+            }
+            j
+        }
+        Err(e) => {
+            s.reporter.error(&e.to_string(), None);
+            return Exit::StepFailed;
+        }
+    };
+    let rt = runtime();
+    rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        if let Err(e) = crate::runner::install_signal_handlers(cancel.clone()) {
+            tracing::warn!("cannot install signal handlers: {e}");
+        }
+        let runner = Runner::new(log_dir(&s.loaded), cancel).with_line_sink(s.reporter.line_sink());
+        let parallel = match s.loaded.config.build.parallel {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4),
+            n => n as usize,
+        };
+        let names = Names::new(&s.loaded);
+        let ctx = Arc::new(Ctx {
+            root: s.loaded.root.clone(),
+            names,
+            plan: s.plan,
+            runner,
+            reporter: s.reporter.clone(),
+            journal: Mutex::new(journal),
+            opts,
+            observed: Mutex::new(Default::default()),
+            image_tags: s.tags,
+            summary: Mutex::new(crate::ui::RunSummary { command: command_name(), ..Default::default() }),
+            build_slots: tokio::sync::Semaphore::new(parallel),
+            loaded: s.loaded,
+        });
+        let exit = engine::execute(ctx.clone(), ids).await;
+        if g.output == OutputFormat::Json {
+            println!("{}", serde_json::to_string_pretty(&result_json(&ctx, exit)).expect("json"));
+        }
+        exit
+    })
+}
+
+fn command_name() -> String {
+    std::env::args().nth(1).filter(|a| !a.starts_with('-')).unwrap_or_else(|| "up".into())
+}
+
+/// The `--output json` document of a run.
+fn result_json(ctx: &Ctx, exit: Exit) -> Value {
+    let summary = ctx.summary.lock().unwrap().clone();
+    let steps: Vec<Value> = summary
+        .steps
+        .iter()
+        .map(|s| {
+            let (status, detail) = match &s.outcome {
+                crate::ui::StepOutcome::Done => ("done", Value::Null),
+                crate::ui::StepOutcome::Skipped { reason } => ("unchanged", json!(reason)),
+                crate::ui::StepOutcome::Failed { message } => ("failed", json!(message)),
+                crate::ui::StepOutcome::Interrupted => ("interrupted", Value::Null),
+            };
+            json!({ "id": s.id, "title": s.title, "status": status, "detail": detail, "duration_ms": s.duration.as_millis() as u64 })
+        })
+        .collect();
+    let images: Vec<Value> = summary
+        .images
+        .iter()
+        .map(|i| json!({ "name": i.name, "reference": i.reference, "action": match i.action { crate::ui::ImageAction::Built => "built", crate::ui::ImageAction::Reused => "reused" } }))
+        .collect();
+    let overlays: Vec<Value> = summary.overlays.iter().map(|o| json!({ "name": o.name, "objects": o.objects, "sha256": o.hash })).collect();
+    json!({
+        "version": RESULT_JSON_VERSION,
+        "command": summary.command,
+        "project": ctx.names.project,
+        "result": match exit { Exit::Success => "success", Exit::Interrupted => "interrupted", _ => "failed" },
+        "exit_code": exit.code(),
+        "context": ctx.plan.context,
+        "kubeconfig": ctx.root.join(crate::plan::KUBECONFIG_PATH),
+        "registry": { "host": ctx.plan.registry.push, "pull": ctx.plan.registry.pull },
+        "steps": steps,
+        "images": images,
+        "overlays": overlays,
+        "duration_ms": summary.total.as_millis() as u64,
+        "logs": ctx.runner.log_dir(),
+    })
+}
+
+pub fn up(g: &GlobalArgs, args: &UpArgs) -> Exit {
+    let s = match open_session(g, args.wait) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let ids: Vec<String> = s.plan.steps.iter().filter(|st| !(args.no_verify && st.kind == StepKind::Verify)).map(|st| st.id.clone()).collect();
+    let opts = RunOptions { recreate: args.recreate, yes: args.yes, interactive: interactive(&s.loaded) && !args.yes, command: command_line() };
+    run_steps(g, s, ids, opts, &[])
+}
+
+pub fn build(g: &GlobalArgs, args: &BuildArgs) -> Exit {
+    let s = match open_session(g, false) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let known: Vec<String> = s.loaded.config.images.iter().map(|i| i.name.clone()).collect();
+    let wanted = if args.names.is_empty() { known.clone() } else { args.names.clone() };
+    if let Some(bad) = wanted.iter().find(|n| !known.contains(n)) {
+        eprintln!("error: no image named {bad:?} in {}", s.loaded.source_name());
+        eprintln!("  = help: images: {}", if known.is_empty() { "(none)".into() } else { known.join(", ") });
+        return Exit::Usage;
+    }
+    let targets: Vec<String> = wanted.iter().map(|n| format!("image:{n}")).collect();
+    let ids = s.plan.closure(&targets);
+    let opts = RunOptions { interactive: interactive(&s.loaded), command: command_line(), ..Default::default() };
+    run_steps(g, s, ids, opts, &[])
+}
+
+pub fn apply(g: &GlobalArgs, args: &ApplyArgs) -> Exit {
+    let s = match open_session(g, false) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let known: Vec<String> = s.loaded.config.overlays.iter().map(|o| o.name.clone()).collect();
+    let wanted = if args.names.is_empty() { known.clone() } else { args.names.clone() };
+    if let Some(bad) = wanted.iter().find(|n| !known.contains(n)) {
+        eprintln!("error: no overlay named {bad:?} in {}", s.loaded.source_name());
+        eprintln!("  = help: overlays: {}", if known.is_empty() { "(none)".into() } else { known.join(", ") });
+        return Exit::Usage;
+    }
+    let targets: Vec<String> = wanted.iter().map(|n| format!("overlay:{n}")).collect();
+    let ids = s.plan.closure(&targets);
+    let opts = RunOptions { interactive: interactive(&s.loaded), command: command_line(), ..Default::default() };
+    run_steps(g, s, ids, opts, &[])
+}
+
+pub fn verify(g: &GlobalArgs) -> Exit {
+    let s = match open_session(g, false) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    if s.plan.step("verify").is_none() {
+        // verify.enabled = false only skips it in `up`; `devenv verify` always runs it.
+        eprintln!("error: verification is disabled by verify.enabled = false in {}", s.loaded.source_name());
+        return Exit::Usage;
+    }
+    let opts = RunOptions { command: command_line(), ..Default::default() };
+    // Always probe again: `devenv verify` is a question about now.
+    run_steps(g, s, vec!["verify".into()], opts, &["verify"])
+}
+
+// ---------------------------------------------------------------------------------------
+// down, reset
+
+fn k3d(args: &[&str], purpose: &str) -> PlannedCommand {
+    let mut c = PlannedCommand::new("k3d", args, purpose, 300);
+    c.env.push(("LOG_COLORS".into(), "false".into()));
+    c
+}
+
+pub fn down(g: &GlobalArgs, args: &DownArgs) -> Exit {
+    let loaded = match super::load_config(g) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let reporter = reporter(g);
+    teardown(&loaded, &reporter, args.force)
+}
+
+/// What `down` would delete: (kind, name, owned by devenv, exists).
+fn teardown_targets(loaded: &Loaded, journal: &Journal, nodes: &Value) -> Vec<(&'static str, String, bool, bool)> {
+    let names = Names::new(loaded);
+    let mut out = Vec::new();
+    if loaded.config.cluster.provider == ClusterProvider::K3d {
+        let exists = crate::steps::cluster::cluster_names(nodes).contains(&names.cluster);
+        out.push(("cluster", names.cluster.clone(), journal.owns_cluster(&names.cluster), exists));
+    }
+    let registries = crate::steps::cluster::registry_names(nodes);
+    if loaded.config.registry.provider == RegistryProvider::K3d {
+        out.push(("registry", names.registry_container.clone(), journal.owns_registry(&names.registry_container), registries.contains(&names.registry_container)));
+    }
+    for (_, m) in crate::render::ci_cache_mirrors(loaded, &names) {
+        if journal.owns_registry(&m.container) || registries.contains(&m.container) {
+            out.push(("registry", m.container.clone(), journal.owns_registry(&m.container), registries.contains(&m.container)));
+        }
+    }
+    out
+}
+
+fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
+    let state_dir = crate::render::state_dir(&loaded.root);
+    let _ = std::fs::create_dir_all(&state_dir);
+    let _lock = match ProjectLock::acquire(&state_dir, false) {
+        Ok(l) => l,
+        Err(e) => {
+            reporter.error(&e.to_string(), None);
+            return Exit::StepFailed;
+        }
+    };
+    let mut journal = match Journal::load(&state_dir) {
+        Ok(j) => j,
+        Err(e) => {
+            reporter.error(&e.to_string(), None);
+            return Exit::StepFailed;
+        }
+    };
+    if loaded.config.cluster.provider == ClusterProvider::Existing {
+        reporter.error("provider = \"existing\": `down` never deletes a cluster devenv did not create", None);
+        return Exit::Usage;
+    }
+    let rt = runtime();
+    rt.block_on(async {
+        let cancel = CancellationToken::new();
+        let _ = crate::runner::install_signal_handlers(cancel.clone());
+        let runner = Runner::new(log_dir(loaded), cancel);
+        let run = |cmd: PlannedCommand| {
+            let runner = runner.clone();
+            let root = loaded.root.clone();
+            async move { runner.run("down", &cmd.to_runner(&root)).await }
+        };
+        let nodes = match run(k3d(&["node", "list", "-o", "json"], "list k3d nodes and registries")).await {
+            Ok(out) => match serde_json::from_slice::<Value>(&out.stdout) {
+                Ok(v) => v,
+                Err(e) => {
+                    reporter.error(&format!("`k3d node list -o json` did not print JSON: {e}"), None);
+                    return Exit::StepFailed;
+                }
+            },
+            Err(e) => {
+                reporter.error(&e.to_string(), None);
+                return if e.is_interrupted() { Exit::Interrupted } else { Exit::StepFailed };
+            }
+        };
+        let mut refused = false;
+        for (kind, name, owned, exists) in teardown_targets(loaded, &journal, &nodes) {
+            if !exists {
+                if owned {
+                    reporter.info(&format!("{kind} {name} is already gone"));
+                    if kind == "cluster" { journal.forget_owned_cluster(&name) } else { journal.forget_owned_registry(&name) }
+                }
+                continue;
+            }
+            if !owned && !force {
+                reporter.error(&format!("{kind} {name} exists but devenv did not create it: leaving it alone (pass --force to delete it anyway)"), None);
+                refused = true;
+                continue;
+            }
+            reporter.step_started(&format!("delete-{kind}"), &format!("Delete {kind} {name}"));
+            let t = std::time::Instant::now();
+            let cmd = if kind == "cluster" { k3d(&["cluster", "delete", &name], "delete the cluster") } else { k3d(&["registry", "delete", &name], "delete the registry") };
+            match run(cmd).await {
+                Ok(_) => {
+                    reporter.step_finished(&format!("delete-{kind}"), &crate::ui::StepOutcome::Done, t.elapsed());
+                    if kind == "cluster" { journal.forget_owned_cluster(&name) } else { journal.forget_owned_registry(&name) }
+                }
+                Err(e) => {
+                    reporter.step_finished(&format!("delete-{kind}"), &crate::ui::StepOutcome::Failed { message: e.to_string() }, t.elapsed());
+                    let _ = journal.save();
+                    return if e.is_interrupted() { Exit::Interrupted } else { Exit::StepFailed };
+                }
+            }
+        }
+        // The environment is gone: the next `up` starts from scratch.
+        journal.forget_steps();
+        let _ = journal.save();
+        let _ = std::fs::remove_file(loaded.root.join(crate::plan::KUBECONFIG_PATH));
+        if refused { Exit::StepFailed } else { Exit::Success }
+    })
+}
+
+pub fn reset(g: &GlobalArgs, args: &ResetArgs) -> Exit {
+    let loaded = match super::load_config(g) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let names = Names::new(&loaded);
+    let what = format!(
+        "This deletes the k3d cluster `{}` and the registry `{}` (with every image pushed to it), then runs `devenv up`.",
+        names.cluster, names.registry_container
+    );
+    if !args.yes {
+        if !interactive(&loaded) {
+            eprintln!("error: `devenv reset` asks for confirmation, but there is no terminal (or prompts are off)");
+            eprintln!("  = help: {what} Pass --yes to confirm.");
+            return Exit::Usage;
+        }
+        eprintln!("{what}");
+        match dialoguer::Confirm::new().with_prompt("Reset the environment?").default(false).interact() {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!("nothing was changed");
+                return Exit::Success;
+            }
+            Err(e) => {
+                eprintln!("error: cannot ask for confirmation: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
+    let reporter = reporter(g);
+    match teardown(&loaded, &reporter, args.force) {
+        Exit::Success => {}
+        other => return other,
+    }
+    drop(reporter);
+    up(g, &UpArgs { yes: true, ..Default::default() })
+}
+
+// ---------------------------------------------------------------------------------------
+// status, doctor
+
+pub fn status(g: &GlobalArgs) -> Exit {
+    let loaded = match super::load_config(g) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let names = Names::new(&loaded);
+    let journal = Journal::load(&crate::render::state_dir(&loaded.root)).ok();
+    let rt = runtime();
+    let components = rt.block_on(crate::steps::status::observe(&loaded, &names, journal.as_ref()));
+    let healthy = components.iter().all(|c| c.healthy);
+    if g.output == OutputFormat::Json {
+        let doc = json!({
+            "version": RESULT_JSON_VERSION,
+            "project": names.project,
+            "healthy": healthy,
+            "context": names.context,
+            "registry": { "host": format!("localhost:{}", loaded.config.registry.port) },
+            "components": components.iter().map(|c| json!({ "component": c.component, "name": c.name, "healthy": c.healthy, "detail": c.detail })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        let w = components.iter().map(|c| c.component.len()).max().unwrap_or(9).max(9);
+        let n = components.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
+        println!("{:<w$}  {:<n$}  {:<9}  DETAIL", "COMPONENT", "NAME", "HEALTH");
+        for c in &components {
+            println!("{:<w$}  {:<n$}  {:<9}  {}", c.component, c.name, if c.healthy { "ok" } else { "UNHEALTHY" }, c.detail);
+        }
+    }
+    if healthy { Exit::Success } else { Exit::Unhealthy }
+}
+
+pub fn doctor(g: &GlobalArgs) -> Exit {
+    let loaded = match super::load_config(g) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let rt = runtime();
+    let checks = rt.block_on(crate::steps::status::doctor(&loaded));
+    let mut failed = false;
+    for c in &checks {
+        let mark = match c.status {
+            crate::steps::preflight::CheckStatus::Ok => "ok  ",
+            crate::steps::preflight::CheckStatus::Warn => "warn",
+            crate::steps::preflight::CheckStatus::Fail => {
+                failed = true;
+                "FAIL"
+            }
+        };
+        println!("{mark}  {:<22} {}", c.name, c.detail);
+        if let Some(fix) = &c.fix {
+            if c.status != crate::steps::preflight::CheckStatus::Ok {
+                println!("      fix: {fix}");
+            }
+        }
+    }
+    if failed { Exit::Prerequisite } else { Exit::Success }
+}

@@ -1,0 +1,215 @@
+//! Config errors that point at the file, line, column and key, show the line, and say how to fix it.
+//!
+//! Rendered like rustc / cargo diagnostics:
+//! ```text
+//! error: `cluster.agents` must be at most 50, found 400
+//!   --> devenv.toml:7:10
+//!    |
+//!  7 | agents = 400
+//!    |          ^^^
+//!    = help: lower cluster.agents
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+
+/// A text that config was read from: the user's devenv.toml or a built-in profile.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// How the file is named in messages (a path relative to the working directory when possible).
+    pub name: String,
+    pub text: String,
+}
+
+impl Source {
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let col = self.text[line_start..offset].chars().count() + 1;
+        (line, col)
+    }
+
+    fn line_text(&self, line: usize) -> &str {
+        self.text.lines().nth(line.saturating_sub(1)).unwrap_or("")
+    }
+
+    /// Where a span starts, with the line's text and the width of the caret.
+    pub fn locate(&self, span: Range<usize>) -> Location {
+        let (line, col) = self.line_col(span.start);
+        let text = self.line_text(line).to_string();
+        // The caret covers the span, but never past the end of its first line.
+        let end = span.end.max(span.start + 1).min(self.text.len());
+        let on_line: String = self.text[span.start.min(end)..end]
+            .chars()
+            .take_while(|c| *c != '\n')
+            .collect();
+        let width = on_line.chars().count().max(1);
+        Location {
+            file: self.name.clone(),
+            line,
+            col,
+            line_text: text,
+            width,
+        }
+    }
+}
+
+/// A position in a source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub line_text: String,
+    pub width: usize,
+}
+
+/// One problem in the config.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    /// The key path, e.g. `cluster.agents` or `overlays[1].depends_on[0]`.
+    pub key: String,
+    pub message: String,
+    pub help: Option<String>,
+    pub location: Option<Location>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        match &self.location {
+            Some(loc) => {
+                let gutter = loc.line.to_string().len();
+                let pad = " ".repeat(gutter);
+                writeln!(f, "{pad}--> {}:{}:{} (key `{}`)", loc.file, loc.line, loc.col, self.key)?;
+                writeln!(f, "{pad} |")?;
+                writeln!(f, "{} | {}", loc.line, loc.line_text)?;
+                let lead: String = loc
+                    .line_text
+                    .chars()
+                    .take(loc.col.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                writeln!(f, "{pad} | {lead}{}", "^".repeat(loc.width))?;
+            }
+            None => writeln!(f, "  --> key `{}`", self.key)?,
+        }
+        if let Some(help) = &self.help {
+            for (i, line) in help.lines().enumerate() {
+                if i == 0 {
+                    writeln!(f, "  = help: {line}")?;
+                } else {
+                    writeln!(f, "          {line}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one load, reported together.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigErrors {
+    pub errors: Vec<ConfigError>,
+}
+
+impl ConfigErrors {
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+    pub fn single(e: ConfigError) -> Self {
+        ConfigErrors { errors: vec![e] }
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        if self.errors.len() > 1 {
+            writeln!(f)?;
+            writeln!(f, "error: {} problems in the config; nothing was run", self.errors.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The closest candidate to a misspelt word, for "did you mean" hints.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        let s = Source {
+            name: "devenv.toml".into(),
+            text: "version = 1\n[cluster]\nagents = 400\n".into(),
+        };
+        let off = s.text.find("400").unwrap();
+        let loc = s.locate(off..off + 3);
+        assert_eq!((loc.line, loc.col, loc.width), (3, 10, 3));
+        assert_eq!(loc.line_text, "agents = 400");
+    }
+
+    #[test]
+    fn rendering_shows_file_line_key_caret_and_help() {
+        let s = Source {
+            name: "devenv.toml".into(),
+            text: "version = 1\nagents = 400\n".into(),
+        };
+        let off = s.text.find("400").unwrap();
+        let e = ConfigError {
+            key: "cluster.agents".into(),
+            message: "too many".into(),
+            help: Some("lower it".into()),
+            location: Some(s.locate(off..off + 3)),
+        };
+        let text = e.to_string();
+        assert!(text.contains("--> devenv.toml:2:10 (key `cluster.agents`)"), "{text}");
+        assert!(text.contains("2 | agents = 400"), "{text}");
+        assert!(text.contains("  |          ^^^"), "{text}");
+        assert!(text.contains("= help: lower it"), "{text}");
+    }
+
+    #[test]
+    fn closest_finds_typos_only() {
+        assert_eq!(closest("agnets", ["agents", "servers"]), Some("agents"));
+        assert_eq!(closest("zzzzzz", ["agents", "servers"]), None);
+    }
+}

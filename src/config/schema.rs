@@ -1,0 +1,486 @@
+//! The typed `devenv.toml`, version 1.
+//!
+//! Every table rejects unknown keys (`deny_unknown_fields`) and every field has a default,
+//! so the smallest valid file is `version = 1`. These types are also the source of the JSON
+//! Schema printed by `devenv config schema` (schemars), so editors and the loader agree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The versions of devenv.toml this devenv reads.
+pub const SUPPORTED_VERSIONS: &[i64] = &[1];
+pub const CURRENT_VERSION: i64 = 1;
+
+/// The root of devenv.toml (version 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version of this file. This devenv reads version 1.
+    pub version: i64,
+    #[serde(default)]
+    pub project: Project,
+    #[serde(default)]
+    pub cluster: Cluster,
+    #[serde(default)]
+    pub registry: Registry,
+    #[serde(default)]
+    pub calico: Calico,
+    /// Images built with Docker and pushed to the registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
+    /// Kustomize overlays, applied in the topological order of `depends_on`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overlays: Vec<Overlay>,
+    /// Namespaces devenv creates before any overlay, keyed by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespaces: BTreeMap<String, Namespace>,
+    #[serde(default)]
+    pub build: Build,
+    #[serde(default)]
+    pub verify: Verify,
+    #[serde(default)]
+    pub run: Run,
+    #[serde(default)]
+    pub ci_cache: CiCache,
+    /// Named partial configs merged over this file with `--profile NAME` / `DEVENV_PROFILE`.
+    /// Only the source file carries them; the effective config never does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub profiles: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Project {
+    /// DNS-1123 label (lowercase letters, digits, '-', at most 32 characters). Names the k3d
+    /// cluster, the registry (`NAME-registry`) and the kube context (`k3d-NAME`).
+    /// Default: the project folder's name, made DNS-safe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Project { name: None }
+    }
+}
+
+/// Where the cluster comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterProvider {
+    /// devenv creates a k3d cluster (the default).
+    #[default]
+    K3d,
+    /// An existing cluster, reached through a kubeconfig context.
+    Existing,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// `k3d` (devenv creates the cluster) or `existing` (use `context`).
+    pub provider: ClusterProvider,
+    /// Kubeconfig context of an existing cluster (provider = "existing").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Contexts devenv may deploy to (exact names or `*` globs), a guard against production.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_contexts: Vec<String>,
+    /// Number of k3s servers (control-plane nodes).
+    pub servers: u32,
+    /// Number of k3s agents (worker nodes).
+    pub agents: u32,
+    /// Pinned k3s image (a tag is required; `latest` is refused).
+    pub image: String,
+    /// Host address the Kubernetes API is published on.
+    pub api_host: String,
+    /// Host port of the Kubernetes API.
+    pub api_port: u16,
+    /// Host port mappings, k3d syntax `[HOST:][HOSTPORT:]CONTAINERPORT[/PROTOCOL][@NODEFILTER]`,
+    /// e.g. `8080:80@loadbalancer`. A mapping without a host address is bound to `api_host`.
+    pub ports: Vec<String>,
+    /// Pod network CIDR: k3s `--cluster-cidr` and the Calico IP pool.
+    pub cidr: String,
+    /// Service CIDR: k3s `--service-cidr`.
+    pub service_cidr: String,
+    /// Extra k3s arguments with the nodes they apply to.
+    pub k3s_args: Vec<K3sArg>,
+    /// Whether `devenv up` makes this cluster the current kubeconfig context.
+    pub switch_context: bool,
+    /// Whether the cluster's context is merged into your kubeconfig (KUBECONFIG or ~/.kube/config).
+    /// devenv itself always uses `.devenv/kubeconfig`.
+    pub merge_kubeconfig: bool,
+    /// How long to wait for the cluster to be created and its API to answer.
+    pub timeout: DurationStr,
+}
+
+pub const DEFAULT_K3S_IMAGE: &str = "docker.io/rancher/k3s:v1.32.5-k3s1";
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            provider: ClusterProvider::K3d,
+            context: None,
+            allowed_contexts: Vec::new(),
+            servers: 1,
+            agents: 2,
+            image: DEFAULT_K3S_IMAGE.to_string(),
+            api_host: "127.0.0.1".to_string(),
+            api_port: 6550,
+            ports: Vec::new(),
+            cidr: "10.42.0.0/16".to_string(),
+            service_cidr: "10.43.0.0/16".to_string(),
+            k3s_args: Vec::new(),
+            switch_context: false,
+            merge_kubeconfig: true,
+            timeout: DurationStr::secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K3sArg {
+    /// The k3s flag, e.g. `--disable=traefik`.
+    pub arg: String,
+    /// k3d node filters, e.g. `server:*`, `agent:0,1`, `all`. Default: `server:*`.
+    #[serde(default = "default_node_filters")]
+    pub nodes: Vec<String>,
+}
+
+fn default_node_filters() -> Vec<String> {
+    vec!["server:*".to_string()]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistryProvider {
+    /// devenv creates a registry with k3d (the default).
+    #[default]
+    K3d,
+    /// A registry that already exists (shared by a team); credentials come from Docker's config.
+    External,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registry {
+    /// `k3d` (devenv creates it) or `external` (use `address`).
+    pub provider: RegistryProvider,
+    /// k3d registry name; its container is `k3d-NAME`. Default: `PROJECT-registry`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Host port the registry is published on (images are pushed to `localhost:PORT`).
+    pub port: u16,
+    /// Host address the registry binds to. Keep 127.0.0.1 unless the LAN must reach it.
+    pub bind: String,
+    /// External registry address to push to, e.g. `registry.example.com/team` (provider = "external").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Address the cluster pulls from, when it differs from `address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_address: Option<String>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            provider: RegistryProvider::K3d,
+            name: None,
+            port: 5111,
+            bind: "127.0.0.1".to_string(),
+            address: None,
+            pull_address: None,
+        }
+    }
+}
+
+/// Calico IP pool encapsulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+pub enum Encapsulation {
+    /// VXLAN between every pair of nodes (no BGP needed inside Docker networks).
+    #[default]
+    VXLAN,
+    VXLANCrossSubnet,
+    IPIP,
+    IPIPCrossSubnet,
+    None,
+}
+
+impl fmt::Display for Encapsulation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Encapsulation::VXLAN => "VXLAN",
+            Encapsulation::VXLANCrossSubnet => "VXLANCrossSubnet",
+            Encapsulation::IPIP => "IPIP",
+            Encapsulation::IPIPCrossSubnet => "IPIPCrossSubnet",
+            Encapsulation::None => "None",
+        };
+        f.write_str(s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Calico {
+    /// Calico release, e.g. `v3.32.1`. Versions devenv does not pin need `sha256`.
+    pub version: String,
+    /// IP pool encapsulation.
+    pub encapsulation: Encapsulation,
+    /// A folder holding `operator-crds.yaml` and `tigera-operator.yaml` (air-gapped use).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifests: Option<String>,
+    /// sha256 of each manifest file, for a version devenv does not pin.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sha256: BTreeMap<String, String>,
+    /// How long to wait for Calico and every node to be ready.
+    pub timeout: DurationStr,
+}
+
+pub const DEFAULT_CALICO_VERSION: &str = "v3.32.1";
+
+impl Default for Calico {
+    fn default() -> Self {
+        Calico {
+            version: DEFAULT_CALICO_VERSION.to_string(),
+            encapsulation: Encapsulation::VXLAN,
+            manifests: None,
+            sha256: BTreeMap::new(),
+            timeout: DurationStr::secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// Repository name in the registry, e.g. `api` or `team/api`.
+    pub name: String,
+    /// Build context folder, relative to devenv.toml.
+    pub context: String,
+    /// Dockerfile, relative to the context (as `docker build -f`). Default: `Dockerfile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// Build stage (`docker build --target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Build arguments (`--build-arg KEY=VALUE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_args: BTreeMap<String, String>,
+    /// Image labels (`--label KEY=VALUE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Target platform, e.g. `linux/amd64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Extra tags pushed besides the content-addressed one, e.g. `dev`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The image reference your manifests use for this image (any tag or digest they carry is
+    /// replaced), e.g. `ghcr.io/org/api`. Default: `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stands_for: Option<String>,
+}
+
+/// What to wait for after applying an overlay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum WaitSpec {
+    /// `"auto"` (every Deployment, StatefulSet, DaemonSet rolled out and every Job complete)
+    /// or `"none"`.
+    Mode(String),
+    /// Explicit objects, e.g. `["deployment/api", "job/migrate", "statefulset/db"]`.
+    Objects(Vec<String>),
+}
+
+impl Default for WaitSpec {
+    fn default() -> Self {
+        WaitSpec::Mode("auto".to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Overlay {
+    /// Name used by `depends_on` and `devenv apply NAME`.
+    pub name: String,
+    /// Kustomize folder (with a kustomization.yaml), relative to devenv.toml.
+    pub path: String,
+    /// Overlays applied and ready before this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// What to wait for before the next overlay: "auto", "none", or a list of `kind/name`.
+    #[serde(default)]
+    pub wait: WaitSpec,
+    /// How long to wait for this overlay to be ready.
+    #[serde(default = "default_overlay_timeout")]
+    pub timeout: DurationStr,
+}
+
+fn default_overlay_timeout() -> DurationStr {
+    DurationStr::secs(300)
+}
+
+/// Pod Security Standards level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PodSecurity {
+    Restricted,
+    Baseline,
+    Privileged,
+}
+
+impl PodSecurity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodSecurity::Restricted => "restricted",
+            PodSecurity::Baseline => "baseline",
+            PodSecurity::Privileged => "privileged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Namespace {
+    /// Pod Security Standards level enforced (and warned, audited) in this namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_security: Option<PodSecurity>,
+    /// Deny all ingress by default, and allow egress to DNS only.
+    pub default_deny: bool,
+    /// Extra labels on the namespace.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Build {
+    /// How many images build at once. 0 = the number of CPUs, capped at 4.
+    pub parallel: u32,
+    /// Docker client program (e.g. `/usr/bin/docker` for BuildKit without buildx).
+    pub docker: String,
+    /// Kustomize program; default `kubectl kustomize`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<String>,
+    /// How long one image build may take.
+    pub timeout: DurationStr,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Build {
+            parallel: 0,
+            docker: "docker".to_string(),
+            kustomize: None,
+            timeout: DurationStr::secs(1200),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Verify {
+    /// Run `devenv verify` at the end of `devenv up`.
+    pub enabled: bool,
+    /// How long the NetworkPolicy probe may take.
+    pub timeout: DurationStr,
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Verify {
+            enabled: true,
+            timeout: DurationStr::secs(180),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Run {
+    /// Ask before anything destructive when on a terminal. `false` never asks (as in CI):
+    /// a question that would be asked becomes an error naming the flag to pass.
+    pub prompts: bool,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Run { prompts: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CiCache {
+    /// Run pull-through registry mirrors for the upstream registries the cluster pulls from.
+    pub enabled: bool,
+    /// Folder holding the mirrors' storage (keep it with `actions/cache`), relative to devenv.toml.
+    pub dir: String,
+    /// Upstream registries mirrored.
+    pub upstreams: Vec<String>,
+}
+
+impl Default for CiCache {
+    fn default() -> Self {
+        CiCache {
+            enabled: false,
+            dir: ".devenv/cache/registry-mirror".to_string(),
+            upstreams: vec![
+                "docker.io".to_string(),
+                "quay.io".to_string(),
+                "ghcr.io".to_string(),
+            ],
+        }
+    }
+}
+
+/// A duration written as text: `90s`, `5m`, `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationStr(pub Duration);
+
+impl DurationStr {
+    pub const fn secs(s: u64) -> Self {
+        DurationStr(Duration::from_secs(s))
+    }
+    pub fn as_secs(self) -> u64 {
+        self.0.as_secs()
+    }
+}
+
+impl Serialize for DurationStr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationStr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim())
+            .map(DurationStr)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {text:?} ({e}); write it like \"90s\", \"5m\" or \"1h 30m\""
+                ))
+            })
+    }
+}
+
+impl JsonSchema for DurationStr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration such as \"90s\", \"5m\" or \"1h 30m\".",
+            "pattern": "^\\s*[0-9]+\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! The k3d side: registry, pull-through caches, cluster, kubeconfig.
+//! Each step observes the real state first (k3d's JSON) and only creates what is missing.
+
+use serde_json::Value;
+
+use crate::engine::{Ctx, Done, StepError};
+use crate::plan::Step;
+
+/// Registry containers in `k3d node list -o json` (which prints `null` when empty).
+pub fn registry_names(nodes: &Value) -> Vec<String> {
+    nodes
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|n| n.get("role").and_then(Value::as_str) == Some("registry"))
+                .filter_map(|n| n.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Cluster names in `k3d node list -o json`: the `k3d.cluster` label of non-registry nodes.
+pub fn cluster_names(nodes: &Value) -> Vec<String> {
+    let mut names: Vec<String> = nodes
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|n| n.get("role").and_then(Value::as_str) != Some("registry"))
+                .filter_map(|n| n.pointer("/runtimeLabels/k3d.cluster").and_then(Value::as_str))
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The host binding of a registry container's port 5000: (HostIp, HostPort).
+pub fn registry_binding(nodes: &Value, container: &str) -> Option<(String, String)> {
+    let node = nodes.as_array()?.iter().find(|n| n.get("name").and_then(Value::as_str) == Some(container))?;
+    let b = node.get("portMappings")?.get("5000/tcp")?.as_array()?.first()?;
+    Some((
+        b.get("HostIp").and_then(Value::as_str).unwrap_or("").to_string(),
+        b.get("HostPort").and_then(Value::as_str).unwrap_or("").to_string(),
+    ))
+}
+
+pub fn parse_json(step: &str, what: &str, out: &[u8]) -> Result<Value, StepError> {
+    serde_json::from_slice(out).map_err(|e| {
+        let text = String::from_utf8_lossy(out);
+        let tail: String = text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        StepError::new(format!("{step}: `{what}` did not print JSON ({e}); its output ended with:\n{tail}"))
+            .hint("check that the tool on PATH is the real one and recent enough (`devenv doctor`)")
+    })
+}
+
+pub async fn registry(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    let container = ctx.names.registry_container.clone();
+    let list = observed_nodes(ctx, step).await?;
+    if registry_names(&list).contains(&container) {
+        let r = &ctx.loaded.config.registry;
+        if let Some((ip, port)) = registry_binding(&list, &container) {
+            if port != r.port.to_string() {
+                return Err(StepError::new(format!(
+                    "registry {container} exists but is published on port {port}, not registry.port = {}",
+                    r.port
+                ))
+                .hint("run `devenv down` (if devenv created it) or change registry.port to match"));
+            }
+            if !ip.is_empty() && ip != r.bind {
+                ctx.reporter.warn(&format!("registry {container} is bound to {ip}, not {}", r.bind));
+            }
+        }
+        let owned = ctx.journal.lock().unwrap().owns_registry(&container);
+        return Ok(Done::Unchanged(if owned {
+            "already running".into()
+        } else {
+            format!("{container} already exists (not created by devenv: `down` will leave it)")
+        }));
+    }
+    ctx.run(step, &step.commands[0]).await?;
+    {
+        let mut j = ctx.journal.lock().unwrap();
+        j.record_owned_registry(&container);
+        let _ = j.save();
+    }
+    ctx.observed.lock().unwrap().nodes = None;
+    Ok(Done::Changed(None))
+}
+
+pub async fn cache_mirror(ctx: &Ctx, step: &Step, upstream: &str) -> Result<Done, StepError> {
+    let mirrors = crate::render::ci_cache_mirrors(&ctx.loaded, &ctx.names);
+    let Some((_, m)) = mirrors.iter().find(|(u, _)| u == upstream) else {
+        return Err(StepError::new(format!("no cache mirror for {upstream}")));
+    };
+    let list = observed_nodes(ctx, step).await?;
+    if registry_names(&list).contains(&m.container) {
+        return Ok(Done::Unchanged("already running".into()));
+    }
+    std::fs::create_dir_all(&m.storage).map_err(|e| StepError::new(format!("cannot create {}: {e}", m.storage.display())))?;
+    ctx.run(step, &step.commands[0]).await?;
+    let mut j = ctx.journal.lock().unwrap();
+    j.record_owned_registry(&m.container);
+    let _ = j.save();
+    Ok(Done::Changed(None))
+}
+
+/// `k3d node list -o json`, observed once per run (preflight) and shared by the steps.
+pub async fn observed_nodes(ctx: &Ctx, step: &Step) -> Result<Value, StepError> {
+    if let Some(v) = ctx.observed.lock().unwrap().nodes.clone() {
+        return Ok(v);
+    }
+    let mut cmd = crate::plan::PlannedCommand::new("k3d", &["node", "list", "-o", "json"], "list k3d nodes and registries", 30);
+    cmd.env.push(("LOG_COLORS".into(), "false".into()));
+    let out = ctx.run(step, &cmd).await?;
+    let v = parse_json(&step.id, &cmd.display(), &out.stdout)?;
+    ctx.observed.lock().unwrap().nodes = Some(v.clone());
+    Ok(v)
+}
+
+/// The settings that can only change by recreating the cluster.
+pub fn cluster_spec(ctx: &Ctx) -> Value {
+    let c = &ctx.loaded.config.cluster;
+    serde_json::json!({
+        "servers": c.servers,
+        "agents": c.agents,
+        "image": c.image,
+        "cidr": c.cidr,
+        "service_cidr": c.service_cidr,
+        "api": format!("{}:{}", c.api_host, c.api_port),
+        "ports": c.ports,
+        "k3s_args": c.k3s_args.iter().map(|a| format!("{}@{}", a.arg, a.nodes.join(";"))).collect::<Vec<_>>(),
+        "registry": format!("{}:{}", ctx.names.registry_container, ctx.loaded.config.registry.port),
+    })
+}
+
+/// Lines `key: old -> new` for every recreate-only setting that changed.
+pub fn spec_diff(old: &Value, new: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(o), Some(n)) = (old.as_object(), new.as_object()) {
+        for (k, nv) in n {
+            let ov = o.get(k).cloned().unwrap_or(Value::Null);
+            if &ov != nv {
+                out.push(format!("  cluster {k}: {ov} -> {nv}"));
+            }
+        }
+    }
+    out
+}
+
+pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    let name = ctx.names.cluster.clone();
+    let list = observed_nodes(ctx, step).await?;
+    let exists = cluster_names(&list).contains(&name);
+    let spec = cluster_spec(ctx);
+    let kubeconfig = ctx.root.join(crate::plan::KUBECONFIG_PATH);
+    let (create, kubeconfig_cmd, api) = (&step.commands[0], &step.commands[1], &step.commands[2]);
+
+    if exists {
+        let owned = ctx.journal.lock().unwrap().owns_cluster(&name);
+        let recorded = ctx.detail("cluster").and_then(|d| d.get("spec").cloned());
+        let diff = recorded.as_ref().map(|old| spec_diff(old, &spec)).unwrap_or_default();
+        if !diff.is_empty() {
+            if !owned {
+                return Err(StepError::new(format!("cluster {name} exists, was not created by devenv, and differs from devenv.toml:\n{}", diff.join("\n"))).hint("delete it yourself, or rename the project (project.name)"));
+            }
+            let msg = format!("these changes need the cluster {name} to be recreated (its workloads and data are lost):\n{}", diff.join("\n"));
+            if !confirm_recreate(ctx, &msg)? {
+                return Err(StepError::new(msg).hint("pass --recreate to recreate it, or revert the change in devenv.toml"));
+            }
+            ctx.reporter.warn(&format!("recreating cluster {name}"));
+            let mut del = crate::plan::PlannedCommand::new("k3d", &["cluster", "delete", &name], "delete the cluster to recreate it", 300);
+            del.env.push(("LOG_COLORS".into(), "false".into()));
+            ctx.run(step, &del).await?;
+        } else {
+            if !kubeconfig.is_file() {
+                ctx.run(step, kubeconfig_cmd).await?;
+            }
+            let detail = serde_json::json!({ "spec": recorded.unwrap_or(spec) });
+            let _ = detail;
+            return Ok(Done::Unchanged(if owned { "already running".into() } else { format!("cluster {name} already exists (not created by devenv)") }));
+        }
+    } else if recorded_owned_missing(ctx, &name) {
+        ctx.reporter.warn(&format!("cluster {name} that devenv created is gone: creating it again"));
+    }
+
+    crate::steps::preflight_ports_for_cluster(ctx)?;
+    ctx.run(step, create).await?;
+    {
+        let mut j = ctx.journal.lock().unwrap();
+        j.record_owned_cluster(&name);
+        let _ = j.save();
+    }
+    ctx.observed.lock().unwrap().nodes = None;
+    ctx.run(step, kubeconfig_cmd).await?;
+    wait_for_api(ctx, step, api).await?;
+    Ok(Done::Changed(Some(serde_json::json!({ "spec": spec }))))
+}
+
+fn recorded_owned_missing(ctx: &Ctx, name: &str) -> bool {
+    ctx.journal.lock().unwrap().owns_cluster(name)
+}
+
+fn confirm_recreate(ctx: &Ctx, msg: &str) -> Result<bool, StepError> {
+    if ctx.opts.recreate {
+        return Ok(true);
+    }
+    if !ctx.opts.interactive {
+        return Ok(false);
+    }
+    ctx.reporter.warn(msg);
+    dialoguer::Confirm::new()
+        .with_prompt("Recreate the cluster now?")
+        .default(false)
+        .interact()
+        .map_err(|e| StepError::new(format!("cannot ask for confirmation: {e}")).hint("pass --recreate"))
+}
+
+/// k3d's `--wait` waits for log lines, not for the API: poll until it answers (bounded).
+async fn wait_for_api(ctx: &Ctx, step: &Step, api: &crate::plan::PlannedCommand) -> Result<(), StepError> {
+    let deadline = std::time::Instant::now() + ctx.loaded.config.cluster.timeout.0;
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        match ctx.run(step, api).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_interrupted() => return Err(e),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(StepError::new(format!("the Kubernetes API of {} did not answer within {}: {}", ctx.names.cluster, humantime::format_duration(ctx.loaded.config.cluster.timeout.0), e.message)))
+            }
+            Err(_) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = ctx.runner.cancel_token().cancelled() => return Err(StepError::interrupted()),
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(3));
+            }
+        }
+    }
+}
+
+pub async fn merge_kubeconfig(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    if ctx.was_done(step) {
+        let has = crate::kubeconfig::default_kubeconfig_paths()
+            .iter()
+            .any(|p| crate::kubeconfig::contexts(p).iter().any(|c| c == &ctx.names.context));
+        if has {
+            return Ok(Done::Unchanged(format!("context {} is in your kubeconfig", ctx.names.context)));
+        }
+    }
+    ctx.run(step, &step.commands[0]).await?;
+    Ok(Done::Changed(None))
+}

@@ -1,0 +1,175 @@
+//! What runs in the cluster: namespaces, the team's overlays (rendered with Kustomize, CRDs
+//! first, then waited for), and the NetworkPolicy verification probe.
+
+use std::time::Duration;
+
+use crate::config::schema::WaitSpec as ConfigWait;
+use crate::engine::{Ctx, Done, StepError};
+use crate::overlays::{self, Kubectl, RenderedOverlay, WaitSpec};
+use crate::plan::{PlannedCommand, Step};
+use crate::runner::Cmd;
+use crate::ui::OverlayRecord;
+
+/// The kubectl devenv uses for this project (its kubeconfig and context).
+pub fn kubectl(ctx: &Ctx) -> Kubectl {
+    let kubeconfig = if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
+        ctx.root.join(crate::plan::KUBECONFIG_PATH)
+    } else {
+        crate::kubeconfig::default_kubeconfig_paths().first().cloned().unwrap_or_default()
+    };
+    Kubectl::new("kubectl", kubeconfig, ctx.plan.context.clone())
+}
+
+fn cmd_of(argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
+    let mut it = argv.into_iter();
+    let program = it.next().unwrap_or_else(|| "kubectl".into());
+    Cmd::new(program).args(it).cwd(cwd.to_path_buf()).timeout(timeout)
+}
+
+pub async fn namespaces(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    if ctx.was_done(step) {
+        return Ok(Done::Unchanged("already created".into()));
+    }
+    for cmd in &step.commands {
+        ctx.run(step, cmd).await?;
+    }
+    Ok(Done::Changed(None))
+}
+
+/// The wait spec of an overlay, in the overlays module's terms.
+pub fn wait_spec(w: &ConfigWait) -> Result<WaitSpec, String> {
+    match w {
+        ConfigWait::Mode(m) => overlays::parse_wait_spec(&[m.as_str()]).map_err(|e| e.to_string()),
+        ConfigWait::Objects(list) => overlays::parse_wait_spec(list).map_err(|e| e.to_string()),
+    }
+}
+
+pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
+    let o = ctx.loaded.config.overlays.iter().find(|o| o.name == name).ok_or_else(|| StepError::new(format!("unknown overlay {name}")))?;
+    let timeout = o.timeout.0;
+    // 1. Render (the wrapper kustomization was written with the plan's files).
+    let out = ctx.run(step, &step.commands[0]).await?;
+    let yaml = String::from_utf8_lossy(&out.stdout).to_string();
+    let rendered = RenderedOverlay::from_yaml(name, &yaml).map_err(|e| StepError::new(e.to_string()))?;
+    let rendered_dir = ctx.state_dir().join("rendered");
+    rendered.save(&rendered_dir).map_err(|e| StepError::new(e.to_string()))?;
+
+    // 2. Unchanged manifests, already applied and ready: nothing to do.
+    let previous = ctx.detail(&step.id).and_then(|d| d.get("sha256").and_then(|s| s.as_str().map(str::to_string)));
+    if ctx.was_done(step) && previous.as_deref() == Some(rendered.sha256.as_str()) {
+        ctx.summary.lock().unwrap().overlays.push(OverlayRecord { name: name.into(), objects: rendered.manifests.len(), hash: rendered.sha256.clone() });
+        return Ok(Done::Unchanged("rendered manifests unchanged".into()));
+    }
+
+    // 3. CRDs first (Established), then everything else, then the waits.
+    let spec = wait_spec(&o.wait).map_err(StepError::new)?;
+    let plan = overlays::plan_apply(&rendered, "default", &spec).map_err(|e| StepError::new(e.to_string()))?;
+    let files = plan.save(&rendered_dir, name).map_err(|e| StepError::new(e.to_string()))?;
+    let k = kubectl(ctx);
+    if let Some(crds) = &files.crds {
+        ctx.run_cmd(&step.id, &cmd_of(k.apply_argv(crds), &ctx.root, Duration::from_secs(300)), &format!("apply the CRDs of overlay {name}")).await?;
+        ctx.run_cmd(&step.id, &cmd_of(k.wait_crds_argv(&plan.crd_names, timeout), &ctx.root, timeout + Duration::from_secs(30)), &format!("wait for the CRDs of overlay {name} to be Established")).await?;
+    }
+    if let Some(rest) = &files.rest {
+        ctx.run_cmd(&step.id, &cmd_of(k.apply_argv(rest), &ctx.root, Duration::from_secs(300)), &format!("apply overlay {name}")).await?;
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    for target in &plan.waits {
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_secs(1));
+        let argv = k.wait_argv(target, left);
+        if let Err(e) = ctx.run_cmd(&step.id, &cmd_of(argv, &ctx.root, left + Duration::from_secs(30)), &format!("wait for {target}")).await {
+            if e.is_interrupted() {
+                return Err(e);
+            }
+            let why = explain(ctx, &step.id, &k, target).await;
+            return Err(StepError {
+                message: format!("overlay {name}: {target} is not ready after {}:\n{why}\n{}", humantime::format_duration(timeout), e.message),
+                hint: Some(format!("raise overlays.timeout for {name}, or look at `kubectl -n {} describe {}/{}`", target.namespace, target.kind.resource(), target.name)),
+                exit: e.exit,
+            });
+        }
+    }
+    ctx.summary.lock().unwrap().overlays.push(OverlayRecord { name: name.into(), objects: rendered.manifests.len(), hash: rendered.sha256.clone() });
+    Ok(Done::Changed(Some(serde_json::json!({ "sha256": rendered.sha256, "objects": rendered.manifests.len() }))))
+}
+
+/// The object's conditions and recent events, for a timeout message.
+async fn explain(ctx: &Ctx, step_id: &str, k: &Kubectl, target: &overlays::WaitTarget) -> String {
+    let t = Duration::from_secs(20);
+    let object = ctx.run_cmd(step_id, &cmd_of(k.describe_argv(target), &ctx.root, t), "read the object").await.map(|o| o.stdout_str()).unwrap_or_default();
+    let events = ctx.run_cmd(step_id, &cmd_of(k.events_argv(target), &ctx.root, t), "read its events").await.map(|o| o.stdout_str()).unwrap_or_default();
+    overlays::explain_not_ready(&object, &events)
+}
+
+/// NetworkPolicy enforcement, node readiness, and a pull from the local registry. Runs the
+/// plan's commands, with the probe's random namespace in place of `devenv-verify-RANDOM`.
+pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    use overlays::verify::{check_node_architectures, interpret_probe_results, probe_image_tag, write_probe_context, VerifyProbe, DEFAULT_PROBE_PORT, PROBE_IMAGE_NAME};
+    if ctx.was_done(step) {
+        return Ok(Done::Unchanged("verified on the last run".into()));
+    }
+    let [build, push, apply_server, wait_server, apply_clients, wait_clients, results, cleanup] = step.commands.as_slice() else {
+        return Err(StepError::new("the verify step of this plan is not the probe sequence"));
+    };
+    let k = kubectl(ctx);
+    // The probe image: built from what devenv ships, pushed only when the registry lacks it.
+    write_probe_context(&ctx.state_dir().join("probe")).map_err(|e| StepError::new(e.to_string()))?;
+    let tag = probe_image_tag();
+    let (host, prefix) = super::images::split_registry(&ctx.plan.registry.push);
+    let client = crate::images::RegistryClient::new(crate::images::RegistryOptions::default()).map_err(|e| StepError::new(e.to_string()))?;
+    if !matches!(client.has_manifest(&host, &format!("{prefix}{PROBE_IMAGE_NAME}"), &tag).await, Ok(Some(_))) {
+        ctx.run(step, build).await?;
+        ctx.run(step, push).await?;
+    }
+    let nodes = ctx.run_cmd(&step.id, &cmd_of(k.argv(&["get", "nodes", "-o", "json"]), &ctx.root, Duration::from_secs(30)), "read the nodes").await?;
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&nodes.stdout) {
+        let unready = super::calico::unready_nodes(&v);
+        if !unready.is_empty() {
+            return Err(StepError::new(format!("nodes not Ready:\n  {}", unready.join("\n  "))));
+        }
+    }
+    check_node_architectures(&nodes.stdout_str()).map_err(StepError::new)?;
+
+    let pull_ref = format!("{}/{PROBE_IMAGE_NAME}:{tag}", ctx.plan.registry.pull);
+    let probe = VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT);
+    let with_ns = |c: &PlannedCommand| {
+        let mut c = c.clone();
+        for a in c.args.iter_mut() {
+            *a = a.replace("devenv-verify-RANDOM", &probe.namespace);
+        }
+        c
+    };
+    let dir = ctx.state_dir().join("verify");
+    std::fs::create_dir_all(&dir).map_err(|e| StepError::new(e.to_string()))?;
+    for (file, text) in [("server.yaml", probe.server_manifests()), ("clients.yaml", probe.client_manifests())] {
+        crate::state::write_atomic(&dir.join(file), text.as_bytes()).map_err(|e| StepError::new(e.to_string()))?;
+    }
+    let outcome = async {
+        ctx.run(step, &with_ns(apply_server)).await?;
+        ctx.run(step, &with_ns(wait_server)).await?;
+        ctx.run(step, &with_ns(apply_clients)).await?;
+        let waited = ctx.run(step, &with_ns(wait_clients)).await;
+        if let Err(e) = &waited {
+            if e.is_interrupted() {
+                return Err(e.clone());
+            }
+        }
+        let pods = ctx.run(step, &with_ns(results)).await?;
+        let report = interpret_probe_results(&pods.stdout_str());
+        match waited {
+            Err(e) if report.checks.is_empty() => Err(e),
+            _ => Ok(report),
+        }
+    }
+    .await;
+    // Always clean up, even after a failure or a timeout.
+    let _ = ctx.run(step, &with_ns(cleanup)).await;
+    let report = outcome?;
+    for check in &report.checks {
+        ctx.reporter.info(&check.to_string());
+    }
+    if !report.passed() {
+        return Err(StepError::new(format!("NetworkPolicy verification failed:\n{report}")).hint("check that Calico is running (`kubectl -n calico-system get pods`) and that k3s runs with --disable-network-policy and flannel off"));
+    }
+    Ok(Done::Changed(Some(serde_json::json!({ "probe": report.to_string() }))))
+}
