@@ -7,8 +7,10 @@
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). It runs on the stable
 # toolchain through RUSTC_BOOTSTRAP=1, since cargo-fuzz passes -Z flags (AddressSanitizer,
 # coverage options). The corpus grows in fuzz/corpus/config_load (gitignored), seeded
-# from every devenv.toml in the repository; a crash is saved under fuzz/artifacts/ and
-# the run exits non-zero, printing the input and how to reproduce it.
+# from every devenv.toml in the repository; fuzz/regressions/config_load holds inputs
+# that once crashed (committed, replayed first on every run). A crash is saved under
+# fuzz/artifacts/ and the run exits non-zero, printing the input and how to reproduce
+# it: add the input to fuzz/regressions/config_load/ with the fix.
 set -euo pipefail
 
 seconds=600
@@ -16,7 +18,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
     --seconds=*) seconds=${1#--seconds=}; shift ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -41,6 +43,6 @@ export RUSTC_BOOTSTRAP=1
 cd fuzz
 # -max_len: a devenv.toml beyond 16 KiB adds nothing the loader has not seen.
 # -timeout: one input taking over 10 s is a hang (a bug), not slowness.
-exec cargo fuzz run config_load "corpus/config_load" -- \
+exec cargo fuzz run config_load corpus/config_load regressions/config_load -- \
   -dict=config_load.dict -max_total_time="$seconds" -max_len=16384 -timeout=10 \
   -print_final_stats=1
