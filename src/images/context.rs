@@ -19,15 +19,17 @@
 //! for a fingerprint when the builder is not known: an extra file can cause a needless
 //! rebuild, never a stale image.
 
-use std::fs::{self, Metadata};
+use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 use super::dockerignore::{
     matches_or_parent_matches, matches_single_parent, read_dockerignore, MatchInfo, PatternError,
     PatternMatcher,
 };
+use super::statcache::FileStat;
 
 /// Which builder's rules decide the set of files sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -56,7 +58,7 @@ pub struct ContextEntry {
     pub path: Vec<u8>,
     pub kind: EntryKind,
     /// `lstat` data; `None` for directories (not needed, and saves a syscall each).
-    pub metadata: Option<Metadata>,
+    pub stat: Option<FileStat>,
 }
 
 impl ContextEntry {
@@ -120,20 +122,11 @@ pub fn context_entries(
     semantics: ContextSemantics,
 ) -> Result<Vec<ContextEntry>, ContextError> {
     let excludes = read_dockerignore(context).map_err(|e| ContextError::io(context, e))?;
-    let mut out = Vec::new();
-    match semantics {
+    let mut out = match semantics {
         ContextSemantics::BuildKit => {
             let pm = PatternMatcher::new(&excludes)?;
             pm.check()?;
-            let walker = BuildKitWalker::new(&pm);
-            let mut ancestors = Vec::new();
-            walker.visit(
-                context,
-                &[],
-                &MatchInfo::default(),
-                &mut ancestors,
-                &mut out,
-            )?;
+            Walker::new(&pm, semantics).run(context)?
         }
         ContextSemantics::Classic => {
             let rel_df = relative_dockerfile(context, dockerfile)
@@ -149,7 +142,7 @@ pub fn context_entries(
             // The CLI first checks every path with the original patterns
             // (ValidateContextDirectory), so a pattern Go cannot compile fails the build.
             PatternMatcher::new(&excludes)?.check()?;
-            classic_visit(&pm, context, &[], &MatchInfo::default(), &mut out)?;
+            let mut out = Walker::new(&pm, semantics).run(context)?;
             // The daemon removes what was only sent to be read.
             if context.join(".dockerignore").exists() {
                 for f in [".dockerignore", rel_df.as_str()] {
@@ -158,9 +151,12 @@ pub fn context_entries(
                     }
                 }
             }
+            out
         }
-    }
+    };
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    // BuildKit's lazily sent parents may come from several sibling directories.
+    out.dedup_by(|a, b| a.path == b.path);
     Ok(out)
 }
 
@@ -198,80 +194,51 @@ fn make_entry(
     } else {
         EntryKind::Other
     };
-    let metadata = if kind == EntryKind::Dir {
+    let stat = if kind == EntryKind::Dir {
         None
     } else {
-        Some(
-            e.metadata()
-                .map_err(|err| ContextError::io(&e.path(), err))?,
-        )
-    };
-    Ok(ContextEntry {
-        path,
-        kind,
-        metadata,
-    })
-}
-
-fn classic_visit(
-    pm: &PatternMatcher,
-    abs: &Path,
-    rel: &[u8],
-    parent: &MatchInfo,
-    out: &mut Vec<ContextEntry>,
-) -> Result<(), ContextError> {
-    for e in sorted_dir(abs)? {
-        let name = e.file_name();
-        let path = join_rel(rel, name.as_bytes());
-        let ft = e
-            .file_type()
+        let m = e
+            .metadata()
             .map_err(|err| ContextError::io(&e.path(), err))?;
-        let (skip, info) = pm.matches_using_parent_results(&path, parent)?;
-        if skip {
-            if !ft.is_dir() || !pm.has_exclusions() {
-                continue;
-            }
-            let mut dir_slash = path.clone();
-            dir_slash.push(b'/');
-            let reincluded = pm.patterns().iter().any(|p| {
-                p.is_exclusion()
-                    && format!("{}/", p.as_str())
-                        .as_bytes()
-                        .starts_with(&dir_slash)
-            });
-            if reincluded {
-                classic_visit(pm, &e.path(), &path, &info, out)?;
-            }
-            continue;
-        }
-        let is_dir = ft.is_dir();
-        out.push(make_entry(&e, path.clone(), ft)?);
-        if is_dir {
-            classic_visit(pm, &e.path(), &path, &info, out)?;
-        }
-    }
-    Ok(())
+        Some(FileStat::from_metadata(&m))
+    };
+    Ok(ContextEntry { path, kind, stat })
 }
 
-struct BuildKitWalker<'a> {
+/// One directory to read, with what its parent's matching left for it.
+struct DirTask {
+    abs: PathBuf,
+    rel: Vec<u8>,
+    info: MatchInfo,
+    /// BuildKit: excluded ancestors, sent only once something below them is.
+    pending: Vec<Vec<u8>>,
+}
+
+/// The walk of both builders, one directory per task on all cores (the `lstat` of
+/// every file dominates an unchanged context's fingerprint). The per-directory rules
+/// are the Go code's; only the order of the output differs, and it is sorted after.
+struct Walker<'a> {
     pm: &'a PatternMatcher,
+    semantics: ContextSemantics,
+    /// BuildKit: every exception is a plain prefix, so excluded directories that no
+    /// exception starts in can be skipped.
     only_prefix_exceptions: bool,
+    /// The exception patterns as the skip rule compares them, plus `/` (BuildKit strips
+    /// a trailing `/**` or `/*` first).
     exception_prefixes: Vec<String>,
 }
 
-/// A directory on the current path: sent lazily, once something inside it is sent.
-struct Ancestor {
-    entry: Option<ContextEntry>,
-}
-
-impl<'a> BuildKitWalker<'a> {
-    fn new(pm: &'a PatternMatcher) -> Self {
+impl<'a> Walker<'a> {
+    fn new(pm: &'a PatternMatcher, semantics: ContextSemantics) -> Self {
         let exception_prefixes: Vec<String> = pm
             .patterns()
             .iter()
             .filter(|p| p.is_exclusion())
             .map(|p| {
                 let s = p.as_str();
+                if semantics == ContextSemantics::Classic {
+                    return s.to_string();
+                }
                 let s = s.strip_suffix("/**").unwrap_or(s);
                 let s = s.strip_suffix("/*").unwrap_or(s);
                 s.to_string()
@@ -280,66 +247,147 @@ impl<'a> BuildKitWalker<'a> {
         let only_prefix_exceptions = exception_prefixes
             .iter()
             .all(|p| !p.contains(['*', '[', ']', '?', '^', '\\']));
-        BuildKitWalker {
+        // Compared as `pattern + "/"`.
+        let exception_prefixes = exception_prefixes.into_iter().map(|p| p + "/").collect();
+        Walker {
             pm,
+            semantics,
             only_prefix_exceptions,
             exception_prefixes,
         }
     }
 
+    /// Some exception pattern starts inside `dir` (Go: `HasPrefix(pat+"/", dir+"/")`).
+    fn exception_inside(&self, dir: &[u8]) -> bool {
+        self.exception_prefixes.iter().any(|p| {
+            let p = p.as_bytes();
+            p.len() > dir.len() && p.starts_with(dir) && p[dir.len()] == b'/'
+        })
+    }
+
+    fn run(&self, context: &Path) -> Result<Vec<ContextEntry>, ContextError> {
+        let root = DirTask {
+            abs: context.to_path_buf(),
+            rel: Vec::new(),
+            info: MatchInfo::default(),
+            pending: Vec::new(),
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        // (tasks to do, tasks in progress)
+        let state = Mutex::new((vec![root], 0usize));
+        let wake = Condvar::new();
+        let failed: Mutex<Option<ContextError>> = Mutex::new(None);
+        let results = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    let mut spawned = Vec::new();
+                    loop {
+                        let task = {
+                            let mut st = state.lock().expect("no panics");
+                            loop {
+                                if let Some(t) = st.0.pop() {
+                                    st.1 += 1;
+                                    break Some(t);
+                                }
+                                if st.1 == 0 {
+                                    break None;
+                                }
+                                st = wake.wait(st).expect("no panics");
+                            }
+                        };
+                        let Some(task) = task else { break };
+                        if let Err(e) = self.visit(task, &mut out, &mut spawned) {
+                            failed.lock().expect("no panics").get_or_insert(e);
+                            spawned.clear();
+                        }
+                        let stop = failed.lock().expect("no panics").is_some();
+                        let mut st = state.lock().expect("no panics");
+                        if stop {
+                            st.0.clear();
+                        } else {
+                            st.0.append(&mut spawned);
+                        }
+                        st.1 -= 1;
+                        wake.notify_all();
+                    }
+                    results.lock().expect("no panics").append(&mut out);
+                });
+            }
+        });
+        if let Some(e) = failed.into_inner().expect("no panics") {
+            return Err(e);
+        }
+        Ok(results.into_inner().expect("no panics"))
+    }
+
     fn visit(
         &self,
-        abs: &Path,
-        rel: &[u8],
-        parent: &MatchInfo,
-        ancestors: &mut Vec<Ancestor>,
+        task: DirTask,
         out: &mut Vec<ContextEntry>,
+        spawn: &mut Vec<DirTask>,
     ) -> Result<(), ContextError> {
-        for e in sorted_dir(abs)? {
+        let mut pending = task.pending;
+        for e in sorted_dir(&task.abs)? {
             let name = e.file_name();
-            let path = join_rel(rel, name.as_bytes());
+            let path = join_rel(&task.rel, name.as_bytes());
             let ft = e
                 .file_type()
                 .map_err(|err| ContextError::io(&e.path(), err))?;
             let is_dir = ft.is_dir();
-            let (excluded, info) = self.pm.matches_using_parent_results(&path, parent)?;
-            if excluded && is_dir && self.only_prefix_exceptions {
-                if !self.pm.has_exclusions() {
-                    continue;
+            let (excluded, info) = self.pm.matches_using_parent_results(&path, &task.info)?;
+            let child = |info: MatchInfo, pending: Vec<Vec<u8>>| DirTask {
+                abs: e.path(),
+                rel: path.clone(),
+                info,
+                pending,
+            };
+            match self.semantics {
+                // go-archive TarWithOptions
+                ContextSemantics::Classic => {
+                    if excluded {
+                        if is_dir && self.pm.has_exclusions() && self.exception_inside(&path) {
+                            spawn.push(child(info, Vec::new()));
+                        }
+                        continue;
+                    }
+                    if is_dir {
+                        spawn.push(child(info, Vec::new()));
+                    }
                 }
-                let mut dir_slash = path.clone();
-                dir_slash.push(b'/');
-                let reincluded = self
-                    .exception_prefixes
-                    .iter()
-                    .any(|p| format!("{p}/").as_bytes().starts_with(&dir_slash));
-                if !reincluded {
-                    continue;
-                }
-            }
-            let entry = make_entry(&e, path.clone(), ft)?;
-            if !excluded {
-                // Parents that were excluded themselves are sent now, before the child.
-                for a in ancestors.iter_mut() {
-                    if let Some(dir) = a.entry.take() {
-                        out.push(dir);
+                // fsutil filterFS.Walk
+                ContextSemantics::BuildKit => {
+                    if excluded
+                        && is_dir
+                        && self.only_prefix_exceptions
+                        && (!self.pm.has_exclusions() || !self.exception_inside(&path))
+                    {
+                        continue;
+                    }
+                    if excluded {
+                        if is_dir {
+                            let mut p = pending.clone();
+                            p.push(path.clone());
+                            spawn.push(child(info, p));
+                        }
+                        continue;
+                    }
+                    for dir in pending.drain(..) {
+                        out.push(ContextEntry {
+                            path: dir,
+                            kind: EntryKind::Dir,
+                            stat: None,
+                        });
+                    }
+                    if is_dir {
+                        spawn.push(child(info, Vec::new()));
                     }
                 }
             }
-            if is_dir {
-                let pending = if excluded {
-                    Some(entry)
-                } else {
-                    out.push(entry);
-                    None
-                };
-                ancestors.push(Ancestor { entry: pending });
-                let res = self.visit(&e.path(), &path, &info, ancestors, out);
-                ancestors.pop();
-                res?;
-            } else if !excluded {
-                out.push(entry);
-            }
+            out.push(make_entry(&e, path, ft)?);
         }
         Ok(())
     }

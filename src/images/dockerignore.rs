@@ -20,10 +20,10 @@
 //! Last match wins: a pattern is only evaluated if it could change the current verdict
 //! (an exclusion `!p` only when the path is currently excluded, and the reverse).
 
-use std::cell::OnceCell;
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use super::goregex::{go_chars, GoRegex};
 
@@ -233,7 +233,9 @@ enum Compiled {
     Exact,
     Prefix,
     Suffix,
-    Regex(GoRegex),
+    /// The regexp, and the literal text every match must end with (a cheap
+    /// pre-check: `*.log` need not run the regexp on `main.rs`).
+    Regex(GoRegex, String),
     Bad(String),
 }
 
@@ -242,7 +244,7 @@ enum Compiled {
 pub struct Pattern {
     cleaned: String,
     exclusion: bool,
-    compiled: OnceCell<Compiled>,
+    compiled: OnceLock<Compiled>,
 }
 
 impl Pattern {
@@ -273,7 +275,12 @@ impl Pattern {
                 // `**/foo` matches `foo`
                 Ok(suffix.first() == Some(&b'/') && path == &suffix[1..])
             }
-            Compiled::Regex(re) => Ok(re.is_match(&go_chars(path))),
+            Compiled::Regex(re, suffix) => {
+                if !path.ends_with(suffix.as_bytes()) {
+                    return Ok(false);
+                }
+                Ok(re.is_match(&go_chars(path)))
+            }
             Compiled::Bad(reason) => Err(PatternError {
                 pattern: self.to_string(),
                 reason: reason.clone(),
@@ -302,20 +309,25 @@ enum Kind {
 /// `Pattern.compile`: the translation to a Go regexp, character by character (the
 /// `text/scanner` loop), tracking which simple form still applies.
 fn compile(pattern: &str) -> Compiled {
-    let (kind, re) = translate(pattern);
+    let (kind, re, mut suffix) = translate(pattern);
+    if suffix.contains('\u{FFFD}') {
+        suffix.clear(); // stands for invalid bytes: compare chars, not bytes
+    }
     match kind {
         Kind::Exact => Compiled::Exact,
         Kind::Prefix => Compiled::Prefix,
         Kind::Suffix => Compiled::Suffix,
         Kind::Regex => match GoRegex::new(&re) {
-            Ok(r) => Compiled::Regex(r),
+            Ok(r) => Compiled::Regex(r, suffix),
             Err(e) => Compiled::Bad(format!("{e} (in the translated expression {re:?})")),
         },
     }
 }
 
-/// The match kind and, for [`Kind::Regex`], the Go regexp string moby builds.
-fn translate(pattern: &str) -> (Kind, String) {
+/// The match kind, the Go regexp string moby builds (for [`Kind::Regex`]) and the
+/// run of plain literal characters the regexp ends with.
+fn translate(pattern: &str) -> (Kind, String, String) {
+    let mut tail = String::new();
     let chars: Vec<char> = go_chars(pattern.as_bytes());
     let mut re = String::from("^");
     let mut kind = Kind::Exact;
@@ -351,13 +363,17 @@ fn translate(pattern: &str) -> (Kind, String) {
                 re.push_str("[^/]*");
                 kind = Kind::Regex;
             }
+            tail.clear();
         } else if ch == '?' {
             re.push_str("[^/]");
             kind = Kind::Regex;
+            tail.clear();
         } else if ".+()|{}$".contains(ch) {
             re.push('\\');
             re.push(ch);
+            tail.push(ch);
         } else if ch == '\\' {
+            tail.clear();
             if k < chars.len() {
                 re.push('\\');
                 re.push(chars[k]);
@@ -369,15 +385,20 @@ fn translate(pattern: &str) -> (Kind, String) {
         } else if ch == '[' || ch == ']' {
             re.push(ch);
             kind = Kind::Regex;
+            tail.clear();
+        } else if ch == '^' {
+            re.push(ch); // a Go regexp anchor, not a literal
+            tail.clear();
         } else {
             re.push(ch);
+            tail.push(ch);
         }
         iteration += 1;
     }
     if kind == Kind::Regex {
         re.push('$');
     }
-    (kind, re)
+    (kind, re, tail)
 }
 
 /// Per-pattern results for a directory, handed down to its children
@@ -430,7 +451,7 @@ impl PatternMatcher {
             out.push(Pattern {
                 cleaned: p,
                 exclusion,
-                compiled: OnceCell::new(),
+                compiled: OnceLock::new(),
             });
         }
         Ok(PatternMatcher {

@@ -15,14 +15,13 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::context::{context_entries, ContextError, ContextSemantics, EntryKind};
-use super::statcache::{now_ns, FileStat, StatCache};
+use super::statcache::{now_ns, StatCache};
 
 /// Bumped whenever what goes into the hash changes, so old tags are never reused for a
 /// different meaning.
@@ -139,9 +138,9 @@ pub fn fingerprint(
             EntryKind::Other => {}
             EntryKind::File => {
                 stats.files += 1;
-                let meta = e.metadata.as_ref().expect("files carry metadata");
-                stats.bytes_total += meta.len();
-                match cache.lookup(&e.path, &FileStat::from_metadata(meta)) {
+                let st = e.stat.as_ref().expect("files carry stat data");
+                stats.bytes_total += st.size;
+                match cache.lookup(&e.path, st) {
                     Some(h) => {
                         hashes[i] = Some(h);
                         stats.cache_hits += 1;
@@ -151,19 +150,14 @@ pub fn fingerprint(
             }
         }
     }
-    todo.sort_by_key(|&i| std::cmp::Reverse(entries[i].metadata.as_ref().map_or(0, |m| m.len())));
+    todo.sort_by_key(|&i| std::cmp::Reverse(entries[i].stat.map_or(0, |m| m.size)));
 
     let computed = hash_files(inputs, &entries, &todo)?;
     for (i, h) in computed {
-        let meta = entries[i].metadata.as_ref().expect("files carry metadata");
+        let st = entries[i].stat.expect("files carry stat data");
         stats.files_hashed += 1;
-        stats.bytes_hashed += meta.len();
-        cache.record(
-            entries[i].path.clone(),
-            FileStat::from_metadata(meta),
-            h,
-            run_start_ns,
-        );
+        stats.bytes_hashed += st.size;
+        cache.record(entries[i].path.clone(), st, h, run_start_ns);
         hashes[i] = Some(h);
     }
     cache.finish_run();
@@ -185,10 +179,10 @@ pub fn fingerprint(
                 h.update(b"d");
             }
             EntryKind::File => {
-                let meta = e.metadata.as_ref().expect("files carry metadata");
-                let exec = meta.permissions().mode() & 0o111 != 0;
+                let st = e.stat.as_ref().expect("files carry stat data");
+                let exec = st.mode & 0o111 != 0;
                 h.update(if exec { b"x" } else { b"f" });
-                h.update(&meta.len().to_le_bytes());
+                h.update(&st.size.to_le_bytes());
                 h.update(&content.expect("every file hashed"));
             }
             EntryKind::Symlink => {
@@ -202,7 +196,7 @@ pub fn fingerprint(
                 put_len(&mut h, target.as_os_str().as_bytes());
             }
             EntryKind::Other => {
-                let mode = e.metadata.as_ref().map_or(0, |m| m.permissions().mode());
+                let mode = e.stat.map_or(0, |m| m.mode);
                 h.update(b"o");
                 h.update(&(mode & libc::S_IFMT).to_le_bytes());
             }

@@ -54,16 +54,40 @@ struct Entry {
     stat: FileStat,
     hash: [u8; 32],
     racy: bool,
+    /// Seen in the current run (entries not seen are dropped at `finish_run`).
+    used: bool,
 }
+
+/// FxHash-style hasher: the keys are file paths from the user's own tree, so no
+/// HashDoS concern, and SipHash showed in profiles of an unchanged 20,000-file context.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
+type Map = HashMap<Vec<u8>, Entry, std::hash::BuildHasherDefault<FastHasher>>;
 
 /// See the module docs. `lookup`/`record` are used by [`super::fingerprint`]; callers
 /// only `open` (or `new`) and `save`.
 #[derive(Debug, Default)]
 pub struct StatCache {
     path: Option<PathBuf>,
-    entries: HashMap<Vec<u8>, Entry>,
-    /// Entries of the current run; replaces `entries` at `finish_run`.
-    next: HashMap<Vec<u8>, Entry>,
+    entries: Map,
     dirty: bool,
 }
 
@@ -107,19 +131,18 @@ impl StatCache {
         let entries = match std::fs::read(&path) {
             Ok(bytes) => decode(&bytes).unwrap_or_else(|| {
                 tracing::debug!("ignoring unreadable stat cache {}", path.display());
-                HashMap::new()
+                Map::default()
             }),
             Err(e) => {
                 if e.kind() != io::ErrorKind::NotFound {
                     tracing::debug!("ignoring stat cache {}: {e}", path.display());
                 }
-                HashMap::new()
+                Map::default()
             }
         };
         StatCache {
             path: Some(path),
             entries,
-            next: HashMap::new(),
             dirty: false,
         }
     }
@@ -139,12 +162,11 @@ impl StatCache {
     /// The cached content hash of `path` if its stat data is unchanged and the entry
     /// is not racy. Also carries the entry over to the current run.
     pub(crate) fn lookup(&mut self, path: &[u8], stat: &FileStat) -> Option<[u8; 32]> {
-        let e = self.entries.get(path)?;
+        let e = self.entries.get_mut(path)?;
         if e.racy || e.stat != *stat {
             return None;
         }
-        let e = *e;
-        self.next.insert(path.to_vec(), e);
+        e.used = true;
         Some(e.hash)
     }
 
@@ -157,16 +179,26 @@ impl StatCache {
         run_start_ns: i64,
     ) {
         let racy = stat.mtime_ns.max(stat.ctime_ns) >= run_start_ns - RACY_WINDOW_NS;
-        self.next.insert(path, Entry { stat, hash, racy });
+        self.entries.insert(
+            path,
+            Entry {
+                stat,
+                hash,
+                racy,
+                used: true,
+            },
+        );
         self.dirty = true;
     }
 
     /// Ends a run: files not seen in it are forgotten.
     pub(crate) fn finish_run(&mut self) {
-        if self.next.len() != self.entries.len() {
+        let before = self.entries.len();
+        self.entries
+            .retain(|_, e| std::mem::replace(&mut e.used, false));
+        if self.entries.len() != before {
             self.dirty = true;
         }
-        self.entries = std::mem::take(&mut self.next);
     }
 
     /// Writes the cache to its file (temp file + rename) if it changed.
@@ -197,7 +229,7 @@ impl StatCache {
     }
 }
 
-fn encode(entries: &HashMap<Vec<u8>, Entry>) -> Vec<u8> {
+fn encode(entries: &Map) -> Vec<u8> {
     let mut sorted: Vec<_> = entries.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = Vec::with_capacity(16 + entries.len() * 120);
@@ -221,7 +253,7 @@ fn encode(entries: &HashMap<Vec<u8>, Entry>) -> Vec<u8> {
     out
 }
 
-fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Entry>> {
+fn decode(bytes: &[u8]) -> Option<Map> {
     let body_len = bytes.len().checked_sub(32)?;
     let (body, sum) = bytes.split_at(body_len);
     if blake3::hash(body).as_bytes() != sum {
@@ -232,7 +264,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Entry>> {
         return None;
     }
     let count = r.u64()? as usize;
-    let mut entries = HashMap::with_capacity(count.min(1 << 24));
+    let mut entries = Map::with_capacity_and_hasher(count.min(1 << 24), Default::default());
     for _ in 0..count {
         let len = r.u32()? as usize;
         let path = r.take(len)?.to_vec();
@@ -246,7 +278,15 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Entry>> {
         };
         let racy = r.take(1)?[0] != 0;
         let hash: [u8; 32] = r.take(32)?.try_into().ok()?;
-        entries.insert(path, Entry { stat, hash, racy });
+        entries.insert(
+            path,
+            Entry {
+                stat,
+                hash,
+                racy,
+                used: false,
+            },
+        );
     }
     r.b.is_empty().then_some(entries)
 }

@@ -264,7 +264,7 @@ fn moby_compile_table() {
         ),
     ];
     for &(pattern, kind, re) in cases {
-        let (k, r) = translate(&go_clean(pattern));
+        let (k, r, _) = translate(&go_clean(pattern));
         assert_eq!(k, kind, "{pattern:?}");
         if kind == Regex {
             assert_eq!(r, re, "{pattern:?}");

@@ -246,7 +246,7 @@ fn stat_cache_avoids_reads() {
     let entries =
         context_entries(&root, &root.join("Dockerfile"), ContextSemantics::BuildKit).unwrap();
     for e in entries.iter().filter(|e| e.kind == EntryKind::File) {
-        let stat = FileStat::from_metadata(e.metadata.as_ref().unwrap());
+        let stat = e.stat.unwrap();
         let h = hash_file(&root.join(e.path_lossy()), &mut vec![0; 4096]).unwrap();
         cache.record(
             e.path.clone(),
