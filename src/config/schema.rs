@@ -465,9 +465,10 @@ impl<'de> Deserialize<'de> for DurationStr {
         humantime::parse_duration(text.trim())
             .map(DurationStr)
             .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "invalid duration {text:?} ({e}); write it like \"90s\", \"5m\" or \"1h 30m\""
-                ))
+                // humantime lists every unit it knows; the help line says what to write.
+                let why = e.to_string();
+                let why = why.split(", supported units").next().unwrap_or(&why).to_string();
+                serde::de::Error::custom(format!("invalid duration {text:?} ({why})"))
             })
     }
 }
