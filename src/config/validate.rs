@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ipnet::Ipv4Net;
 
 use super::diagnostic::{closest, ConfigError};
-use super::load::Loaded;
+use super::load::{join_key, Loaded};
 use super::schema::{ClusterProvider, RegistryProvider, WaitSpec};
 
 const MAX_SERVERS: u32 = 9;
@@ -90,7 +90,10 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         }
         let key = (c.registry.bind.clone(), c.registry.port);
         if let Some(other) = clash(&host_ports, &key) {
-            errs.push("registry.port", format!("host port {} is used twice: by registry.port and {other}", c.registry.port), "give each host port its own number");
+            // Point at the key the user wrote (the other one may be a default).
+            let at = if loaded.is_written("registry.port") || !loaded.is_written(&other) { "registry.port".to_string() } else { other.clone() };
+            let mine = if at == "registry.port" { other.clone() } else { "registry.port".to_string() };
+            errs.push(&at, format!("host port {} is used twice: by {at} and {mine}", c.registry.port), format!("give each host port its own number, e.g. change {at}"));
         } else {
             host_ports.insert(key, "registry.port".into());
         }
@@ -104,7 +107,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                     let host = m.host.clone().unwrap_or_else(|| cl.api_host.clone());
                     let k = (host, hp);
                     if let Some(other) = clash(&host_ports, &k) {
-                        errs.push(&key, format!("host port {hp} is used twice: by {key} and {other}"), "give each host port its own number");
+                        errs.push(&key, format!("host port {hp} is used twice: by {key} and {other}"), format!("give each host port its own number (a host address of 0.0.0.0 takes the port on every address)"));
                     } else {
                         host_ports.insert(k, key.clone());
                     }
@@ -193,7 +196,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         errs.push("calico.version", format!("calico.version {:?} is not a release tag", c.calico.version), format!("write it like \"{}\"", super::schema::DEFAULT_CALICO_VERSION));
     }
     for (file, sum) in &c.calico.sha256 {
-        let key = format!("calico.sha256.{file}");
+        let key = join_key("calico.sha256", file);
         if sum.len() != 64 || !sum.chars().all(|ch| ch.is_ascii_hexdigit()) {
             errs.push(&key, format!("sha256 for {file} is not 64 hex digits"), "paste the output of `sha256sum FILE` (the first field)");
         }
@@ -295,8 +298,8 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             if d == &o.name {
                 errs.push(&key, format!("overlay {:?} depends on itself", o.name), "remove it from its own depends_on");
             } else if !overlay_index.contains_key(d.as_str()) {
-                let hint = closest(d, overlay_index.keys().copied()).map(|c| format!("did you mean {c:?}? ")).unwrap_or_default();
-                let names: BTreeSet<&str> = overlay_index.keys().copied().collect();
+                let hint = closest(d, overlay_index.keys().copied().filter(|n| !n.is_empty())).map(|c| format!("did you mean {c:?}? ")).unwrap_or_default();
+                let names: BTreeSet<&str> = overlay_index.keys().copied().filter(|n| !n.is_empty()).collect();
                 errs.push(&key, format!("overlay {:?} depends on {d:?}, which is not an overlay", o.name), format!("{hint}known overlays: {}", names.into_iter().collect::<Vec<_>>().join(", ")));
             }
         }
@@ -309,7 +312,14 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     // namespaces
     for name in c.namespaces.keys() {
         if let Err(why) = check_dns_label(name, 63) {
-            errs.push(format!("namespaces.{name}"), format!("namespace name {name:?} is not valid: {why}"), "use lowercase letters, digits and '-', starting with a letter");
+            errs.push(join_key("namespaces", name), format!("namespace name {name:?} is not valid: {why}"), "use lowercase letters, digits and '-', starting with a letter");
+        }
+    }
+
+    // Every other timeout: zero would fail at once, which is never what was meant.
+    for (key, t) in [("cluster.timeout", c.cluster.timeout), ("calico.timeout", c.calico.timeout), ("build.timeout", c.build.timeout), ("verify.timeout", c.verify.timeout)] {
+        if t.0.is_zero() {
+            errs.push(key, format!("{key} is zero"), "give it time, e.g. \"5m\"");
         }
     }
 
