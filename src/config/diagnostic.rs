@@ -57,7 +57,21 @@ impl Source {
     }
 }
 
-/// A position in a source file.
+impl Source {
+    /// A location for a key that is not written in this file (its default applies):
+    /// line 0, rendered without a source line.
+    pub fn unwritten(&self) -> Location {
+        Location {
+            file: self.name.clone(),
+            line: 0,
+            col: 0,
+            line_text: String::new(),
+            width: 0,
+        }
+    }
+}
+
+/// A position in a source file (`line` 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     pub file: String,
@@ -81,6 +95,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;
         match &self.location {
+            Some(loc) if loc.line == 0 => {
+                writeln!(f, "  --> {} (key `{}`, not written there: its default applies)", loc.file, self.key)?;
+            }
             Some(loc) => {
                 let gutter = loc.line.to_string().len();
                 let pad = " ".repeat(gutter);

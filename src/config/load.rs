@@ -45,18 +45,29 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Where a key (e.g. `overlays[1].path`) was written, for annotations and late errors.
+    /// Where a key's value (e.g. `overlays[1].path`) was written, for annotations and late
+    /// errors; a key not written points at its nearest written table.
     pub fn locate(&self, key: &str) -> Option<Location> {
-        self.spans.lookup(key).map(|(src, span)| self.sources[src].locate(span))
+        self.spans.lookup(key).map(|(_, e)| self.sources[e.src].locate(e.value.clone()))
     }
 
-    /// A config error at a key, located in its file.
+    /// Whether the key itself was written (in the file or the profile), not defaulted.
+    pub fn is_written(&self, key: &str) -> bool {
+        self.spans.entries.contains_key(key)
+    }
+
+    /// A config error at a key, located in its file (or, for a key that is not written
+    /// anywhere, naming the file and saying the default applies).
     pub fn error_at(&self, key: &str, message: impl Into<String>, help: Option<String>) -> ConfigError {
+        let mut message = message.into();
+        if let Some(note) = profile_note(&self.spans, key, self.profile.as_deref()) {
+            message.push_str(&note);
+        }
         ConfigError {
             key: key.to_string(),
-            message: message.into(),
+            message,
             help,
-            location: self.locate(key),
+            location: Some(self.locate(key).unwrap_or_else(|| self.sources[0].unwritten())),
         }
     }
 
@@ -71,23 +82,36 @@ impl Loaded {
     }
 }
 
-/// Key path → (source index, span of the value).
+/// Where one key was written.
+#[derive(Debug, Clone)]
+struct SpanEntry {
+    /// Index in the sources (0: devenv.toml; then a built-in profile).
+    src: usize,
+    /// The value's span.
+    value: Range<usize>,
+    /// The key's own span (absent for array items).
+    key: Option<Range<usize>>,
+    /// The value comes from the merged profile.
+    profile: bool,
+}
+
+/// Key path → where it was written.
 #[derive(Debug, Clone, Default)]
 struct SpanMap {
-    entries: BTreeMap<String, (usize, Range<usize>)>,
+    entries: BTreeMap<String, SpanEntry>,
 }
 
 impl SpanMap {
-    fn insert(&mut self, key: String, src: usize, span: Range<usize>) {
-        self.entries.insert(key, (src, span));
+    fn insert(&mut self, key: String, entry: SpanEntry) {
+        self.entries.insert(key, entry);
     }
 
     /// Exact key, else its nearest written parent (a missing key points at its table).
-    fn lookup(&self, key: &str) -> Option<(usize, Range<usize>)> {
+    fn lookup(&self, key: &str) -> Option<(String, &SpanEntry)> {
         let mut k = key.to_string();
         loop {
-            if let Some((s, r)) = self.entries.get(&k) {
-                return Some((*s, r.clone()));
+            if let Some(e) = self.entries.get(&k) {
+                return Some((k, e));
             }
             match parent_key(&k) {
                 Some(p) => k = p,
@@ -98,15 +122,20 @@ impl SpanMap {
 
     /// Forget every entry at or below `key` (a profile replaced that value).
     fn remove_below(&mut self, key: &str) {
-        let doomed: Vec<String> = self
-            .entries
-            .keys()
-            .filter(|k| *k == key || k.starts_with(&format!("{key}.")) || k.starts_with(&format!("{key}[")))
-            .cloned()
-            .collect();
-        for k in doomed {
-            self.entries.remove(&k);
-        }
+        self.entries.retain(|k, _| !is_at_or_below(k, key));
+    }
+}
+
+fn is_at_or_below(k: &str, key: &str) -> bool {
+    k == key || (k.starts_with(key) && (k[key.len()..].starts_with('.') || k[key.len()..].starts_with('[')))
+}
+
+/// " (set by profile `ci`)" when the key's value comes from the merged profile.
+fn profile_note(spans: &SpanMap, key: &str, profile: Option<&str>) -> Option<String> {
+    let (_, e) = spans.lookup(key)?;
+    match (e.profile, profile) {
+        (true, Some(p)) => Some(format!(" (set by profile `{p}`)")),
+        _ => None,
     }
 }
 
@@ -117,7 +146,8 @@ fn parent_key(k: &str) -> Option<String> {
     k.rfind('.').map(|i| k[..i].to_string())
 }
 
-fn join_key(prefix: &str, key: &str) -> String {
+/// `prefix.key`, quoting a key that is not a bare TOML key (`calico.sha256."a.yaml"`).
+pub(crate) fn join_key(prefix: &str, key: &str) -> String {
     let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     let key = if bare { key.to_string() } else { format!("{key:?}") };
     if prefix.is_empty() {
@@ -189,102 +219,219 @@ pub fn load_text(
     file: Option<PathBuf>,
     profile: Option<&str>,
 ) -> Result<Loaded, ConfigErrors> {
-    let base = Source {
+    let mut sources = vec![Source {
         name: name.to_string(),
         text: text.to_string(),
-    };
-    let mut sources = vec![base];
+    }];
     let mut spans = SpanMap::default();
 
-    // 1. Parse with spans. Broken TOML and duplicate keys are reported here.
-    let parsed = DeTable::parse(text).map_err(|e| toml_syntax_error(&sources[0], &e))?;
-    let mut table = parsed.into_inner();
-    table.make_owned();
-    record_spans(&table, "", 0, &mut spans);
+    // 1. Parse with spans. Broken TOML and duplicate keys are reported here (every one the
+    //    parser finds, one per line: later errors on a line are usually echoes of the first).
+    let table = parse_toml(&sources[0], text)?;
+    record_spans(&table, "", 0, false, &mut spans);
     let mut value = detable_to_value(&table);
 
     // 2. Version.
     check_version(&value, &sources[0], &spans)?;
 
-    // 3. Profile.
+    // 3. Profiles. Every profile of the file is checked (a typo in the `ci` profile should
+    //    not wait for CI to be found); the chosen one is merged over the base.
     let root_table = value.as_table_mut().expect("a TOML document is a table");
     let own_profiles = root_table.remove("profiles");
-    if let Some(name) = profile {
-        let (overlay, src_idx, prefix) = match own_profiles.as_ref().and_then(|p| p.get(name)) {
-            Some(p) => (p.clone(), 0, format!("profiles.{name}")),
-            None => match profiles::builtin(name) {
+    let own: Vec<(String, toml::Table)> = match &own_profiles {
+        Some(toml::Value::Table(t)) => t
+            .iter()
+            .filter_map(|(k, v)| v.as_table().map(|t| (k.clone(), t.clone())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut errors = Vec::new();
+    for (pname, t) in &own {
+        for bad in ["version", "profiles"] {
+            if t.contains_key(bad) {
+                let key = join_key(&join_key("profiles", pname), bad);
+                errors.push(ConfigError {
+                    key: key.clone(),
+                    message: format!("a profile cannot set `{bad}` (profile `{pname}`)"),
+                    help: Some("remove it from the profile: a profile only overrides settings of the base file".into()),
+                    location: locate_key_or_value(&key, &sources, &spans),
+                });
+            }
+        }
+    }
+    let base_value = value.clone();
+    let base_spans = spans.clone();
+    if let Some(pname) = profile {
+        let (overlay, prefix) = match own.iter().find(|(n, _)| n == pname) {
+            Some((_, t)) => (t.clone(), join_key("profiles", pname)),
+            None => match profiles::builtin(pname) {
                 Some(builtin_text) => {
-                    let src = Source {
-                        name: format!("<built-in profile {name}> (profiles/{name}.toml)"),
+                    sources.push(Source {
+                        name: format!("profiles/{pname}.toml (built-in profile `{pname}`)"),
                         text: builtin_text.to_string(),
-                    };
-                    let parsed = DeTable::parse(builtin_text).map_err(|e| toml_syntax_error(&src, &e))?;
-                    let mut t = parsed.into_inner();
-                    t.make_owned();
-                    sources.push(src);
+                    });
                     let idx = sources.len() - 1;
-                    let mut profile_spans = SpanMap::default();
-                    record_spans(&t, "", idx, &mut profile_spans);
-                    spans.entries.extend(profile_spans.entries.into_iter().map(|(k, v)| (format!("@{name}.{k}"), v)));
-                    (detable_to_value(&t), idx, format!("@{name}"))
+                    let t = parse_toml(&sources[idx], builtin_text)?;
+                    let prefix = format!("@{pname}");
+                    record_spans(&t, &prefix, idx, false, &mut spans);
+                    match detable_to_value(&t) {
+                        toml::Value::Table(t) => (t, prefix),
+                        _ => unreachable!("a TOML document is a table"),
+                    }
                 }
-                None => return Err(ConfigErrors::single(unknown_profile(name, own_profiles.as_ref(), &sources[0], &spans))),
+                None => {
+                    if let Some(toml::Value::Table(t)) = &own_profiles {
+                        if let Some(other) = t.get(pname) {
+                            let key = join_key("profiles", pname);
+                            return Err(ConfigErrors::single(ConfigError {
+                                key: key.clone(),
+                                message: format!("profile `{pname}` must be a table, found {}", type_name(other)),
+                                help: Some(format!("write it as [profiles.{pname}] with keys such as cluster.agents")),
+                                location: spans.lookup(&key).map(|(_, e)| sources[e.src].locate(e.value.clone())),
+                            }));
+                        }
+                    }
+                    return Err(ConfigErrors::single(unknown_profile(pname, &own, &sources[0], &spans)));
+                }
             },
         };
-        let _ = src_idx;
-        let overlay_table = match overlay {
-            toml::Value::Table(t) => t,
-            other => {
-                return Err(ConfigErrors::single(ConfigError {
-                    key: prefix.clone(),
-                    message: format!("profile `{name}` must be a table, found {}", other.type_str()),
-                    help: Some(format!("write it as [profiles.{name}] with keys such as cluster.agents")),
-                    location: spans.lookup(&prefix).map(|(s, r)| sources[s].locate(r)),
-                }))
-            }
-        };
-        if overlay_table.contains_key("version") || overlay_table.contains_key("profiles") {
-            let bad = if overlay_table.contains_key("version") { "version" } else { "profiles" };
-            let key = format!("{prefix}.{bad}");
-            return Err(ConfigErrors::single(ConfigError {
-                key: key.clone(),
-                message: format!("a profile cannot set `{bad}`"),
-                help: Some("remove it from the profile: a profile only overrides settings of the base file".into()),
-                location: spans.lookup(&key).map(|(s, r)| sources[s].locate(r)),
-            }));
+        let root_table = value.as_table_mut().expect("a TOML document is a table");
+        merge_into(root_table, &overlay, "", &prefix, &mut spans);
+        // The profile's own `version` was reported above; keep the base's.
+        if overlay.contains_key("version") {
+            root_table.insert("version".into(), base_value["version"].clone());
         }
-        merge_into(root_table, &overlay_table, "", &prefix, &mut spans);
     }
-    // Keep the profiles table for the typed config (only to validate its shape), not its effect.
+    // The typed config checks the shape of the profiles table too (not its effect).
     if let Some(p) = own_profiles.clone() {
-        root_table.insert("profiles".into(), p);
+        value.as_table_mut().expect("table").insert("profiles".into(), p);
     }
 
-    // 4. Types, unknown keys: collect every such error by removing the offending key and retrying.
-    let (config, mut errors) = deserialize_collecting(value, &sources, &spans);
+    // 4 and 5: types, unknown keys, then values and cross-references.
+    let ctx = Ctx { sources: &sources, root, file: file.clone() };
+    let (config, errs) = evaluate(&ctx, value, &spans, profile);
+    errors.extend(errs);
 
-    // 5. Values and cross-references.
-    let project = match &config {
-        Some(c) => c.project.name.clone().unwrap_or_else(|| folder_project_name(root)),
-        None => folder_project_name(root),
+    // With a profile, the base must still be valid on its own (it is what `devenv up` without
+    // a profile reads): report its problems on lines the profile did not already cover.
+    if profile.is_some() {
+        let mut v = base_value.clone();
+        if let Some(p) = own_profiles.clone() {
+            v.as_table_mut().expect("table").insert("profiles".into(), p);
+        }
+        let (_, errs) = evaluate(&ctx, v, &base_spans, None);
+        for e in errs {
+            let seen = errors.iter().any(|x| x.key == e.key && (x.message == e.message || x.location == e.location));
+            if !seen {
+                errors.push(e);
+            }
+        }
+    }
+
+    // The other profiles of the file, each merged over the base alone: only problems on the
+    // profile's own lines are reported (the base's are reported once, above).
+    for (pname, overlay) in &own {
+        if Some(pname.as_str()) == profile {
+            continue;
+        }
+        let mut v = base_value.clone();
+        let mut s = base_spans.clone();
+        let mut overlay = overlay.clone();
+        overlay.remove("version");
+        overlay.remove("profiles");
+        merge_into(v.as_table_mut().expect("table"), &overlay, "", &join_key("profiles", pname), &mut s);
+        let (_, errs) = evaluate(&ctx, v, &s, Some(pname));
+        for e in errs {
+            let from_profile = s.lookup(&e.key).map(|(_, en)| en.profile).unwrap_or(false);
+            if from_profile && !errors.iter().any(|x| x.key == e.key && x.message == e.message) {
+                errors.push(e);
+            }
+        }
+    }
+
+    match config {
+        Some(config) if errors.is_empty() => {
+            let project = config.project.name.clone().unwrap_or_else(|| folder_project_name(root));
+            let mut loaded = Loaded {
+                config,
+                root: root.to_path_buf(),
+                file,
+                profile: profile.map(str::to_string),
+                project,
+                spans,
+                sources,
+            };
+            loaded.config.profiles.clear();
+            Ok(loaded)
+        }
+        _ => {
+            sort_errors(&mut errors, &sources);
+            Err(ConfigErrors { errors })
+        }
+    }
+}
+
+struct Ctx<'a> {
+    sources: &'a [Source],
+    root: &'a Path,
+    file: Option<PathBuf>,
+}
+
+/// Deserialize (collecting every type error) and validate a merged config value.
+fn evaluate(ctx: &Ctx<'_>, value: toml::Value, spans: &SpanMap, profile: Option<&str>) -> (Option<Config>, Vec<ConfigError>) {
+    let (config, mut errors, poisoned) = deserialize_collecting(value, ctx.sources, spans, profile);
+    let Some(config) = config else {
+        return (None, errors);
     };
-    let mut loaded = Loaded {
-        config: config.clone().unwrap_or_else(|| Config::minimal()),
-        root: root.to_path_buf(),
-        file,
+    let project = config.project.name.clone().unwrap_or_else(|| folder_project_name(ctx.root));
+    let loaded = Loaded {
+        config,
+        root: ctx.root.to_path_buf(),
+        file: ctx.file.clone(),
         profile: profile.map(str::to_string),
         project,
-        spans,
-        sources,
+        spans: spans.clone(),
+        sources: ctx.sources.to_vec(),
     };
-    if config.is_some() {
-        errors.extend(validate::validate(&loaded));
+    // A key with a type error was replaced by its default (or a placeholder): what validation
+    // says about it, or about its clash with another key, would be noise.
+    let noise = |e: &ConfigError| {
+        poisoned.iter().any(|p| is_at_or_below(&e.key, p) || e.message.contains(p.as_str()))
+    };
+    errors.extend(validate::validate(&loaded).into_iter().filter(|e| !noise(e)));
+    (Some(loaded.config), errors)
+}
+
+/// Errors in file order (the base file first, then a built-in profile), unlocated last.
+fn sort_errors(errors: &mut [ConfigError], sources: &[Source]) {
+    errors.sort_by_key(|e| match &e.location {
+        Some(l) => (
+            sources.iter().position(|s| s.name == l.file).unwrap_or(usize::MAX),
+            l.line,
+            l.col,
+        ),
+        None => (usize::MAX, usize::MAX, usize::MAX),
+    });
+}
+
+/// `text` is `src.text` (borrowed separately so the table may outlive the borrow of `src`).
+fn parse_toml<'a>(src: &Source, text: &'a str) -> Result<DeTable<'a>, ConfigErrors> {
+    let (parsed, errs) = DeTable::parse_recoverable(text);
+    if !errs.is_empty() {
+        let mut out: Vec<ConfigError> = Vec::new();
+        for e in &errs {
+            let err = toml_syntax_error(src, e);
+            let line = err.location.as_ref().map(|l| l.line);
+            if !out.iter().any(|o| o.location.as_ref().map(|l| l.line) == line) {
+                out.push(err);
+            }
+        }
+        out.sort_by_key(|e| e.location.as_ref().map(|l| (l.line, l.col)));
+        return Err(ConfigErrors { errors: out });
     }
-    if !errors.is_empty() {
-        return Err(ConfigErrors { errors });
-    }
-    loaded.config.profiles.clear();
-    Ok(loaded)
+    let mut table = parsed.into_inner();
+    table.make_owned();
+    Ok(table)
 }
 
 fn display_name(path: &Path, cwd: &Path) -> String {
@@ -318,25 +465,47 @@ pub fn folder_project_name(root: &Path) -> String {
     }
 }
 
-fn toml_syntax_error(src: &Source, e: &toml::de::Error) -> ConfigErrors {
+fn toml_syntax_error(src: &Source, e: &toml::de::Error) -> ConfigError {
     let span = e.span().unwrap_or(0..0);
     let msg = e.message().trim().to_string();
-    let (key, help) = if msg.contains("duplicate key") {
-        (
-            key_at_offset(src, span.start),
-            "each key may appear once per table: remove or rename one of them".to_string(),
-        )
+    let key = key_at_offset(src, span.start);
+    let (line, _) = src.line_col(span.start);
+    let help = if msg.contains("duplicate key") || msg.contains("duplicate table") || msg.contains("already") {
+        let first = first_definition(src, &key, line);
+        match first {
+            Some(n) => format!("`{key}` is already defined on line {n}: each key and table may appear once, so merge the two or remove one"),
+            None => "each key and table may appear once: merge the two or remove one".to_string(),
+        }
+    } else if msg.contains("unclosed table") || msg.contains("expected `]`") {
+        "close the table header with `]`, e.g. [cluster]".to_string()
+    } else if msg.contains("string") && (msg.contains("unclosed") || msg.contains("unterminated") || msg.contains("invalid")) {
+        "close the string with the same quote it opens with (\" or ')".to_string()
+    } else if msg.contains("key with no value") || msg.contains("expected `=`") {
+        "write `key = value`, with the value on the same line".to_string()
     } else {
-        (
-            key_at_offset(src, span.start),
-            "fix the TOML syntax on this line (see https://toml.io)".to_string(),
-        )
+        "fix the TOML syntax on this line (see https://toml.io)".to_string()
     };
-    ConfigErrors::single(ConfigError {
+    ConfigError {
         key,
-        message: format!("invalid TOML in {}: {msg}", src.name),
+        message: format!("invalid TOML: {msg}"),
         help: Some(help),
         location: Some(src.locate(span)),
+    }
+}
+
+/// The line (before `before_line`) where a key or table header with this name is defined.
+fn first_definition(src: &Source, key: &str, before_line: usize) -> Option<usize> {
+    if key.is_empty() {
+        return None;
+    }
+    let last = key.rsplit('.').next().unwrap_or(key).trim();
+    src.text.lines().take(before_line.saturating_sub(1)).enumerate().find_map(|(i, l)| {
+        let t = l.trim();
+        let header = t.trim_start_matches('[').trim_end_matches(']').trim();
+        let is_header = t.starts_with('[') && header == key;
+        let k = t.split('=').next().unwrap_or("").trim().trim_matches('"');
+        let is_key = !t.starts_with('[') && t.contains('=') && (k == key || k == last);
+        (is_header || is_key).then_some(i + 1)
     })
 }
 
@@ -365,56 +534,95 @@ fn check_version(value: &toml::Value, src: &Source, spans: &SpanMap) -> Result<(
         })),
         Some(toml::Value::Integer(v)) if SUPPORTED_VERSIONS.contains(v) => Ok(()),
         Some(other) => {
-            let loc = spans.lookup("version").map(|(_, r)| src.locate(r));
-            let newer = matches!(other, toml::Value::Integer(v) if *v > CURRENT_VERSION);
+            let loc = spans.lookup("version").map(|(_, e)| src.locate(e.value.clone()));
+            let (message, help) = match other {
+                toml::Value::Integer(v) if *v > CURRENT_VERSION => (
+                    format!("unsupported devenv.toml version {v}; this devenv reads versions {supported}"),
+                    "this file was written for a newer devenv: upgrade devenv (see README, Install)".to_string(),
+                ),
+                toml::Value::Integer(v) => (
+                    format!("unsupported devenv.toml version {v}; this devenv reads versions {supported}"),
+                    format!("set `version = {CURRENT_VERSION}`"),
+                ),
+                toml::Value::String(s) if s.trim().parse::<i64>().is_ok() => (
+                    format!("`version` must be a number, found the string {s:?}"),
+                    format!("write it without quotes: `version = {}`", s.trim()),
+                ),
+                other => (
+                    format!("`version` must be a number, found {}", type_name(other)),
+                    format!("set `version = {CURRENT_VERSION}`"),
+                ),
+            };
             Err(ConfigErrors::single(ConfigError {
                 key: "version".into(),
-                message: format!("unsupported devenv.toml version {other}; this devenv reads versions {supported}"),
-                help: Some(if newer {
-                    "this file was written for a newer devenv: upgrade devenv (see README, Install)".into()
-                } else {
-                    format!("set `version = {CURRENT_VERSION}`")
-                }),
+                message,
+                help: Some(help),
                 location: loc,
             }))
         }
     }
 }
 
-fn unknown_profile(name: &str, own: Option<&toml::Value>, src: &Source, spans: &SpanMap) -> ConfigError {
-    let mut known: Vec<String> = profiles::BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
-    if let Some(toml::Value::Table(t)) = own {
-        known.extend(t.keys().cloned());
+/// How a value is named in messages.
+fn type_name(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("the string {s:?}"),
+        toml::Value::Integer(i) => format!("the number {i}"),
+        toml::Value::Float(f) => format!("the number {f}"),
+        toml::Value::Boolean(b) => format!("{b}"),
+        toml::Value::Datetime(d) => format!("the date {d}"),
+        toml::Value::Array(_) => "a list".into(),
+        toml::Value::Table(_) => "a table".into(),
     }
+}
+
+fn unknown_profile(name: &str, own: &[(String, toml::Table)], src: &Source, spans: &SpanMap) -> ConfigError {
+    let mut known: Vec<String> = profiles::BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+    known.extend(own.iter().map(|(n, _)| n.clone()));
     let suggestion = closest(name, known.iter().map(String::as_str))
         .map(|c| format!("did you mean `{c}`? "))
         .unwrap_or_default();
     ConfigError {
-        key: "profiles".into(),
-        message: format!("profile `{name}` (from --profile or DEVENV_PROFILE) is not defined"),
+        key: "--profile".into(),
+        message: format!("profile `{name}` (from --profile or DEVENV_PROFILE) is not defined in {}", src.name),
         help: Some(format!(
-            "{suggestion}known profiles: {}; define it as [profiles.{name}] in {}",
+            "{suggestion}known profiles: {}; or define it as [profiles.{name}] in {}",
             known.join(", "),
             src.name
         )),
-        location: spans.lookup("profiles").map(|(_, r)| src.locate(r)).or_else(|| Some(src.locate(0..0))),
+        location: locate_key_or_value("profiles", std::slice::from_ref(src), spans).or_else(|| Some(src.locate(0..0))),
     }
 }
 
-fn record_spans(table: &DeTable<'_>, prefix: &str, src: usize, spans: &mut SpanMap) {
+/// The key's own name where it was written (for a key that must be removed), else its value.
+fn locate_key_or_value(key: &str, sources: &[Source], spans: &SpanMap) -> Option<Location> {
+    let e = spans.entries.get(key)?;
+    let src = sources.get(e.src)?;
+    Some(src.locate(e.key.clone().unwrap_or_else(|| e.value.clone())))
+}
+
+fn record_spans(table: &DeTable<'_>, prefix: &str, src: usize, profile: bool, spans: &mut SpanMap) {
     for (k, v) in table.iter() {
         let key = join_key(prefix, k.get_ref());
-        record_value(v, &key, src, spans);
+        record_value(v, Some(k.span()), &key, src, profile, spans);
     }
 }
 
-fn record_value(v: &Spanned<DeValue<'_>>, key: &str, src: usize, spans: &mut SpanMap) {
-    spans.insert(key.to_string(), src, v.span());
+fn record_value(v: &Spanned<DeValue<'_>>, key_span: Option<Range<usize>>, key: &str, src: usize, profile: bool, spans: &mut SpanMap) {
+    spans.insert(
+        key.to_string(),
+        SpanEntry {
+            src,
+            value: v.span(),
+            key: key_span,
+            profile,
+        },
+    );
     match v.get_ref() {
-        DeValue::Table(t) => record_spans(t, key, src, spans),
+        DeValue::Table(t) => record_spans(t, key, src, profile, spans),
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                record_value(item, &format!("{key}[{i}]"), src, spans);
+                record_value(item, None, &format!("{key}[{i}]"), src, profile, spans);
             }
         }
         _ => {}
@@ -462,6 +670,7 @@ fn parse_float(text: &str) -> f64 {
 
 /// Deep-merge `overlay` into `base`: tables merge key by key, anything else replaces.
 /// `prefix` is the key path in `base`; `span_prefix` where the overlay's keys were recorded.
+/// Every value taken from the overlay is marked as coming from the profile.
 fn merge_into(base: &mut toml::Table, overlay: &toml::Table, prefix: &str, span_prefix: &str, spans: &mut SpanMap) {
     for (k, v) in overlay {
         let key = join_key(prefix, k);
@@ -469,18 +678,18 @@ fn merge_into(base: &mut toml::Table, overlay: &toml::Table, prefix: &str, span_
         match (base.get_mut(k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => {
                 if let Some(s) = spans.entries.get(&from).cloned() {
-                    spans.entries.entry(key.clone()).or_insert(s);
+                    spans.entries.entry(key.clone()).or_insert(SpanEntry { profile: true, ..s });
                 }
                 merge_into(b, o, &key, &from, spans);
             }
             _ => {
                 base.insert(k.clone(), v.clone());
                 spans.remove_below(&key);
-                let moved: Vec<(String, (usize, Range<usize>))> = spans
+                let moved: Vec<(String, SpanEntry)> = spans
                     .entries
                     .iter()
-                    .filter(|(sk, _)| *sk == &from || sk.starts_with(&format!("{from}.")) || sk.starts_with(&format!("{from}[")))
-                    .map(|(sk, sv)| (format!("{key}{}", &sk[from.len()..]), sv.clone()))
+                    .filter(|(sk, _)| is_at_or_below(sk, &from))
+                    .map(|(sk, sv)| (format!("{key}{}", &sk[from.len()..]), SpanEntry { profile: true, ..sv.clone() }))
                     .collect();
                 spans.entries.extend(moved);
             }
@@ -488,30 +697,50 @@ fn merge_into(base: &mut toml::Table, overlay: &toml::Table, prefix: &str, span_
     }
 }
 
+/// What to do with the offending key before trying again.
+enum Fix {
+    /// Drop it: the default applies.
+    Remove,
+    /// A required key is missing: put an empty string (every required key is a string).
+    Placeholder,
+}
+
 /// Deserialize, and on each type error record it, drop the offending key, and try again, so
-/// that one run reports every unknown key and wrong type, not just the first.
-fn deserialize_collecting(mut value: toml::Value, sources: &[Source], spans: &SpanMap) -> (Option<Config>, Vec<ConfigError>) {
+/// that one run reports every unknown key and wrong type, not just the first. Returns the
+/// config with those keys defaulted, the errors, and the keys that had them.
+fn deserialize_collecting(mut value: toml::Value, sources: &[Source], spans: &SpanMap, profile: Option<&str>) -> (Option<Config>, Vec<ConfigError>, Vec<String>) {
     let mut errors = Vec::new();
-    for _ in 0..64 {
+    let mut poisoned: Vec<String> = Vec::new();
+    for _ in 0..512 {
         let result: Result<Config, serde_path_to_error::Error<toml::de::Error>> =
             serde_path_to_error::deserialize(value.clone());
         match result {
-            Ok(c) if errors.is_empty() => return (Some(c), errors),
-            Ok(_) => return (None, errors),
+            Ok(c) => return (Some(c), errors, poisoned),
             Err(e) => {
                 let path = path_string(e.path());
                 let inner = e.into_inner();
                 let msg = inner.message().trim().to_string();
-                let (key, err) = describe_type_error(&path, &msg, sources, spans);
-                let removed = remove_key(&mut value, &key);
-                errors.push(err);
-                if !removed {
-                    return (None, errors);
+                let (key, mut err, fix) = describe_type_error(&path, &msg, sources, spans);
+                if let Some(note) = profile_note(spans, &key, profile) {
+                    err.message.push_str(&note);
+                }
+                let repeated = poisoned.contains(&key);
+                if !repeated {
+                    errors.push(err);
+                    poisoned.push(key.clone());
+                }
+                let fixed = !repeated
+                    && match fix {
+                        Fix::Remove => remove_key(&mut value, &key),
+                        Fix::Placeholder => insert_key(&mut value, &key, toml::Value::String(String::new())),
+                    };
+                if !fixed {
+                    return (None, errors, poisoned);
                 }
             }
         }
     }
-    (None, errors)
+    (None, errors, poisoned)
 }
 
 fn path_string(path: &serde_path_to_error::Path) -> String {
@@ -528,11 +757,16 @@ fn path_string(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMap) -> (String, ConfigError) {
-    let locate = |key: &str| spans.lookup(key).map(|(s, r)| sources[s].locate(r));
+fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMap) -> (String, ConfigError, Fix) {
+    let locate = |key: &str| spans.lookup(key).map(|(_, e)| sources[e.src].locate(e.value.clone()));
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("");
-        let key = join_key(path, field);
+        // serde_path_to_error's path already ends with the unknown field.
+        let (table_path, key) = match parent_key(path) {
+            Some(parent) if join_key(&parent, field) == path => (parent, path.to_string()),
+            None if join_key("", field) == path => (String::new(), path.to_string()),
+            _ => (path.to_string(), join_key(path, field)),
+        };
         let expected: Vec<&str> = msg
             .split("expected ")
             .nth(1)
@@ -542,13 +776,13 @@ fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMa
             Some(c) => format!("did you mean `{c}`? "),
             None => String::new(),
         };
-        let table = if path.is_empty() { "the top level".to_string() } else { format!("[{path}]") };
+        let table = table_name(&table_path);
         let help = if expected.is_empty() {
             format!("{hint}remove `{field}`")
         } else {
             format!("{hint}remove `{field}`, or use one of the keys of {table}: {}", expected.join(", "))
         };
-        let loc = key_location(&key, sources, spans).or_else(|| locate(&key));
+        let loc = locate_key_or_value(&key, sources, spans).or_else(|| locate(&key));
         return (
             key.clone(),
             ConfigError {
@@ -557,12 +791,13 @@ fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMa
                 help: Some(help),
                 location: loc,
             },
+            Fix::Remove,
         );
     }
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or("");
         let key = join_key(path, field);
-        let table = if path.is_empty() { "the top level".to_string() } else { format!("`{path}`") };
+        let table = table_name(path);
         return (
             key.clone(),
             ConfigError {
@@ -571,31 +806,121 @@ fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMa
                 help: Some(format!("add `{field} = ...` to {table} (see devenv.toml.example)")),
                 location: locate(path),
             },
+            Fix::Placeholder,
         );
     }
-    let help = type_help(path, msg);
+    let (message, help) = humanize_type_error(path, msg);
     (
         path.to_string(),
         ConfigError {
             key: path.to_string(),
-            message: format!("wrong value for `{path}`: {msg}"),
+            message,
             help: Some(help),
             location: locate(path),
         },
+        Fix::Remove,
     )
 }
 
-/// The key itself (not its value) for an unknown key: that is what must be removed.
-fn key_location(key: &str, sources: &[Source], spans: &SpanMap) -> Option<Location> {
-    let (src, value_span) = spans.entries.get(key).cloned()?;
-    let source = &sources[src];
-    // The key's name is on the same line, before the value: point at the line's start.
-    let (line, _) = source.line_col(value_span.start);
-    let line_start: usize = source.text.lines().take(line - 1).map(|l| l.len() + 1).sum();
-    let text = source.text.lines().nth(line - 1).unwrap_or("");
-    let indent = text.len() - text.trim_start().len();
-    let key_len = text.trim_start().split(['=', ' ']).next().unwrap_or("").len().max(1);
-    Some(source.locate(line_start + indent..line_start + indent + key_len))
+/// `[cluster]`, `[[images]] #2`, `the top level`.
+fn table_name(path: &str) -> String {
+    if path.is_empty() {
+        return "the top level".to_string();
+    }
+    if let Some(open) = path.rfind('[') {
+        if path.ends_with(']') && !path[open..].contains('.') {
+            let idx: usize = path[open + 1..path.len() - 1].parse().unwrap_or(0);
+            return format!("[[{}]] #{} (`{path}`)", &path[..open], idx + 1);
+        }
+    }
+    format!("[{path}]")
+}
+
+/// A serde message (`invalid type: string "two", expected u32`) in the words of devenv.toml.
+fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
+    let expected_words = |exp: &str| -> String {
+        match exp.trim() {
+            "u16" => "a port number from 1 to 65535".into(),
+            "u32" => "a whole number, 0 or more".into(),
+            "u64" | "usize" => "a whole number, 0 or more".into(),
+            "i64" | "i32" => "a whole number".into(),
+            "a boolean" => "true or false (without quotes)".into(),
+            "a sequence" => "a list, e.g. [\"a\", \"b\"]".into(),
+            "a string" | "string" => "a string in quotes".into(),
+            "a map" => "a table".into(),
+            e if e.starts_with("struct ") || e.starts_with("a map") => "a table".into(),
+            e => e.to_string(),
+        }
+    };
+    let found_words = |found: &str| -> String {
+        let f = found.trim();
+        if let Some(s) = f.strip_prefix("string ") {
+            return format!("the string {s}");
+        }
+        if let Some(n) = f.strip_prefix("integer ") {
+            return format!("the number {}", n.trim_matches('`'));
+        }
+        if let Some(n) = f.strip_prefix("floating point ") {
+            return format!("the number {}", n.trim_matches('`'));
+        }
+        if let Some(b) = f.strip_prefix("boolean ") {
+            return b.trim_matches('`').to_string();
+        }
+        match f {
+            "sequence" => "a list".into(),
+            "map" => "a table".into(),
+            other => other.to_string(),
+        }
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some((found, exp)) = rest.rsplit_once(", expected ") {
+                let exp_w = expected_words(exp);
+                let mut help = type_help(path, msg);
+                if exp.trim() == "a boolean" && found.starts_with("string") {
+                    help = format!("write `{path} = true` or `{path} = false`, without quotes");
+                } else if matches!(exp.trim(), "u16" | "u32" | "i64") && found.starts_with("string") {
+                    help = format!("write the number without quotes, e.g. `{path} = {}`", digits_in(found).unwrap_or_else(|| "1".into()));
+                }
+                return (format!("`{path}` must be {exp_w}, found {}", found_words(found)), help);
+            }
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant `") {
+        let variant = rest.split('`').next().unwrap_or("");
+        let allowed: Vec<&str> = rest
+            .split("expected ")
+            .nth(1)
+            .map(|s| s.split(['`', ',']).map(str::trim).filter(|w| !w.is_empty() && *w != "one of" && *w != "or").collect())
+            .unwrap_or_default();
+        let hint = closest(variant, allowed.iter().copied())
+            .or_else(|| allowed.iter().copied().find(|a| a.eq_ignore_ascii_case(variant)))
+            .map(|c| format!("did you mean \"{c}\"? "))
+            .unwrap_or_default();
+        return (
+            format!("`{path}` = {variant:?} is not one of: {}", allowed.join(", ")),
+            format!("{hint}write one of the values listed (mind the case)"),
+        );
+    }
+    if msg.contains("untagged enum WaitSpec") {
+        return (
+            format!("`{path}` must be \"auto\", \"none\" or a list of KIND/NAME strings"),
+            type_help(path, msg),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("invalid duration ") {
+        let (text, why) = match rest.rsplit_once(" (") {
+            Some((t, w)) => (t, w.trim_end_matches(')')),
+            None => (rest, ""),
+        };
+        return (format!("`{path}` = {text} is not a duration: {why}"), type_help(path, msg));
+    }
+    (format!("wrong value for `{path}`: {msg}"), type_help(path, msg))
+}
+
+fn digits_in(s: &str) -> Option<String> {
+    let d: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    (!d.is_empty()).then_some(d)
 }
 
 fn type_help(path: &str, msg: &str) -> String {
@@ -611,22 +936,37 @@ fn type_help(path: &str, msg: &str) -> String {
     if msg.contains("expected a boolean") {
         return format!("`{path}` takes true or false (without quotes)");
     }
-    if msg.contains("unknown variant") {
-        return format!("`{path}` must be one of the values listed above (mind the case)");
-    }
     if msg.contains("expected a string") {
         return format!("`{path}` takes a string in quotes");
     }
     if msg.contains("expected a sequence") {
-        return format!("`{path}` takes a list, e.g. [\"a\", \"b\"]");
+        return format!("`{path}` takes a list, e.g. [\"a\", \"b\"]; for tables write [[{path}]]");
+    }
+    if msg.contains("expected a map") || msg.contains("expected struct") {
+        return format!("`{path}` takes a table: write [{path}] with its keys below");
     }
     if msg.contains("untagged enum WaitSpec") {
-        return "write `wait = \"auto\"`, `wait = \"none\"`, or a list such as [\"deployment/api\"]".into();
+        return "write `wait = \"auto\"`, `wait = \"none\"`, or a list such as [\"deployment/api\", \"job/migrate\"]".into();
     }
     if msg.contains("duration") {
         return format!("write `{path}` like \"90s\", \"5m\" or \"1h 30m\"");
     }
     format!("see devenv.toml.example for the form `{path}` takes")
+}
+
+/// Insert a value at a key path whose parent exists; false when it cannot.
+fn insert_key(root: &mut toml::Value, key: &str, v: toml::Value) -> bool {
+    let Some(parent) = parent_key(key) else {
+        return root.as_table_mut().map(|t| t.insert(unquote(key).to_string(), v).is_none()).unwrap_or(false);
+    };
+    let last = unquote(key[parent.len()..].trim_start_matches('.')).to_string();
+    match get_mut(root, &parent).and_then(toml::Value::as_table_mut) {
+        Some(t) if !t.contains_key(&last) => {
+            t.insert(last, v);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Remove the value at a key path; false when there was nothing to remove.
