@@ -86,6 +86,18 @@ pub struct Observed {
     pub nodes: Option<serde_json::Value>,
 }
 
+/// What the journal said about a step when this run reached it. `mark_started` replaces the
+/// record (status `running`, no detail), so steps must not read the live journal to learn
+/// whether they were done before.
+#[derive(Debug, Clone, Default)]
+pub struct Prior {
+    /// Done with the same fingerprint, and nothing it needs changed in this run.
+    pub done: bool,
+    /// Facts the step recorded last time (cluster spec, overlay hash, tool stamps); they
+    /// describe the world, so they survive an upstream change and a failed attempt.
+    pub detail: Option<serde_json::Value>,
+}
+
 /// Everything a running step can use.
 pub struct Ctx {
     pub loaded: Loaded,
@@ -102,6 +114,8 @@ pub struct Ctx {
     pub summary: Mutex<RunSummary>,
     /// Limits concurrent image builds.
     pub build_slots: tokio::sync::Semaphore,
+    /// The journal's record of each step as this run found it (filled by `execute`).
+    pub prior: Mutex<HashMap<String, Prior>>,
 }
 
 impl Ctx {
@@ -136,11 +150,19 @@ impl Ctx {
         })
     }
 
+    /// Did an earlier run finish this step with the same inputs (and nothing upstream changed)?
     pub fn was_done(&self, step: &Step) -> bool {
-        self.journal.lock().unwrap().is_done(&step.id, &step.fingerprint)
+        match self.prior.lock().unwrap().get(&step.id) {
+            Some(p) => p.done,
+            // Not reached through `execute` (a step run on its own): ask the journal.
+            None => self.journal.lock().unwrap().is_done(&step.id, &step.fingerprint),
+        }
     }
 
     pub fn detail(&self, step_id: &str) -> Option<serde_json::Value> {
+        if let Some(p) = self.prior.lock().unwrap().get(step_id) {
+            return p.detail.clone();
+        }
         self.journal.lock().unwrap().step(step_id).and_then(|r| r.detail.clone())
     }
 
@@ -187,9 +209,11 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
                 ctx.reporter.step_started(&step.id, &step.title);
                 {
                     let mut j = ctx.journal.lock().unwrap();
-                    if upstream_changed {
-                        j.forget_step(&step.id);
-                    }
+                    let prior = Prior {
+                        done: !upstream_changed && j.is_done(&step.id, &step.fingerprint),
+                        detail: j.step(&step.id).and_then(|r| r.detail.clone()),
+                    };
+                    ctx.prior.lock().unwrap().insert(step.id.clone(), prior);
                     j.mark_started(&step.id, &step.fingerprint);
                     let _ = j.save();
                 }
@@ -223,7 +247,8 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
             }
             Ok(Done::Unchanged(reason)) => {
                 let mut j = ctx.journal.lock().unwrap();
-                let detail = j.step(&id).and_then(|r| r.detail.clone());
+                // The step may have recorded new facts itself (mark_done); else keep the old ones.
+                let detail = j.step(&id).and_then(|r| r.detail.clone()).or_else(|| ctx.detail(&id));
                 j.mark_done(&id, &step.fingerprint, detail);
                 let _ = j.save();
                 finished.insert(id.clone(), false);
@@ -231,6 +256,7 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
             }
             Err(e) if e.is_interrupted() => {
                 let mut j = ctx.journal.lock().unwrap();
+                keep_detail(&mut j, step, ctx.detail(&id));
                 j.mark_interrupted(&id);
                 let _ = j.save();
                 if failed.is_none() {
@@ -240,6 +266,7 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
             }
             Err(e) => {
                 let mut j = ctx.journal.lock().unwrap();
+                keep_detail(&mut j, step, ctx.detail(&id));
                 j.mark_failed(&id, &e.message);
                 let _ = j.save();
                 let mut msg = e.message.clone();
@@ -293,6 +320,16 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
     ctx.reporter.summary(&summary);
     *ctx.summary.lock().unwrap() = summary;
     exit
+}
+
+/// A failed attempt must not lose what the step knew (e.g. the spec the cluster was created
+/// with: without it a declined `--recreate` would look like no change next time). The journal
+/// has no setter for the detail of an unfinished record: record it through `mark_done`, which
+/// the caller's `mark_failed`/`mark_interrupted` then overrides (keeping the detail).
+fn keep_detail(j: &mut Journal, step: &Step, detail: Option<serde_json::Value>) {
+    if let Some(d) = detail {
+        j.mark_done(&step.id, &step.fingerprint, Some(d));
+    }
 }
 
 /// Is the step one whose work the journal alone can vouch for (no live check needed)?

@@ -127,6 +127,7 @@ fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, for
             image_tags: s.tags,
             summary: Mutex::new(crate::ui::RunSummary { command: command_name(), ..Default::default() }),
             build_slots: tokio::sync::Semaphore::new(parallel),
+            prior: Mutex::new(Default::default()),
             loaded: s.loaded,
         });
         let exit = engine::execute(ctx.clone(), ids).await;

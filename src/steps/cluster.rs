@@ -178,8 +178,11 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             if !kubeconfig.is_file() {
                 ctx.run(step, kubeconfig_cmd).await?;
             }
-            let detail = serde_json::json!({ "spec": recorded.unwrap_or(spec) });
-            let _ = detail;
+            if recorded.is_none() && owned {
+                // Created by a run that failed before recording it (or an older journal): what
+                // exists was created from this config, so later changes are compared with it.
+                ctx.journal.lock().unwrap().mark_done(&step.id, &step.fingerprint, Some(serde_json::json!({ "spec": spec })));
+            }
             return Ok(Done::Unchanged(if owned { "already running".into() } else { format!("cluster {name} already exists (not created by devenv)") }));
         }
     } else if recorded_owned_missing(ctx, &name) {
