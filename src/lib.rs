@@ -11,12 +11,14 @@ pub mod engine;
 pub mod exit;
 pub mod images;
 pub mod kubeconfig;
+pub mod mirror;
 pub mod overlays;
 pub mod plan;
 pub mod render;
 pub mod runner;
 pub mod state;
 pub mod steps;
+pub mod tenancy;
 pub mod ui;
 
 use cli::{Cli, Command, ConfigCommand};
