@@ -377,14 +377,16 @@ impl<'a> Builder<'a> {
         if k3d && cfg.ci_cache.enabled {
             for (upstream, m) in render::ci_cache_mirrors(self.loaded, &names) {
                 let id = format!("mirror:{upstream}");
-                let volume = format!("{}:/var/lib/registry", m.storage.display());
+                // The registry's whole config is a generated file bound into the container
+                // (k3d's flags cover only the remote URL): see src/mirror.rs.
+                let config_file = crate::mirror::config_file(&upstream);
+                let config = crate::mirror::k3d_mirror_config(&m);
+                self.generated.push(GeneratedFile { path: config_file.clone(), content: config.clone() });
+                let args = crate::mirror::k3d_create_args(&m, &self.loaded.resolve(&config_file));
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let observe = vec![];
-                let create = self.k3d_cmd(
-                    &["registry", "create", &m.name, "--port", "127.0.0.1:0", "--proxy-remote-url", &m.remote_url, "-v", &volume, "--no-help"],
-                    &format!("create the pull-through cache for {upstream}"),
-                    120,
-                );
-                self.push_step(&id, &format!("Create pull-through cache for {upstream}"), StepKind::CacheMirror { upstream: upstream.clone() }, vec!["preflight".into()], observe, vec![create], Some("ci_cache"), "");
+                let create = self.k3d_cmd(&args, &format!("create the pull-through cache for {upstream}"), 120);
+                self.push_step(&id, &format!("Create pull-through cache for {upstream}"), StepKind::CacheMirror { upstream: upstream.clone() }, vec!["preflight".into()], observe, vec![create], Some("ci_cache"), &config);
                 cluster_needs.push(id);
             }
         }

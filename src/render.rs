@@ -75,6 +75,10 @@ pub fn registry_mirrors_yaml(loaded: &Loaded, names: &Names) -> String {
         ));
     }
     if loaded.config.ci_cache.enabled {
+        // containerd asks a mirror first and falls back to the upstream itself when the mirror
+        // fails (k3s keeps the default endpoint), so a broken cache slows pulls, never breaks
+        // them. `docker.io` is the host containerd sees in image names; the mirror proxies
+        // Docker Hub's API host, registry-1.docker.io (`mirror::remote_url`).
         for (upstream, mirror) in ci_cache_mirrors(loaded, names) {
             yaml.push_str(&format!("  {}:\n    endpoint:\n      - http://{}:5000\n", yq(&upstream), mirror.container));
         }
@@ -104,21 +108,15 @@ pub fn ci_cache_mirrors(loaded: &Loaded, names: &Names) -> Vec<(String, CacheMir
         .upstreams
         .iter()
         .map(|u| {
-            let slug: String = u.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+            let slug = crate::mirror::slug(u);
             let name = format!("{}-mirror-{slug}", names.project);
-            // Docker Hub's registry API is not at docker.io itself.
-            let remote_url = if u == "docker.io" {
-                "https://registry-1.docker.io".to_string()
-            } else {
-                format!("https://{u}")
-            };
             (
                 u.clone(),
                 CacheMirror {
                     container: format!("k3d-{name}"),
                     storage: dir.join(&slug),
                     name,
-                    remote_url,
+                    remote_url: crate::mirror::remote_url(u),
                 },
             )
         })
