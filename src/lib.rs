@@ -12,7 +12,6 @@ pub mod exit;
 pub mod images;
 pub mod kubeconfig;
 pub mod mirror;
-pub mod mirror;
 pub mod overlays;
 pub mod plan;
 pub mod render;
