@@ -165,12 +165,22 @@ impl std::error::Error for ConfigErrors {}
 
 /// The closest candidate to a misspelt word, for "did you mean" hints.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(word, c), c))
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    let by_distance = candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    // Else a long shared start: `node_filters` → `nodes`, `depends` → `depends_on`.
+    by_distance.or_else(|| {
+        candidates
+            .iter()
+            .map(|c| (word.chars().zip(c.chars()).take_while(|(a, b)| a == b).count(), *c))
+            .filter(|(n, _)| *n >= 4)
+            .max_by_key(|(n, _)| *n)
+            .map(|(_, c)| c)
+    })
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -228,5 +238,6 @@ mod tests {
     fn closest_finds_typos_only() {
         assert_eq!(closest("agnets", ["agents", "servers"]), Some("agents"));
         assert_eq!(closest("zzzzzz", ["agents", "servers"]), None);
+        assert_eq!(closest("node_filters", ["arg", "nodes"]), Some("nodes"));
     }
 }

@@ -470,6 +470,41 @@ fn toml_syntax_error(src: &Source, e: &toml::de::Error) -> ConfigError {
     let msg = e.message().trim().to_string();
     let key = key_at_offset(src, span.start);
     let (line, _) = src.line_col(span.start);
+    let line_text = src.text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    // The value written after `=`, without a trailing comment.
+    let value = line_text
+        .split_once('=')
+        .map(|(_, v)| v.split(" #").next().unwrap_or("").trim().to_string())
+        .filter(|_| !line_text.trim_start().starts_with('['));
+    if msg.contains("string values must be quoted") || msg.contains("expected value") {
+        match value.as_deref() {
+            Some("") | Some("#") => {
+                return ConfigError {
+                    message: format!("invalid TOML: `{key}` has no value"),
+                    help: Some(format!("write the value after `=` on the same line (e.g. `{key} = 1` or `{key} = \"text\"`), or remove the line")),
+                    key,
+                    location: Some(src.locate(span)),
+                };
+            }
+            Some(v) if v.chars().all(|c| c.is_alphanumeric() || "-_.:/@".contains(c)) => {
+                return ConfigError {
+                    message: format!("invalid TOML: {msg}"),
+                    help: Some(format!("put text in quotes: `{key} = \"{v}\"`")),
+                    key,
+                    location: Some(src.locate(span)),
+                };
+            }
+            Some(v) if v.contains(char::is_whitespace) && !v.starts_with(['[', '{', '"', '\'']) => {
+                return ConfigError {
+                    message: format!("invalid TOML: {msg}"),
+                    help: Some(format!("a key holds one value: quote text (`{key} = \"{v}\"`) or write a list (`{key} = [{}]`)", v.split_whitespace().collect::<Vec<_>>().join(", "))),
+                    key,
+                    location: Some(src.locate(span)),
+                };
+            }
+            _ => {}
+        }
+    }
     let help = if msg.contains("duplicate key") || msg.contains("duplicate table") || msg.contains("already") {
         let first = first_definition(src, &key, line);
         match first {
@@ -501,7 +536,7 @@ fn first_definition(src: &Source, key: &str, before_line: usize) -> Option<usize
     let last = key.rsplit('.').next().unwrap_or(key).trim();
     src.text.lines().take(before_line.saturating_sub(1)).enumerate().find_map(|(i, l)| {
         let t = l.trim();
-        let header = t.trim_start_matches('[').trim_end_matches(']').trim();
+        let header = t.trim_start_matches('[').split([']', '#']).next().unwrap_or("").trim();
         let is_header = t.starts_with('[') && header == key;
         let k = t.split('=').next().unwrap_or("").trim().trim_matches('"');
         let is_key = !t.starts_with('[') && t.contains('=') && (k == key || k == last);
@@ -514,9 +549,10 @@ fn key_at_offset(src: &Source, offset: usize) -> String {
     let (line, _) = src.line_col(offset);
     let text = src.text.lines().nth(line - 1).unwrap_or("").trim();
     if let Some(t) = text.strip_prefix('[') {
-        return t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        let inner = t.trim_start_matches('[');
+        return inner.split([']', '#']).next().unwrap_or("").trim().to_string();
     }
-    text.split('=').next().unwrap_or("").trim().to_string()
+    text.split(['=', '#']).next().unwrap_or("").trim().to_string()
 }
 
 fn check_version(value: &toml::Value, src: &Source, spans: &SpanMap) -> Result<(), ConfigErrors> {
