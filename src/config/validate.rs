@@ -230,8 +230,8 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             if !ctx.join(df).is_file() {
                 errs.push(
                     format!("{key}{}", if img.dockerfile.is_some() { ".dockerfile" } else { ".context" }),
-                    format!("Dockerfile {df} of image {:?} not found in {}", img.name, img.context),
-                    "set `dockerfile` to its path relative to the context, or create it",
+                    format!("image {:?}: {} has no {df}", img.name, img.context),
+                    format!("create {}/{df}, or set `dockerfile` to its path relative to the context", img.context.trim_end_matches('/')),
                 );
             }
         }
