@@ -160,14 +160,14 @@ pub fn context_entries(
     Ok(out)
 }
 
-/// Reads a directory in Go's `WalkDir` order (names sorted bytewise).
-fn sorted_dir(abs: &Path) -> Result<Vec<fs::DirEntry>, ContextError> {
-    let mut entries = fs::read_dir(abs)
+/// The entries of a directory. Go's walk reads them sorted, but each entry's verdict
+/// depends only on its own path and its parent's results, so the order is irrelevant
+/// here (the final list is sorted once).
+fn read_dir_entries(abs: &Path) -> Result<Vec<fs::DirEntry>, ContextError> {
+    fs::read_dir(abs)
         .map_err(|e| ContextError::io(abs, e))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ContextError::io(abs, e))?;
-    entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
-    Ok(entries)
+        .map_err(|e| ContextError::io(abs, e))
 }
 
 fn join_rel(rel: &[u8], name: &[u8]) -> Vec<u8> {
@@ -331,7 +331,7 @@ impl<'a> Walker<'a> {
         spawn: &mut Vec<DirTask>,
     ) -> Result<(), ContextError> {
         let mut pending = task.pending;
-        for e in sorted_dir(&task.abs)? {
+        for e in read_dir_entries(&task.abs)? {
             let name = e.file_name();
             let path = join_rel(&task.rel, name.as_bytes());
             let ft = e
