@@ -93,14 +93,25 @@ pub fn annotation(
     out
 }
 
-/// The path GitHub expects: relative to the workspace when under it, with `/`.
+/// The path GitHub expects: relative to the workspace when under it, with `/`. A relative
+/// path is relative to the working directory, which need not be the workspace (a project
+/// in a subfolder of the repository): it is resolved first.
 fn annotation_path(file: &Path, workspace: Option<&Path>) -> String {
     let rel: PathBuf = match workspace {
-        Some(ws) if file.is_absolute() => file
-            .strip_prefix(ws)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| file.to_path_buf()),
-        _ => file.to_path_buf(),
+        Some(ws) => {
+            let abs = if file.is_absolute() {
+                file.to_path_buf()
+            } else {
+                match std::env::current_dir() {
+                    Ok(cwd) => cwd.join(file),
+                    Err(_) => file.to_path_buf(),
+                }
+            };
+            abs.strip_prefix(ws)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| file.to_path_buf())
+        }
+        None => file.to_path_buf(),
     };
     let s = rel.to_string_lossy().replace('\\', "/");
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
@@ -212,5 +223,32 @@ pub fn append_step_summary(path: &Path, summary: &RunSummary) -> io::Result<()> 
         .create(true)
         .append(true)
         .open(path)?;
-    f.write_all(step_summary_markdown(summary).as_bytes())
+    // A blank line first, unless the file is empty or already ends with one: otherwise the
+    // heading could be glued to an earlier step's table or paragraph.
+    let mut md = String::new();
+    let len = f.metadata()?.len();
+    if len > 0 {
+        let tail = last_bytes(path, len.min(2))?;
+        if !tail.ends_with(b"\n\n") {
+            md.push_str(if tail.ends_with(b"\n") { "\n" } else { "\n\n" });
+        }
+    }
+    md.push_str(&step_summary_markdown(summary));
+    f.write_all(md.as_bytes())
+}
+
+fn last_bytes(path: &Path, n: u64) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::End(-(n as i64)))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// `$GITHUB_WORKSPACE`, which annotation paths are relative to (`None` when unset or empty).
+pub fn workspace() -> Option<PathBuf> {
+    std::env::var_os("GITHUB_WORKSPACE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }

@@ -519,7 +519,7 @@ impl Reporter {
         match inner.mode {
             OutputMode::Tty => {
                 let steps = lock(&inner.steps);
-                let step = steps.get(id);
+                let step = steps.get(resolve_step_id(&steps, id));
                 if let Some((b, title)) = step.and_then(|s| s.bar.as_ref().map(|b| (b, &s.title))) {
                     // The latest line next to the spinner says what the step is doing.
                     let clean = sanitize_line(line);
@@ -540,7 +540,8 @@ impl Reporter {
             }
             OutputMode::Github => {
                 let mut steps = lock(&inner.steps);
-                let step = steps.entry(id.to_string()).or_insert_with(|| RunningStep {
+                let key = resolve_step_id(&steps, id).to_string();
+                let step = steps.entry(key).or_insert_with(|| RunningStep {
                     title: id.to_string(),
                     bar: None,
                     lines: Vec::new(),
@@ -908,6 +909,19 @@ impl Reporter {
             ));
         }
     }
+}
+
+/// The step a runner line belongs to. The runner names steps by their log file
+/// ([`crate::engine::log_name`]: `image:api` → `image-api`), the reporter by their plan id;
+/// without this, the output of `image:*` and `overlay:*` steps missed their group.
+fn resolve_step_id<'a>(steps: &'a HashMap<String, RunningStep>, id: &'a str) -> &'a str {
+    if steps.contains_key(id) {
+        return id;
+    }
+    steps
+        .keys()
+        .find(|k| crate::engine::log_name(k) == id)
+        .map_or(id, String::as_str)
 }
 
 impl Drop for Inner {

@@ -408,3 +408,73 @@ fn summary_table_lists_images_overlays_endpoints() {
     assert!(out.contains("\n    api  http://localhost:8080\n"), "{out}");
     assert!(out.contains("devenv up succeeded in 1m02s"), "{out}");
 }
+
+#[test]
+fn runner_lines_named_by_log_file_reach_the_step_group() {
+    // The runner names `image:api` by its log file, `image-api`.
+    let (r, buf) = reporter(OutputMode::Github, UiFlags::default());
+    r.step_started("image:api", "Build and push image api");
+    r.step_output_line("image-api", "Step 1/3 : FROM scratch");
+    r.step_finished("image:api", &StepOutcome::Done, Duration::from_millis(5));
+    let out = buf.text();
+    let lines: Vec<&str> = out.lines().collect();
+    let g = lines
+        .iter()
+        .position(|l| l.starts_with("::group::") && l.contains("image:api"))
+        .unwrap_or_else(|| panic!("no group for image:api:\n{out}"));
+    assert_eq!(lines[g + 1], "Step 1/3 : FROM scratch", "{out}");
+    assert_eq!(lines[g + 2], "::endgroup::", "{out}");
+    assert!(!out.contains("unfinished"), "{out}");
+}
+
+#[test]
+fn the_job_summary_starts_after_a_blank_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = RunSummary {
+        command: "up".into(),
+        ..Default::default()
+    };
+    for (before, joined) in [
+        ("", ""),
+        ("| a | b |", "| a | b |\n\n"),
+        ("| a | b |\n", "| a | b |\n\n"),
+        ("text\n\n", "text\n\n"),
+    ] {
+        let path = dir.path().join("summary.md");
+        std::fs::write(&path, before).unwrap();
+        append_step_summary(&path, &summary).unwrap();
+        let md = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            md,
+            format!("{joined}{}", step_summary_markdown(&summary)),
+            "after {before:?}"
+        );
+    }
+}
+
+#[test]
+fn a_relative_annotation_path_is_made_relative_to_the_workspace() {
+    // devenv runs in a subfolder of the repository: GitHub wants `sub/devenv.toml`.
+    let cwd = std::env::current_dir().unwrap();
+    let (ws, sub) = (cwd.parent().unwrap(), cwd.file_name().unwrap());
+    let loc = SourceLocation::new("devenv.toml", 3, 1);
+    assert_eq!(
+        annotation(Level::Error, None, Some(&loc), Some(ws), "boom"),
+        format!(
+            "::error file={}/devenv.toml,line=3,col=1::boom",
+            sub.to_string_lossy()
+        )
+    );
+    // Outside the workspace: left as given.
+    let loc = SourceLocation::new("devenv.toml", 3, 1);
+    assert_eq!(
+        annotation(
+            Level::Error,
+            None,
+            Some(&loc),
+            Some(std::path::Path::new("/elsewhere")),
+            "boom"
+        ),
+        "::error file=devenv.toml,line=3,col=1::boom"
+    );
+}
