@@ -15,8 +15,9 @@
 //! traefik); the Tigera operator runs from `quay.io/tigera/operator` and, with no
 //! `Installation.spec.registry`, pulls Calico's images from `quay.io/calico/*`
 //! (tigera/operator v1.42.3 `pkg/components/images.go`: `CalicoRegistry = "quay.io/"`).
-//! The node image itself (`rancher/k3s`) is pulled by the host's Docker, not by the nodes, so
-//! no mirror sees it: CI caches it separately (`docker save` / `docker load`).
+//! Images the host's Docker pulls never pass through a mirror: the node image
+//! (`docker.io/rancher/k3s`), k3d's `ghcr.io/k3d-io/k3d-proxy` and `k3d-tools`, and the
+//! mirrors' own `registry:2`. CI caches those separately (`docker save` / `docker load`).
 
 use std::path::Path;
 
