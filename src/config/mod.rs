@@ -20,5 +20,22 @@ pub fn load_from_str(text: &str, file_name: &str, profile: Option<&str>) -> Resu
 /// The JSON Schema of devenv.toml, generated from the same types the loader uses.
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(Config);
-    serde_json::to_value(schema).expect("a schema serializes")
+    let mut v = serde_json::to_value(schema).expect("a schema serializes");
+    // A profile is a partial config: the same tables (no `version`, no nested `profiles`),
+    // with unknown keys refused as the loader refuses them after merging.
+    let mut partial = serde_json::Map::new();
+    if let Some(props) = v["properties"].as_object() {
+        for (k, p) in props {
+            if k != "version" && k != "profiles" {
+                partial.insert(k.clone(), p.clone());
+            }
+        }
+    }
+    v["properties"]["profiles"]["additionalProperties"] = serde_json::json!({
+        "type": "object",
+        "description": "A partial config merged over the file: tables merge key by key, other values (lists too) replace.",
+        "properties": partial,
+        "additionalProperties": false
+    });
+    v
 }
