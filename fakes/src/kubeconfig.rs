@@ -1,7 +1,7 @@
 //! Kubeconfig files as k3d writes them (clientcmd: keys sorted, named lists sorted by name)
 //! and as kubectl reads them (`--kubeconfig`, `KUBECONFIG` list, `~/.kube/config`).
 
-use crate::common::{home_dir, write_atomic};
+use crate::common::home_dir;
 use crate::state::Cluster;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -198,10 +198,43 @@ pub fn remove_cluster(mut cfg: Value, name: &str) -> Value {
     cfg
 }
 
+/// k3d's `KubeconfigWrite`: `clientcmd.WriteToFile` to a new `<path>.k3d_<time>` (mode 0600,
+/// `os.WriteFile(tmp, content, 0600)`), then a rename over the target (symlink followed). So
+/// whatever mode the user's kubeconfig had, k3d leaves it 0600.
 pub fn write(path: &Path, cfg: &Value) -> std::io::Result<()> {
-    // Follow a symlink as k3d does (EvalSymlinks, then rename over the target).
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    write_atomic(&real, to_yaml(cfg).as_bytes())
+    if let Some(dir) = real.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let now = crate::common::now_ms();
+    let tmp = PathBuf::from(format!("{}.k3d_{}_{}", real.display(), now, std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(to_yaml(cfg).as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, &real)
+}
+
+/// kubectl's `clientcmd.ModifyConfig` → `WriteToFile(config, path)` on the file itself:
+/// `os.WriteFile` truncates an existing file and keeps its mode; a new file gets 0600.
+pub fn write_in_place(path: &Path, cfg: &Value) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(to_yaml(cfg).as_bytes())
 }
 
 /// clientcmd's default loading precedence: the `KUBECONFIG` list, else `~/.kube/config`.

@@ -1334,7 +1334,7 @@ impl<'a> Kubectl<'a> {
             .map_err(err)?
             .unwrap_or_else(kubeconfig::empty);
         on_disk["current-context"] = json!(name);
-        kubeconfig::write(&file, &on_disk).map_err(|e| err(e.to_string()))?;
+        kubeconfig::write_in_place(&file, &on_disk).map_err(|e| err(e.to_string()))?;
         println!("Switched to context \"{name}\".");
         Ok(0)
     }
