@@ -341,7 +341,11 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
             reporter.step_started(&format!("delete-{kind}"), &format!("Delete {kind} {name}"));
             let t = std::time::Instant::now();
             let cmd = if kind == "cluster" { k3d(&["cluster", "delete", &name], "delete the cluster") } else { k3d(&["registry", "delete", &name], "delete the registry") };
-            match run(cmd).await {
+            // `k3d cluster delete` rewrites the user's kubeconfig (0600): keep its mode.
+            let mode = crate::steps::cluster::user_kubeconfig_mode();
+            let result = run(cmd).await;
+            crate::steps::cluster::restore_kubeconfig_mode(mode);
+            match result {
                 Ok(_) => {
                     reporter.step_finished(&format!("delete-{kind}"), &crate::ui::StepOutcome::Done, t.elapsed());
                     if kind == "cluster" { journal.forget_owned_cluster(&name) } else { journal.forget_owned_registry(&name) }

@@ -80,12 +80,14 @@ pub async fn registry(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             format!("{container} already exists (not created by devenv: `down` will leave it)")
         }));
     }
-    ctx.run(step, &step.commands[0]).await?;
+    // Owned from before the create: an interrupted or failed create can leave a container
+    // behind, and `down` must be able to remove what devenv started to make.
     {
         let mut j = ctx.journal.lock().unwrap();
         j.record_owned_registry(&container);
         let _ = j.save();
     }
+    ctx.run(step, &step.commands[0]).await?;
     ctx.observed.lock().unwrap().nodes = None;
     Ok(Done::Changed(None))
 }
@@ -100,10 +102,12 @@ pub async fn cache_mirror(ctx: &Ctx, step: &Step, upstream: &str) -> Result<Done
         return Ok(Done::Unchanged("already running".into()));
     }
     std::fs::create_dir_all(&m.storage).map_err(|e| StepError::new(format!("cannot create {}: {e}", m.storage.display())))?;
+    {
+        let mut j = ctx.journal.lock().unwrap();
+        j.record_owned_registry(&m.container);
+        let _ = j.save();
+    }
     ctx.run(step, &step.commands[0]).await?;
-    let mut j = ctx.journal.lock().unwrap();
-    j.record_owned_registry(&m.container);
-    let _ = j.save();
     Ok(Done::Changed(None))
 }
 
@@ -173,7 +177,10 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             ctx.reporter.warn(&format!("recreating cluster {name}"));
             let mut del = crate::plan::PlannedCommand::new("k3d", &["cluster", "delete", &name], "delete the cluster to recreate it", 300);
             del.env.push(("LOG_COLORS".into(), "false".into()));
-            ctx.run(step, &del).await?;
+            let mode = user_kubeconfig_mode();
+            let deleted = ctx.run(step, &del).await;
+            restore_kubeconfig_mode(mode);
+            deleted?;
         } else {
             if !kubeconfig.is_file() {
                 ctx.run(step, kubeconfig_cmd).await?;
@@ -185,17 +192,19 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             }
             return Ok(Done::Unchanged(if owned { "already running".into() } else { format!("cluster {name} already exists (not created by devenv)") }));
         }
-    } else if recorded_owned_missing(ctx, &name) {
+    } else if recorded_owned_missing(ctx, &name) && ctx.detail("cluster").is_some() {
         ctx.reporter.warn(&format!("cluster {name} that devenv created is gone: creating it again"));
     }
 
     crate::steps::preflight_ports_for_cluster(ctx)?;
-    ctx.run(step, create).await?;
+    // Owned from before the create (see `registry`): a killed `k3d cluster create` leaves
+    // containers that only `down` should clean up.
     {
         let mut j = ctx.journal.lock().unwrap();
         j.record_owned_cluster(&name);
         let _ = j.save();
     }
+    ctx.run(step, create).await?;
     ctx.observed.lock().unwrap().nodes = None;
     ctx.run(step, kubeconfig_cmd).await?;
     wait_for_api(ctx, step, api).await?;
@@ -243,6 +252,28 @@ async fn wait_for_api(ctx: &Ctx, step: &Step, api: &crate::plan::PlannedCommand)
     }
 }
 
+/// The user's kubeconfig that k3d rewrites (`merge -d`, `cluster delete`) and its mode.
+pub fn user_kubeconfig_mode() -> Option<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let paths = crate::kubeconfig::default_kubeconfig_paths();
+    let [path] = paths.as_slice() else { return None };
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    Some((path.clone(), mode))
+}
+
+/// k3d writes the kubeconfig to a new 0600 file (clientcmd.WriteToFile) renamed over the old
+/// one, which drops the mode the user gave it (0640 for a group, say): put it back.
+pub fn restore_kubeconfig_mode(saved: Option<(std::path::PathBuf, u32)>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((path, mode)) = saved else { return };
+    let now = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777);
+    if now.is_ok_and(|m| m != mode) {
+        if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)) {
+            tracing::warn!("cannot restore the mode {mode:o} of {}: {e}", path.display());
+        }
+    }
+}
+
 pub async fn merge_kubeconfig(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     if ctx.was_done(step) {
         let has = crate::kubeconfig::default_kubeconfig_paths()
@@ -252,6 +283,9 @@ pub async fn merge_kubeconfig(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
             return Ok(Done::Unchanged(format!("context {} is in your kubeconfig", ctx.names.context)));
         }
     }
-    ctx.run(step, &step.commands[0]).await?;
+    let mode = user_kubeconfig_mode();
+    let merged = ctx.run(step, &step.commands[0]).await;
+    restore_kubeconfig_mode(mode);
+    merged?;
     Ok(Done::Changed(None))
 }
