@@ -356,3 +356,647 @@ fn a_second_up_on_a_healthy_environment_changes_nothing() {
     );
     assert!(r.text().contains("skipped"), "{r:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// 3. a failure at each step
+
+struct FailCase {
+    name: &'static str,
+    tool: &'static str,
+    words: &'static [&'static str],
+    action: &'static str,
+    /// Expected exit status of the failing `up`.
+    exit: i32,
+    /// The step the message must name.
+    step: &'static str,
+    /// Part of the command line the message must show.
+    shows: &'static str,
+    /// Mutating commands that finished before the failure and must not run again.
+    not_again: &'static [&'static [&'static str]],
+}
+
+const REG: &[&str] = &["registry", "create"];
+const CLU: &[&str] = &["cluster", "create"];
+const CRDS: &[&str] = &["apply", "-f", ".devenv/calico/operator-crds.yaml"];
+const OPER: &[&str] = &["apply", "-f", ".devenv/calico/tigera-operator.yaml"];
+const INST: &[&str] = &["apply", "-f", ".devenv/calico/installation.yaml"];
+
+fn fail_cases() -> Vec<FailCase> {
+    let c = |name, tool, words, action, exit, step, shows, not_again| FailCase {
+        name,
+        tool,
+        words,
+        action,
+        exit,
+        step,
+        shows,
+        not_again,
+    };
+    vec![
+        c(
+            "k3d-version",
+            "k3d",
+            &["version", "-o", "json"][..],
+            "fail",
+            3,
+            "preflight",
+            "k3d version -o json",
+            &[][..],
+        ),
+        c(
+            "k3d-version-garbage",
+            "k3d",
+            &["version", "-o", "json"],
+            "garbage",
+            3,
+            "preflight",
+            "k3d",
+            &[],
+        ),
+        c(
+            "kubectl-version-garbage",
+            "kubectl",
+            &["version", "--client"],
+            "garbage",
+            3,
+            "preflight",
+            "kubectl",
+            &[],
+        ),
+        c(
+            "node-list-garbage",
+            "k3d",
+            &["node", "list"],
+            "garbage",
+            1,
+            "preflight",
+            "k3d node list -o json",
+            &[],
+        ),
+        c(
+            "registry-create",
+            "k3d",
+            REG,
+            "fail",
+            1,
+            "registry",
+            "k3d registry create",
+            &[],
+        ),
+        c(
+            "cluster-create",
+            "k3d",
+            CLU,
+            "fail",
+            1,
+            "cluster",
+            "k3d cluster create --config .devenv/k3d-config.yaml",
+            &[REG],
+        ),
+        c(
+            "kubeconfig-output",
+            "k3d",
+            &["kubeconfig", "merge", "--output"],
+            "fail",
+            1,
+            "cluster",
+            "k3d kubeconfig merge",
+            &[REG, CLU],
+        ),
+        c(
+            "kubeconfig-merge",
+            "k3d",
+            &["kubeconfig", "merge", "--kubeconfig-merge-default"],
+            "fail",
+            1,
+            "kubeconfig",
+            "--kubeconfig-merge-default",
+            &[REG, CLU],
+        ),
+        c(
+            "calico-crds-apply",
+            "kubectl",
+            CRDS,
+            "fail",
+            1,
+            "calico-crds",
+            "operator-crds.yaml",
+            &[REG, CLU],
+        ),
+        c(
+            "calico-crds-wait",
+            "kubectl",
+            &["wait", "--for=condition=Established"],
+            "fail",
+            1,
+            "calico-crds",
+            "--for=condition=Established",
+            &[REG, CLU],
+        ),
+        c(
+            "operator-apply",
+            "kubectl",
+            OPER,
+            "fail",
+            1,
+            "calico-operator",
+            "tigera-operator.yaml",
+            &[REG, CLU, CRDS],
+        ),
+        c(
+            "operator-rollout",
+            "kubectl",
+            &["rollout", "status", "deployment/tigera-operator"],
+            "fail",
+            1,
+            "calico-operator",
+            "rollout status deployment/tigera-operator",
+            &[REG, CLU, CRDS],
+        ),
+        c(
+            "installation-apply",
+            "kubectl",
+            INST,
+            "fail",
+            1,
+            "calico-installation",
+            "installation.yaml",
+            &[REG, CLU, CRDS, OPER],
+        ),
+        c(
+            "tigerastatus-create",
+            "kubectl",
+            &["wait", "--for=create"],
+            "fail",
+            1,
+            "calico-ready",
+            "--for=create",
+            &[REG, CLU, CRDS, OPER, INST],
+        ),
+        c(
+            "calico-available",
+            "kubectl",
+            &["wait", "--for=condition=Available"],
+            "fail",
+            1,
+            "calico-ready",
+            "--for=condition=Available",
+            &[REG, CLU, CRDS, OPER, INST],
+        ),
+        c(
+            "nodes-ready",
+            "kubectl",
+            &["wait", "--for=condition=Ready", "nodes"],
+            "fail",
+            1,
+            "calico-ready",
+            "nodes --all",
+            &[REG, CLU, CRDS, OPER, INST],
+        ),
+        c(
+            "overlay-render",
+            "kubectl",
+            &["kustomize"],
+            "fail",
+            1,
+            "overlay:base",
+            "kubectl kustomize",
+            &[REG, CLU, CRDS, OPER, INST],
+        ),
+        c(
+            "overlay-apply",
+            "kubectl",
+            &["apply", "-f", "OVERLAY"],
+            "fail",
+            1,
+            "overlay:base",
+            "base.apply.yaml",
+            &[REG, CLU, CRDS, OPER, INST],
+        ),
+        c(
+            "overlay-rollout",
+            "kubectl",
+            &["rollout", "status", "deployment/web"],
+            "fail",
+            1,
+            "overlay:base",
+            "deployment/web",
+            &[REG, CLU, CRDS, OPER, INST],
+        ),
+        // Hung tools: killed at the step's timeout (short ones in this project), group and all.
+        c(
+            "calico-crds-wait-hangs",
+            "kubectl",
+            &["wait", "--for=condition=Established"],
+            "hang",
+            1,
+            "calico-crds",
+            "--for=condition=Established",
+            &[REG, CLU],
+        ),
+        c(
+            "overlay-rollout-hangs",
+            "kubectl",
+            &["rollout", "status", "deployment/web"],
+            "hang",
+            1,
+            "overlay:base",
+            "deployment/web",
+            &[REG, CLU, CRDS, OPER, INST],
+        ),
+    ]
+}
+
+fn check_failure(n: u16, case: &FailCase) -> Result<(), String> {
+    let sb = Sandbox::new();
+    copy_fixture(&sb, "overlays");
+    // Short timeouts: a hung `kubectl wait` is killed once its --timeout (1 s) and the
+    // runner's grace have passed.
+    let overlay = "\n[[overlays]]\nname = \"base\"\npath = \"k8s/base\"\ntimeout = \"1s\"\n";
+    project(&sb, &format!("f{n}"), 20 + n, overlay);
+    let toml = sb.read("devenv.toml").replace(
+        "timeout = \"20s\"\n\n[verify]",
+        "timeout = \"1s\"\n\n[verify]",
+    );
+    sb.write("devenv.toml", &toml);
+    let overlay_file = sb
+        .path(".devenv/rendered/base.apply.yaml")
+        .display()
+        .to_string();
+    let words: Vec<&str> = case
+        .words
+        .iter()
+        .map(|w| {
+            if *w == "OVERLAY" {
+                overlay_file.as_str()
+            } else {
+                w
+            }
+        })
+        .collect();
+    let marker = format!("injected-{}", case.name);
+    sb.fault(json!({"tool": case.tool, "match": words, "action": case.action, "stderr": marker, "exit": 1}));
+
+    let started = Instant::now();
+    let r = run(&sb, &["up"]);
+    let ctx = |what: &str| format!("[{}] {what}\n{r:?}", case.name);
+    if r.code != case.exit {
+        return Err(ctx(&format!("exit {} instead of {}", r.code, case.exit)));
+    }
+    let text = r.text();
+    for (what, needle) in [("the step", case.step), ("the command", case.shows)] {
+        if !text.contains(needle) {
+            return Err(ctx(&format!("the message does not show {what} `{needle}`")));
+        }
+    }
+    match case.action {
+        "fail" if !text.contains(&marker) => {
+            return Err(ctx("the tail of the command's output is not shown"))
+        }
+        "garbage" if !text.contains("garbage: this is not JSON") => {
+            return Err(ctx("the unparsable output is not shown"))
+        }
+        "hang" if !text.contains("timed out") => {
+            return Err(ctx("a hung command is not reported as timed out"))
+        }
+        _ => {}
+    }
+    let j: serde_json::Value = serde_json::from_str(&sb.read(".devenv/state.json"))
+        .map_err(|e| ctx(&format!("state.json: {e}")))?;
+    if j["last_run"]["outcome"] != "failed" || j["last_run"]["stopped_at_step"] != case.step {
+        return Err(ctx(&format!("journal's last run: {}", j["last_run"])));
+    }
+    if case.action == "hang" {
+        hung_processes_gone(&sb);
+        if started.elapsed() > Duration::from_secs(45) {
+            return Err(ctx(&format!(
+                "a hung command took {:?} to give up on",
+                started.elapsed()
+            )));
+        }
+    }
+
+    sb.clear_faults();
+    sb.clear_calls();
+    let again = run(&sb, &["up"]);
+    if again.code != 0 {
+        return Err(format!(
+            "[{}] up after removing the fault failed:\n{again:?}",
+            case.name
+        ));
+    }
+    let calls = sb.calls();
+    for words in case.not_again {
+        if calls.iter().any(|c| c.has(words) && c.is_mutating()) {
+            return Err(format!(
+                "[{}] `{}` finished before the failure but ran again:\n{}",
+                case.name,
+                words.join(" "),
+                lines(&calls).join("\n")
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_failure_at_any_step_is_reported_and_the_next_up_resumes() {
+    let cases = fail_cases();
+    // Sandboxes are independent: run the cases side by side (the hung ones wait out timeouts).
+    let errors: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| s.spawn(move || check_failure(i as u16, c)))
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap().err())
+            .collect()
+    });
+    assert!(
+        errors.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        errors.len(),
+        cases.len(),
+        errors.join("\n\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Ctrl-C and SIGTERM
+
+fn interrupt_during_cluster_create(sig: i32, n: u16) {
+    let sb = Sandbox::new();
+    project(&sb, &format!("sig{n}"), n, "");
+    sb.fault(json!({"tool": "k3d", "match": ["cluster", "create"], "action": "hang", "times": 1}));
+    let child = spawn_devenv(&sb, &["up"]);
+    let pid = child.id();
+    wait_until(
+        Duration::from_secs(20),
+        "k3d cluster create to start hanging",
+        || {
+            std::fs::read_dir(&sb.state).unwrap().flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                // The marker is written once the grandchild runs.
+                name.starts_with("hang-")
+                    && std::fs::read_to_string(e.path()).is_ok_and(|t| !t.trim().is_empty())
+            })
+        },
+    );
+    let sent = Instant::now();
+    signal(pid, sig);
+    let r = finish(child);
+    let took = sent.elapsed();
+    assert_eq!(r.code, 130, "signal {sig}: {r:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "devenv took {took:?} to stop after signal {sig}"
+    );
+    assert!(r.text().contains("interrupted"), "{r:?}");
+    hung_processes_gone(&sb);
+    let j = journal(&sb);
+    assert_eq!(j["last_run"]["outcome"], "interrupted", "{j:#}");
+    assert_eq!(j["steps"]["cluster"]["status"], "interrupted", "{j:#}");
+
+    sb.clear_calls();
+    up_ok(&sb);
+    let calls = sb.calls();
+    assert_eq!(
+        count(&calls, "k3d", REG),
+        0,
+        "the registry was made before the signal:\n{}",
+        lines(&calls).join("\n")
+    );
+    assert_eq!(count(&calls, "k3d", CLU), 1, "{}", lines(&calls).join("\n"));
+}
+
+#[test]
+fn sigint_during_a_slow_step_stops_everything_and_up_resumes() {
+    interrupt_during_cluster_create(2, 4);
+}
+
+#[test]
+fn sigterm_during_a_slow_step_stops_everything_and_up_resumes() {
+    interrupt_during_cluster_create(15, 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. down deletes only what devenv created
+
+fn world_has(sb: &Sandbox, cluster: &str, registry: &str) -> (bool, bool) {
+    let k3d = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&sb.k3d_ok(args)).unwrap_or(serde_json::Value::Null)
+    };
+    let names = |v: serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["name"].as_str().map(String::from))
+            .collect()
+    };
+    (
+        names(k3d(&["cluster", "list", "-o", "json"]))
+            .iter()
+            .any(|n| n == cluster),
+        names(k3d(&["registry", "list", "-o", "json"]))
+            .iter()
+            .any(|n| n == registry),
+    )
+}
+
+#[test]
+fn down_deletes_what_up_created() {
+    let sb = Sandbox::new();
+    project(&sb, "gone", 6, "");
+    up_ok(&sb);
+    assert_eq!(world_has(&sb, "gone", "k3d-gone-registry"), (true, true));
+    sb.clear_calls();
+    let r = run(&sb, &["down"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let calls = sb.calls();
+    assert_eq!(
+        count(&calls, "k3d", &["cluster", "delete", "gone"]),
+        1,
+        "{}",
+        lines(&calls).join("\n")
+    );
+    assert_eq!(
+        count(&calls, "k3d", &["registry", "delete", "k3d-gone-registry"]),
+        1,
+        "{}",
+        lines(&calls).join("\n")
+    );
+    assert_eq!(world_has(&sb, "gone", "k3d-gone-registry"), (false, false));
+    assert!(
+        !sb.path(".devenv/kubeconfig").exists(),
+        "devenv's kubeconfig outlived its cluster"
+    );
+    // A second down has nothing to do and says so.
+    let r = run(&sb, &["down"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // And up starts from scratch.
+    sb.clear_calls();
+    up_ok(&sb);
+    assert_eq!(count(&sb.calls(), "k3d", CLU), 1);
+}
+
+#[test]
+fn down_leaves_a_cluster_and_registry_it_did_not_create_unless_forced() {
+    let sb = Sandbox::new();
+    let (registry_port, api) = ports(7);
+    project(&sb, "theirs", 7, "");
+    // Someone else's cluster and registry with the names devenv would use.
+    sb.k3d_ok(&[
+        "registry",
+        "create",
+        "theirs-registry",
+        "--port",
+        &format!("127.0.0.1:{registry_port}"),
+        "--no-help",
+    ]);
+    sb.k3d_ok(&[
+        "cluster",
+        "create",
+        "theirs",
+        "--agents",
+        "1",
+        "--api-port",
+        &format!("127.0.0.1:{api}"),
+        "--kubeconfig-update-default=false",
+    ]);
+    sb.clear_calls();
+    let r = run(&sb, &["down"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let text = r.text();
+    assert!(
+        text.contains("cluster theirs") && text.contains("did not create"),
+        "{r:?}"
+    );
+    assert!(text.contains("k3d-theirs-registry"), "{r:?}");
+    assert!(
+        text.contains("--force"),
+        "the message should say how to delete anyway: {r:?}"
+    );
+    assert!(
+        sb.mutating_calls().is_empty(),
+        "down deleted something it did not create:\n{}",
+        lines(&sb.mutating_calls()).join("\n")
+    );
+    assert_eq!(
+        world_has(&sb, "theirs", "k3d-theirs-registry"),
+        (true, true)
+    );
+
+    let r = run(&sb, &["down", "--force"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        world_has(&sb, "theirs", "k3d-theirs-registry"),
+        (false, false)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. the user's kubeconfig
+
+const USER_KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+preferences: {}
+current-context: prod
+clusters:
+- cluster:
+    certificate-authority-data: LS0tLS1CRUdJTg==
+    server: https://prod.example.com:6443
+  name: prod
+- cluster:
+    server: https://127.0.0.1:6444
+  name: kind-play
+contexts:
+- context:
+    cluster: prod
+    namespace: payments
+    user: prod-admin
+  name: prod
+- context:
+    cluster: kind-play
+    user: kind-play
+  name: kind-play
+users:
+- name: prod-admin
+  user:
+    token: secret-token
+- name: kind-play
+  user:
+    client-certificate-data: Y2VydA==
+    client-key-data: a2V5
+";
+
+fn write_user_kubeconfig(sb: &Sandbox, mode: u32) -> PathBuf {
+    let path = sb.default_kubeconfig();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, USER_KUBECONFIG).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn up_and_down_leave_the_rest_of_the_users_kubeconfig_alone() {
+    let sb = Sandbox::new();
+    project(&sb, "kc", 8, "");
+    let path = write_user_kubeconfig(&sb, 0o640);
+    let before = devenv::kubeconfig::snapshot(&path).unwrap();
+
+    up_ok(&sb);
+    let after_up = devenv::kubeconfig::snapshot(&path).unwrap();
+    assert!(
+        after_up.contexts.contains_key("k3d-kc"),
+        "context not merged: {after_up:?}"
+    );
+    assert_eq!(
+        after_up.current_context.as_deref(),
+        Some("prod"),
+        "up switched the current context"
+    );
+    assert_eq!(
+        after_up.excluding_context("k3d-kc"),
+        before,
+        "up changed other entries of the kubeconfig"
+    );
+    assert_eq!(mode(&path), 0o640, "up changed the kubeconfig's mode");
+
+    let r = run(&sb, &["down"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let after_down = devenv::kubeconfig::snapshot(&path).unwrap();
+    assert!(
+        !after_down.contexts.contains_key("k3d-kc"),
+        "down left the context: {after_down:?}"
+    );
+    assert_eq!(
+        after_down, before,
+        "down did not restore the kubeconfig's other entries"
+    );
+    assert_eq!(mode(&path), 0o640, "down changed the kubeconfig's mode");
+}
+
+#[test]
+fn switch_context_true_switches() {
+    let sb = Sandbox::new();
+    project(&sb, "sw", 9, "");
+    let toml = sb
+        .read("devenv.toml")
+        .replace("agents = 1\n", "agents = 1\nswitch_context = true\n");
+    sb.write("devenv.toml", &toml);
+    let path = write_user_kubeconfig(&sb, 0o600);
+    let before = devenv::kubeconfig::snapshot(&path).unwrap();
+    up_ok(&sb);
+    let after = devenv::kubeconfig::snapshot(&path).unwrap();
+    assert_eq!(after.current_context.as_deref(), Some("k3d-sw"));
+    let mut expected = before.clone();
+    expected.current_context = Some("k3d-sw".into());
+    assert_eq!(after.excluding_context("k3d-sw"), expected);
+    assert_eq!(mode(&path), 0o600);
+}
