@@ -87,9 +87,7 @@ pub fn owner_name() -> String {
 
 /// [`owner_name`] with the environment and the passwd lookup passed in (for tests).
 pub fn owner_from(env: &dyn Fn(&str) -> Option<String>, passwd: fn() -> Option<String>) -> String {
-    let candidates = ["DEVENV_OWNER", "USER", "LOGNAME"]
-        .into_iter()
-        .map(|k| env(k));
+    let candidates = ["DEVENV_OWNER", "USER", "LOGNAME"].into_iter().map(env);
     for raw in candidates.chain(std::iter::once_with(passwd)).flatten() {
         // `alice@example.com` (a CI actor, a Kerberos principal): the part before `@`.
         let local = raw.split('@').next().unwrap_or_default();
@@ -394,9 +392,10 @@ impl Isolation {
     /// Rewrites a rendered overlay (multi-document YAML) for this owner. `name` is used in
     /// error messages (the overlay's name).
     ///
-    /// Each document is parsed and re-serialized (serde_yaml_ng): the objects are the same
-    /// apart from the changes below, but comments, key quoting and flow style are not kept
-    /// (Kustomize's output has none that matter).
+    /// Each document is parsed (serde_yaml_ng) and written again by [`to_yaml`] in
+    /// Kustomize's block style: the objects are the same values apart from the changes
+    /// above; comments and the original quoting are not kept (Kustomize's output has no
+    /// comments, and its quoting comes out the same).
     pub fn isolate(&self, name: &str, yaml: &str) -> Result<String, TenancyError> {
         let rendered = RenderedOverlay::from_yaml(name, yaml)
             .map_err(|e| TenancyError::Render(e.to_string()))?;
@@ -446,11 +445,10 @@ impl Isolation {
                 }
                 labels.insert(k.into(), Value::String(v.to_string()));
             }
-            let text = serde_yaml_ng::to_string(&value).map_err(|e| TenancyError::Serialize {
+            docs.push(to_yaml(&value).map_err(|reason| TenancyError::Serialize {
                 object: label.clone(),
-                reason: e.to_string(),
-            })?;
-            docs.push(text);
+                reason,
+            })?);
         }
         if !refused.is_empty() {
             return Err(TenancyError::Shared {
@@ -694,6 +692,198 @@ impl Scopes {
         }
         self.cluster.contains(&key) || CLUSTER_SCOPED.contains(&(group, kind))
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// YAML out
+
+/// Block-style YAML for a Kubernetes object, read the same way by YAML 1.2 parsers and by
+/// the YAML 1.1 one Kubernetes uses (go-yaml v2, via sigs.k8s.io/yaml).
+///
+/// serde_yaml_ng writes `yes`, `on` or `0777` as plain scalars (YAML 1.2 strings), which
+/// kubectl reads as a boolean or a number: a ConfigMap value `"yes"` would be refused. So
+/// strings are plain only when no YAML version can read them as anything else, multi-line
+/// strings are literal blocks, and the rest is double-quoted (JSON escapes, valid YAML).
+pub fn to_yaml(value: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    match value {
+        Value::Mapping(m) if !m.is_empty() => emit_mapping(m, 0, &mut out)?,
+        Value::Sequence(s) if !s.is_empty() => emit_sequence(s, 0, &mut out)?,
+        other => {
+            out.push_str(&scalar(other, 0)?);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+fn emit_mapping(m: &Mapping, indent: usize, out: &mut String) -> Result<(), String> {
+    for (i, (k, v)) in m.iter().enumerate() {
+        // The first entry of a sequence item follows its `- ` on the same line.
+        if i > 0 || !out.ends_with("- ") {
+            push_indent(indent, out);
+        }
+        let key = match k {
+            Value::String(s) => quote_if_needed(s),
+            Value::Number(_) | Value::Bool(_) => scalar(k, indent)?,
+            other => return Err(format!("a mapping key that is not a scalar: {other:?}")),
+        };
+        out.push_str(&key);
+        out.push(':');
+        emit_value(v, indent, out)?;
+    }
+    Ok(())
+}
+
+/// After `key:` — a nested block on the next lines, or ` scalar`.
+fn emit_value(v: &Value, indent: usize, out: &mut String) -> Result<(), String> {
+    match v {
+        Value::Mapping(m) if !m.is_empty() => {
+            out.push('\n');
+            emit_mapping(m, indent + 2, out)
+        }
+        // Kustomize's style: a sequence under a key is not indented.
+        Value::Sequence(s) if !s.is_empty() => {
+            out.push('\n');
+            emit_sequence(s, indent, out)
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&scalar(other, indent + 2)?);
+            out.push('\n');
+            Ok(())
+        }
+    }
+}
+
+fn emit_sequence(s: &[Value], indent: usize, out: &mut String) -> Result<(), String> {
+    for item in s {
+        if !out.ends_with("- ") {
+            push_indent(indent, out);
+        }
+        out.push_str("- ");
+        match item {
+            Value::Mapping(m) if !m.is_empty() => emit_mapping(m, indent + 2, out)?,
+            Value::Sequence(inner) if !inner.is_empty() => emit_sequence(inner, indent + 2, out)?,
+            other => {
+                out.push_str(&scalar(other, indent + 2)?);
+                out.push('\n');
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_indent(indent: usize, out: &mut String) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// A scalar (or an empty collection) in flow form; a literal block for multi-line text,
+/// its lines at `indent`.
+fn scalar(v: &Value, indent: usize) -> Result<String, String> {
+    Ok(match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => {
+            let text = serde_yaml_ng::to_string(n).map_err(|e| e.to_string())?;
+            text.trim_end().to_string()
+        }
+        Value::String(s) => match literal_block(s, indent) {
+            Some(block) => block,
+            None => quote_if_needed(s),
+        },
+        Value::Mapping(m) if m.is_empty() => "{}".into(),
+        Value::Sequence(s) if s.is_empty() => "[]".into(),
+        Value::Tagged(t) => {
+            let inner = scalar(&t.value, indent)?;
+            format!("{} {inner}", t.tag)
+        }
+        other => return Err(format!("cannot write {other:?} inline")),
+    })
+}
+
+/// `|`, `|-` or `|+` and the lines, for text with line breaks that a literal block keeps
+/// exactly; `None` when it cannot (carriage returns, other control characters, a first line
+/// starting with a space, which would need an indentation indicator).
+fn literal_block(s: &str, indent: usize) -> Option<String> {
+    if !s.contains('\n') || s.starts_with([' ', '\t', '\n']) {
+        return None;
+    }
+    if s.chars().any(|c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || c == '\u{feff}'
+            || c == '\u{85}'
+            || c == '\u{2028}'
+            || c == '\u{2029}'
+    }) {
+        return None;
+    }
+    let body = s.trim_end_matches('\n');
+    let chomp = match s.len() - body.len() {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    let mut out = format!("|{chomp}\n");
+    let mut lines: Vec<&str> = body.split('\n').collect();
+    // `|+` keeps the trailing line breaks as empty lines.
+    lines.extend(std::iter::repeat_n(
+        "",
+        (s.len() - body.len()).saturating_sub(1),
+    ));
+    for (i, line) in lines.iter().enumerate() {
+        if !line.is_empty() {
+            push_indent(indent, &mut out);
+            out.push_str(line);
+        }
+        if i + 1 < lines.len() {
+            out.push('\n');
+        }
+    }
+    Some(out)
+}
+
+/// `s` plain when every YAML 1.1 and 1.2 reader takes it for this string; else quoted.
+pub fn quote_if_needed(s: &str) -> String {
+    if plain_is_safe(s) {
+        s.to_string()
+    } else {
+        // A JSON string is a valid YAML double-quoted scalar with the same value.
+        serde_json::to_string(s).expect("a string serializes")
+    }
+}
+
+fn plain_is_safe(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-' | '=' | '+' | ':');
+    // `: ` and a final `:` end a key; `host:port` and `:8080` are plain text.
+    if !s.chars().all(allowed) || s.ends_with(':') {
+        return false;
+    }
+    // YAML 1.1 booleans and nulls, in any case (y, n, yes, no, on, off, true, false, null).
+    let lower = s.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null"
+    ) {
+        return false;
+    }
+    if first.is_ascii_alphabetic() || matches!(first, '_' | '/' | ':') {
+        return true;
+    }
+    // Starts like a number (digit, sign, dot), or with `=` (YAML 1.1's value key): plain
+    // only with a letter no number has (not a hex digit, nor e, x, o, b: 1e3, 0x1f, 0o7,
+    // 0b1) and no `:` (1:20 is sexagesimal, dates have times), so `100Mi`, `10s` and
+    // `--listen` stay plain and `0777`, `1.5`, `.inf`, `12:30` do not.
+    if first == '=' || s.contains(':') || lower.contains("inf") || lower.contains("nan") {
+        return false;
+    }
+    s.chars().any(|c| {
+        c.is_ascii_alphabetic() && !matches!(c.to_ascii_lowercase(), 'a'..='f' | 'x' | 'o')
+    })
 }
 
 // ---------------------------------------------------------------------------------------
