@@ -585,7 +585,7 @@ fn check_version(value: &toml::Value, src: &Source, spans: &SpanMap) -> Result<(
                     format!("write it without quotes: `version = {}`", s.trim()),
                 ),
                 other => (
-                    format!("`version` must be a number, found {}", type_name(other)),
+                    format!("`version` must be a whole number, found {}", type_name(other)),
                     format!("set `version = {CURRENT_VERSION}`"),
                 ),
             };
@@ -604,7 +604,7 @@ fn type_name(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => format!("the string {s:?}"),
         toml::Value::Integer(i) => format!("the number {i}"),
-        toml::Value::Float(f) => format!("the number {f}"),
+        toml::Value::Float(f) => format!("the number {f:?}"),
         toml::Value::Boolean(b) => format!("{b}"),
         toml::Value::Datetime(d) => format!("the date {d}"),
         toml::Value::Array(_) => "a list".into(),
@@ -689,8 +689,9 @@ fn parse_integer(text: &str, radix: u32) -> toml::Value {
     let digits = text.replace('_', "");
     match i64::from_str_radix(&digits, radix) {
         Ok(n) => toml::Value::Integer(n),
-        // Out of i64 range: keep the text so the type check reports it with the key.
-        Err(_) => toml::Value::String(text.to_string()),
+        // Out of i64 range: a number still (not a string, which would read "remove the quotes"),
+        // so the type check reports it with the key as a number out of range.
+        Err(_) => toml::Value::Float(digits.parse::<f64>().unwrap_or(f64::MAX)),
     }
 }
 
@@ -897,7 +898,11 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
             return format!("the number {}", n.trim_matches('`'));
         }
         if let Some(n) = f.strip_prefix("floating point ") {
-            return format!("the number {}", n.trim_matches('`'));
+            let n = n.trim_matches('`');
+            return match n.parse::<f64>() {
+                Ok(x) if x.abs() >= 1e15 => "a number far too large".to_string(),
+                _ => format!("the number {n}"),
+            };
         }
         if let Some(b) = f.strip_prefix("boolean ") {
             return b.trim_matches('`').to_string();
