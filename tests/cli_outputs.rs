@@ -16,12 +16,18 @@ use support::{json, Sandbox};
 /// The Calico manifests stand-in (operator CRDs, Tigera operator).
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 
-/// A port nothing listens on now (the kernel picks it), so preflight finds it free.
+/// A port nothing listens on now (the kernel picks it), so preflight finds it free. Ports
+/// 47000-47999 are left to tests/up_engine.rs, which uses fixed ones.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if !(47000..48000).contains(&port) {
+            return port;
+        }
+    }
 }
 
 /// A project with one image and one overlay, on free ports, with a docker stub (the real
@@ -375,6 +381,72 @@ fn github_actions_annotates_a_failed_step_at_its_config_line() {
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.starts_with("### devenv up failed in "), "{md}");
     assert!(md.contains("| ❌ | Create cluster demo"), "{md}");
+}
+
+#[test]
+fn github_actions_annotates_image_and_overlay_failures_at_their_own_table() {
+    let p = Project::new();
+    // A second overlay, so the annotation must pick the right [[overlays]] table.
+    p.sb.write(
+        "deploy/overlays/extra/kustomization.yaml",
+        "namespace: app\nresources:\n  - worker.yaml\n",
+    );
+    p.sb.write(
+        "deploy/overlays/extra/worker.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: worker\nspec:\n  selector:\n    matchLabels: {app: worker}\n  template:\n    metadata:\n      labels: {app: worker}\n    spec:\n      containers:\n        - name: worker\n          image: busybox\n",
+    );
+    let toml = format!(
+        "{}\n[[overlays]]\nname = \"extra\"\npath = \"deploy/overlays/extra\"\ndepends_on = [\"dev\"]\n",
+        p.toml
+    );
+    p.sb.write("devenv.toml", &toml);
+    let overlay_lines: Vec<usize> = toml
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "[[overlays]]")
+        .map(|(i, _)| i + 1)
+        .collect();
+    p.sb.fault(json!({"tool": "kubectl", "match": ["rollout", "status", "deployment/worker"], "action": "fail", "stderr": "error: deployment \"worker\" exceeded its progress deadline"}));
+    let gh = |sb: &Sandbox| {
+        let o = run(sb.devenv(["up"]).env("GITHUB_ACTIONS", "true"));
+        assert_eq!(code(&o), Some(1), "{}", show(&o));
+        let log = text(&o.stderr);
+        github_groups(&log);
+        let errors: Vec<String> = log
+            .lines()
+            .filter(|l| l.starts_with("::error"))
+            .map(String::from)
+            .collect();
+        assert_eq!(errors.len(), 1, "{log}");
+        errors[0].clone()
+    };
+    let error = gh(&p.sb);
+    assert!(
+        error.starts_with(&format!(
+            "::error file=devenv.toml,line={},",
+            overlay_lines[1]
+        )),
+        "not on the second [[overlays]] (line {}): {error}",
+        overlay_lines[1]
+    );
+    assert!(
+        error.contains("title=Apply overlay extra") && error.contains("worker"),
+        "{error}"
+    );
+
+    // A failed push points at the image's [[images]] table.
+    p.sb.clear_faults();
+    p.sb.write("app/index.html", "changed\n"); // a new tag: the image is built again
+    let stub = p.sb.root.path().join("docker-stub");
+    let script = std::fs::read_to_string(&stub).unwrap();
+    std::fs::write(&stub, script.replace("  build|push)", "  push) echo 'denied: requested access to the resource is denied' >&2; exit 1 ;;\n  build)")).unwrap();
+    let error = gh(&p.sb);
+    let line = p.line_of("[[images]]");
+    assert!(
+        error.starts_with(&format!("::error file=devenv.toml,line={line},")),
+        "not on [[images]] (line {line}): {error}"
+    );
+    assert!(error.contains("denied"), "{error}");
 }
 
 #[test]
