@@ -1000,3 +1000,498 @@ fn switch_context_true_switches() {
     assert_eq!(after.excluding_context("k3d-sw"), expected);
     assert_eq!(mode(&path), 0o600);
 }
+
+// ---------------------------------------------------------------------------------------
+// 7. busy ports
+
+fn busy_port_is_reported_before_anything_is_created(which: &str) {
+    let sb = Sandbox::new();
+    // A port the kernel picks is free; holding it makes it busy for devenv.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (registry, api) = if which == "registry" {
+        (port, ports(10).1)
+    } else {
+        (ports(11).0, port)
+    };
+    sb.write(
+        "devenv.toml",
+        &format!(
+            "version = 1\n[project]\nname = \"busy\"\n[cluster]\napi_port = {api}\n[registry]\nport = {registry}\n\
+             [calico]\nmanifests = \"{CALICO_FIXTURE}\"\n[verify]\nenabled = false\n"
+        ),
+    );
+    let r = run(&sb, &["up"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let text = r.text();
+    let setting = if which == "registry" {
+        "registry.port"
+    } else {
+        "cluster.api_port"
+    };
+    assert!(
+        text.contains(&port.to_string()) && text.contains(setting),
+        "the message should name the port and its setting: {r:?}"
+    );
+    let me = std::process::id().to_string();
+    let exe = std::env::current_exe().unwrap();
+    let name = exe.file_name().unwrap().to_string_lossy();
+    // /proc/PID/comm is the first 15 bytes of the executable's name.
+    let comm: String = name.chars().take(15).collect();
+    assert!(
+        text.contains(&me) || text.contains(&comm),
+        "the holder (pid {me}, {comm}) is not named: {r:?}"
+    );
+    let calls = sb.calls();
+    assert_eq!(
+        count(&calls, "k3d", REG) + count(&calls, "k3d", CLU),
+        0,
+        "created things with a busy port:\n{}",
+        lines(&calls).join("\n")
+    );
+    drop(listener);
+}
+
+#[test]
+fn a_busy_registry_port_is_reported_with_its_holder() {
+    busy_port_is_reported_before_anything_is_created("registry");
+}
+
+#[test]
+fn a_busy_api_port_is_reported_with_its_holder() {
+    busy_port_is_reported_before_anything_is_created("api");
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. one devenv at a time per project
+
+#[test]
+fn a_second_up_in_the_same_project_refuses_or_waits() {
+    let sb = Sandbox::new();
+    project(&sb, "lock", 12, "");
+    // The first up is slow in its Calico wait; the lock is held meanwhile.
+    sb.fault(json!({"tool": "kubectl", "match": ["wait", "--for=condition=Available"], "action": "slow", "sleep_ms": 1500, "times": 1}));
+    let first = spawn_devenv(&sb, &["up"]);
+    wait_until(
+        Duration::from_secs(20),
+        "the first up to reach Calico",
+        || {
+            sb.calls()
+                .iter()
+                .any(|c| c.has(&["wait", "--for=condition=Available"]))
+        },
+    );
+    let second = run(&sb, &["up"]);
+    assert_ne!(second.code, 0, "{second:?}");
+    let text = second.text();
+    assert!(
+        text.contains("lock") || text.contains("another devenv"),
+        "no lock message: {second:?}"
+    );
+    assert!(
+        text.contains("--wait"),
+        "the message should offer --wait: {second:?}"
+    );
+
+    // --wait blocks until the first is done, then finds everything in place.
+    let waiter = spawn_devenv(&sb, &["up", "--wait"]);
+    let r1 = finish(first);
+    assert_eq!(r1.code, 0, "{r1:?}");
+    let r2 = finish(waiter);
+    assert_eq!(r2.code, 0, "{r2:?}");
+    assert!(
+        r2.text().contains("waiting"),
+        "--wait should say what it waits for: {r2:?}"
+    );
+    assert_eq!(
+        count(&sb.calls(), "k3d", CLU),
+        1,
+        "{}",
+        lines(&sb.calls()).join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. status and doctor
+
+#[test]
+fn status_reports_health_and_exits_4_when_the_cluster_is_gone() {
+    let sb = Sandbox::new();
+    copy_fixture(&sb, "overlays");
+    project(
+        &sb,
+        "stat",
+        13,
+        "\n[[overlays]]\nname = \"base\"\npath = \"k8s/base\"\n",
+    );
+    up_ok(&sb);
+    sb.clear_calls();
+    let r = run(&sb, &["status"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for component in ["registry", "cluster", "nodes", "calico", "overlay"] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with(component) && l.contains(" ok ")),
+            "{component} not healthy: {r:?}"
+        );
+    }
+    assert!(
+        sb.mutating_calls().is_empty(),
+        "status changed something: {:?}",
+        lines(&sb.mutating_calls())
+    );
+
+    let r = run(&sb, &["status", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("status -o json: {e}\n{r:?}"));
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["healthy"], true);
+    assert_eq!(doc["context"], "k3d-stat");
+    let components = doc["components"].as_array().unwrap();
+    assert!(
+        components.len() >= 5 && components.iter().all(|c| c["healthy"] == true),
+        "{doc:#}"
+    );
+
+    // Deleted behind devenv's back.
+    sb.k3d_ok(&["cluster", "delete", "stat"]);
+    let r = run(&sb, &["status", "-o", "json"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["healthy"], false);
+    let cluster = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "cluster")
+        .expect("a cluster component");
+    assert_eq!(cluster["healthy"], false, "{doc:#}");
+    assert!(
+        cluster["detail"].as_str().unwrap().contains("devenv up"),
+        "the detail should say how to fix it: {doc:#}"
+    );
+    let r = run(&sb, &["status"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("UNHEALTHY"), "{r:?}");
+}
+
+/// A PATH holding only these fakes (plus the system's tools, without docker).
+fn path_with_fakes(sb: &Sandbox, fakes: &[&str]) -> std::ffi::OsString {
+    let bin = sb.root.path().join(format!("bin-{}", fakes.join("-")));
+    std::fs::create_dir_all(&bin).unwrap();
+    for f in fakes {
+        std::os::unix::fs::symlink(support::fakes_dir().join(f), bin.join(f)).unwrap();
+    }
+    let fakes_dir = support::fakes_dir();
+    let rest: Vec<PathBuf> = std::env::split_paths(&sb.path_var())
+        .filter(|p| *p != fakes_dir)
+        .collect();
+    std::env::join_paths(std::iter::once(bin).chain(rest)).unwrap()
+}
+
+#[test]
+fn doctor_says_how_to_fix_a_missing_k3d_and_passes_when_all_is_well() {
+    let sb = Sandbox::new();
+    project(&sb, "doc", 14, "");
+    let r = run(&sb, &["doctor"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for tool in ["docker", "k3d", "kubectl", "kustomize"] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains(tool)),
+            "{tool} not ok: {r:?}"
+        );
+    }
+
+    let out = sb
+        .devenv(["doctor"])
+        .env("PATH", path_with_fakes(&sb, &["kubectl", "docker"]))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    let k3d_line = text
+        .lines()
+        .position(|l| l.starts_with("FAIL") && l.contains("k3d"))
+        .unwrap_or_else(|| panic!("no failed k3d check:\n{text}"));
+    assert!(
+        text.lines()
+            .nth(k3d_line + 1)
+            .is_some_and(|l| l.trim_start().starts_with("fix:") && l.contains("k3d")),
+        "no fix for k3d:\n{text}"
+    );
+
+    // Without any docker client, doctor fails on it too (k3d needs the daemon; builds the client).
+    let out = sb
+        .devenv(["doctor"])
+        .env("PATH", path_with_fakes(&sb, &["kubectl", "k3d"]))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("docker")),
+        "{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. changes that need the cluster recreated
+
+fn agents_in_world(sb: &Sandbox, cluster: &str) -> usize {
+    let nodes: serde_json::Value =
+        serde_json::from_str(&sb.k3d_ok(&["node", "list", "-o", "json"])).unwrap();
+    nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["role"] == "agent" && n["runtimeLabels"]["k3d.cluster"] == cluster)
+        .count()
+}
+
+#[test]
+fn a_change_that_needs_a_new_cluster_asks_for_recreate() {
+    let sb = Sandbox::new();
+    project(&sb, "recreate", 15, "");
+    let toml = sb.read("devenv.toml");
+    sb.write("devenv.toml", &toml.replace("agents = 1\n", "agents = 2\n"));
+    up_ok(&sb);
+    assert_eq!(agents_in_world(&sb, "recreate"), 2);
+
+    sb.write("devenv.toml", &toml);
+    sb.clear_calls();
+    for attempt in 0..2 {
+        // Not a terminal: no question, an error naming the flag (the second time too).
+        let r = run(&sb, &["up"]);
+        assert_eq!(r.code, 1, "attempt {attempt}: {r:?}");
+        let text = r.text();
+        assert!(
+            text.contains("agents: 2 -> 1"),
+            "attempt {attempt}: the diff is not shown: {r:?}"
+        );
+        assert!(text.contains("--recreate"), "attempt {attempt}: {r:?}");
+        assert!(
+            sb.mutating_calls().is_empty(),
+            "attempt {attempt}: {:?}",
+            lines(&sb.mutating_calls())
+        );
+        assert_eq!(agents_in_world(&sb, "recreate"), 2);
+    }
+
+    let r = run(&sb, &["up", "--recreate"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let calls = sb.calls();
+    let delete = first(&calls, "k3d", &["cluster", "delete", "recreate"]);
+    let create = first(&calls, "k3d", CLU);
+    assert!(delete < create, "{}", lines(&calls).join("\n"));
+    assert_eq!(
+        count(&calls, "k3d", REG),
+        0,
+        "the registry does not depend on the cluster"
+    );
+    // Calico goes into the new cluster.
+    assert!(first(&calls, "kubectl", CRDS) > create);
+    assert_eq!(agents_in_world(&sb, "recreate"), 1);
+    // And the new spec is remembered: the next up has nothing to do.
+    sb.clear_calls();
+    up_ok(&sb);
+    assert!(
+        sb.mutating_calls().is_empty(),
+        "{:?}",
+        lines(&sb.mutating_calls())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. apply: overlays in order, CRDs first, readable timeouts, no-op re-apply
+
+fn overlay_project(sb: &Sandbox, name: &str, n: u16) -> u16 {
+    copy_fixture(sb, "overlays");
+    let (registry, _) = ports(n);
+    // An image only the local registry could serve, and the registry does not have it.
+    sb.write(
+        "k8s/broken/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: shop\nresources:\n  - worker.yaml\n",
+    );
+    sb.write(
+        "k8s/broken/worker.yaml",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: worker\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: worker}}\n  \
+             template:\n    metadata:\n      labels: {{app: worker}}\n    spec:\n      containers:\n        - name: worker\n          image: localhost:{registry}/worker:never-pushed\n"
+        ),
+    );
+    let extra = overlays_toml("")
+        + "\n[[overlays]]\nname = \"widgets\"\npath = \"k8s/widgets\"\ndepends_on = [\"base\"]\n\
+           \n[[overlays]]\nname = \"broken\"\npath = \"k8s/broken\"\ndepends_on = [\"base\"]\ntimeout = \"2s\"\n";
+    project(sb, name, n, &extra);
+    registry
+}
+
+fn applied_overlay(c: &Call) -> Option<String> {
+    if c.tool != "kubectl" || !c.is_mutating() || !c.has(&["apply"]) {
+        return None;
+    }
+    let file = c.argv.iter().find(|a| a.contains("/rendered/"))?;
+    let name = file.rsplit('/').next()?.split('.').next()?;
+    Some(name.to_string())
+}
+
+#[test]
+fn apply_runs_an_overlay_after_what_it_depends_on_and_skips_unchanged_manifests() {
+    let sb = Sandbox::new();
+    overlay_project(&sb, "apply", 16);
+    let r = run(&sb, &["apply", "app"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let calls = sb.calls();
+    let applied: Vec<String> = calls.iter().filter_map(applied_overlay).collect();
+    assert_eq!(
+        applied,
+        ["base", "db", "app"],
+        "{}",
+        lines(&calls).join("\n")
+    );
+    // Each overlay is applied only after the previous one is ready.
+    let web_ready = first(&calls, "kubectl", &["rollout", "status", "deployment/web"]);
+    let migrated = first(
+        &calls,
+        "kubectl",
+        &["wait", "--for=condition=Complete", "job/migrate"],
+    );
+    let app_applied = calls
+        .iter()
+        .position(|c| applied_overlay(c).as_deref() == Some("app"))
+        .unwrap();
+    assert!(
+        web_ready < migrated && migrated < app_applied,
+        "{}",
+        lines(&calls).join("\n")
+    );
+    let deploy = sb.kubectl_ok(&[
+        "--kubeconfig",
+        ".devenv/kubeconfig",
+        "--context",
+        "k3d-apply",
+        "-n",
+        "shop",
+        "get",
+        "deployment",
+        "api",
+        "-o",
+        "json",
+    ]);
+    assert!(deploy.contains("\"name\": \"api\""), "{deploy}");
+
+    // Unchanged rendered manifests: nothing is applied again.
+    sb.clear_calls();
+    let r = run(&sb, &["apply", "app"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let calls = sb.calls();
+    assert!(
+        calls.iter().all(|c| !c.is_mutating()),
+        "re-applied unchanged manifests:\n{}",
+        lines(&calls).join("\n")
+    );
+    assert!(
+        count(&calls, "kubectl", &["kustomize"]) >= 3,
+        "overlays are rendered to see whether they changed"
+    );
+
+    // A change in one overlay re-applies that one only.
+    let api = sb
+        .read("k8s/app/api.yaml")
+        .replace("replicas: 1", "replicas: 2");
+    sb.write("k8s/app/api.yaml", &api);
+    sb.clear_calls();
+    let r = run(&sb, &["apply", "app"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let applied: Vec<String> = sb.calls().iter().filter_map(applied_overlay).collect();
+    assert_eq!(applied, ["app"]);
+}
+
+#[test]
+fn apply_puts_crds_in_place_before_the_resources_that_use_them() {
+    let sb = Sandbox::new();
+    overlay_project(&sb, "crd", 17);
+    let r = run(&sb, &["apply", "widgets"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let calls = sb.calls();
+    let crd_apply = calls
+        .iter()
+        .position(|c| {
+            c.is_mutating()
+                && c.argv
+                    .iter()
+                    .any(|a| a.contains("/rendered/widgets") && a.contains("crd"))
+        })
+        .unwrap_or_else(|| panic!("no separate CRD apply:\n{}", lines(&calls).join("\n")));
+    let established = first(
+        &calls,
+        "kubectl",
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/widgets.example.com",
+        ],
+    );
+    let rest = calls
+        .iter()
+        .rposition(|c| applied_overlay(c).as_deref() == Some("widgets"))
+        .unwrap();
+    assert!(
+        crd_apply < established && established < rest,
+        "{}",
+        lines(&calls).join("\n")
+    );
+    let widget = sb.kubectl_ok(&[
+        "--kubeconfig",
+        ".devenv/kubeconfig",
+        "--context",
+        "k3d-crd",
+        "-n",
+        "shop",
+        "get",
+        "widget",
+        "gizmo",
+        "-o",
+        "json",
+    ]);
+    assert!(widget.contains("\"size\": 3"), "{widget}");
+    // Other overlays were not asked for.
+    assert!(calls
+        .iter()
+        .filter_map(applied_overlay)
+        .all(|o| o == "base" || o == "widgets"));
+}
+
+#[test]
+fn an_overlay_that_never_gets_ready_names_the_object() {
+    let sb = Sandbox::new();
+    overlay_project(&sb, "stuck", 18);
+    sb.pushed(&[]); // the local registry holds nothing
+    let started = Instant::now();
+    let r = run(&sb, &["apply", "broken"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let text = r.text();
+    assert!(
+        text.contains("overlay:broken") || text.contains("overlay broken"),
+        "{r:?}"
+    );
+    assert!(
+        text.contains("deployment/worker"),
+        "the unready object is not named: {r:?}"
+    );
+    assert!(text.contains("not ready"), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let j = journal(&sb);
+    assert_eq!(j["steps"]["overlay:broken"]["status"], "failed", "{j:#}");
+    assert_eq!(j["steps"]["overlay:base"]["status"], "done", "{j:#}");
+}
