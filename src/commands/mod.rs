@@ -26,7 +26,8 @@ pub fn load_config(g: &GlobalArgs) -> Result<Loaded, Exit> {
         if crate::ui::detect(crate::ui::UiFlags::default()) == crate::ui::OutputMode::Github {
             for e in &errors.errors {
                 let loc = e.location.as_ref().map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
-                println!("{}", crate::ui::github::annotation(crate::ui::github::Level::Error, Some("devenv.toml"), loc.as_ref(), None, &e.message));
+                // stderr: stdout is for data (`-o json`); the runner reads both streams.
+                eprintln!("{}", crate::ui::github::annotation(crate::ui::github::Level::Error, Some("devenv.toml"), loc.as_ref(), crate::ui::github::workspace().as_deref(), &e.message));
             }
         }
         Exit::Usage
