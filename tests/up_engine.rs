@@ -1495,3 +1495,90 @@ fn an_overlay_that_never_gets_ready_names_the_object() {
     assert_eq!(j["steps"]["overlay:broken"]["status"], "failed", "{j:#}");
     assert_eq!(j["steps"]["overlay:base"]["status"], "done", "{j:#}");
 }
+
+// ---------------------------------------------------------------------------------------
+// 1b. image builds overlap the cluster's creation
+
+/// The registry the image test pushes to (a real one: `docker-registry` on 127.0.0.1:5000).
+fn test_registry() -> String {
+    std::env::var("DEVENV_TEST_REGISTRY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "127.0.0.1:5000".into())
+}
+
+#[test]
+#[ignore = "needs a registry on DEVENV_TEST_REGISTRY (default 127.0.0.1:5000)"]
+fn image_builds_run_while_the_cluster_is_created() {
+    // Realistic durations, scaled down: cluster create 20 s × 0.05 = 1 s, a build 15 s × 0.05.
+    let sb = Sandbox::new().with_docker().sleep_scale(0.05);
+    let (_, api) = ports(19);
+    let registry = test_registry();
+    // Content unique to this run: the tag is the content, and a tag already in the shared
+    // registry would (rightly) not be built again.
+    let nonce = format!(
+        "{:?} {}",
+        std::time::SystemTime::now(),
+        sb.project.display()
+    );
+    for img in ["api", "worker"] {
+        sb.write(
+            &format!("{img}/Dockerfile"),
+            "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
+        );
+        sb.write(&format!("{img}/nonce.txt"), &format!("{img} {nonce}\n"));
+    }
+    sb.write(
+        "devenv.toml",
+        &format!(
+            "version = 1\n[project]\nname = \"overlap\"\n[cluster]\napi_port = {api}\nagents = 1\n\
+             [registry]\nprovider = \"external\"\naddress = \"{registry}/devenv-test\"\n\
+             [calico]\nmanifests = \"{CALICO_FIXTURE}\"\n[verify]\nenabled = false\n\
+             [[images]]\nname = \"api\"\ncontext = \"api\"\n[[images]]\nname = \"worker\"\ncontext = \"worker\"\n"
+        ),
+    );
+    let r = run(&sb, &["up"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = journal(&sb);
+    let span = |id: &str| -> (String, String) {
+        let s = &j["steps"][id];
+        (
+            s["started_at"].as_str().unwrap().to_string(),
+            s["finished_at"].as_str().unwrap().to_string(),
+        )
+    };
+    // RFC 3339 UTC with the same precision: compare as text.
+    let cluster = span("cluster");
+    for img in ["image:api", "image:worker"] {
+        let b = span(img);
+        assert!(
+            b.0 < cluster.1 && cluster.0 < b.1,
+            "{img} {b:?} did not overlap the cluster {cluster:?}"
+        );
+    }
+    let builds = sb
+        .calls()
+        .iter()
+        .filter(|c| c.tool == "docker" && c.has(&["build"]))
+        .count();
+    assert_eq!(builds, 2, "{}", lines(&sb.calls()).join("\n"));
+    eprintln!(
+        "cluster {cluster:?} api {:?} worker {:?}",
+        span("image:api"),
+        span("image:worker")
+    );
+    // Every build was pushed and then reused by a second up (no docker command).
+    sb.clear_calls();
+    up_ok(&sb);
+    let calls = sb.calls();
+    assert!(
+        calls.iter().all(|c| c.tool != "docker"),
+        "{}",
+        lines(&calls).join("\n")
+    );
+    assert!(
+        sb.mutating_calls().is_empty() && calls.len() <= 6,
+        "{}",
+        lines(&calls).join("\n")
+    );
+}
