@@ -24,12 +24,20 @@ pub struct Source {
 impl Source {
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let offset = self.floor_boundary(offset);
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let col = self.text[line_start..offset].chars().count() + 1;
         (line, col)
+    }
+
+    fn floor_boundary(&self, offset: usize) -> usize {
+        let mut o = offset.min(self.text.len());
+        while !self.text.is_char_boundary(o) {
+            o -= 1;
+        }
+        o
     }
 
     fn line_text(&self, line: usize) -> &str {
@@ -41,8 +49,14 @@ impl Source {
         let (line, col) = self.line_col(span.start);
         let text = self.line_text(line).to_string();
         // The caret covers the span, but never past the end of its first line.
-        let end = span.end.max(span.start + 1).min(self.text.len());
-        let on_line: String = self.text[span.start.min(end)..end]
+        // Spans may end inside a multi-byte character (a one-byte minimum width): round to
+        // character boundaries before slicing.
+        let start = self.floor_boundary(span.start);
+        let mut end = span.end.max(start + 1).min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end += 1;
+        }
+        let on_line: String = self.text[start.min(end)..end]
             .chars()
             .take_while(|c| *c != '\n')
             .collect();
@@ -232,6 +246,18 @@ mod tests {
         assert!(text.contains("2 | agents = 400"), "{text}");
         assert!(text.contains("  |          ^^^"), "{text}");
         assert!(text.contains("= help: lower it"), "{text}");
+    }
+
+    #[test]
+    fn spans_inside_multibyte_characters_do_not_panic() {
+        let s = Source {
+            name: "devenv.toml".into(),
+            text: "version = 1\n\u{feff}x = \"\u{1c4ca}\"\n".into(),
+        };
+        for start in 0..s.text.len() {
+            let loc = s.locate(start..start);
+            assert!(loc.line >= 1 && loc.width >= 1);
+        }
     }
 
     #[test]
