@@ -459,6 +459,19 @@ impl Isolation {
         Ok(docs.join("---\n"))
     }
 
+    /// The inventory of what [`isolate`](Self::isolate) returned, with this isolation's
+    /// scopes (kinds of `cluster_kinds` are cluster-scoped here too).
+    pub fn inventory(&self, isolated_yaml: &str) -> Result<Inventory, TenancyError> {
+        let rendered = RenderedOverlay::from_yaml("isolated", isolated_yaml)
+            .map_err(|e| TenancyError::Render(e.to_string()))?;
+        let default = self.mapping.map(&self.default_namespace);
+        Ok(Inventory::from_manifests(
+            &rendered.manifests,
+            &default,
+            &self.scopes(&rendered.manifests),
+        ))
+    }
+
     /// Namespaces named inside objects that must follow the mapping.
     fn follow_references(&self, group: &str, kind: &str, value: &mut Value) {
         let map = |v: &mut Value| {
@@ -918,13 +931,15 @@ impl ObjectRef {
         )
     }
 
-    /// The resource word kubectl takes: `deployment.apps`, `configmap`, `widget.example.com`
-    /// (kind.group, resolved by kubectl's REST mapper whatever versions the server serves).
+    /// The type word kubectl takes: `Kind.group` (`Deployment.apps`, `ConfigMap`,
+    /// `Widget.example.com`). kubectl's builder (`mappingFor`) first matches it as a resource
+    /// (the REST mapper lowercases it: `deployment.apps`), then as a group and Kind, so it
+    /// resolves whatever versions the server serves, even for a CRD whose singular name
+    /// differs from its Kind.
     pub fn resource_arg(&self) -> String {
-        let kind = self.kind.to_lowercase();
         match self.group() {
-            "" => kind,
-            g => format!("{kind}.{g}"),
+            "" => self.kind.clone(),
+            g => format!("{}.{g}", self.kind),
         }
     }
 
@@ -956,7 +971,8 @@ impl ObjectRef {
 
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.resource_arg(), self.name)?;
+        // As kubectl prints objects: `deployment.apps/api`.
+        write!(f, "{}/{}", self.resource_arg().to_lowercase(), self.name)?;
         if let Some(ns) = &self.namespace {
             write!(f, " in {ns}")?;
         }
@@ -1229,7 +1245,7 @@ impl KubectlTarget {
         argv
     }
 
-    /// `kubectl --context C delete KIND NAME [-n NS] --ignore-not-found --wait=false`.
+    /// `kubectl --context C delete Kind.group NAME [-n NS] --ignore-not-found --wait=false`.
     pub fn delete_argv(&self, r: &ObjectRef) -> Vec<String> {
         let resource = r.resource_arg();
         let mut args = vec!["delete", resource.as_str(), r.name.as_str()];

@@ -473,12 +473,19 @@ metadata:
     iso.allow_shared = true;
     iso.cluster_kinds
         .push(("cert-manager.io".into(), "ClusterIssuer".into()));
-    let out = docs(&iso.isolate("o", yaml).unwrap());
+    let text = iso.isolate("o", yaml).unwrap();
+    let out = docs(&text);
     assert_eq!(
         find(&out, "ClusterIssuer", "ca")["metadata"].get("namespace"),
         None
     );
     assert_eq!(find(&out, "Gizmo", "g")["metadata"].get("namespace"), None);
+    let inventory = iso.inventory(&text).unwrap();
+    assert!(
+        inventory.objects.iter().all(|o| o.namespace.is_none()),
+        "{inventory:?}"
+    );
+    assert_eq!(inventory.len(), 3);
 }
 
 #[test]
@@ -663,7 +670,7 @@ fn delete_argvs_have_the_documented_shape() {
             "--context",
             "team-dev",
             "delete",
-            "deployment.apps",
+            "Deployment.apps",
             "api",
             "-n",
             "shop-alice",
@@ -678,7 +685,7 @@ fn delete_argvs_have_the_documented_shape() {
             "--context",
             "team-dev",
             "delete",
-            "namespace",
+            "Namespace",
             "shop-alice",
             "--ignore-not-found",
             "--wait=false"
@@ -704,20 +711,20 @@ fn delete_argvs_have_the_documented_shape() {
     assert_eq!(
         batches[0][4..],
         [
-            "configmap/app-config-kc47f85tf5",
-            "configmap/banner",
+            "ConfigMap/app-config-kc47f85tf5",
+            "ConfigMap/banner",
             "-n",
             "default-alice",
             "--ignore-not-found",
             "--wait=false"
         ]
     );
-    assert!(batches[1].contains(&"widget.example.com/blue".to_string()));
-    assert!(batches[1].contains(&"rolebinding.rbac.authorization.k8s.io/api-reader".to_string()));
-    assert_eq!(batches[2][4], "namespace/shop-alice");
+    assert!(batches[1].contains(&"Widget.example.com/blue".to_string()));
+    assert!(batches[1].contains(&"RoleBinding.rbac.authorization.k8s.io/api-reader".to_string()));
+    assert_eq!(batches[2][4], "Namespace/shop-alice");
     assert_eq!(
         batches[3][4],
-        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com"
+        "CustomResourceDefinition.apiextensions.k8s.io/widgets.example.com"
     );
     let objects: usize = batches
         .iter()
@@ -894,4 +901,41 @@ fn context_is_used_only_when_named_and_present_and_allowed() {
             && e.contains("add \"prod\""),
         "{e}"
     );
+}
+
+/// The namespaces devenv generates (`[namespaces]` in devenv.toml) go through the same
+/// isolation: the Namespace is renamed, its default-deny policies follow it.
+#[test]
+fn generated_namespaces_and_their_policies_follow_the_owner() {
+    use devenv::overlays::{render_namespaces, NamespaceSpec, PodSecurityLevel};
+    let yaml = render_namespaces(&[NamespaceSpec {
+        name: "shop".into(),
+        pod_security: Some(PodSecurityLevel::Restricted),
+        default_deny: true,
+        labels: BTreeMap::from([("team".to_string(), "yes".to_string())]),
+    }]);
+    let out = isolate(
+        &yaml,
+        &mapping("alice"),
+        "default",
+        &OwnerLabels::new("shop", "alice"),
+    )
+    .unwrap();
+    let d = docs(&out);
+    let ns = find(&d, "Namespace", "shop-alice");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as_str(),
+        Some("restricted")
+    );
+    assert_eq!(ns["metadata"]["labels"]["team"].as_str(), Some("yes"));
+    let policies: Vec<&Value> = d
+        .iter()
+        .filter(|v| v["kind"].as_str() == Some("NetworkPolicy"))
+        .collect();
+    assert!(!policies.is_empty());
+    for p in policies {
+        assert_eq!(p["metadata"]["namespace"].as_str(), Some("shop-alice"));
+        assert_eq!(p["metadata"]["labels"][OWNER_LABEL].as_str(), Some("alice"));
+    }
+    assert!(!out.contains("team: yes"), "a YAML 1.1 boolean:\n{out}");
 }
