@@ -1582,3 +1582,62 @@ fn image_builds_run_while_the_cluster_is_created() {
         lines(&calls).join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// reset and build
+
+#[test]
+fn reset_asks_without_a_terminal_and_rebuilds_with_yes() {
+    let sb = Sandbox::new();
+    project(&sb, "again2", 20, "");
+    up_ok(&sb);
+    sb.clear_calls();
+    let r = run(&sb, &["reset"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.text().contains("--yes"), "{r:?}");
+    assert!(
+        sb.mutating_calls().is_empty(),
+        "{:?}",
+        lines(&sb.mutating_calls())
+    );
+
+    let r = run(&sb, &["reset", "--yes"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let calls = sb.calls();
+    let order = [
+        first(&calls, "k3d", &["cluster", "delete", "again2"]),
+        first(
+            &calls,
+            "k3d",
+            &["registry", "delete", "k3d-again2-registry"],
+        ),
+        first(&calls, "k3d", REG),
+        first(&calls, "k3d", CLU),
+        first(&calls, "kubectl", CRDS),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{}",
+        lines(&calls).join("\n")
+    );
+    assert_eq!(
+        world_has(&sb, "again2", "k3d-again2-registry"),
+        (true, true)
+    );
+}
+
+#[test]
+fn build_refuses_an_unknown_image() {
+    let sb = Sandbox::new();
+    project(&sb, "bld", 21, "");
+    let r = run(&sb, &["build", "nope"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.text().contains("nope") && r.text().contains("(none)"),
+        "{r:?}"
+    );
+    assert!(sb.calls().is_empty(), "{:?}", lines(&sb.calls()));
+    let r = run(&sb, &["apply", "nope"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(sb.calls().is_empty(), "{:?}", lines(&sb.calls()));
+}
