@@ -364,3 +364,35 @@ fn with_a_profile_the_base_is_still_checked_on_its_own_lines() {
     );
     assert!(!stderr.contains("set by profile"), "{stderr}");
 }
+
+/// Whatever the bytes, loading gives a config or located errors, never a panic (the fuzz
+/// corpus found a slice inside a multi-byte character once).
+#[test]
+fn no_input_of_the_fuzz_corpus_panics_the_loader() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut n = 0;
+    for dir in ["corpus/config_load", "regressions/config_load"] {
+        for e in fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
+            let bytes = fs::read(e.path()).unwrap();
+            let Ok(text) = String::from_utf8(bytes) else {
+                continue;
+            };
+            for profile in [None, Some("ci"), Some("single-node")] {
+                let r = std::panic::catch_unwind(|| {
+                    if let Err(errs) = devenv::config::load_from_str(&text, "devenv.toml", profile)
+                    {
+                        // Rendering must not panic either, and every error says something.
+                        assert!(!errs.to_string().is_empty());
+                    }
+                });
+                assert!(
+                    r.is_ok(),
+                    "{} panicked (profile {profile:?})",
+                    e.path().display()
+                );
+            }
+            n += 1;
+        }
+    }
+    eprintln!("{n} fuzz inputs loaded without a panic");
+}
