@@ -1641,3 +1641,43 @@ fn build_refuses_an_unknown_image() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(sb.calls().is_empty(), "{:?}", lines(&sb.calls()));
 }
+
+#[test]
+fn up_rebuilds_a_cluster_deleted_behind_its_back() {
+    let sb = Sandbox::new();
+    copy_fixture(&sb, "overlays");
+    project(
+        &sb,
+        "heal",
+        22,
+        "\n[[overlays]]\nname = \"base\"\npath = \"k8s/base\"\n",
+    );
+    up_ok(&sb);
+    sb.k3d_ok(&["cluster", "delete", "heal"]);
+    sb.clear_calls();
+    let r = up_ok(&sb);
+    assert!(
+        r.text().contains("gone"),
+        "the user should hear why the cluster is created again: {r:?}"
+    );
+    let calls = sb.calls();
+    assert_eq!(count(&calls, "k3d", REG), 0, "{}", lines(&calls).join("\n"));
+    // Everything that lived in the old cluster is installed into the new one, in order.
+    let order = [
+        first(&calls, "k3d", CLU),
+        first(&calls, "kubectl", CRDS),
+        first(&calls, "kubectl", OPER),
+        first(&calls, "kubectl", INST),
+        calls
+            .iter()
+            .position(|c| applied_overlay(c).as_deref() == Some("base"))
+            .expect("overlay base re-applied"),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{}",
+        lines(&calls).join("\n")
+    );
+    let r = run(&sb, &["status"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
