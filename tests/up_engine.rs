@@ -564,6 +564,16 @@ fn fail_cases() -> Vec<FailCase> {
             &[REG, CLU, CRDS, OPER, INST],
         ),
         c(
+            "overlay-render-garbage",
+            "kubectl",
+            &["kustomize"],
+            "garbage",
+            1,
+            "overlay:base",
+            "kustomize",
+            &[REG, CLU, CRDS, OPER, INST],
+        ),
+        c(
             "overlay-apply",
             "kubectl",
             &["apply", "-f", "OVERLAY"],
@@ -697,6 +707,28 @@ fn check_failure(n: u16, case: &FailCase) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[test]
+fn garbage_from_a_health_read_falls_back_to_waiting() {
+    let sb = Sandbox::new();
+    project(&sb, "garble", 23, "");
+    up_ok(&sb);
+    sb.fault(json!({"tool": "kubectl", "match": ["get", "tigerastatus"], "action": "garbage"}));
+    sb.clear_calls();
+    up_ok(&sb);
+    let calls = sb.calls();
+    // It could not read Calico's status: it waits for it instead, and changes nothing.
+    first(
+        &calls,
+        "kubectl",
+        &["wait", "--for=condition=Available", "tigerastatus/calico"],
+    );
+    assert!(
+        sb.mutating_calls().is_empty(),
+        "{:?}",
+        lines(&sb.mutating_calls())
+    );
 }
 
 #[test]
