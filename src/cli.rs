@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// Merge this profile over the config (built-in: ci, single-node; or [profiles.NAME]).
     #[arg(long, global = true, env = "DEVENV_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
+    /// Kube context of an existing cluster (provider = "existing"); overrides cluster.context.
+    /// devenv never uses your current-context by itself.
+    #[arg(long, global = true, env = "DEVENV_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
     /// More output (-v: step output, -vv: debug logs). RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,

@@ -619,10 +619,11 @@ port = 5500
                     .starts_with("http://k3d-"),
                 "{name}: {regs}"
             );
+            // The registry and one cache per default upstream (docker.io, quay.io).
             assert_eq!(
                 uses.len(),
-                4,
-                "{name}: the registry and three caches: {uses:?}"
+                3,
+                "{name}: the registry and two caches: {uses:?}"
             );
         }
         if name == "custom" {

@@ -20,18 +20,54 @@ pub fn load_config(g: &GlobalArgs) -> Result<Loaded, Exit> {
         profile: g.profile.clone().filter(|p| !p.is_empty()),
         cwd,
     };
-    crate::config::load(&opts).map_err(|errors| {
+    let mut loaded = crate::config::load(&opts).map_err(|errors| {
         eprint!("{errors}");
         // On GitHub Actions, each problem is also an annotation on its devenv.toml line.
         if crate::ui::detect(crate::ui::UiFlags::default()) == crate::ui::OutputMode::Github {
             for e in &errors.errors {
-                let loc = e.location.as_ref().map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
+                let loc = e.location.as_ref().filter(|l| l.line > 0).map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
                 // stderr: stdout is for data (`-o json`); the runner reads both streams.
                 eprintln!("{}", crate::ui::github::annotation(crate::ui::github::Level::Error, Some("devenv.toml"), loc.as_ref(), crate::ui::github::workspace().as_deref(), &e.message));
             }
         }
         Exit::Usage
-    })
+    })?;
+    choose_context(&mut loaded, g.context.as_deref())?;
+    Ok(loaded)
+}
+
+/// For an existing cluster, the context comes from `--context` or devenv.toml (never the
+/// kubeconfig's current-context), must exist, and must be allowed by `allowed_contexts`.
+fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Exit> {
+    use crate::config::schema::ClusterProvider;
+    let requested = requested.filter(|c| !c.is_empty());
+    if loaded.config.cluster.provider == ClusterProvider::K3d {
+        if let Some(c) = requested {
+            eprintln!("error: --context {c} only applies to provider = \"existing\"; this project's cluster is the k3d cluster `{}`", loaded.project);
+            eprintln!("  = help: remove --context (or DEVENV_CONTEXT), or set [cluster] provider = \"existing\" in {}", loaded.source_name());
+            return Err(Exit::Usage);
+        }
+        return Ok(());
+    }
+    let available: Vec<String> = crate::kubeconfig::default_kubeconfig_paths().iter().flat_map(|p| crate::kubeconfig::contexts(p)).collect();
+    let cluster = &loaded.config.cluster;
+    match crate::tenancy::check_context(requested, cluster.context.as_deref(), &cluster.allowed_contexts, &available) {
+        Ok(ctx) => {
+            loaded.config.cluster.context = Some(ctx);
+            Ok(())
+        }
+        Err(message) => {
+            // Shown like any config error: at the key that chooses the context.
+            let (message, help) = match message.split_once("\n  = help: ") {
+                Some((m, h)) => (m.to_string(), Some(h.to_string())),
+                None => (message, None),
+            };
+            let key = if loaded.config.cluster.context.is_some() { "cluster.context" } else { "cluster.provider" };
+            let e = loaded.error_at(key, message, help);
+            eprint!("{}", crate::config::ConfigErrors::single(e));
+            Err(Exit::Usage)
+        }
+    }
 }
 
 /// Compute the image tags, build the plan and write its generated files under `.devenv/`.

@@ -117,6 +117,18 @@ pub struct Cluster {
     pub merge_kubeconfig: bool,
     /// How long to wait for the cluster to be created and its API to answer.
     pub timeout: DurationStr,
+    /// Shared clusters (provider = "existing"): the namespace each of your namespaces becomes,
+    /// with `{namespace}` and `{owner}` (your user name, or DEVENV_OWNER), e.g. "{owner}-{namespace}".
+    pub namespace_template: String,
+    /// Shared clusters: namespaces used as they are (not per developer), e.g. ["monitoring"].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_namespaces: Vec<String>,
+    /// Shared clusters: allow objects every developer shares (cluster-scoped kinds other than
+    /// CRDs and Namespaces, or objects in shared namespaces). Off: such objects are refused.
+    pub allow_shared_objects: bool,
+    /// Shared clusters: extra cluster-scoped kinds, as "Kind.group" (built-in kinds are known).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cluster_scoped_kinds: Vec<String>,
 }
 
 pub const DEFAULT_K3S_IMAGE: &str = "docker.io/rancher/k3s:v1.32.5-k3s1";
@@ -139,6 +151,10 @@ impl Default for Cluster {
             switch_context: false,
             merge_kubeconfig: true,
             timeout: DurationStr::secs(300),
+            namespace_template: "{namespace}-{owner}".to_string(),
+            shared_namespaces: Vec::new(),
+            allow_shared_objects: false,
+            cluster_scoped_kinds: Vec::new(),
         }
     }
 }
@@ -431,11 +447,8 @@ impl Default for CiCache {
         CiCache {
             enabled: false,
             dir: ".devenv/cache/registry-mirror".to_string(),
-            upstreams: vec![
-                "docker.io".to_string(),
-                "quay.io".to_string(),
-                "ghcr.io".to_string(),
-            ],
+            // What the nodes pull: k3s's system images (docker.io) and Calico (quay.io).
+            upstreams: vec!["docker.io".to_string(), "quay.io".to_string()],
         }
     }
 }

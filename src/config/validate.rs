@@ -66,9 +66,9 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         if cl.context.is_some() {
             errs.push("cluster.context", "cluster.context only applies to provider = \"existing\"", "remove cluster.context, or set cluster.provider = \"existing\"");
         }
-    } else if cl.context.as_deref().unwrap_or("").is_empty() {
-        errs.push("cluster.provider", "provider = \"existing\" needs cluster.context", "set cluster.context to the kubeconfig context devenv may deploy to (see `kubectl config get-contexts`)");
     }
+    // provider = "existing" without cluster.context: the context must come from --context
+    // (checked when a command runs, against the kubeconfig).
     match image_tag(&cl.image) {
         None => errs.push("cluster.image", format!("k3s image {:?} is not pinned to a tag", cl.image), format!("pin a version, e.g. \"{}\"", super::schema::DEFAULT_K3S_IMAGE)),
         Some("latest") | Some("stable") => errs.push("cluster.image", format!("k3s image {:?} uses a moving tag", cl.image), format!("pin a version so every teammate gets the same cluster, e.g. \"{}\"", super::schema::DEFAULT_K3S_IMAGE)),
@@ -164,6 +164,18 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                 errs.push("cluster.context", format!("context {ctx:?} is not in cluster.allowed_contexts"), format!("add it to cluster.allowed_contexts ({}) if deploying there is intended", cl.allowed_contexts.join(", ")));
             }
         }
+    }
+
+    if let Err(why) = crate::tenancy::NamespaceMapping::new(&cl.namespace_template, "owner", "project") {
+        errs.push("cluster.namespace_template", format!("cluster.namespace_template {:?} is not valid: {why}", cl.namespace_template), "use {namespace} and {owner}, e.g. \"{namespace}-{owner}\" or \"{owner}-{namespace}\"");
+    }
+    for (i, ns) in cl.shared_namespaces.iter().enumerate() {
+        if let Err(why) = check_dns_label(ns, 63) {
+            errs.push(format!("cluster.shared_namespaces[{i}]"), format!("shared namespace {ns:?} is not valid: {why}"), "use a namespace name: lowercase letters, digits and '-'");
+        }
+    }
+    if cl.provider == ClusterProvider::Existing && c.registry.provider == RegistryProvider::K3d {
+        errs.push("registry.provider", "a k3d registry on this machine cannot serve an existing (shared) cluster", "set registry.provider = \"external\" with registry.address, the registry the cluster pulls from");
     }
 
     // registry
