@@ -103,7 +103,7 @@ builds = math.ceil(n_images / max(parallel, 1)) * BUILD
 # The sequential script: every wait in turn; its three rollouts run at once (applied together).
 seq_model = CREATE + CRD + WORKLOAD + CALICO + n_images * BUILD + WORKLOAD
 
-runs = sorted(int(re.search(r"(\d+)", os.path.basename(p)).group(1)) for p in glob.glob(os.path.join(results, "up1-*.json")))
+runs = sorted(int(re.search(r"-(\d+)\.json$", p).group(1)) for p in glob.glob(os.path.join(results, "up1-*.json")))
 if not runs:
     sys.exit("report.py: no runs")
 
@@ -198,10 +198,30 @@ last_end = max(e for _, e in actual.values()) if actual else 0
 first_start = min(b for b, _ in actual.values()) if actual else 0
 print(f"\nbefore the first step (config, fingerprints, plan, files): {first_start * 1000:.0f} ms; after the last step (summary, exit): {(up1[mid]['wall_s'] - last_end) * 1000:.0f} ms")
 
+# Rendering (`kubectl kustomize`) inside overlay steps: from the render to the step's apply.
+calls1 = [json.loads(l) for l in open(os.path.join(results, f"calls1-{runs[mid]}.jsonl")) if l.strip()]
+render_ms = {}
+for s in steps:
+    if s["kind"] != "overlay":
+        continue
+    name = s["id"].split(":", 1)[1]
+    k = next((c["ts_ms"] for c in calls1 if c["argv"][:1] == ["kustomize"] and c["argv"][-1].rstrip("/").endswith(f"overlays/{name}")), None)
+    a = next((c["ts_ms"] for c in calls1 if "apply" in c["argv"] and any(f"rendered/{name}." in x for x in c["argv"])), None)
+    if k is not None and a is not None:
+        render_ms[s["id"]] = a - k
+levels = {}
+for sid, ms in render_ms.items():
+    levels[depth[sid]] = max(levels.get(depth[sid], 0), ms)
+if render_ms:
+    print("\nrendering inside the overlay steps (`kubectl kustomize` to the step's apply): " + ", ".join(f"{k} {v} ms" for k, v in render_ms.items()) + f"; on the critical path (slowest per depends_on level): {sum(levels.values())} ms")
+
 print(f"\n## Second `up` (run {runs[-1]}): {len(calls2[-1])} external commands\n")
 for c in calls2[-1]:
     flag = "  MUTATING" if c in mutating2[-1] else ""
     print(f"    {c['tool']} {' '.join(c['argv'])}{flag}")
+first_render = min((c["ts_ms"] for c in calls2[-1] if c["argv"][:1] == ["kustomize"]), default=None)
+if first_render is not None:
+    print(f"    (of its {up2[-1]['wall_s'] * 1000:.0f} ms, {up2[-1]['end_unix_ms'] - first_render:.0f} ms from the first `kubectl kustomize` to the exit)")
 execs3 = os.path.join(results, "execs3.txt")
 if os.path.exists(execs3):
     seen = [l for l in open(execs3).read().splitlines() if l.strip()]
@@ -235,9 +255,10 @@ print("|---|---:|---:|---|")
 print(f"| critical path of the plan (model x S) | {cp_s:.2f} s | | |")
 print(f"| `devenv up`, first run | {wall1:.2f} s {('(' + rng(up1, 'wall_s') + ')') if len(runs) > 1 else ''} | | |")
 print(f"| — against the critical path | {ratio_cp:.3f}x | <= {TARGET_CP}x | {v_cp} |")
-print(f"| sequential script, same commands and fakes | {wall_seq:.2f} s (model {seq_model * scale:.2f} s) | | |")
+print(f"| sequential script, same commands and fakes | {wall_seq:.2f} s {('(' + rng(seq, 'wall_s') + ') ') if len(runs) > 1 else ''}(model {seq_model * scale:.2f} s) | | |")
 print(f"| — devenv against it | {ratio_seq:.3f}x (best possible {cp / seq_model:.3f}x) | <= {TARGET_SEQ}x | {v_seq} |")
-print(f"| `devenv up`, second run (all unchanged) | {wall2 * 1000:.0f} ms | <= {TARGET_SECOND_S * 1000:.0f} ms | {v_2s} |")
+r2 = f" ({min(r['wall_s'] for r in up2) * 1000:.0f}-{max(r['wall_s'] for r in up2) * 1000:.0f})" if len(runs) > 1 else ""
+print(f"| `devenv up`, second run (all unchanged) | {wall2 * 1000:.0f} ms{r2} | <= {TARGET_SECOND_S * 1000:.0f} ms | {v_2s} |")
 print(f"| — external commands (mutating) | {cmds2} ({n_mut}) | <= {TARGET_SECOND_CMDS} (0) | {v_2c} |")
 print(f"| devenv's own CPU, first / second run | {med([r['self_cpu_s'] for r in up1]):.2f} s / {med([r['self_cpu_s'] for r in up2]):.2f} s | | |")
 print(f"| devenv's own peak RSS, first / second run | {med([r['self_peak_rss_kb'] for r in up1]) / 1024:.1f} MiB / {med([r['self_peak_rss_kb'] for r in up2]) / 1024:.1f} MiB | | |")
