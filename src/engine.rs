@@ -116,9 +116,23 @@ pub struct Ctx {
     pub build_slots: tokio::sync::Semaphore,
     /// The journal's record of each step as this run found it (filled by `execute`).
     pub prior: Mutex<HashMap<String, Prior>>,
+    /// Shared cluster (provider = "existing"): the owner's namespaces and labels.
+    pub isolation: Option<crate::tenancy::Isolation>,
+    /// What this project applied to this context (for pruning and `down`), and where it is kept.
+    pub inventory: Mutex<(crate::tenancy::InventoryStore, PathBuf)>,
+    /// The inventory of each overlay rendered in this run.
+    pub rendered: Mutex<BTreeMap<String, crate::tenancy::Inventory>>,
 }
 
 impl Ctx {
+    /// The inventory store of this project, context and owner (an empty one when none yet).
+    pub fn load_inventory(loaded: &Loaded, context: &str) -> Result<(crate::tenancy::InventoryStore, PathBuf), String> {
+        let owner = crate::tenancy::owner_name();
+        let path = crate::tenancy::InventoryStore::path(&crate::render::state_dir(&loaded.root), context, &owner);
+        let store = crate::tenancy::InventoryStore::load(&path)?.unwrap_or_else(|| crate::tenancy::InventoryStore::new(context, &owner));
+        Ok((store, path))
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         crate::render::state_dir(&self.root)
     }

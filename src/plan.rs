@@ -87,6 +87,8 @@ pub fn quote(s: &str) -> String {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum StepKind {
     Preflight,
+    /// An existing cluster: the context answers, its version is supported, a policy CNI runs.
+    ClusterCheck,
     Registry,
     CacheMirror { upstream: String },
     Cluster,
@@ -98,6 +100,8 @@ pub enum StepKind {
     Namespaces,
     Image { name: String },
     Overlay { name: String },
+    /// Delete what earlier runs applied and the overlays no longer render (the inventory).
+    Prune,
     Verify,
 }
 
@@ -305,7 +309,7 @@ impl<'a> Builder<'a> {
         let probe = VerifyProbe { namespace: "devenv-verify-RANDOM".into(), image: pull_ref, port: DEFAULT_PROBE_PORT };
         let k = crate::overlays::Kubectl::new("kubectl", if self.k3d() { KUBECONFIG_PATH.to_string() } else { String::new() }, self.context());
         let t = cfg.verify.timeout.0;
-        let secs = cfg.verify.timeout.as_secs() + 30;
+        let secs = margin(cfg.verify.timeout.as_secs());
         let kc = |argv: Vec<String>, purpose: &str, timeout: u64| {
             let mut argv = argv;
             if !self.k3d() {
@@ -350,14 +354,11 @@ impl<'a> Builder<'a> {
         let names = self.names.clone();
 
         // 1. Preflight: read-only checks, nothing created.
-        let mut pre = vec![PlannedCommand::new("docker", &["version", "--format", "{{.Server.Version}}"], "check that the Docker daemon answers", 30)];
+        let mut pre = vec![PlannedCommand::new(&cfg.build.docker, &["version", "--format", "{{.Server.Version}}"], "check that the Docker daemon answers", 30)];
         if k3d {
             pre.push(self.k3d_cmd(&["version", "-o", "json"], "check the k3d version", 30));
         }
         pre.push(PlannedCommand::new("kubectl", &["version", "--client", "-o", "json"], "check the kubectl version", 30));
-        if !k3d {
-            pre.push(self.kubectl(&["version", "-o", "json"], "check that the cluster answers", 30));
-        }
         let port_note = format!("ports api={} registry={}", cfg.cluster.api_port, cfg.registry.port);
         // One observation serves the registry and cluster steps: every k3d container.
         let observe = if k3d { vec![self.k3d_cmd(&["node", "list", "-o", "json"], "list k3d nodes and registries", 30)] } else { vec![] };
@@ -392,12 +393,21 @@ impl<'a> Builder<'a> {
         }
 
         let mut ready_step = "preflight".to_string();
+        if !k3d {
+            // Its own step: `devenv build` needs Docker and the registry, not the cluster.
+            let cmds = vec![
+                self.kubectl(&["version", "-o", "json"], "check that the cluster answers and its version", 30),
+                self.kubectl(&["get", "daemonsets", "--all-namespaces", "-o", "json"], "look for a NetworkPolicy-enforcing CNI", 30),
+            ];
+            self.push_step("cluster-check", &format!("Check the existing cluster (context {})", self.context()), StepKind::ClusterCheck, vec!["preflight".into()], vec![], cmds, Some("cluster.context"), "");
+            ready_step = "cluster-check".into();
+        }
         if k3d {
             // 3. Cluster.
             let k3d_config = render::k3d_config(self.loaded, &names);
             self.generated.push(GeneratedFile { path: K3D_CONFIG_PATH.into(), content: k3d_config.clone() });
             let observe = vec![];
-            let create = self.k3d_cmd(&["cluster", "create", "--config", K3D_CONFIG_PATH], "create the k3d cluster", cfg.cluster.timeout.as_secs() + 60);
+            let create = self.k3d_cmd(&["cluster", "create", "--config", K3D_CONFIG_PATH], "create the k3d cluster", margin(cfg.cluster.timeout.as_secs()));
             let kubeconfig = self.k3d_cmd(
                 &["kubeconfig", "merge", &names.cluster, "--output", KUBECONFIG_PATH, "--kubeconfig-switch-context=false"],
                 "write devenv's kubeconfig",
@@ -424,13 +434,13 @@ impl<'a> Builder<'a> {
             let crd_wait: Vec<&str> = crd_wait.iter().map(String::as_str).collect();
             let crd_cmds = vec![
                 self.apply(&crds_file, "apply the Calico CRDs (server-side: the file is too large for client-side apply)"),
-                self.kubectl(&crd_wait, "wait for the Calico CRDs to be Established", timeout + 30),
+                self.kubectl(&crd_wait, "wait for the Calico CRDs to be Established", margin(timeout)),
             ];
             self.push_step("calico-crds", &format!("Install Calico {} CRDs", cfg.calico.version), StepKind::CalicoCrds, vec!["cluster".into()], vec![], crd_cmds, Some("calico.version"), &calico_fp);
 
             let op_cmds = vec![
                 self.apply(&format!("{CALICO_DIR}/tigera-operator.yaml"), "apply the Tigera operator"),
-                self.kubectl(&["-n", "tigera-operator", "rollout", "status", "deployment/tigera-operator", &t], "wait for the Tigera operator to roll out", timeout + 30),
+                self.kubectl(&["-n", "tigera-operator", "rollout", "status", "deployment/tigera-operator", &t], "wait for the Tigera operator to roll out", margin(timeout)),
             ];
             self.push_step("calico-operator", "Install the Tigera operator", StepKind::CalicoOperator, vec!["calico-crds".into()], vec![], op_cmds, Some("calico.version"), &calico_fp);
 
@@ -441,9 +451,9 @@ impl<'a> Builder<'a> {
             self.push_step("calico-installation", &format!("Configure Calico (pool {}, {})", cfg.cluster.cidr, cfg.calico.encapsulation), StepKind::CalicoInstallation, vec!["calico-operator".into()], vec![], inst_cmds, Some("calico"), &installation);
 
             let ready_cmds = vec![
-                self.kubectl(&["wait", "--for=create", &t, "tigerastatus/calico"], "wait for the operator to report Calico's status", timeout + 30),
-                self.kubectl(&["wait", "--for=condition=Available", &t, "tigerastatus/calico"], "wait for Calico to be Available", timeout + 30),
-                self.kubectl(&["wait", "--for=condition=Ready", &t, "nodes", "--all"], "wait for every node to be Ready", timeout + 30),
+                self.kubectl(&["wait", "--for=create", &t, "tigerastatus/calico"], "wait for the operator to report Calico's status", margin(timeout)),
+                self.kubectl(&["wait", "--for=condition=Available", &t, "tigerastatus/calico"], "wait for Calico to be Available", margin(timeout)),
+                self.kubectl(&["wait", "--for=condition=Ready", &t, "nodes", "--all"], "wait for every node to be Ready", margin(timeout)),
             ];
             self.push_step("calico-ready", "Wait for Calico and every node to be ready", StepKind::CalicoReady, vec!["calico-installation".into()], vec![], ready_cmds, Some("calico.timeout"), "");
             ready_step = "calico-ready".into();
@@ -469,7 +479,12 @@ impl<'a> Builder<'a> {
                     labels: ns.labels.clone(),
                 })
                 .collect();
-            let yaml = crate::overlays::render_namespaces(&specs);
+            let mut yaml = crate::overlays::render_namespaces(&specs);
+            if let Some(iso) = isolation(self.loaded) {
+                // Shared cluster: the owner's namespaces, labelled. Validated at load, so an
+                // error here is a shared namespace the config asks to create: keep it visible.
+                yaml = iso.isolate("namespaces", &yaml).unwrap_or_else(|e| format!("# {e}\n{yaml}"));
+            }
             self.generated.push(GeneratedFile { path: file.into(), content: yaml.clone() });
             let fp = yaml;
             self.push_step("namespaces", &format!("Create namespaces {}", list.join(", ")), StepKind::Namespaces, vec![ready_step.clone()], vec![], cmds, Some("namespaces"), &fp);
@@ -527,6 +542,12 @@ impl<'a> Builder<'a> {
             let cmds = vec![render, self.apply(&rendered, &format!("apply overlay {}", o.name))];
             let fp = format!("{:?}{:?}{kustomization}", o.wait, o.timeout);
             self.push_step(&format!("overlay:{}", o.name), &format!("Apply overlay {} ({})", o.name, o.path), StepKind::Overlay { name: o.name.clone() }, needs, vec![], cmds, Some(&format!("overlays[{idx}]")), &fp);
+        }
+
+        // 7b. Prune what earlier runs applied and no overlay renders any more.
+        if !cfg.overlays.is_empty() {
+            let needs: Vec<String> = self.steps.iter().filter(|s| matches!(s.kind, StepKind::Overlay { .. })).map(|s| s.id.clone()).collect();
+            self.push_step("prune", "Delete objects removed from the overlays", StepKind::Prune, needs, vec![], vec![], Some("overlays"), "");
         }
 
         // 8. Verify: NetworkPolicy enforcement, nodes, Calico, registry pulls.
@@ -591,4 +612,32 @@ pub fn image_build_inputs(base: &std::path::Path, img: &crate::config::schema::I
     inputs.labels = img.labels.clone();
     inputs.platform = img.platform.clone();
     inputs
+}
+
+/// How long devenv lets a command run whose own timeout is `secs` (kubectl --timeout, k3d
+/// --timeout): a little longer, so the tool reports its own timeout first, but scaled, so a
+/// short configured timeout also catches a hung tool quickly.
+pub fn margin(secs: u64) -> u64 {
+    secs + (secs / 10).clamp(2, 30)
+}
+
+/// The per-developer isolation of a shared cluster (provider = "existing"), else `None`.
+pub fn isolation(loaded: &Loaded) -> Option<crate::tenancy::Isolation> {
+    let c = &loaded.config.cluster;
+    if c.provider != ClusterProvider::Existing {
+        return None;
+    }
+    let owner = crate::tenancy::owner_name();
+    let mapping = crate::tenancy::NamespaceMapping::new(&c.namespace_template, &owner, &loaded.project).ok()?.with_shared(c.shared_namespaces.clone());
+    let mut iso = crate::tenancy::Isolation::new(mapping);
+    iso.allow_shared = c.allow_shared_objects;
+    iso.cluster_kinds = c
+        .cluster_scoped_kinds
+        .iter()
+        .map(|k| match k.split_once('.') {
+            Some((kind, group)) => (group.to_string(), kind.to_string()),
+            None => (String::new(), k.clone()),
+        })
+        .collect();
+    Some(iso)
 }

@@ -103,6 +103,13 @@ fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, for
             return Exit::StepFailed;
         }
     };
+    let inventory = match Ctx::load_inventory(&s.loaded, &s.plan.context) {
+        Ok(i) => i,
+        Err(e) => {
+            s.reporter.error(&e, None);
+            return Exit::StepFailed;
+        }
+    };
     let rt = runtime();
     rt.block_on(async move {
         let cancel = CancellationToken::new();
@@ -128,6 +135,9 @@ fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, for
             summary: Mutex::new(crate::ui::RunSummary { command: command_name(), ..Default::default() }),
             build_slots: tokio::sync::Semaphore::new(parallel),
             prior: Mutex::new(Default::default()),
+            isolation: crate::plan::isolation(&s.loaded),
+            inventory: Mutex::new(inventory),
+            rendered: Mutex::new(Default::default()),
             loaded: s.loaded,
         });
         let exit = engine::execute(ctx.clone(), ids).await;
@@ -222,7 +232,12 @@ pub fn apply(g: &GlobalArgs, args: &ApplyArgs) -> Exit {
         return Exit::Usage;
     }
     let targets: Vec<String> = wanted.iter().map(|n| format!("overlay:{n}")).collect();
-    let ids = s.plan.closure(&targets);
+    let mut ids = s.plan.closure(&targets);
+    // Objects removed from these overlays go too; the overlays not applied keep theirs (prune
+    // runs after the selected ones: needs outside the selection count as met).
+    if s.plan.step("prune").is_some() {
+        ids.push("prune".into());
+    }
     let opts = RunOptions { interactive: interactive(&s.loaded), command: command_line(), ..Default::default() };
     run_steps(g, s, ids, opts, &[])
 }

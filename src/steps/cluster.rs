@@ -289,3 +289,57 @@ pub async fn merge_kubeconfig(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
     merged?;
     Ok(Done::Changed(None))
 }
+
+/// Oldest Kubernetes minor devenv supports on an existing cluster (server-side apply with
+/// field managers, `kubectl wait --for=create` semantics, Pod Security admission labels).
+pub const MIN_SERVER_MINOR: u64 = 25;
+
+/// DaemonSets of CNIs that enforce NetworkPolicy (flannel alone does not).
+const POLICY_CNIS: &[(&str, &str)] = &[
+    ("calico-node", "Calico"),
+    ("cilium", "Cilium"),
+    ("antrea-agent", "Antrea"),
+    ("kube-router", "kube-router"),
+    ("weave-net", "Weave Net"),
+    ("canal", "Canal"),
+    ("aws-node", "Amazon VPC CNI (policies need its network policy agent)"),
+];
+
+/// The server version `vMAJOR.MINOR…` from `kubectl version -o json`.
+pub fn server_minor(v: &Value) -> Option<(String, u64)> {
+    let git = v.pointer("/serverVersion/gitVersion")?.as_str()?.to_string();
+    let minor = v.pointer("/serverVersion/minor")?.as_str()?.trim_end_matches('+').parse().ok()?;
+    Some((git, minor))
+}
+
+/// The policy-enforcing CNIs found among `kubectl get daemonsets -A -o json`.
+pub fn policy_cnis(v: &Value) -> Vec<&'static str> {
+    let names: Vec<&str> = v
+        .get("items")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    POLICY_CNIS.iter().filter(|(ds, _)| names.contains(ds)).map(|(_, cni)| *cni).collect()
+}
+
+/// An existing cluster: the context answers, its version is supported, and a CNI that enforces
+/// NetworkPolicy runs (`devenv verify` then proves it enforces).
+pub async fn existing_cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    let context = ctx.plan.context.clone();
+    let out = ctx.run(step, &step.commands[0]).await.map_err(|e| {
+        let m = e.message.clone();
+        StepError { message: format!("the cluster of context {context} does not answer: {m}"), hint: Some("check `kubectl --context CONTEXT get nodes` (VPN, credentials, the context's server)".into()), exit: crate::exit::Exit::Prerequisite }
+    })?;
+    let v = parse_json(&step.id, &step.commands[0].display(), &out.stdout)?;
+    let (git, minor) = server_minor(&v).ok_or_else(|| StepError::new(format!("`{}` printed no serverVersion", step.commands[0].display())))?;
+    if minor < MIN_SERVER_MINOR {
+        return Err(StepError::new(format!("the cluster of context {context} runs Kubernetes {git}; devenv needs 1.{MIN_SERVER_MINOR} or newer")).hint("upgrade the cluster, or use a k3d cluster (provider = \"k3d\")").prerequisite());
+    }
+    let ds = ctx.run(step, &step.commands[1]).await?;
+    let v = parse_json(&step.id, &step.commands[1].display(), &ds.stdout)?;
+    let cnis = policy_cnis(&v);
+    if cnis.is_empty() {
+        ctx.reporter.warn(&format!("no NetworkPolicy-enforcing CNI found in context {context} (Calico, Cilium, Antrea, …): NetworkPolicies may be ignored there; `devenv verify` will tell"));
+    }
+    Ok(Done::Changed(Some(serde_json::json!({ "server": git, "cni": cnis }))))
+}

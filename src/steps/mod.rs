@@ -22,6 +22,8 @@ pub async fn run(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     }
     match &step.kind {
         StepKind::Preflight => preflight_step(ctx, step).await,
+        StepKind::ClusterCheck => cluster::existing_cluster(ctx, step).await,
+        StepKind::Prune => workloads::prune(ctx, step).await,
         StepKind::Registry => cluster::registry(ctx, step).await,
         StepKind::CacheMirror { upstream } => cluster::cache_mirror(ctx, step, upstream).await,
         StepKind::Cluster => cluster::cluster(ctx, step).await,

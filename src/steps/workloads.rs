@@ -27,8 +27,23 @@ fn cmd_of(argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
 }
 
 pub async fn namespaces(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    let yaml = std::fs::read_to_string(ctx.root.join(".devenv/namespaces.yaml")).map_err(|e| StepError::new(format!("cannot read .devenv/namespaces.yaml: {e}")))?;
+    let inventory = match &ctx.isolation {
+        Some(iso) => iso.inventory(&yaml),
+        None => crate::tenancy::Inventory::from_rendered(&yaml, "default"),
+    }
+    .map_err(|e| StepError::new(e.to_string()))?;
+    ctx.rendered.lock().unwrap().insert(NAMESPACES_INVENTORY.to_string(), inventory.clone());
     if ctx.was_done(step) {
         return Ok(Done::Unchanged("already created".into()));
+    }
+    if ctx.isolation.is_some() {
+        check_namespaces_are_ours(ctx, step, &inventory).await?;
+    }
+    {
+        let mut inv = ctx.inventory.lock().unwrap();
+        inv.0.record_applying(NAMESPACES_INVENTORY, &inventory);
+        let _ = inv.0.save(&inv.1);
     }
     for cmd in &step.commands {
         ctx.run(step, cmd).await?;
@@ -49,8 +64,18 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
     let timeout = o.timeout.0;
     // 1. Render (the wrapper kustomization was written with the plan's files).
     let out = ctx.run(step, &step.commands[0]).await?;
-    let yaml = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut yaml = String::from_utf8_lossy(&out.stdout).to_string();
+    // A shared cluster: the owner's namespaces, every object labelled with project and owner.
+    if let Some(iso) = &ctx.isolation {
+        yaml = iso.isolate(name, &yaml).map_err(|e| StepError::new(format!("overlay {name}: {e}")))?;
+    }
     let rendered = RenderedOverlay::from_yaml(name, &yaml).map_err(|e| StepError::new(e.to_string()))?;
+    let inventory = match &ctx.isolation {
+        Some(iso) => iso.inventory(&yaml),
+        None => crate::tenancy::Inventory::from_rendered(&yaml, "default"),
+    }
+    .map_err(|e| StepError::new(format!("overlay {name}: {e}")))?;
+    ctx.rendered.lock().unwrap().insert(name.to_string(), inventory.clone());
     let rendered_dir = ctx.state_dir().join("rendered");
     rendered.save(&rendered_dir).map_err(|e| StepError::new(e.to_string()))?;
 
@@ -62,8 +87,28 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
     }
 
     // 3. CRDs first (Established), then everything else, then the waits.
-    let spec = wait_spec(&o.wait).map_err(StepError::new)?;
-    let plan = overlays::plan_apply(&rendered, "default", &spec).map_err(|e| StepError::new(e.to_string()))?;
+    let mut spec = wait_spec(&o.wait).map_err(StepError::new)?;
+    let default_ns = match &ctx.isolation {
+        Some(iso) => {
+            if let WaitSpec::Only(refs) = &mut spec {
+                for r in refs.iter_mut() {
+                    r.namespace = r.namespace.as_deref().map(|ns| iso.mapping.map(ns));
+                }
+            }
+            iso.mapping.map(&iso.default_namespace)
+        }
+        None => "default".to_string(),
+    };
+    let plan = overlays::plan_apply(&rendered, &default_ns, &spec).map_err(|e| StepError::new(e.to_string()))?;
+    if ctx.isolation.is_some() {
+        check_namespaces_are_ours(ctx, step, &inventory).await?;
+    }
+    // Record before applying: a failed apply leaves nothing untracked for `down`.
+    {
+        let mut inv = ctx.inventory.lock().unwrap();
+        inv.0.record_applying(name, &inventory);
+        inv.0.save(&inv.1).map_err(|e| StepError::new(format!("cannot save {}: {e}", inv.1.display())))?;
+    }
     let files = plan.save(&rendered_dir, name).map_err(|e| StepError::new(e.to_string()))?;
     let k = kubectl(ctx);
     if let Some(crds) = &files.crds {
@@ -172,4 +217,66 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         return Err(StepError::new(format!("NetworkPolicy verification failed:\n{report}")).hint("check that Calico is running (`kubectl -n calico-system get pods`) and that k3s runs with --disable-network-policy and flannel off"));
     }
     Ok(Done::Changed(Some(serde_json::json!({ "probe": report.to_string() }))))
+}
+
+/// On a shared cluster, a namespace that exists must carry this project's and owner's labels.
+async fn check_namespaces_are_ours(ctx: &Ctx, step: &Step, inventory: &crate::tenancy::Inventory) -> Result<(), StepError> {
+    let Some(iso) = &ctx.isolation else { return Ok(()) };
+    let target = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
+    for ns in inventory.namespaces() {
+        if iso.mapping.is_shared(&ns) {
+            continue;
+        }
+        let argv = target.get_namespace_argv(&ns);
+        let out = ctx.run_cmd(&step.id, &cmd_of(argv, &ctx.root, Duration::from_secs(30)), &format!("read namespace {ns}")).await?;
+        crate::tenancy::check_namespace_owner(&ns, &out.stdout_str(), &iso.labels).map_err(|m| match m.split_once("\n  = help: ") {
+            Some((m, h)) => StepError::new(m.to_string()).hint(h.to_string()),
+            None => StepError::new(m),
+        })?;
+    }
+    Ok(())
+}
+
+/// Delete what earlier runs applied and no overlay renders any more (the inventory), so an
+/// object removed from the manifests is removed from the cluster too.
+pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    let config_overlays: Vec<String> = ctx.loaded.config.overlays.iter().map(|o| o.name.clone()).chain([NAMESPACES_INVENTORY.to_string()]).collect();
+    let rendered = ctx.rendered.lock().unwrap().clone();
+    let mut doomed = ctx.inventory.lock().unwrap().0.prune_plan(&rendered, &config_overlays);
+    if ctx.isolation.is_some() {
+        // CRDs and other shared objects are never deleted on a shared cluster.
+        let (ours, kept) = crate::tenancy::split_for_shared_cluster(doomed);
+        for r in kept {
+            ctx.reporter.warn(&format!("{r} is no longer in the overlays but is shared by the cluster: left in place"));
+        }
+        doomed = ours;
+    }
+    if doomed.is_empty() {
+        let mut inv = ctx.inventory.lock().unwrap();
+        inv.0.commit(&rendered, &config_overlays);
+        let _ = inv.0.save(&inv.1);
+        return Ok(Done::Unchanged("nothing removed from the overlays".into()));
+    }
+    crate::tenancy::sort_for_delete(&mut doomed);
+    let target = delete_target(ctx);
+    for argv in target.delete_batches(&doomed) {
+        ctx.run_cmd(&step.id, &cmd_of(argv, &ctx.root, Duration::from_secs(300)), "delete objects removed from the overlays").await?;
+    }
+    let mut inv = ctx.inventory.lock().unwrap();
+    inv.0.commit(&rendered, &config_overlays);
+    inv.0.save(&inv.1).map_err(|e| StepError::new(format!("cannot save {}: {e}", inv.1.display())))?;
+    Ok(Done::Changed(Some(serde_json::json!({ "pruned": doomed.iter().map(|r| r.to_string()).collect::<Vec<_>>() }))))
+}
+
+/// The name under which the namespaces step's objects are kept in the inventory (not a valid
+/// overlay name, so it cannot collide).
+pub const NAMESPACES_INVENTORY: &str = "@namespaces";
+
+/// kubectl as devenv reaches this project's cluster, for deletes.
+pub fn delete_target(ctx: &Ctx) -> crate::tenancy::KubectlTarget {
+    let mut t = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
+    if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
+        t.kubeconfig = Some(crate::plan::KUBECONFIG_PATH.to_string());
+    }
+    t
 }
