@@ -313,8 +313,12 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
         }
     };
     if loaded.config.cluster.provider == ClusterProvider::Existing {
-        reporter.error("provider = \"existing\": `down` never deletes a cluster devenv did not create", None);
-        return Exit::Usage;
+        let exit = teardown_existing(loaded, reporter);
+        if exit == Exit::Success {
+            journal.forget_steps();
+            let _ = journal.save();
+        }
+        return exit;
     }
     let rt = runtime();
     rt.block_on(async {
@@ -372,7 +376,10 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
                 }
             }
         }
-        // The environment is gone: the next `up` starts from scratch.
+        // The environment is gone: the next `up` starts from scratch, with nothing to prune.
+        if let Ok((_, inventory)) = Ctx::load_inventory(loaded, &Names::new(loaded).context) {
+            let _ = std::fs::remove_file(inventory);
+        }
         journal.forget_steps();
         let _ = journal.save();
         let _ = std::fs::remove_file(loaded.root.join(crate::plan::KUBECONFIG_PATH));
@@ -386,10 +393,18 @@ pub fn reset(g: &GlobalArgs, args: &ResetArgs) -> Exit {
         Err(e) => return e,
     };
     let names = Names::new(&loaded);
-    let what = format!(
-        "This deletes the k3d cluster `{}` and the registry `{}` (with every image pushed to it), then runs `devenv up`.",
-        names.cluster, names.registry_container
-    );
+    let what = if loaded.config.cluster.provider == ClusterProvider::Existing {
+        format!(
+            "This deletes every object devenv applied for {} in your namespaces of context `{}` (not the cluster, not other developers' namespaces), then runs `devenv up`.",
+            crate::tenancy::owner_name(),
+            loaded.config.cluster.context.clone().unwrap_or_default()
+        )
+    } else {
+        format!(
+            "This deletes the k3d cluster `{}` and the registry `{}` (with every image pushed to it), then runs `devenv up`.",
+            names.cluster, names.registry_container
+        )
+    };
     if !args.yes {
         if !interactive(&loaded) {
             eprintln!("error: `devenv reset` asks for confirmation, but there is no terminal (or prompts are off)");
@@ -477,4 +492,71 @@ pub fn doctor(g: &GlobalArgs) -> Exit {
         }
     }
     if failed { Exit::Prerequisite } else { Exit::Success }
+}
+
+/// `down` on an existing (shared) cluster: delete exactly what this project and owner applied
+/// (the inventory; the project and owner labels when it was lost), never the cluster, never
+/// another developer's namespaces, never shared objects such as CRDs.
+fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
+    let names = Names::new(loaded);
+    let context = loaded.config.cluster.context.clone().unwrap_or_default();
+    let (store, path) = match Ctx::load_inventory(loaded, &context) {
+        Ok(x) => x,
+        Err(e) => {
+            reporter.error(&e, None);
+            return Exit::StepFailed;
+        }
+    };
+    let target = crate::tenancy::KubectlTarget::new(&context);
+    let owner = crate::tenancy::owner_name();
+    let rt = runtime();
+    rt.block_on(async {
+        let cancel = CancellationToken::new();
+        let _ = crate::runner::install_signal_handlers(cancel.clone());
+        let runner = Runner::new(log_dir(loaded), cancel);
+        let run = |argv: Vec<String>, timeout: u64| {
+            let runner = runner.clone();
+            let root = loaded.root.clone();
+            async move {
+                let mut it = argv.into_iter();
+                let cmd = crate::runner::Cmd::new(it.next().unwrap_or_default()).args(it).cwd(root).timeout(std::time::Duration::from_secs(timeout));
+                runner.run("down", &cmd).await
+            }
+        };
+        let t = std::time::Instant::now();
+        reporter.step_started("down", &format!("Delete what {} applied for {owner} in context {context}", names.project));
+        let result: Result<usize, crate::runner::RunError> = async {
+            if store.overlays.is_empty() {
+                // No inventory (another machine, or .devenv deleted): the labels say what is ours.
+                let selector = crate::tenancy::label_selector(&names.project, &owner);
+                let out = run(target.api_resources_argv(), 60).await?;
+                let resources = crate::tenancy::parse_api_resources(&out.stdout_str());
+                run(target.delete_by_label_argv(&resources, &selector), 600).await?;
+                run(target.delete_namespaces_by_label_argv(&selector), 600).await?;
+                return Ok(0);
+            }
+            let (mut ours, shared) = crate::tenancy::split_for_shared_cluster(crate::tenancy::prune_set(&store.all(), &crate::tenancy::Inventory::default()));
+            for r in shared {
+                reporter.info(&format!("{r} is shared by the cluster: left in place"));
+            }
+            crate::tenancy::sort_for_delete(&mut ours);
+            for argv in target.delete_batches(&ours) {
+                run(argv, 600).await?;
+            }
+            Ok(ours.len())
+        }
+        .await;
+        match result {
+            Ok(n) => {
+                let _ = std::fs::remove_file(&path);
+                reporter.step_finished("down", &crate::ui::StepOutcome::Done, t.elapsed());
+                reporter.info(&format!("deleted {n} objects; the cluster and other developers' namespaces are untouched"));
+                Exit::Success
+            }
+            Err(e) => {
+                reporter.step_finished("down", &crate::ui::StepOutcome::Failed { message: e.to_string() }, t.elapsed());
+                if e.is_interrupted() { Exit::Interrupted } else { Exit::StepFailed }
+            }
+        }
+    })
 }
