@@ -196,7 +196,8 @@ for s in steps:
     print(f"| {s['id']} | {start_m[s['id']] * scale:.3f} | {a0:.3f} | {(a0 - needs_end) * 1000:.0f} ms | {m:.3f} | {a1 - a0:.3f} | {(a1 - a0 - m) * 1000:+.0f} ms |")
 last_end = max(e for _, e in actual.values()) if actual else 0
 first_start = min(b for b, _ in actual.values()) if actual else 0
-print(f"\nbefore the first step (config, fingerprints, plan, files): {first_start * 1000:.0f} ms; after the last step (summary, exit): {(up1[mid]['wall_s'] - last_end) * 1000:.0f} ms")
+print("\n(an image step starts with its registry look-up, then waits for a build slot: its time includes that wait)")
+print(f"before the first step (config, fingerprints, plan, files): {first_start * 1000:.0f} ms; after the last step (summary, exit): {(up1[mid]['wall_s'] - last_end) * 1000:.0f} ms")
 
 # Rendering (`kubectl kustomize`) inside overlay steps: from the render to the step's apply.
 calls1 = [json.loads(l) for l in open(os.path.join(results, f"calls1-{runs[mid]}.jsonl")) if l.strip()]
