@@ -138,7 +138,7 @@ pub fn fakes_dir() -> PathBuf {
         let fresh = || {
             let src = newest_mtime(&root.join("fakes"))
                 .max(mtime(&root.join("Cargo.lock")).unwrap_or(SystemTime::UNIX_EPOCH));
-            ["k3d", "kubectl"]
+            ["k3d", "kubectl", "docker"]
                 .iter()
                 .all(|b| mtime(&bin.join(b)).is_some_and(|m| m >= src))
         };
@@ -167,7 +167,7 @@ pub fn fakes_dir() -> PathBuf {
                 String::from_utf8_lossy(&out.stderr)
             );
             // cargo keeps the old mtime when nothing was rebuilt; touch so the check stays cheap
-            for b in ["k3d", "kubectl"] {
+            for b in ["k3d", "kubectl", "docker"] {
                 let f = fs::File::options()
                     .append(true)
                     .open(bin.join(b))
