@@ -196,6 +196,16 @@ fn cmd_flags(path: &[&str]) -> Option<Vec<Flag>> {
             flag("now", None, Kind::Bool, "false", "now"),
             output,
         ],
+        ["api-resources"] => vec![
+            output,
+            flag("namespaced", None, Kind::Bool, "true", "namespaced"),
+            flag("verbs", None, Kind::StrSlice, "[]", "verbs"),
+            flag("api-group", None, Kind::Str, "", "api group"),
+            flag("no-headers", None, Kind::Bool, "false", "no headers"),
+            flag("sort-by", None, Kind::Str, "", "sort by"),
+            flag("cached", None, Kind::Bool, "false", "cached"),
+            flag("categories", None, Kind::StrSlice, "[]", "categories"),
+        ],
         ["config", "get-contexts"] => vec![
             output,
             flag("no-headers", None, Kind::Bool, "false", "no headers"),
@@ -231,6 +241,7 @@ const COMMANDS: &[&[&str]] = &[
     &["rollout", "status"],
     &["get"],
     &["delete"],
+    &["api-resources"],
     &["config", "get-contexts"],
     &["config", "current-context"],
     &["config", "use-context"],
@@ -312,6 +323,7 @@ pub fn main(argv: Vec<String>) -> i32 {
         ["rollout", "status"] => k.rollout_status(),
         ["get"] => k.get(),
         ["delete"] => k.delete(),
+        ["api-resources"] => k.api_resources(),
         ["config", "get-contexts"] => k.get_contexts(),
         ["config", "current-context"] => k.current_context(),
         ["config", "use-context"] => k.use_context(),
@@ -1188,42 +1200,59 @@ impl<'a> Kubectl<'a> {
     fn delete(&self) -> Result<i32, Fail> {
         let p = self.p;
         let (t, st, cname) = self.connect(5)?;
-        let targets = {
+        let all_ns = p.bool("all-namespaces", false);
+        let sel = p
+            .str("selector")
+            .filter(|s| !s.is_empty())
+            .map(parse_selector);
+        // (type, name, namespace) of every object the command names or selects
+        let targets: Vec<(ResType, String, Option<String>)> = {
             let v = kube::view(&st.clusters[&cname], &st, self.dir);
-            let all = p.bool("all", false);
-            let mut targets = self.resource_args(&v, &p.args, !all)?;
-            if all {
-                let mut expanded = Vec::new();
-                for (rt, _) in targets.drain(..) {
-                    let ns = if rt.namespaced {
-                        Some(t.namespace.as_str())
-                    } else {
-                        None
-                    };
-                    for o in v.list(&rt, ns) {
-                        expanded.push((
-                            rt.clone(),
-                            Some(o["metadata"]["name"].as_str().unwrap_or("").to_string()),
-                        ));
+            // `-l` and `--all` select within the namespace (every namespace with `-A`);
+            // names are looked up in the namespace and may not be combined with either.
+            let select = p.bool("all", false) || sel.is_some();
+            let named = self.resource_args(&v, &p.args, !select)?;
+            if sel.is_some() && named.iter().any(|(_, n)| n.is_some()) {
+                return Err(err("name cannot be provided when a selector is specified"));
+            }
+            if all_ns && named.iter().any(|(_, n)| n.is_some()) {
+                return Err(err(
+                    "a resource cannot be retrieved by name across all namespaces",
+                ));
+            }
+            let mut out = Vec::new();
+            for (rt, name) in named {
+                match name {
+                    Some(n) => {
+                        let ns = rt.namespaced.then(|| t.namespace.clone());
+                        out.push((rt, n, ns));
+                    }
+                    None => {
+                        let ns = (rt.namespaced && !all_ns).then_some(t.namespace.as_str());
+                        let sel = sel.clone().unwrap_or_default();
+                        for o in v
+                            .list(&rt, ns)
+                            .into_iter()
+                            .filter(|o| matches_selector(o, &sel))
+                        {
+                            let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+                            let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
+                            out.push((rt.clone(), name, ns));
+                        }
                     }
                 }
-                targets = expanded;
             }
-            targets
+            out
         };
         let mut locked = state::load_locked(self.dir);
         let mut errors = Vec::new();
         let mut dropped_types = Vec::new();
-        for (rt, name) in targets {
-            let name = name.unwrap_or_default();
-            let ns = if rt.namespaced {
-                Some(t.namespace.clone())
-            } else {
-                None
-            };
+        let mut found = 0;
+        for (rt, name, ns) in targets {
             let cluster = locked.state.clusters.get_mut(&cname).unwrap();
             match kube::delete(cluster, &rt, ns.as_deref(), &name) {
                 Some(crd) => {
+                    found += 1;
                     dropped_types.extend(crd);
                     println!("{} \"{name}\" deleted", rt.kind_group());
                 }
@@ -1236,7 +1265,73 @@ impl<'a> Kubectl<'a> {
             kube::drop_custom_resources(cluster, ct);
         }
         locked.save();
+        // delete.go DeleteResult: nothing visited (NotFound ignored or none selected).
+        if found == 0 && errors.is_empty() {
+            println!("No resources found");
+        }
         report(errors)
+    }
+
+    /// `kubectl api-resources`: the types the API serves now (built in, CRDs, the operator's),
+    /// sorted by group as kubectl does by default; `-o name` prints `plural[.group]`.
+    fn api_resources(&self) -> Result<i32, Fail> {
+        let p = self.p;
+        let (_, st, cname) = self.connect(5)?;
+        let v = kube::view(&st.clusters[&cname], &st, self.dir);
+        // Every type the fake serves supports the standard verbs.
+        const VERBS: &[&str] = &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ];
+        let verbs_ok = p.all("verbs").iter().all(|w| VERBS.contains(&w.as_str()));
+        let namespaced = p.has("namespaced").then(|| p.bool("namespaced", true));
+        let group = p.str("api-group");
+        let mut types: Vec<ResType> = v
+            .types()
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| namespaced.is_none_or(|n| t.namespaced == n))
+            .filter(|t| group.is_none_or(|g| t.group == g))
+            .filter(|_| verbs_ok)
+            .collect();
+        types.sort_by(|a, b| (&a.group, &a.plural).cmp(&(&b.group, &b.plural)));
+        match p.str("output").unwrap_or("") {
+            "name" => {
+                for t in &types {
+                    println!("{}", t.plural_group());
+                }
+            }
+            "" | "wide" => {
+                let mut rows = vec![vec![
+                    "NAME".to_string(),
+                    "SHORTNAMES".into(),
+                    "APIVERSION".into(),
+                    "NAMESPACED".into(),
+                    "KIND".into(),
+                ]];
+                for t in &types {
+                    rows.push(vec![
+                        t.plural.clone(),
+                        t.short.join(","),
+                        t.api_version(),
+                        t.namespaced.to_string(),
+                        t.kind.clone(),
+                    ]);
+                }
+                if p.bool("no-headers", false) {
+                    rows.remove(0);
+                }
+                print!("{}", tabwriter(&rows, false));
+            }
+            other => return Err(err(format!("--output {other} is not available"))),
+        }
+        Ok(0)
     }
 
     fn get_contexts(&self) -> Result<i32, Fail> {
