@@ -10,17 +10,23 @@ use crate::plan::{PlannedCommand, Step};
 use crate::runner::Cmd;
 use crate::ui::OverlayRecord;
 
-/// The kubectl devenv uses for this project (its kubeconfig and context).
+/// The kubectl devenv uses for this project (its kubeconfig and context). On an existing
+/// cluster the kubeconfig is empty: kubectl reads the user's as it always does (every file
+/// of a `KUBECONFIG` list, merged; naming only the first would lose contexts of the others).
 pub fn kubectl(ctx: &Ctx) -> Kubectl {
     let kubeconfig = if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
         ctx.root.join(crate::plan::KUBECONFIG_PATH)
     } else {
-        crate::kubeconfig::default_kubeconfig_paths().first().cloned().unwrap_or_default()
+        std::path::PathBuf::new()
     };
     Kubectl::new("kubectl", kubeconfig, ctx.plan.context.clone())
 }
 
-fn cmd_of(argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
+fn cmd_of(mut argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
+    // An empty `--kubeconfig` means the user's kubeconfig: leave the flag out.
+    if let Some(i) = argv.windows(2).position(|w| w[0] == "--kubeconfig" && w[1].is_empty()) {
+        argv.drain(i..i + 2);
+    }
     let mut it = argv.into_iter();
     let program = it.next().unwrap_or_else(|| "kubectl".into());
     Cmd::new(program).args(it).cwd(cwd.to_path_buf()).timeout(timeout)
