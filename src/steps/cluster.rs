@@ -341,5 +341,11 @@ pub async fn existing_cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
     if cnis.is_empty() {
         ctx.reporter.warn(&format!("no NetworkPolicy-enforcing CNI found in context {context} (Calico, Cilium, Antrea, …): NetworkPolicies may be ignored there; `devenv verify` will tell"));
     }
-    Ok(Done::Changed(Some(serde_json::json!({ "server": git, "cni": cnis }))))
+    let detail = serde_json::json!({ "server": git, "cni": cnis });
+    // The same cluster as last time: what was applied to it still stands (a `Changed` here
+    // would make every later step redo its work).
+    if ctx.was_done(step) && ctx.detail(&step.id).as_ref() == Some(&detail) {
+        return Ok(Done::Unchanged(format!("context {context} answers (Kubernetes {git})")));
+    }
+    Ok(Done::Changed(Some(detail)))
 }
