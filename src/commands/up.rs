@@ -445,14 +445,16 @@ pub fn status(g: &GlobalArgs) -> Exit {
     let journal = Journal::load(&crate::render::state_dir(&loaded.root)).ok();
     let rt = runtime();
     let components = rt.block_on(crate::steps::status::observe(&loaded, &names, journal.as_ref()));
+    let plan = crate::plan::Plan::build(&loaded);
     let healthy = components.iter().all(|c| c.healthy);
     if g.output == OutputFormat::Json {
         let doc = json!({
             "version": RESULT_JSON_VERSION,
             "project": names.project,
             "healthy": healthy,
-            "context": names.context,
-            "registry": { "host": format!("localhost:{}", loaded.config.registry.port) },
+            // What devenv reads and pushes to: the existing cluster's context, the external registry.
+            "context": plan.context,
+            "registry": { "host": plan.registry.push, "pull": plan.registry.pull },
             "components": components.iter().map(|c| json!({ "component": c.component, "name": c.name, "healthy": c.healthy, "detail": c.detail })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
