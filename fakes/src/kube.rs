@@ -851,6 +851,23 @@ pub fn upsert(
         .iter_mut()
         .find(|o| o.group == t.group && o.kind == t.kind && o.namespace == ns && o.name == name)
     {
+        // Server-side apply: this manager's new configuration replaces its previous one (the
+        // fields it no longer sets go, unless another manager set them too); the object is
+        // every manager's configuration merged, in the order they first applied.
+        if o.applied.is_empty() {
+            let first = o.managers.first().cloned().unwrap_or_default();
+            o.applied.insert(first, o.body.clone());
+        }
+        o.applied.insert(manager.to_string(), body);
+        if !o.managers.iter().any(|m| m == manager) {
+            o.managers.push(manager.to_string());
+        }
+        let mut body = Value::Null;
+        for m in &o.managers {
+            if let Some(cfg) = o.applied.get(m) {
+                merge_applied(&mut body, cfg);
+            }
+        }
         let changed = o.body != body;
         if spec_of(&o.body) != spec_of(&body) {
             o.generation += 1;
@@ -862,9 +879,6 @@ pub fn upsert(
         o.version = t.version.clone();
         if changed {
             o.rv = rv;
-        }
-        if !o.managers.iter().any(|m| m == manager) {
-            o.managers.push(manager.to_string());
         }
         return changed;
     }
@@ -881,8 +895,27 @@ pub fn upsert(
         uid: uuid_from(&format!("{} {} {name} {now} {rv}", cluster.name, t.kind)),
         rv,
         managers: vec![manager.to_string()],
+        applied: Default::default(),
     });
     true
+}
+
+/// Overlay one manager's applied configuration: maps merge key by key, anything else
+/// (scalars, lists) is replaced (lists as atomic, a simplification of merge keys).
+fn merge_applied(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(bv) => merge_applied(bv, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
 }
 
 /// Delete an object. A namespace takes its objects with it; a CRD returns its type so the

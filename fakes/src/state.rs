@@ -105,6 +105,10 @@ pub struct Obj {
     pub rv: u64,
     #[serde(default)]
     pub managers: Vec<String>,
+    /// What each field manager last applied: the body is their merge (server-side apply
+    /// keeps fields another manager set when one manager's apply omits them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub applied: BTreeMap<String, Value>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
