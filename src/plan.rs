@@ -20,6 +20,8 @@ pub const KUBECONFIG_PATH: &str = ".devenv/kubeconfig";
 pub const K3D_CONFIG_PATH: &str = ".devenv/k3d-config.yaml";
 pub const CALICO_DIR: &str = ".devenv/calico";
 pub const FIELD_MANAGER: &str = "devenv";
+/// The field manager of the namespaces step (see the step).
+pub const NAMESPACES_FIELD_MANAGER: &str = "devenv-namespaces";
 
 /// CRDs the Tigera operator needs before its custom resources can be applied.
 pub const CALICO_CRDS: &[&str] = &[
@@ -269,11 +271,11 @@ impl<'a> Builder<'a> {
     }
 
     fn apply(&self, file: &str, purpose: &str) -> PlannedCommand {
-        self.kubectl(
-            &["apply", "--server-side", &format!("--field-manager={FIELD_MANAGER}"), "--force-conflicts", "-f", file],
-            purpose,
-            300,
-        )
+        self.apply_as(FIELD_MANAGER, file, purpose)
+    }
+
+    fn apply_as(&self, manager: &str, file: &str, purpose: &str) -> PlannedCommand {
+        self.kubectl(&["apply", "--server-side", &format!("--field-manager={manager}"), "--force-conflicts", "-f", file], purpose, 300)
     }
 
     fn push_step(&mut self, id: &str, title: &str, kind: StepKind, needs: Vec<String>, observe: Vec<PlannedCommand>, commands: Vec<PlannedCommand>, config_key: Option<&str>, extra: &str) {
@@ -463,7 +465,10 @@ impl<'a> Builder<'a> {
         let mut overlay_base_needs = vec![ready_step.clone()];
         if !cfg.namespaces.is_empty() {
             let file = ".devenv/namespaces.yaml";
-            let cmds = vec![self.apply(file, "create the namespaces and their default policies")];
+            // Its own field manager: an overlay that declares the same Namespace (applied as
+            // `devenv`) would otherwise drop the Pod Security labels set here, since a
+            // server-side apply removes the fields its manager set before and omits now.
+            let cmds = vec![self.apply_as(NAMESPACES_FIELD_MANAGER, file, "create the namespaces and their default policies")];
             let list: Vec<&str> = cfg.namespaces.keys().map(String::as_str).collect();
             let specs: Vec<crate::overlays::NamespaceSpec> = cfg
                 .namespaces
