@@ -152,6 +152,15 @@ fn command_name() -> String {
     std::env::args().nth(1).filter(|a| !a.starts_with('-')).unwrap_or_else(|| "up".into())
 }
 
+/// The kubeconfig that goes with `context`: devenv's own for k3d; on an existing cluster the
+/// user's, as a KUBECONFIG value (devenv writes none there).
+fn kubeconfig_for_json(ctx: &Ctx) -> String {
+    if ctx.loaded.config.cluster.provider == ClusterProvider::K3d {
+        return ctx.root.join(crate::plan::KUBECONFIG_PATH).display().to_string();
+    }
+    std::env::join_paths(crate::kubeconfig::default_kubeconfig_paths()).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 /// The `--output json` document of a run.
 fn result_json(ctx: &Ctx, exit: Exit) -> Value {
     let summary = ctx.summary.lock().unwrap().clone();
@@ -181,7 +190,7 @@ fn result_json(ctx: &Ctx, exit: Exit) -> Value {
         "result": match exit { Exit::Success => "success", Exit::Interrupted => "interrupted", _ => "failed" },
         "exit_code": exit.code(),
         "context": ctx.plan.context,
-        "kubeconfig": ctx.root.join(crate::plan::KUBECONFIG_PATH),
+        "kubeconfig": kubeconfig_for_json(ctx),
         "registry": { "host": ctx.plan.registry.push, "pull": ctx.plan.registry.pull },
         "steps": steps,
         "images": images,
