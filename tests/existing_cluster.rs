@@ -1077,3 +1077,170 @@ fn reset_deletes_only_the_owners_objects_then_applies_them_again() {
     }
     assert_eq!(owned_by(&t.sb, "bob"), bobs, "reset changed bob's objects");
 }
+
+// ---------------------------------------------------------------------------------------
+// more of the same world
+
+#[test]
+fn the_context_may_live_in_any_file_of_a_kubeconfig_list() {
+    let t = team();
+    // KUBECONFIG=laptop:default, the shared context in the second file: devenv must let
+    // kubectl merge the list (as the user's own kubectl does), not pick one file.
+    let laptop = t.sb.root.path().join("laptop-kubeconfig");
+    std::fs::write(
+        &laptop,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: laptop\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: laptop\n  context:\n    cluster: laptop\n    user: me\ncurrent-context: laptop\nusers:\n- name: me\n  user:\n    token: x\n",
+    )
+    .unwrap();
+    let list = std::env::join_paths([laptop.clone(), t.sb.default_kubeconfig()])
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let snapshots = || {
+        [laptop.clone(), t.sb.default_kubeconfig()].map(|p| {
+            (
+                devenv::kubeconfig::snapshot(&p).unwrap(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+    };
+    let before = snapshots();
+    t.sb.clear_calls();
+    let o =
+        t.sb.devenv(["up"])
+            .current_dir(&t.alice)
+            .env("DEVENV_OWNER", "alice")
+            .env("KUBECONFIG", &list)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+    let calls = t.sb.calls();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        lines(&calls).join("\n")
+    );
+    for c in calls.iter().filter(|c| talks_to_cluster(c)) {
+        assert_eq!(context_of(c).as_deref(), Some(SHARED), "{}", c.line());
+        assert!(
+            !c.argv.iter().any(|a| a.starts_with("--kubeconfig")),
+            "{}",
+            c.line()
+        );
+        assert_eq!(
+            c.kubeconfig_env.as_deref(),
+            Some(list.as_str()),
+            "{}",
+            c.line()
+        );
+    }
+    assert_eq!(ids(&owned_by(&t.sb, "alice")), expected_for("alice"));
+    assert!(snapshots() == before, "a kubeconfig of the list changed");
+}
+
+#[test]
+fn namespaces_declared_in_devenv_toml_are_the_owners_too() {
+    let t = team();
+    let extra = "\n[namespaces.shop]\npod_security = \"baseline\"\ndefault_deny = true\n";
+    for dir in [&t.alice, &t.bob] {
+        std::fs::write(dir.join("devenv.toml"), devenv_toml(CLUSTER_KEYS, extra)).unwrap();
+    }
+    let r = dev_ok(&t.sb, &t.alice, "alice", &["up"]);
+    only_shared_context(&r);
+    dev_ok(&t.sb, &t.bob, "bob", &["up"]);
+
+    let all = objects(&t.sb, "shared");
+    for owner in ["alice", "bob"] {
+        let ns = format!("shop-{owner}");
+        let n = find(&all, "Namespace", None, &ns).expect("the owner's namespace");
+        assert_eq!(n.label("devenv.dev/owner"), Some(owner), "{n:?}");
+        assert_eq!(
+            n.label("pod-security.kubernetes.io/enforce"),
+            Some("baseline"),
+            "{n:?}"
+        );
+        let policies: Vec<&Obj> = all
+            .iter()
+            .filter(|o| o.kind == "NetworkPolicy" && o.namespace.as_deref() == Some(ns.as_str()))
+            .collect();
+        assert!(
+            policies.len() >= 2,
+            "no default-deny policy in {ns}: {:?}",
+            ids(&all)
+        );
+        for p in policies {
+            assert_eq!(p.label("devenv.dev/owner"), Some(owner), "{}", p.id());
+        }
+    }
+    assert!(find(&all, "Namespace", None, "shop").is_none());
+    assert!(
+        !all.iter()
+            .any(|o| o.kind == "NetworkPolicy" && o.namespace.as_deref() == Some("shop")),
+        "a policy in the unmapped namespace"
+    );
+
+    // down deletes the namespace step's objects too, and nothing of bob's.
+    let bobs = owned_by(&t.sb, "bob");
+    dev_ok(&t.sb, &t.alice, "alice", &["down"]);
+    assert!(
+        owned_by(&t.sb, "alice").is_empty(),
+        "{:?}",
+        ids(&owned_by(&t.sb, "alice"))
+    );
+    assert_eq!(owned_by(&t.sb, "bob"), bobs);
+}
+
+#[test]
+fn two_developers_can_run_up_at_the_same_time() {
+    let t = team();
+    let spawn = |dir: &Path, owner: &str| -> Child {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_devenv"));
+        c.env_clear()
+            .envs(t.sb.envs())
+            .env("DEVENV_OWNER", owner)
+            .current_dir(dir)
+            .arg("up")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c.spawn().expect("spawn devenv")
+    };
+    let (a, b) = (spawn(&t.alice, "alice"), spawn(&t.bob, "bob"));
+    for (who, child) in [("alice", a), ("bob", b)] {
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{who}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert_eq!(ids(&owned_by(&t.sb, "alice")), expected_for("alice"));
+    assert_eq!(ids(&owned_by(&t.sb, "bob")), expected_for("bob"));
+}
+
+#[test]
+fn up_json_names_the_existing_context_and_the_users_kubeconfig() {
+    let t = team();
+    let r = dev_ok(&t.sb, &t.alice, "alice", &["up", "-o", "json"]);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    assert_eq!(doc["context"], SHARED, "{doc:#}");
+    assert_eq!(doc["result"], "success");
+    // The kubeconfig to use with that context is the user's own (devenv wrote none).
+    assert_eq!(
+        doc["kubeconfig"].as_str(),
+        Some(t.sb.default_kubeconfig().to_str().unwrap()),
+        "{doc:#}"
+    );
+    assert_eq!(doc["registry"]["host"], "registry.example.test/team");
+    let steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        steps.contains(&"cluster-check") && steps.contains(&"prune"),
+        "{steps:?}"
+    );
+}
