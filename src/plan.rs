@@ -549,9 +549,14 @@ impl<'a> Builder<'a> {
             self.push_step(&format!("overlay:{}", o.name), &format!("Apply overlay {} ({})", o.name, o.path), StepKind::Overlay { name: o.name.clone() }, needs, vec![], cmds, Some(&format!("overlays[{idx}]")), &fp);
         }
 
-        // 7b. Prune what earlier runs applied and no overlay renders any more.
-        if !cfg.overlays.is_empty() {
-            let needs: Vec<String> = self.steps.iter().filter(|s| matches!(s.kind, StepKind::Overlay { .. })).map(|s| s.id.clone()).collect();
+        // 7b. Prune what earlier runs applied and no overlay renders any more. On a shared
+        // cluster also with no overlay left: the last one dropped from devenv.toml must take
+        // its objects with it (the plan cannot know whether anything was applied before).
+        if !cfg.overlays.is_empty() || !k3d {
+            let mut needs: Vec<String> = self.steps.iter().filter(|s| matches!(s.kind, StepKind::Overlay { .. })).map(|s| s.id.clone()).collect();
+            if needs.is_empty() {
+                needs = overlay_base_needs.clone();
+            }
             self.push_step("prune", "Delete objects removed from the overlays", StepKind::Prune, needs, vec![], vec![], Some("overlays"), "");
         }
 
