@@ -246,7 +246,10 @@ async fn check_namespaces_are_ours(ctx: &Ctx, step: &Step, inventory: &crate::te
 /// Delete what earlier runs applied and no overlay renders any more (the inventory), so an
 /// object removed from the manifests is removed from the cluster too.
 pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
-    let config_overlays: Vec<String> = ctx.loaded.config.overlays.iter().map(|o| o.name.clone()).chain([NAMESPACES_INVENTORY.to_string()]).collect();
+    // The namespaces step counts as an overlay while devenv.toml declares namespaces: when
+    // [namespaces] goes, what it created is pruned like a dropped overlay.
+    let namespaces_step = ctx.plan.step("namespaces").is_some().then(|| NAMESPACES_INVENTORY.to_string());
+    let config_overlays: Vec<String> = ctx.loaded.config.overlays.iter().map(|o| o.name.clone()).chain(namespaces_step).collect();
     let rendered = ctx.rendered.lock().unwrap().clone();
     let mut doomed = ctx.inventory.lock().unwrap().0.prune_plan(&rendered, &config_overlays);
     if ctx.isolation.is_some() {
