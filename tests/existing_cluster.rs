@@ -1180,8 +1180,20 @@ fn namespaces_declared_in_devenv_toml_are_the_owners_too() {
         "a policy in the unmapped namespace"
     );
 
-    // down deletes the namespace step's objects too, and nothing of bob's.
+    // [namespaces] dropped from alice's devenv.toml: its default policies are pruned, the
+    // namespace stays (her overlay declares it too).
     let bobs = owned_by(&t.sb, "bob");
+    std::fs::write(t.alice.join("devenv.toml"), devenv_toml(CLUSTER_KEYS, "")).unwrap();
+    let r = dev_ok(&t.sb, &t.alice, "alice", &["up"]);
+    only_shared_context(&r);
+    assert_eq!(
+        ids(&owned_by(&t.sb, "alice")),
+        expected_for("alice"),
+        "{r:?}"
+    );
+    assert_eq!(owned_by(&t.sb, "bob"), bobs);
+
+    // down deletes the rest, and nothing of bob's.
     dev_ok(&t.sb, &t.alice, "alice", &["down"]);
     assert!(
         owned_by(&t.sb, "alice").is_empty(),
@@ -1243,4 +1255,52 @@ fn up_json_names_the_existing_context_and_the_users_kubeconfig() {
         steps.contains(&"cluster-check") && steps.contains(&"prune"),
         "{steps:?}"
     );
+}
+
+#[test]
+fn an_overlay_dropped_from_devenv_toml_is_pruned_even_the_last_one() {
+    let t = team();
+    let extra = "\n[[overlays]]\nname = \"extra\"\npath = \"k8s/extra\"\ndepends_on = [\"app\"]\ntimeout = \"20s\"\n";
+    for dir in [&t.alice, &t.bob] {
+        std::fs::write(dir.join("devenv.toml"), devenv_toml(CLUSTER_KEYS, extra)).unwrap();
+        let owner = if dir == &t.alice { "alice" } else { "bob" };
+        dev_ok(&t.sb, dir, owner, &["up"]);
+    }
+    let flags = |owner: &str| {
+        find(
+            &owned_by(&t.sb, owner),
+            "ConfigMap",
+            Some(&format!("shop-{owner}")),
+            "feature-flags",
+        )
+        .cloned()
+    };
+    assert!(flags("alice").is_some() && flags("bob").is_some());
+    let bobs = owned_by(&t.sb, "bob");
+
+    // alice drops the extra overlay: its ConfigMap goes, the app overlay's objects stay.
+    std::fs::write(t.alice.join("devenv.toml"), devenv_toml(CLUSTER_KEYS, "")).unwrap();
+    let r = dev_ok(&t.sb, &t.alice, "alice", &["up"]);
+    only_shared_context(&r);
+    assert!(
+        flags("alice").is_none(),
+        "the dropped overlay's ConfigMap remains: {r:?}"
+    );
+    assert_eq!(ids(&owned_by(&t.sb, "alice")), expected_for("alice"));
+
+    // Then every overlay: nothing of alice's is left, as after `down`.
+    let none = devenv_toml(CLUSTER_KEYS, "").replace(
+        "[[overlays]]\nname = \"app\"\npath = \"k8s/app\"\ntimeout = \"20s\"\n",
+        "",
+    );
+    assert!(!none.contains("[[overlays]]"), "{none}");
+    std::fs::write(t.alice.join("devenv.toml"), none).unwrap();
+    let r = dev_ok(&t.sb, &t.alice, "alice", &["up"]);
+    only_shared_context(&r);
+    assert!(
+        owned_by(&t.sb, "alice").is_empty(),
+        "left: {:?}\n{r:?}",
+        ids(&owned_by(&t.sb, "alice"))
+    );
+    assert_eq!(owned_by(&t.sb, "bob"), bobs, "bob's objects changed");
 }
