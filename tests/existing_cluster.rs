@@ -359,6 +359,10 @@ fn up_on_an_existing_cluster_runs_no_k3d_and_touches_only_the_chosen_context() {
     let r = dev_ok(&t.sb, &t.alice, "alice", &["up"]);
     only_shared_context(&r);
     assert!(
+        !r.stderr.contains("no NetworkPolicy-enforcing CNI"),
+        "Calico runs there: {r:?}"
+    );
+    assert!(
         r.calls
             .iter()
             .any(|c| c.tool == "kubectl" && c.has(&["apply", "--server-side"])),
@@ -1303,4 +1307,20 @@ fn an_overlay_dropped_from_devenv_toml_is_pruned_even_the_last_one() {
         ids(&owned_by(&t.sb, "alice"))
     );
     assert_eq!(owned_by(&t.sb, "bob"), bobs, "bob's objects changed");
+}
+
+#[test]
+fn a_cluster_without_a_policy_cni_is_used_with_a_warning() {
+    let t = team();
+    admin(
+        &t.sb,
+        &["-n", "calico-system", "delete", "daemonset", "calico-node"],
+    );
+    let r = dev_ok(&t.sb, &t.alice, "alice", &["up"]);
+    assert!(
+        r.stderr
+            .contains("no NetworkPolicy-enforcing CNI found in context k3d-shared"),
+        "{r:?}"
+    );
+    assert_eq!(ids(&owned_by(&t.sb, "alice")), expected_for("alice"));
 }
