@@ -296,7 +296,7 @@ fn expected_for(owner: &str) -> Vec<String> {
     v
 }
 
-/// The argv words that are not flags or flag values: the verb and its objects.
+/// A kubectl call that reaches a cluster (not `version --client`, not `kustomize`).
 fn talks_to_cluster(c: &Call) -> bool {
     c.tool == "kubectl"
         && !c.has(&["version", "--client"])
