@@ -4,7 +4,7 @@ use crate::cli::GlobalArgs;
 use crate::exit::Exit;
 
 pub fn show(g: &GlobalArgs) -> Exit {
-    let loaded = match super::load_config(g) {
+    let loaded = match super::load_config_without_cluster(g) {
         Ok(l) => l,
         Err(e) => return e,
     };

@@ -14,6 +14,14 @@ use crate::exit::Exit;
 
 /// Load the config for a command, or print every problem and return exit status 2.
 pub fn load_config(g: &GlobalArgs) -> Result<Loaded, Exit> {
+    let mut loaded = load_config_without_cluster(g)?;
+    choose_context(&mut loaded, g.context.as_deref())?;
+    Ok(loaded)
+}
+
+/// Like [`load_config`] for commands that never reach the cluster (`build`, `config`): the
+/// context of an existing cluster is not required there.
+pub fn load_config_without_cluster(g: &GlobalArgs) -> Result<Loaded, Exit> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let opts = LoadOptions {
         file: g.file.clone(),
@@ -32,7 +40,11 @@ pub fn load_config(g: &GlobalArgs) -> Result<Loaded, Exit> {
         }
         Exit::Usage
     })?;
-    choose_context(&mut loaded, g.context.as_deref())?;
+    if let Some(c) = g.context.as_deref().filter(|c| !c.is_empty()) {
+        if loaded.config.cluster.provider == crate::config::schema::ClusterProvider::Existing {
+            loaded.config.cluster.context = Some(c.to_string());
+        }
+    }
     Ok(loaded)
 }
 

@@ -71,7 +71,12 @@ struct Session {
 }
 
 fn open_session(g: &GlobalArgs, wait: bool) -> Result<Session, Exit> {
-    let loaded = super::load_config(g)?;
+    open_session_for(g, wait, true)
+}
+
+/// `needs_cluster`: false for `build`, which reaches Docker and the registry only.
+fn open_session_for(g: &GlobalArgs, wait: bool, needs_cluster: bool) -> Result<Session, Exit> {
+    let loaded = if needs_cluster { super::load_config(g)? } else { super::load_config_without_cluster(g)? };
     let reporter = reporter(g);
     let state_dir = crate::render::state_dir(&loaded.root);
     if let Err(e) = std::fs::create_dir_all(&state_dir) {
@@ -211,7 +216,7 @@ pub fn up(g: &GlobalArgs, args: &UpArgs) -> Exit {
 }
 
 pub fn build(g: &GlobalArgs, args: &BuildArgs) -> Exit {
-    let s = match open_session(g, false) {
+    let s = match open_session_for(g, false, false) {
         Ok(s) => s,
         Err(e) => return e,
     };
