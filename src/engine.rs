@@ -39,6 +39,9 @@ pub enum Done {
     Changed(Option<serde_json::Value>),
     /// It found everything as declared.
     Unchanged(String),
+    /// It did its work (e.g. rendered manifests) but changed nothing outside devenv: shown as
+    /// done, without making the steps after it redo theirs.
+    Observed(String),
 }
 
 /// Why a step failed, with what the user can do.
@@ -122,6 +125,8 @@ pub struct Ctx {
     pub inventory: Mutex<(crate::tenancy::InventoryStore, PathBuf)>,
     /// The inventory of each overlay rendered in this run.
     pub rendered: Mutex<BTreeMap<String, crate::tenancy::Inventory>>,
+    /// Each overlay rendered in this run (by its render step), for its apply step.
+    pub renders: Mutex<BTreeMap<String, crate::overlays::RenderedOverlay>>,
 }
 
 impl Ctx {
@@ -257,6 +262,13 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
                 j.mark_done(&id, &step.fingerprint, detail.clone());
                 let _ = j.save();
                 finished.insert(id.clone(), true);
+                StepOutcome::Done
+            }
+            Ok(Done::Observed(_)) => {
+                let mut j = ctx.journal.lock().unwrap();
+                j.mark_done(&id, &step.fingerprint, None);
+                let _ = j.save();
+                finished.insert(id.clone(), false);
                 StepOutcome::Done
             }
             Ok(Done::Unchanged(reason)) => {

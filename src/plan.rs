@@ -101,6 +101,8 @@ pub enum StepKind {
     CalicoReady,
     Namespaces,
     Image { name: String },
+    /// Render an overlay with Kustomize: it needs nothing, so it runs while the cluster boots.
+    Render { name: String },
     Overlay { name: String },
     /// Delete what earlier runs applied and the overlays no longer render (the inventory).
     Prune,
@@ -543,8 +545,13 @@ impl<'a> Builder<'a> {
                 Some(bin) => PlannedCommand::new(bin, &["build", &wrapper], &format!("render overlay {}", o.name), 120),
                 None => PlannedCommand::new("kubectl", &["kustomize", &wrapper], &format!("render overlay {}", o.name), 120),
             };
-            let rendered = format!(".devenv/rendered/{}.yaml", o.name);
-            let cmds = vec![render, self.apply(&rendered, &format!("apply overlay {}", o.name))];
+            // Rendering needs nothing but the wrapper: it runs at the start, off the critical path.
+            let render_id = format!("render:{}", o.name);
+            self.push_step(&render_id, &format!("Render overlay {}", o.name), StepKind::Render { name: o.name.clone() }, vec![], vec![], vec![render], Some(&format!("overlays[{idx}].path")), &kustomization);
+            needs.push(render_id);
+            // CustomResourceDefinitions of the overlay (if any) are applied first from
+            // NAME.crds.yaml and waited for until Established; then the rest, then the waits.
+            let cmds = vec![self.apply(&format!(".devenv/rendered/{}.apply.yaml", o.name), &format!("apply overlay {}", o.name))];
             let fp = format!("{:?}{:?}{kustomization}", o.wait, o.timeout);
             self.push_step(&format!("overlay:{}", o.name), &format!("Apply overlay {} ({})", o.name, o.path), StepKind::Overlay { name: o.name.clone() }, needs, vec![], cmds, Some(&format!("overlays[{idx}]")), &fp);
         }

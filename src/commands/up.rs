@@ -143,6 +143,7 @@ fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, for
             isolation: crate::plan::isolation(&s.loaded),
             inventory: Mutex::new(inventory),
             rendered: Mutex::new(Default::default()),
+            renders: Mutex::new(Default::default()),
             loaded: s.loaded,
         });
         let exit = engine::execute(ctx.clone(), ids).await;

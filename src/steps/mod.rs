@@ -33,6 +33,7 @@ pub async fn run(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         StepKind::CalicoReady => calico::ready(ctx, step).await,
         StepKind::Namespaces => workloads::namespaces(ctx, step).await,
         StepKind::Image { name } => images::build_and_push(ctx, step, name).await,
+        StepKind::Render { name } => workloads::render(ctx, step, name).await,
         StepKind::Overlay { name } => workloads::overlay(ctx, step, name).await,
         StepKind::Verify => workloads::verify(ctx, step).await,
     }

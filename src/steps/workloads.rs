@@ -65,10 +65,10 @@ pub fn wait_spec(w: &ConfigWait) -> Result<WaitSpec, String> {
     }
 }
 
-pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
-    let o = ctx.loaded.config.overlays.iter().find(|o| o.name == name).ok_or_else(|| StepError::new(format!("unknown overlay {name}")))?;
-    let timeout = o.timeout.0;
-    // 1. Render (the wrapper kustomization was written with the plan's files).
+/// Render an overlay with Kustomize (through its wrapper: images point at the pushed tags),
+/// isolate it on a shared cluster, and keep it for the apply step. Changes nothing outside
+/// `.devenv/`, so it runs at the start of `up`, while the cluster boots.
+pub async fn render(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
     let out = ctx.run(step, &step.commands[0]).await?;
     let mut yaml = String::from_utf8_lossy(&out.stdout).to_string();
     // A shared cluster: the owner's namespaces, every object labelled with project and owner.
@@ -81,9 +81,20 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
         None => crate::tenancy::Inventory::from_rendered(&yaml, "default"),
     }
     .map_err(|e| StepError::new(format!("overlay {name}: {e}")))?;
-    ctx.rendered.lock().unwrap().insert(name.to_string(), inventory.clone());
+    rendered.save(&ctx.state_dir().join("rendered")).map_err(|e| StepError::new(e.to_string()))?;
+    let summary = format!("{} objects, sha256 {}", rendered.manifests.len(), &rendered.sha256[..12.min(rendered.sha256.len())]);
+    ctx.rendered.lock().unwrap().insert(name.to_string(), inventory);
+    ctx.renders.lock().unwrap().insert(name.to_string(), rendered);
+    Ok(Done::Observed(summary))
+}
+
+pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
+    let o = ctx.loaded.config.overlays.iter().find(|o| o.name == name).ok_or_else(|| StepError::new(format!("unknown overlay {name}")))?;
+    let timeout = o.timeout.0;
+    // 1. The render step's output (it ran earlier, in parallel with the cluster).
+    let rendered = ctx.renders.lock().unwrap().get(name).cloned().ok_or_else(|| StepError::new(format!("overlay {name} was not rendered in this run")))?;
+    let inventory = ctx.rendered.lock().unwrap().get(name).cloned().unwrap_or_default();
     let rendered_dir = ctx.state_dir().join("rendered");
-    rendered.save(&rendered_dir).map_err(|e| StepError::new(e.to_string()))?;
 
     // 2. Unchanged manifests, already applied and ready: nothing to do.
     let previous = ctx.detail(&step.id).and_then(|d| d.get("sha256").and_then(|s| s.as_str().map(str::to_string)));
