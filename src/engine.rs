@@ -55,7 +55,11 @@ pub struct StepError {
 
 impl StepError {
     pub fn new(message: impl Into<String>) -> Self {
-        StepError { message: message.into(), hint: None, exit: Exit::StepFailed }
+        StepError {
+            message: message.into(),
+            hint: None,
+            exit: Exit::StepFailed,
+        }
     }
     pub fn hint(mut self, h: impl Into<String>) -> Self {
         self.hint = Some(h.into());
@@ -66,7 +70,11 @@ impl StepError {
         self
     }
     pub fn interrupted() -> Self {
-        StepError { message: "interrupted".into(), hint: None, exit: Exit::Interrupted }
+        StepError {
+            message: "interrupted".into(),
+            hint: None,
+            exit: Exit::Interrupted,
+        }
     }
     pub fn is_interrupted(&self) -> bool {
         self.exit == Exit::Interrupted
@@ -78,7 +86,11 @@ impl From<RunError> for StepError {
         if e.is_interrupted() {
             return StepError::interrupted();
         }
-        StepError { message: e.to_string(), hint: e.hint(), exit: Exit::StepFailed }
+        StepError {
+            message: e.to_string(),
+            hint: e.hint(),
+            exit: Exit::StepFailed,
+        }
     }
 }
 
@@ -131,10 +143,18 @@ pub struct Ctx {
 
 impl Ctx {
     /// The inventory store of this project, context and owner (an empty one when none yet).
-    pub fn load_inventory(loaded: &Loaded, context: &str) -> Result<(crate::tenancy::InventoryStore, PathBuf), String> {
+    pub fn load_inventory(
+        loaded: &Loaded,
+        context: &str,
+    ) -> Result<(crate::tenancy::InventoryStore, PathBuf), String> {
         let owner = crate::tenancy::owner_name();
-        let path = crate::tenancy::InventoryStore::path(&crate::render::state_dir(&loaded.root), context, &owner);
-        let store = crate::tenancy::InventoryStore::load(&path)?.unwrap_or_else(|| crate::tenancy::InventoryStore::new(context, &owner));
+        let path = crate::tenancy::InventoryStore::path(
+            &crate::render::state_dir(&loaded.root),
+            context,
+            &owner,
+        );
+        let store = crate::tenancy::InventoryStore::load(&path)?
+            .unwrap_or_else(|| crate::tenancy::InventoryStore::new(context, &owner));
         Ok((store, path))
     }
 
@@ -143,7 +163,11 @@ impl Ctx {
     }
 
     /// Run one planned command of a step through the runner.
-    pub async fn run(&self, step: &Step, cmd: &crate::plan::PlannedCommand) -> Result<Output, StepError> {
+    pub async fn run(
+        &self,
+        step: &Step,
+        cmd: &crate::plan::PlannedCommand,
+    ) -> Result<Output, StepError> {
         let c = cmd.to_runner(&self.root);
         self.runner.run(&log_name(&step.id), &c).await.map_err(|e| {
             let hint = e.hint();
@@ -159,7 +183,12 @@ impl Ctx {
     }
 
     /// Run an ad-hoc command (built by a step at run time) with the step's log.
-    pub async fn run_cmd(&self, step_id: &str, cmd: &crate::runner::Cmd, purpose: &str) -> Result<Output, StepError> {
+    pub async fn run_cmd(
+        &self,
+        step_id: &str,
+        cmd: &crate::runner::Cmd,
+        purpose: &str,
+    ) -> Result<Output, StepError> {
         self.runner.run(&log_name(step_id), cmd).await.map_err(|e| {
             let mut err = StepError::from(e);
             if !err.is_interrupted() {
@@ -174,7 +203,11 @@ impl Ctx {
         match self.prior.lock().unwrap().get(&step.id) {
             Some(p) => p.done,
             // Not reached through `execute` (a step run on its own): ask the journal.
-            None => self.journal.lock().unwrap().is_done(&step.id, &step.fingerprint),
+            None => self
+                .journal
+                .lock()
+                .unwrap()
+                .is_done(&step.id, &step.fingerprint),
         }
     }
 
@@ -182,7 +215,11 @@ impl Ctx {
         if let Some(p) = self.prior.lock().unwrap().get(step_id) {
             return p.detail.clone();
         }
-        self.journal.lock().unwrap().step(step_id).and_then(|r| r.detail.clone())
+        self.journal
+            .lock()
+            .unwrap()
+            .step(step_id)
+            .and_then(|r| r.detail.clone())
     }
 
     pub fn cancelled(&self) -> bool {
@@ -199,7 +236,13 @@ pub fn log_name(id: &str) -> String {
 pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
     let started = Instant::now();
     let selected: HashSet<String> = ids.iter().cloned().collect();
-    let steps: Vec<Step> = ctx.plan.steps.iter().filter(|s| selected.contains(&s.id)).cloned().collect();
+    let steps: Vec<Step> = ctx
+        .plan
+        .steps
+        .iter()
+        .filter(|s| selected.contains(&s.id))
+        .cloned()
+        .collect();
     {
         let mut j = ctx.journal.lock().unwrap();
         j.begin_run(&crate::state::new_run_id(), Some(&ctx.opts.command));
@@ -218,12 +261,18 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
                 if finished.contains_key(&step.id) || running.contains(&step.id) {
                     continue;
                 }
-                let ready = step.needs.iter().all(|n| !selected.contains(n) || finished.contains_key(n));
+                let ready = step
+                    .needs
+                    .iter()
+                    .all(|n| !selected.contains(n) || finished.contains_key(n));
                 if !ready {
                     continue;
                 }
                 // A need that changed something invalidates what this step did before.
-                let upstream_changed = step.needs.iter().any(|n| finished.get(n).copied().unwrap_or(false) && n != "preflight");
+                let upstream_changed = step
+                    .needs
+                    .iter()
+                    .any(|n| finished.get(n).copied().unwrap_or(false) && n != "preflight");
                 running.insert(step.id.clone());
                 ctx.reporter.step_started(&step.id, &step.title);
                 {
@@ -245,7 +294,9 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
                 });
             }
         }
-        let Some(joined) = set.join_next().await else { break };
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
         let (id, took, result) = match joined {
             Ok(x) => x,
             Err(e) => {
@@ -255,7 +306,10 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
             }
         };
         running.remove(&id);
-        let step = steps.iter().find(|s| s.id == id).expect("a spawned step is in the plan");
+        let step = steps
+            .iter()
+            .find(|s| s.id == id)
+            .expect("a spawned step is in the plan");
         let outcome = match &result {
             Ok(Done::Changed(detail)) => {
                 let mut j = ctx.journal.lock().unwrap();
@@ -274,11 +328,16 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
             Ok(Done::Unchanged(reason)) => {
                 let mut j = ctx.journal.lock().unwrap();
                 // The step may have recorded new facts itself (mark_done); else keep the old ones.
-                let detail = j.step(&id).and_then(|r| r.detail.clone()).or_else(|| ctx.detail(&id));
+                let detail = j
+                    .step(&id)
+                    .and_then(|r| r.detail.clone())
+                    .or_else(|| ctx.detail(&id));
                 j.mark_done(&id, &step.fingerprint, detail);
                 let _ = j.save();
                 finished.insert(id.clone(), false);
-                StepOutcome::Skipped { reason: reason.clone() }
+                StepOutcome::Skipped {
+                    reason: reason.clone(),
+                }
             }
             Err(e) if e.is_interrupted() => {
                 let mut j = ctx.journal.lock().unwrap();
@@ -299,7 +358,11 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
                 if let Some(h) = &e.hint {
                     msg.push_str(&format!("\nhint: {h}"));
                 }
-                if failed.as_ref().map(|(_, f)| f.is_interrupted()).unwrap_or(true) {
+                if failed
+                    .as_ref()
+                    .map(|(_, f)| f.is_interrupted())
+                    .unwrap_or(true)
+                {
                     failed = Some((id.clone(), e.clone()));
                 }
                 StepOutcome::Failed { message: msg }
@@ -314,11 +377,21 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
                 .map(|l| crate::ui::SourceLocation::new(l.file, l.line, l.col)),
             _ => None,
         };
-        ctx.reporter.step_finished_at(&id, &outcome, took, loc.as_ref());
-        ctx.summary.lock().unwrap().steps.push(StepRecord { id: id.clone(), title: step.title.clone(), outcome, duration: took });
+        ctx.reporter
+            .step_finished_at(&id, &outcome, took, loc.as_ref());
+        ctx.summary.lock().unwrap().steps.push(StepRecord {
+            id: id.clone(),
+            title: step.title.clone(),
+            outcome,
+            duration: took,
+        });
     }
 
-    let interrupted = ctx.cancelled() || failed.as_ref().map(|(_, e)| e.is_interrupted()).unwrap_or(false);
+    let interrupted = ctx.cancelled()
+        || failed
+            .as_ref()
+            .map(|(_, e)| e.is_interrupted())
+            .unwrap_or(false);
     let exit = match &failed {
         None if !interrupted => Exit::Success,
         _ if interrupted => Exit::Interrupted,
@@ -336,7 +409,10 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
         let _ = j.save();
     }
     if interrupted {
-        let at = failed.as_ref().map(|(id, _)| id.clone()).unwrap_or_default();
+        let at = failed
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default();
         ctx.reporter.warn(&format!("interrupted{}: every command devenv started was stopped; `devenv up` resumes from there", if at.is_empty() { String::new() } else { format!(" during `{at}`") }));
     } else if let Some((id, _)) = &failed {
         ctx.reporter.info(&format!("stopped at step `{id}`; fix the problem and run `devenv up` again: finished steps are not redone (logs: {})", ctx.runner.log_dir().display()));

@@ -8,7 +8,8 @@ use crate::config::validate::parse_port_mapping;
 use crate::config::Loaded;
 
 pub const K3D_CONFIG_TEMPLATE: &str = include_str!("../templates/k3d-config.yaml");
-pub const CALICO_INSTALLATION_TEMPLATE: &str = include_str!("../templates/calico/installation.yaml");
+pub const CALICO_INSTALLATION_TEMPLATE: &str =
+    include_str!("../templates/calico/installation.yaml");
 
 /// The folder devenv keeps its state and generated files in.
 pub fn state_dir(root: &Path) -> PathBuf {
@@ -52,7 +53,10 @@ pub fn fill(template: &str, values: &[(&str, String)]) -> String {
     for (k, v) in values {
         out = out.replace(&format!("{{{{{k}}}}}"), v);
     }
-    debug_assert!(!out.contains("{{"), "unfilled placeholder in template:\n{out}");
+    debug_assert!(
+        !out.contains("{{"),
+        "unfilled placeholder in template:\n{out}"
+    );
     out
 }
 
@@ -80,7 +84,11 @@ pub fn registry_mirrors_yaml(loaded: &Loaded, names: &Names) -> String {
         // them. `docker.io` is the host containerd sees in image names; the mirror proxies
         // Docker Hub's API host, registry-1.docker.io (`mirror::remote_url`).
         for (upstream, mirror) in ci_cache_mirrors(loaded, names) {
-            yaml.push_str(&format!("  {}:\n    endpoint:\n      - http://{}:5000\n", yq(&upstream), mirror.container));
+            yaml.push_str(&format!(
+                "  {}:\n    endpoint:\n      - http://{}:5000\n",
+                yq(&upstream),
+                mirror.container
+            ));
         }
     }
     yaml
@@ -148,7 +156,10 @@ pub fn k3d_config(loaded: &Loaded, names: &Names) -> String {
         registries.push_str("registries:\n  use:\n");
         registries.push_str(&format!(
             "    - {}\n",
-            yq(&format!("{}:{}", names.registry_container, loaded.config.registry.port))
+            yq(&format!(
+                "{}:{}",
+                names.registry_container, loaded.config.registry.port
+            ))
         ));
         if loaded.config.ci_cache.enabled {
             for (_, m) in ci_cache_mirrors(loaded, names) {
@@ -163,13 +174,22 @@ pub fn k3d_config(loaded: &Loaded, names: &Names) -> String {
     let mut args: Vec<(String, Vec<String>)> = vec![
         ("--flannel-backend=none".into(), vec!["server:*".into()]),
         ("--disable-network-policy".into(), vec!["server:*".into()]),
-        (format!("--cluster-cidr={}", c.cidr), vec!["server:*".into()]),
-        (format!("--service-cidr={}", c.service_cidr), vec!["server:*".into()]),
+        (
+            format!("--cluster-cidr={}", c.cidr),
+            vec!["server:*".into()],
+        ),
+        (
+            format!("--service-cidr={}", c.service_cidr),
+            vec!["server:*".into()],
+        ),
     ];
     args.extend(c.k3s_args.iter().map(|a| (a.arg.clone(), a.nodes.clone())));
     let mut k3s_args = String::new();
     for (arg, filters) in args {
-        k3s_args.push_str(&format!("      - arg: {}\n        nodeFilters:\n", yq(&arg)));
+        k3s_args.push_str(&format!(
+            "      - arg: {}\n        nodeFilters:\n",
+            yq(&arg)
+        ));
         for f in filters {
             k3s_args.push_str(&format!("          - {}\n", yq(&f)));
         }
@@ -197,7 +217,10 @@ pub fn calico_installation(loaded: &Loaded) -> String {
         CALICO_INSTALLATION_TEMPLATE,
         &[
             ("cidr", loaded.config.cluster.cidr.clone()),
-            ("encapsulation", loaded.config.calico.encapsulation.to_string()),
+            (
+                "encapsulation",
+                loaded.config.calico.encapsulation.to_string(),
+            ),
         ],
     )
 }
@@ -214,7 +237,10 @@ pub struct GeneratedFile {
 pub fn write_files(root: &Path, files: &[GeneratedFile]) -> std::io::Result<()> {
     for f in files {
         let path = root.join(&f.path);
-        if std::fs::read(&path).map(|old| old == f.content.as_bytes()).unwrap_or(false) {
+        if std::fs::read(&path)
+            .map(|old| old == f.content.as_bytes())
+            .unwrap_or(false)
+        {
             continue;
         }
         if let Some(dir) = path.parent() {

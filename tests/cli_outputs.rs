@@ -741,7 +741,11 @@ fn up_json_reports_steps_result_and_exit_code() {
     assert!(steps.len() >= 8, "{doc}");
     for s in steps {
         // A first run has nothing to prune: that step is the one "unchanged".
-        let expected = if s["id"] == "prune" { "unchanged" } else { "done" };
+        let expected = if s["id"] == "prune" {
+            "unchanged"
+        } else {
+            "done"
+        };
         assert_eq!(s["status"], expected, "{s}");
         assert!(
             s["id"].is_string() && s["title"].is_string() && s["duration_ms"].is_u64(),

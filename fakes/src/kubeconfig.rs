@@ -209,7 +209,12 @@ pub fn write(path: &Path, cfg: &Value) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let now = crate::common::now_ms();
-    let tmp = PathBuf::from(format!("{}.k3d_{}_{}", real.display(), now, std::process::id()));
+    let tmp = PathBuf::from(format!(
+        "{}.k3d_{}_{}",
+        real.display(),
+        now,
+        std::process::id()
+    ));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -14,7 +14,11 @@ pub fn show(g: &GlobalArgs) -> Exit {
     let header = format!(
         "# Effective config from {}{}\n",
         loaded.source_name(),
-        loaded.profile.as_ref().map(|p| format!(" with profile {p}")).unwrap_or_default()
+        loaded
+            .profile
+            .as_ref()
+            .map(|p| format!(" with profile {p}"))
+            .unwrap_or_default()
     );
     match toml::to_string_pretty(&config) {
         Ok(text) => {
@@ -31,7 +35,14 @@ pub fn show(g: &GlobalArgs) -> Exit {
 pub fn validate(g: &GlobalArgs) -> Exit {
     match super::load_config(g) {
         Ok(l) => {
-            eprintln!("{} is valid{}", l.source_name(), l.profile.as_ref().map(|p| format!(" (with profile {p})")).unwrap_or_default());
+            eprintln!(
+                "{} is valid{}",
+                l.source_name(),
+                l.profile
+                    .as_ref()
+                    .map(|p| format!(" (with profile {p})"))
+                    .unwrap_or_default()
+            );
             Exit::Success
         }
         Err(e) => e,
@@ -39,6 +50,9 @@ pub fn validate(g: &GlobalArgs) -> Exit {
 }
 
 pub fn schema() -> Exit {
-    println!("{}", serde_json::to_string_pretty(&crate::config::json_schema()).expect("schema serializes"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::config::json_schema()).expect("schema serializes")
+    );
     Exit::Success
 }

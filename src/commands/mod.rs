@@ -33,9 +33,22 @@ pub fn load_config_without_cluster(g: &GlobalArgs) -> Result<Loaded, Exit> {
         // On GitHub Actions, each problem is also an annotation on its devenv.toml line.
         if crate::ui::detect(crate::ui::UiFlags::default()) == crate::ui::OutputMode::Github {
             for e in &errors.errors {
-                let loc = e.location.as_ref().filter(|l| l.line > 0).map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
+                let loc = e
+                    .location
+                    .as_ref()
+                    .filter(|l| l.line > 0)
+                    .map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
                 // stderr: stdout is for data (`-o json`); the runner reads both streams.
-                eprintln!("{}", crate::ui::github::annotation(crate::ui::github::Level::Error, Some("devenv.toml"), loc.as_ref(), crate::ui::github::workspace().as_deref(), &e.message));
+                eprintln!(
+                    "{}",
+                    crate::ui::github::annotation(
+                        crate::ui::github::Level::Error,
+                        Some("devenv.toml"),
+                        loc.as_ref(),
+                        crate::ui::github::workspace().as_deref(),
+                        &e.message
+                    )
+                );
             }
         }
         Exit::Usage
@@ -61,9 +74,17 @@ fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Ex
         }
         return Ok(());
     }
-    let available: Vec<String> = crate::kubeconfig::default_kubeconfig_paths().iter().flat_map(|p| crate::kubeconfig::contexts(p)).collect();
+    let available: Vec<String> = crate::kubeconfig::default_kubeconfig_paths()
+        .iter()
+        .flat_map(|p| crate::kubeconfig::contexts(p))
+        .collect();
     let cluster = &loaded.config.cluster;
-    match crate::tenancy::check_context(requested, cluster.context.as_deref(), &cluster.allowed_contexts, &available) {
+    match crate::tenancy::check_context(
+        requested,
+        cluster.context.as_deref(),
+        &cluster.allowed_contexts,
+        &available,
+    ) {
         Ok(ctx) => {
             loaded.config.cluster.context = Some(ctx);
             Ok(())
@@ -74,7 +95,11 @@ fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Ex
                 Some((m, h)) => (m.to_string(), Some(h.to_string())),
                 None => (message, None),
             };
-            let key = if loaded.config.cluster.context.is_some() { "cluster.context" } else { "cluster.provider" };
+            let key = if loaded.config.cluster.context.is_some() {
+                "cluster.context"
+            } else {
+                "cluster.provider"
+            };
             let e = loaded.error_at(key, message, help);
             eprint!("{}", crate::config::ConfigErrors::single(e));
             Err(Exit::Usage)
@@ -83,15 +108,29 @@ fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Ex
 }
 
 /// Compute the image tags, build the plan and write its generated files under `.devenv/`.
-pub fn prepare_plan(loaded: &Loaded) -> Result<(crate::plan::Plan, std::collections::BTreeMap<String, String>), Exit> {
+pub fn prepare_plan(
+    loaded: &Loaded,
+) -> Result<
+    (
+        crate::plan::Plan,
+        std::collections::BTreeMap<String, String>,
+    ),
+    Exit,
+> {
     let tags = crate::steps::images::compute_tags(loaded).map_err(|e| {
         eprintln!("error: {e}");
         Exit::StepFailed
     })?;
-    let inputs = crate::plan::PlanInputs { image_tags: tags.clone(), calico_manifests: None };
+    let inputs = crate::plan::PlanInputs {
+        image_tags: tags.clone(),
+        calico_manifests: None,
+    };
     let plan = crate::plan::Plan::build_with(loaded, &inputs);
     if let Err(e) = crate::render::write_files(&loaded.root, &plan.generated) {
-        eprintln!("error: cannot write devenv's files under {}: {e}", crate::render::state_dir(&loaded.root).display());
+        eprintln!(
+            "error: cannot write devenv's files under {}: {e}",
+            crate::render::state_dir(&loaded.root).display()
+        );
         return Err(Exit::StepFailed);
     }
     Ok((plan, tags))

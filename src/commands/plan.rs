@@ -14,7 +14,10 @@ pub fn run(g: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     match g.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&plan.to_json()).expect("a plan serializes")),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan.to_json()).expect("a plan serializes")
+        ),
         OutputFormat::Text => print!("{}", plan.to_text()),
     }
     Exit::Success

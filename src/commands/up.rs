@@ -36,17 +36,28 @@ fn reporter(g: &GlobalArgs) -> Reporter {
     let mode = crate::ui::detect(flags);
     crate::ui::init_tracing(g.verbose, mode);
     let r = Reporter::new(mode, flags);
-    r.set_step_summary_path(std::env::var_os("GITHUB_STEP_SUMMARY").filter(|_| mode == OutputMode::Github).map(Into::into));
+    r.set_step_summary_path(
+        std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|_| mode == OutputMode::Github)
+            .map(Into::into),
+    );
     r
 }
 
 /// Questions may be asked: a terminal on both ends, not CI, and the config allows prompts.
 fn interactive(loaded: &Loaded) -> bool {
-    loaded.config.run.prompts && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !crate::ui::is_ci()
+    loaded.config.run.prompts
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+        && !crate::ui::is_ci()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime starts")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
 }
 
 fn command_line() -> String {
@@ -58,7 +69,8 @@ fn command_line() -> String {
 fn log_dir(loaded: &Loaded) -> std::path::PathBuf {
     let state_dir = crate::render::state_dir(&loaded.root);
     let run = crate::state::new_run_id();
-    crate::state::new_log_dir(&state_dir, &run, 20).unwrap_or_else(|_| state_dir.join("logs").join(run))
+    crate::state::new_log_dir(&state_dir, &run, 20)
+        .unwrap_or_else(|_| state_dir.join("logs").join(run))
 }
 
 /// Everything a run of steps needs, or the exit status that says why it cannot start.
@@ -76,24 +88,44 @@ fn open_session(g: &GlobalArgs, wait: bool) -> Result<Session, Exit> {
 
 /// `needs_cluster`: false for `build`, which reaches Docker and the registry only.
 fn open_session_for(g: &GlobalArgs, wait: bool, needs_cluster: bool) -> Result<Session, Exit> {
-    let loaded = if needs_cluster { super::load_config(g)? } else { super::load_config_without_cluster(g)? };
+    let loaded = if needs_cluster {
+        super::load_config(g)?
+    } else {
+        super::load_config_without_cluster(g)?
+    };
     let reporter = reporter(g);
     let state_dir = crate::render::state_dir(&loaded.root);
     if let Err(e) = std::fs::create_dir_all(&state_dir) {
         reporter.error(&format!("cannot create {}: {e}", state_dir.display()), None);
         return Err(Exit::StepFailed);
     }
-    let lock = ProjectLock::acquire_notify(&state_dir, wait.then_some(crate::state::DEFAULT_LOCK_WAIT), |holder| reporter.info(&format!("{holder}; waiting for it")))
-        .map_err(|e| {
-            reporter.error(&e.to_string(), None);
-            Exit::StepFailed
-        })?;
+    let lock = ProjectLock::acquire_notify(
+        &state_dir,
+        wait.then_some(crate::state::DEFAULT_LOCK_WAIT),
+        |holder| reporter.info(&format!("{holder}; waiting for it")),
+    )
+    .map_err(|e| {
+        reporter.error(&e.to_string(), None);
+        Exit::StepFailed
+    })?;
     let (plan, tags) = super::prepare_plan(&loaded)?;
-    Ok(Session { loaded, plan, tags, reporter, _lock: lock })
+    Ok(Session {
+        loaded,
+        plan,
+        tags,
+        reporter,
+        _lock: lock,
+    })
 }
 
 /// Run these steps of the session's plan; returns the exit status (and prints JSON if asked).
-fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, forget: &[&str]) -> Exit {
+fn run_steps(
+    g: &GlobalArgs,
+    s: Session,
+    ids: Vec<String>,
+    opts: RunOptions,
+    forget: &[&str],
+) -> Exit {
     let journal = match Journal::load(&crate::render::state_dir(&s.loaded.root)) {
         Ok(mut j) => {
             // Steps a killed devenv left "running" are unfinished: the next run redoes them.
@@ -123,7 +155,10 @@ fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, for
         }
         let runner = Runner::new(log_dir(&s.loaded), cancel).with_line_sink(s.reporter.line_sink());
         let parallel = match s.loaded.config.build.parallel {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4),
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .min(4),
             n => n as usize,
         };
         let names = Names::new(&s.loaded);
@@ -137,7 +172,10 @@ fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, for
             opts,
             observed: Mutex::new(Default::default()),
             image_tags: s.tags,
-            summary: Mutex::new(crate::ui::RunSummary { command: command_name(), ..Default::default() }),
+            summary: Mutex::new(crate::ui::RunSummary {
+                command: command_name(),
+                ..Default::default()
+            }),
             build_slots: tokio::sync::Semaphore::new(parallel),
             prior: Mutex::new(Default::default()),
             isolation: crate::plan::isolation(&s.loaded),
@@ -148,23 +186,35 @@ fn run_steps(g: &GlobalArgs, s: Session, ids: Vec<String>, opts: RunOptions, for
         });
         let exit = engine::execute(ctx.clone(), ids).await;
         if g.output == OutputFormat::Json {
-            println!("{}", serde_json::to_string_pretty(&result_json(&ctx, exit)).expect("json"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&result_json(&ctx, exit)).expect("json")
+            );
         }
         exit
     })
 }
 
 fn command_name() -> String {
-    std::env::args().nth(1).filter(|a| !a.starts_with('-')).unwrap_or_else(|| "up".into())
+    std::env::args()
+        .nth(1)
+        .filter(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "up".into())
 }
 
 /// The kubeconfig that goes with `context`: devenv's own for k3d; on an existing cluster the
 /// user's, as a KUBECONFIG value (devenv writes none there).
 fn kubeconfig_for_json(ctx: &Ctx) -> String {
     if ctx.loaded.config.cluster.provider == ClusterProvider::K3d {
-        return ctx.root.join(crate::plan::KUBECONFIG_PATH).display().to_string();
+        return ctx
+            .root
+            .join(crate::plan::KUBECONFIG_PATH)
+            .display()
+            .to_string();
     }
-    std::env::join_paths(crate::kubeconfig::default_kubeconfig_paths()).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+    std::env::join_paths(crate::kubeconfig::default_kubeconfig_paths())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The `--output json` document of a run.
@@ -188,7 +238,11 @@ fn result_json(ctx: &Ctx, exit: Exit) -> Value {
         .iter()
         .map(|i| json!({ "name": i.name, "reference": i.reference, "action": match i.action { crate::ui::ImageAction::Built => "built", crate::ui::ImageAction::Reused => "reused" } }))
         .collect();
-    let overlays: Vec<Value> = summary.overlays.iter().map(|o| json!({ "name": o.name, "objects": o.objects, "sha256": o.hash })).collect();
+    let overlays: Vec<Value> = summary
+        .overlays
+        .iter()
+        .map(|o| json!({ "name": o.name, "objects": o.objects, "sha256": o.hash }))
+        .collect();
     json!({
         "version": RESULT_JSON_VERSION,
         "command": summary.command,
@@ -211,8 +265,19 @@ pub fn up(g: &GlobalArgs, args: &UpArgs) -> Exit {
         Ok(s) => s,
         Err(e) => return e,
     };
-    let ids: Vec<String> = s.plan.steps.iter().filter(|st| !(args.no_verify && st.kind == StepKind::Verify)).map(|st| st.id.clone()).collect();
-    let opts = RunOptions { recreate: args.recreate, yes: args.yes, interactive: interactive(&s.loaded) && !args.yes, command: command_line() };
+    let ids: Vec<String> = s
+        .plan
+        .steps
+        .iter()
+        .filter(|st| !(args.no_verify && st.kind == StepKind::Verify))
+        .map(|st| st.id.clone())
+        .collect();
+    let opts = RunOptions {
+        recreate: args.recreate,
+        yes: args.yes,
+        interactive: interactive(&s.loaded) && !args.yes,
+        command: command_line(),
+    };
     run_steps(g, s, ids, opts, &[])
 }
 
@@ -221,16 +286,40 @@ pub fn build(g: &GlobalArgs, args: &BuildArgs) -> Exit {
         Ok(s) => s,
         Err(e) => return e,
     };
-    let known: Vec<String> = s.loaded.config.images.iter().map(|i| i.name.clone()).collect();
-    let wanted = if args.names.is_empty() { known.clone() } else { args.names.clone() };
+    let known: Vec<String> = s
+        .loaded
+        .config
+        .images
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
+    let wanted = if args.names.is_empty() {
+        known.clone()
+    } else {
+        args.names.clone()
+    };
     if let Some(bad) = wanted.iter().find(|n| !known.contains(n)) {
-        eprintln!("error: no image named {bad:?} in {}", s.loaded.source_name());
-        eprintln!("  = help: images: {}", if known.is_empty() { "(none)".into() } else { known.join(", ") });
+        eprintln!(
+            "error: no image named {bad:?} in {}",
+            s.loaded.source_name()
+        );
+        eprintln!(
+            "  = help: images: {}",
+            if known.is_empty() {
+                "(none)".into()
+            } else {
+                known.join(", ")
+            }
+        );
         return Exit::Usage;
     }
     let targets: Vec<String> = wanted.iter().map(|n| format!("image:{n}")).collect();
     let ids = s.plan.closure(&targets);
-    let opts = RunOptions { interactive: interactive(&s.loaded), command: command_line(), ..Default::default() };
+    let opts = RunOptions {
+        interactive: interactive(&s.loaded),
+        command: command_line(),
+        ..Default::default()
+    };
     run_steps(g, s, ids, opts, &[])
 }
 
@@ -239,11 +328,31 @@ pub fn apply(g: &GlobalArgs, args: &ApplyArgs) -> Exit {
         Ok(s) => s,
         Err(e) => return e,
     };
-    let known: Vec<String> = s.loaded.config.overlays.iter().map(|o| o.name.clone()).collect();
-    let wanted = if args.names.is_empty() { known.clone() } else { args.names.clone() };
+    let known: Vec<String> = s
+        .loaded
+        .config
+        .overlays
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    let wanted = if args.names.is_empty() {
+        known.clone()
+    } else {
+        args.names.clone()
+    };
     if let Some(bad) = wanted.iter().find(|n| !known.contains(n)) {
-        eprintln!("error: no overlay named {bad:?} in {}", s.loaded.source_name());
-        eprintln!("  = help: overlays: {}", if known.is_empty() { "(none)".into() } else { known.join(", ") });
+        eprintln!(
+            "error: no overlay named {bad:?} in {}",
+            s.loaded.source_name()
+        );
+        eprintln!(
+            "  = help: overlays: {}",
+            if known.is_empty() {
+                "(none)".into()
+            } else {
+                known.join(", ")
+            }
+        );
         return Exit::Usage;
     }
     let targets: Vec<String> = wanted.iter().map(|n| format!("overlay:{n}")).collect();
@@ -253,7 +362,11 @@ pub fn apply(g: &GlobalArgs, args: &ApplyArgs) -> Exit {
     if s.plan.step("prune").is_some() {
         ids.push("prune".into());
     }
-    let opts = RunOptions { interactive: interactive(&s.loaded), command: command_line(), ..Default::default() };
+    let opts = RunOptions {
+        interactive: interactive(&s.loaded),
+        command: command_line(),
+        ..Default::default()
+    };
     run_steps(g, s, ids, opts, &[])
 }
 
@@ -264,10 +377,16 @@ pub fn verify(g: &GlobalArgs) -> Exit {
     };
     if s.plan.step("verify").is_none() {
         // verify.enabled = false only skips it in `up`; `devenv verify` always runs it.
-        eprintln!("error: verification is disabled by verify.enabled = false in {}", s.loaded.source_name());
+        eprintln!(
+            "error: verification is disabled by verify.enabled = false in {}",
+            s.loaded.source_name()
+        );
         return Exit::Usage;
     }
-    let opts = RunOptions { command: command_line(), ..Default::default() };
+    let opts = RunOptions {
+        command: command_line(),
+        ..Default::default()
+    };
     // Always probe again: `devenv verify` is a question about now.
     run_steps(g, s, vec!["verify".into()], opts, &["verify"])
 }
@@ -291,20 +410,39 @@ pub fn down(g: &GlobalArgs, args: &DownArgs) -> Exit {
 }
 
 /// What `down` would delete: (kind, name, owned by devenv, exists).
-fn teardown_targets(loaded: &Loaded, journal: &Journal, nodes: &Value) -> Vec<(&'static str, String, bool, bool)> {
+fn teardown_targets(
+    loaded: &Loaded,
+    journal: &Journal,
+    nodes: &Value,
+) -> Vec<(&'static str, String, bool, bool)> {
     let names = Names::new(loaded);
     let mut out = Vec::new();
     if loaded.config.cluster.provider == ClusterProvider::K3d {
         let exists = crate::steps::cluster::cluster_names(nodes).contains(&names.cluster);
-        out.push(("cluster", names.cluster.clone(), journal.owns_cluster(&names.cluster), exists));
+        out.push((
+            "cluster",
+            names.cluster.clone(),
+            journal.owns_cluster(&names.cluster),
+            exists,
+        ));
     }
     let registries = crate::steps::cluster::registry_names(nodes);
     if loaded.config.registry.provider == RegistryProvider::K3d {
-        out.push(("registry", names.registry_container.clone(), journal.owns_registry(&names.registry_container), registries.contains(&names.registry_container)));
+        out.push((
+            "registry",
+            names.registry_container.clone(),
+            journal.owns_registry(&names.registry_container),
+            registries.contains(&names.registry_container),
+        ));
     }
     for (_, m) in crate::render::ci_cache_mirrors(loaded, &names) {
         if journal.owns_registry(&m.container) || registries.contains(&m.container) {
-            out.push(("registry", m.container.clone(), journal.owns_registry(&m.container), registries.contains(&m.container)));
+            out.push((
+                "registry",
+                m.container.clone(),
+                journal.owns_registry(&m.container),
+                registries.contains(&m.container),
+            ));
         }
     }
     out
@@ -427,7 +565,11 @@ pub fn reset(g: &GlobalArgs, args: &ResetArgs) -> Exit {
             return Exit::Usage;
         }
         eprintln!("{what}");
-        match dialoguer::Confirm::new().with_prompt("Reset the environment?").default(false).interact() {
+        match dialoguer::Confirm::new()
+            .with_prompt("Reset the environment?")
+            .default(false)
+            .interact()
+        {
             Ok(true) => {}
             Ok(false) => {
                 eprintln!("nothing was changed");
@@ -445,7 +587,13 @@ pub fn reset(g: &GlobalArgs, args: &ResetArgs) -> Exit {
         other => return other,
     }
     drop(reporter);
-    up(g, &UpArgs { yes: true, ..Default::default() })
+    up(
+        g,
+        &UpArgs {
+            yes: true,
+            ..Default::default()
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -459,7 +607,11 @@ pub fn status(g: &GlobalArgs) -> Exit {
     let names = Names::new(&loaded);
     let journal = Journal::load(&crate::render::state_dir(&loaded.root)).ok();
     let rt = runtime();
-    let components = rt.block_on(crate::steps::status::observe(&loaded, &names, journal.as_ref()));
+    let components = rt.block_on(crate::steps::status::observe(
+        &loaded,
+        &names,
+        journal.as_ref(),
+    ));
     let plan = crate::plan::Plan::build(&loaded);
     let healthy = components.iter().all(|c| c.healthy);
     if g.output == OutputFormat::Json {
@@ -474,14 +626,37 @@ pub fn status(g: &GlobalArgs) -> Exit {
         });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
-        let w = components.iter().map(|c| c.component.len()).max().unwrap_or(9).max(9);
-        let n = components.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
-        println!("{:<w$}  {:<n$}  {:<9}  DETAIL", "COMPONENT", "NAME", "HEALTH");
+        let w = components
+            .iter()
+            .map(|c| c.component.len())
+            .max()
+            .unwrap_or(9)
+            .max(9);
+        let n = components
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        println!(
+            "{:<w$}  {:<n$}  {:<9}  DETAIL",
+            "COMPONENT", "NAME", "HEALTH"
+        );
         for c in &components {
-            println!("{:<w$}  {:<n$}  {:<9}  {}", c.component, c.name, if c.healthy { "ok" } else { "UNHEALTHY" }, c.detail);
+            println!(
+                "{:<w$}  {:<n$}  {:<9}  {}",
+                c.component,
+                c.name,
+                if c.healthy { "ok" } else { "UNHEALTHY" },
+                c.detail
+            );
         }
     }
-    if healthy { Exit::Success } else { Exit::Unhealthy }
+    if healthy {
+        Exit::Success
+    } else {
+        Exit::Unhealthy
+    }
 }
 
 pub fn doctor(g: &GlobalArgs) -> Exit {
@@ -508,7 +683,11 @@ pub fn doctor(g: &GlobalArgs) -> Exit {
             }
         }
     }
-    if failed { Exit::Prerequisite } else { Exit::Success }
+    if failed {
+        Exit::Prerequisite
+    } else {
+        Exit::Success
+    }
 }
 
 /// `down` on an existing (shared) cluster: delete exactly what this project and owner applied

@@ -110,12 +110,20 @@ impl fmt::Display for ConfigError {
         writeln!(f, "error: {}", self.message)?;
         match &self.location {
             Some(loc) if loc.line == 0 => {
-                writeln!(f, "  --> {} (key `{}`, not written there: its default applies)", loc.file, self.key)?;
+                writeln!(
+                    f,
+                    "  --> {} (key `{}`, not written there: its default applies)",
+                    loc.file, self.key
+                )?;
             }
             Some(loc) => {
                 let gutter = loc.line.to_string().len();
                 let pad = " ".repeat(gutter);
-                writeln!(f, "{pad}--> {}:{}:{} (key `{}`)", loc.file, loc.line, loc.col, self.key)?;
+                writeln!(
+                    f,
+                    "{pad}--> {}:{}:{} (key `{}`)",
+                    loc.file, loc.line, loc.col, self.key
+                )?;
                 writeln!(f, "{pad} |")?;
                 writeln!(f, "{} | {}", loc.line, loc.line_text)?;
                 let lead: String = loc
@@ -169,7 +177,11 @@ impl fmt::Display for ConfigErrors {
         }
         if self.errors.len() > 1 {
             writeln!(f)?;
-            writeln!(f, "error: {} problems in the config; nothing was run", self.errors.len())?;
+            writeln!(
+                f,
+                "error: {} problems in the config; nothing was run",
+                self.errors.len()
+            )?;
         }
         Ok(())
     }
@@ -190,7 +202,15 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     by_distance.or_else(|| {
         candidates
             .iter()
-            .map(|c| (word.chars().zip(c.chars()).take_while(|(a, b)| a == b).count(), *c))
+            .map(|c| {
+                (
+                    word.chars()
+                        .zip(c.chars())
+                        .take_while(|(a, b)| a == b)
+                        .count(),
+                    *c,
+                )
+            })
             .filter(|(n, _)| *n >= 4)
             .max_by_key(|(n, _)| *n)
             .map(|(_, c)| c)
@@ -242,7 +262,10 @@ mod tests {
             location: Some(s.locate(off..off + 3)),
         };
         let text = e.to_string();
-        assert!(text.contains("--> devenv.toml:2:10 (key `cluster.agents`)"), "{text}");
+        assert!(
+            text.contains("--> devenv.toml:2:10 (key `cluster.agents`)"),
+            "{text}"
+        );
         assert!(text.contains("2 | agents = 400"), "{text}");
         assert!(text.contains("  |          ^^^"), "{text}");
         assert!(text.contains("= help: lower it"), "{text}");

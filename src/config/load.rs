@@ -48,7 +48,9 @@ impl Loaded {
     /// Where a key's value (e.g. `overlays[1].path`) was written, for annotations and late
     /// errors; a key not written points at its nearest written table.
     pub fn locate(&self, key: &str) -> Option<Location> {
-        self.spans.lookup(key).map(|(_, e)| self.sources[e.src].locate(e.value.clone()))
+        self.spans
+            .lookup(key)
+            .map(|(_, e)| self.sources[e.src].locate(e.value.clone()))
     }
 
     /// Whether the key itself was written (in the file or the profile), not defaulted.
@@ -58,7 +60,12 @@ impl Loaded {
 
     /// A config error at a key, located in its file (or, for a key that is not written
     /// anywhere, naming the file and saying the default applies).
-    pub fn error_at(&self, key: &str, message: impl Into<String>, help: Option<String>) -> ConfigError {
+    pub fn error_at(
+        &self,
+        key: &str,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> ConfigError {
         let mut message = message.into();
         if let Some(note) = profile_note(&self.spans, key, self.profile.as_deref()) {
             message.push_str(&note);
@@ -67,7 +74,10 @@ impl Loaded {
             key: key.to_string(),
             message,
             help,
-            location: Some(self.locate(key).unwrap_or_else(|| self.sources[0].unwritten())),
+            location: Some(
+                self.locate(key)
+                    .unwrap_or_else(|| self.sources[0].unwritten()),
+            ),
         }
     }
 
@@ -127,7 +137,9 @@ impl SpanMap {
 }
 
 fn is_at_or_below(k: &str, key: &str) -> bool {
-    k == key || (k.starts_with(key) && (k[key.len()..].starts_with('.') || k[key.len()..].starts_with('[')))
+    k == key
+        || (k.starts_with(key)
+            && (k[key.len()..].starts_with('.') || k[key.len()..].starts_with('[')))
 }
 
 /// " (set by profile `ci`)" when the key's value comes from the merged profile.
@@ -148,8 +160,15 @@ fn parent_key(k: &str) -> Option<String> {
 
 /// `prefix.key`, quoting a key that is not a bare TOML key (`calico.sha256."a.yaml"`).
 pub(crate) fn join_key(prefix: &str, key: &str) -> String {
-    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    let key = if bare { key.to_string() } else { format!("{key:?}") };
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    };
     if prefix.is_empty() {
         key
     } else {
@@ -180,12 +199,18 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     let file = match &opts.file {
         Some(f) => {
-            let f = if f.is_absolute() { f.clone() } else { opts.cwd.join(f) };
+            let f = if f.is_absolute() {
+                f.clone()
+            } else {
+                opts.cwd.join(f)
+            };
             if !f.is_file() {
                 return Err(ConfigErrors::single(ConfigError {
                     key: "--file".into(),
                     message: format!("config file {} does not exist", f.display()),
-                    help: Some("pass the path of a devenv.toml, or run `devenv init` to create one".into()),
+                    help: Some(
+                        "pass the path of a devenv.toml, or run `devenv init` to create one".into(),
+                    ),
                     location: None,
                 }));
             }
@@ -203,11 +228,26 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
                     location: None,
                 })
             })?;
-            let root = path.parent().map(Path::to_path_buf).unwrap_or_else(|| opts.cwd.clone());
+            let root = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| opts.cwd.clone());
             let name = display_name(&path, &opts.cwd);
-            load_text(&text, &name, &root, Some(path.clone()), opts.profile.as_deref())
+            load_text(
+                &text,
+                &name,
+                &root,
+                Some(path.clone()),
+                opts.profile.as_deref(),
+            )
         }
-        None => load_text(EMBEDDED_DEFAULT, "<embedded default devenv.toml>", &opts.cwd, None, opts.profile.as_deref()),
+        None => load_text(
+            EMBEDDED_DEFAULT,
+            "<embedded default devenv.toml>",
+            &opts.cwd,
+            None,
+            opts.profile.as_deref(),
+        ),
     }
 }
 
@@ -291,7 +331,12 @@ pub fn load_text(
                             }));
                         }
                     }
-                    return Err(ConfigErrors::single(unknown_profile(pname, &own, &sources[0], &spans)));
+                    return Err(ConfigErrors::single(unknown_profile(
+                        pname,
+                        &own,
+                        &sources[0],
+                        &spans,
+                    )));
                 }
             },
         };
@@ -304,11 +349,18 @@ pub fn load_text(
     }
     // The typed config checks the shape of the profiles table too (not its effect).
     if let Some(p) = own_profiles.clone() {
-        value.as_table_mut().expect("table").insert("profiles".into(), p);
+        value
+            .as_table_mut()
+            .expect("table")
+            .insert("profiles".into(), p);
     }
 
     // 4 and 5: types, unknown keys, then values and cross-references.
-    let ctx = Ctx { sources: &sources, root, file: file.clone() };
+    let ctx = Ctx {
+        sources: &sources,
+        root,
+        file: file.clone(),
+    };
     let (config, errs) = evaluate(&ctx, value, &spans, profile);
     errors.extend(errs);
 
@@ -317,11 +369,15 @@ pub fn load_text(
     if profile.is_some() {
         let mut v = base_value.clone();
         if let Some(p) = own_profiles.clone() {
-            v.as_table_mut().expect("table").insert("profiles".into(), p);
+            v.as_table_mut()
+                .expect("table")
+                .insert("profiles".into(), p);
         }
         let (_, errs) = evaluate(&ctx, v, &base_spans, None);
         for e in errs {
-            let seen = errors.iter().any(|x| x.key == e.key && (x.message == e.message || x.location == e.location));
+            let seen = errors
+                .iter()
+                .any(|x| x.key == e.key && (x.message == e.message || x.location == e.location));
             if !seen {
                 errors.push(e);
             }
@@ -339,11 +395,21 @@ pub fn load_text(
         let mut overlay = overlay.clone();
         overlay.remove("version");
         overlay.remove("profiles");
-        merge_into(v.as_table_mut().expect("table"), &overlay, "", &join_key("profiles", pname), &mut s);
+        merge_into(
+            v.as_table_mut().expect("table"),
+            &overlay,
+            "",
+            &join_key("profiles", pname),
+            &mut s,
+        );
         let (_, errs) = evaluate(&ctx, v, &s, Some(pname));
         for e in errs {
             let from_profile = s.lookup(&e.key).map(|(_, en)| en.profile).unwrap_or(false);
-            if from_profile && !errors.iter().any(|x| x.key == e.key && x.message == e.message) {
+            if from_profile
+                && !errors
+                    .iter()
+                    .any(|x| x.key == e.key && x.message == e.message)
+            {
                 errors.push(e);
             }
         }
@@ -351,7 +417,11 @@ pub fn load_text(
 
     match config {
         Some(config) if errors.is_empty() => {
-            let project = config.project.name.clone().unwrap_or_else(|| folder_project_name(root));
+            let project = config
+                .project
+                .name
+                .clone()
+                .unwrap_or_else(|| folder_project_name(root));
             let mut loaded = Loaded {
                 config,
                 root: root.to_path_buf(),
@@ -378,12 +448,21 @@ struct Ctx<'a> {
 }
 
 /// Deserialize (collecting every type error) and validate a merged config value.
-fn evaluate(ctx: &Ctx<'_>, value: toml::Value, spans: &SpanMap, profile: Option<&str>) -> (Option<Config>, Vec<ConfigError>) {
+fn evaluate(
+    ctx: &Ctx<'_>,
+    value: toml::Value,
+    spans: &SpanMap,
+    profile: Option<&str>,
+) -> (Option<Config>, Vec<ConfigError>) {
     let (config, mut errors, poisoned) = deserialize_collecting(value, ctx.sources, spans, profile);
     let Some(config) = config else {
         return (None, errors);
     };
-    let project = config.project.name.clone().unwrap_or_else(|| folder_project_name(ctx.root));
+    let project = config
+        .project
+        .name
+        .clone()
+        .unwrap_or_else(|| folder_project_name(ctx.root));
     let loaded = Loaded {
         config,
         root: ctx.root.to_path_buf(),
@@ -396,9 +475,15 @@ fn evaluate(ctx: &Ctx<'_>, value: toml::Value, spans: &SpanMap, profile: Option<
     // A key with a type error was replaced by its default (or a placeholder): what validation
     // says about it, or about its clash with another key, would be noise.
     let noise = |e: &ConfigError| {
-        poisoned.iter().any(|p| is_at_or_below(&e.key, p) || e.message.contains(p.as_str()))
+        poisoned
+            .iter()
+            .any(|p| is_at_or_below(&e.key, p) || e.message.contains(p.as_str()))
     };
-    errors.extend(validate::validate(&loaded).into_iter().filter(|e| !noise(e)));
+    errors.extend(
+        validate::validate(&loaded)
+            .into_iter()
+            .filter(|e| !noise(e)),
+    );
     (Some(loaded.config), errors)
 }
 
@@ -406,7 +491,10 @@ fn evaluate(ctx: &Ctx<'_>, value: toml::Value, spans: &SpanMap, profile: Option<
 fn sort_errors(errors: &mut [ConfigError], sources: &[Source]) {
     errors.sort_by_key(|e| match &e.location {
         Some(l) => (
-            sources.iter().position(|s| s.name == l.file).unwrap_or(usize::MAX),
+            sources
+                .iter()
+                .position(|s| s.name == l.file)
+                .unwrap_or(usize::MAX),
             l.line,
             l.col,
         ),
@@ -422,7 +510,10 @@ fn parse_toml<'a>(src: &Source, text: &'a str) -> Result<DeTable<'a>, ConfigErro
         for e in &errs {
             let err = toml_syntax_error(src, e);
             let line = err.location.as_ref().map(|l| l.line);
-            if !out.iter().any(|o| o.location.as_ref().map(|l| l.line) == line) {
+            if !out
+                .iter()
+                .any(|o| o.location.as_ref().map(|l| l.line) == line)
+            {
                 out.push(err);
             }
         }
@@ -448,7 +539,13 @@ pub fn folder_project_name(root: &Path) -> String {
         .unwrap_or_default();
     let mut name: String = raw
         .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     while name.contains("--") {
         name = name.replace("--", "-");
@@ -456,7 +553,11 @@ pub fn folder_project_name(root: &Path) -> String {
     let mut name: String = name.trim_matches('-').chars().take(32).collect();
     name = name.trim_end_matches('-').to_string();
     if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        name = format!("dev-{name}").trim_end_matches('-').chars().take(32).collect();
+        name = format!("dev-{name}")
+            .trim_end_matches('-')
+            .chars()
+            .take(32)
+            .collect();
     }
     if name == "dev" {
         "devenv".to_string()
@@ -486,7 +587,10 @@ fn toml_syntax_error(src: &Source, e: &toml::de::Error) -> ConfigError {
                     location: Some(src.locate(span)),
                 };
             }
-            Some(v) if v.chars().all(|c| c.is_alphanumeric() || "-_.:/@".contains(c)) => {
+            Some(v)
+                if v.chars()
+                    .all(|c| c.is_alphanumeric() || "-_.:/@".contains(c)) =>
+            {
                 return ConfigError {
                     message: format!("invalid TOML: {msg}"),
                     help: Some(format!("put text in quotes: `{key} = \"{v}\"`")),
@@ -505,7 +609,10 @@ fn toml_syntax_error(src: &Source, e: &toml::de::Error) -> ConfigError {
             _ => {}
         }
     }
-    let help = if msg.contains("duplicate key") || msg.contains("duplicate table") || msg.contains("already") {
+    let help = if msg.contains("duplicate key")
+        || msg.contains("duplicate table")
+        || msg.contains("already")
+    {
         let first = first_definition(src, &key, line);
         match first {
             Some(n) => format!("`{key}` is already defined on line {n}: each key and table may appear once, so merge the two or remove one"),
@@ -513,7 +620,9 @@ fn toml_syntax_error(src: &Source, e: &toml::de::Error) -> ConfigError {
         }
     } else if msg.contains("unclosed table") || msg.contains("expected `]`") {
         "close the table header with `]`, e.g. [cluster]".to_string()
-    } else if msg.contains("string") && (msg.contains("unclosed") || msg.contains("unterminated") || msg.contains("invalid")) {
+    } else if msg.contains("string")
+        && (msg.contains("unclosed") || msg.contains("unterminated") || msg.contains("invalid"))
+    {
         "close the string with the same quote it opens with (\" or ')".to_string()
     } else if msg.contains("key with no value") || msg.contains("expected `=`") {
         "write `key = value`, with the value on the same line".to_string()
@@ -534,14 +643,23 @@ fn first_definition(src: &Source, key: &str, before_line: usize) -> Option<usize
         return None;
     }
     let last = key.rsplit('.').next().unwrap_or(key).trim();
-    src.text.lines().take(before_line.saturating_sub(1)).enumerate().find_map(|(i, l)| {
-        let t = l.trim();
-        let header = t.trim_start_matches('[').split([']', '#']).next().unwrap_or("").trim();
-        let is_header = t.starts_with('[') && header == key;
-        let k = t.split('=').next().unwrap_or("").trim().trim_matches('"');
-        let is_key = !t.starts_with('[') && t.contains('=') && (k == key || k == last);
-        (is_header || is_key).then_some(i + 1)
-    })
+    src.text
+        .lines()
+        .take(before_line.saturating_sub(1))
+        .enumerate()
+        .find_map(|(i, l)| {
+            let t = l.trim();
+            let header = t
+                .trim_start_matches('[')
+                .split([']', '#'])
+                .next()
+                .unwrap_or("")
+                .trim();
+            let is_header = t.starts_with('[') && header == key;
+            let k = t.split('=').next().unwrap_or("").trim().trim_matches('"');
+            let is_key = !t.starts_with('[') && t.contains('=') && (k == key || k == last);
+            (is_header || is_key).then_some(i + 1)
+        })
 }
 
 /// Best-effort key name for a syntax error: the bare key at the start of the offending line.
@@ -550,9 +668,18 @@ fn key_at_offset(src: &Source, offset: usize) -> String {
     let text = src.text.lines().nth(line - 1).unwrap_or("").trim();
     if let Some(t) = text.strip_prefix('[') {
         let inner = t.trim_start_matches('[');
-        return inner.split([']', '#']).next().unwrap_or("").trim().to_string();
+        return inner
+            .split([']', '#'])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
     }
-    text.split(['=', '#']).next().unwrap_or("").trim().to_string()
+    text.split(['=', '#'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 fn check_version(value: &toml::Value, src: &Source, spans: &SpanMap) -> Result<(), ConfigErrors> {
@@ -612,21 +739,33 @@ fn type_name(v: &toml::Value) -> String {
     }
 }
 
-fn unknown_profile(name: &str, own: &[(String, toml::Table)], src: &Source, spans: &SpanMap) -> ConfigError {
-    let mut known: Vec<String> = profiles::BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+fn unknown_profile(
+    name: &str,
+    own: &[(String, toml::Table)],
+    src: &Source,
+    spans: &SpanMap,
+) -> ConfigError {
+    let mut known: Vec<String> = profiles::BUILTIN
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
     known.extend(own.iter().map(|(n, _)| n.clone()));
     let suggestion = closest(name, known.iter().map(String::as_str))
         .map(|c| format!("did you mean `{c}`? "))
         .unwrap_or_default();
     ConfigError {
         key: "--profile".into(),
-        message: format!("profile `{name}` (from --profile or DEVENV_PROFILE) is not defined in {}", src.name),
+        message: format!(
+            "profile `{name}` (from --profile or DEVENV_PROFILE) is not defined in {}",
+            src.name
+        ),
         help: Some(format!(
             "{suggestion}known profiles: {}; or define it as [profiles.{name}] in {}",
             known.join(", "),
             src.name
         )),
-        location: locate_key_or_value("profiles", std::slice::from_ref(src), spans).or_else(|| Some(src.locate(0..0))),
+        location: locate_key_or_value("profiles", std::slice::from_ref(src), spans)
+            .or_else(|| Some(src.locate(0..0))),
     }
 }
 
@@ -644,7 +783,14 @@ fn record_spans(table: &DeTable<'_>, prefix: &str, src: usize, profile: bool, sp
     }
 }
 
-fn record_value(v: &Spanned<DeValue<'_>>, key_span: Option<Range<usize>>, key: &str, src: usize, profile: bool, spans: &mut SpanMap) {
+fn record_value(
+    v: &Spanned<DeValue<'_>>,
+    key_span: Option<Range<usize>>,
+    key: &str,
+    src: usize,
+    profile: bool,
+    spans: &mut SpanMap,
+) {
     spans.insert(
         key.to_string(),
         SpanEntry {
@@ -680,7 +826,9 @@ fn devalue_to_value(v: &DeValue<'_>) -> toml::Value {
         DeValue::Float(f) => toml::Value::Float(parse_float(f.as_str())),
         DeValue::Boolean(b) => toml::Value::Boolean(*b),
         DeValue::Datetime(d) => toml::Value::Datetime(*d),
-        DeValue::Array(a) => toml::Value::Array(a.iter().map(|x| devalue_to_value(x.get_ref())).collect()),
+        DeValue::Array(a) => {
+            toml::Value::Array(a.iter().map(|x| devalue_to_value(x.get_ref())).collect())
+        }
         DeValue::Table(t) => detable_to_value(t),
     }
 }
@@ -708,14 +856,23 @@ fn parse_float(text: &str) -> f64 {
 /// Deep-merge `overlay` into `base`: tables merge key by key, anything else replaces.
 /// `prefix` is the key path in `base`; `span_prefix` where the overlay's keys were recorded.
 /// Every value taken from the overlay is marked as coming from the profile.
-fn merge_into(base: &mut toml::Table, overlay: &toml::Table, prefix: &str, span_prefix: &str, spans: &mut SpanMap) {
+fn merge_into(
+    base: &mut toml::Table,
+    overlay: &toml::Table,
+    prefix: &str,
+    span_prefix: &str,
+    spans: &mut SpanMap,
+) {
     for (k, v) in overlay {
         let key = join_key(prefix, k);
         let from = join_key(span_prefix, k);
         match (base.get_mut(k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => {
                 if let Some(s) = spans.entries.get(&from).cloned() {
-                    spans.entries.entry(key.clone()).or_insert(SpanEntry { profile: true, ..s });
+                    spans
+                        .entries
+                        .entry(key.clone())
+                        .or_insert(SpanEntry { profile: true, ..s });
                 }
                 merge_into(b, o, &key, &from, spans);
             }
@@ -726,7 +883,15 @@ fn merge_into(base: &mut toml::Table, overlay: &toml::Table, prefix: &str, span_
                     .entries
                     .iter()
                     .filter(|(sk, _)| is_at_or_below(sk, &from))
-                    .map(|(sk, sv)| (format!("{key}{}", &sk[from.len()..]), SpanEntry { profile: true, ..sv.clone() }))
+                    .map(|(sk, sv)| {
+                        (
+                            format!("{key}{}", &sk[from.len()..]),
+                            SpanEntry {
+                                profile: true,
+                                ..sv.clone()
+                            },
+                        )
+                    })
                     .collect();
                 spans.entries.extend(moved);
             }
@@ -745,7 +910,12 @@ enum Fix {
 /// Deserialize, and on each type error record it, drop the offending key, and try again, so
 /// that one run reports every unknown key and wrong type, not just the first. Returns the
 /// config with those keys defaulted, the errors, and the keys that had them.
-fn deserialize_collecting(mut value: toml::Value, sources: &[Source], spans: &SpanMap, profile: Option<&str>) -> (Option<Config>, Vec<ConfigError>, Vec<String>) {
+fn deserialize_collecting(
+    mut value: toml::Value,
+    sources: &[Source],
+    spans: &SpanMap,
+    profile: Option<&str>,
+) -> (Option<Config>, Vec<ConfigError>, Vec<String>) {
     let mut errors = Vec::new();
     let mut poisoned: Vec<String> = Vec::new();
     for _ in 0..512 {
@@ -769,7 +939,9 @@ fn deserialize_collecting(mut value: toml::Value, sources: &[Source], spans: &Sp
                 let fixed = !repeated
                     && match fix {
                         Fix::Remove => remove_key(&mut value, &key),
-                        Fix::Placeholder => insert_key(&mut value, &key, toml::Value::String(String::new())),
+                        Fix::Placeholder => {
+                            insert_key(&mut value, &key, toml::Value::String(String::new()))
+                        }
                     };
                 if !fixed {
                     return (None, errors, poisoned);
@@ -794,8 +966,17 @@ fn path_string(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMap) -> (String, ConfigError, Fix) {
-    let locate = |key: &str| spans.lookup(key).map(|(_, e)| sources[e.src].locate(e.value.clone()));
+fn describe_type_error(
+    path: &str,
+    msg: &str,
+    sources: &[Source],
+    spans: &SpanMap,
+) -> (String, ConfigError, Fix) {
+    let locate = |key: &str| {
+        spans
+            .lookup(key)
+            .map(|(_, e)| sources[e.src].locate(e.value.clone()))
+    };
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("");
         // serde_path_to_error's path already ends with the unknown field.
@@ -807,7 +988,12 @@ fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMa
         let expected: Vec<&str> = msg
             .split("expected ")
             .nth(1)
-            .map(|s| s.split(['`', ',']).map(str::trim).filter(|w| !w.is_empty() && *w != "one of" && *w != "or").collect())
+            .map(|s| {
+                s.split(['`', ','])
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty() && *w != "one of" && *w != "or")
+                    .collect()
+            })
             .unwrap_or_default();
         let hint = match closest(field, expected.iter().copied()) {
             Some(c) => format!("did you mean `{c}`? "),
@@ -817,7 +1003,10 @@ fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMa
         let help = if expected.is_empty() {
             format!("{hint}remove `{field}`")
         } else {
-            format!("{hint}remove `{field}`, or use one of the keys of {table}: {}", expected.join(", "))
+            format!(
+                "{hint}remove `{field}`, or use one of the keys of {table}: {}",
+                expected.join(", ")
+            )
         };
         let loc = locate_key_or_value(&key, sources, spans).or_else(|| locate(&key));
         return (
@@ -840,7 +1029,9 @@ fn describe_type_error(path: &str, msg: &str, sources: &[Source], spans: &SpanMa
             ConfigError {
                 key: key.clone(),
                 message: format!("{table} is missing the required key `{field}`"),
-                help: Some(format!("add `{field} = ...` to {table} (see devenv.toml.example)")),
+                help: Some(format!(
+                    "add `{field} = ...` to {table} (see devenv.toml.example)"
+                )),
                 location: locate(path),
             },
             Fix::Placeholder,
@@ -920,10 +1111,17 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
                 let mut help = type_help(path, msg);
                 if exp.trim() == "a boolean" && found.starts_with("string") {
                     help = format!("write `{path} = true` or `{path} = false`, without quotes");
-                } else if matches!(exp.trim(), "u16" | "u32" | "i64") && found.starts_with("string") {
-                    help = format!("write the number without quotes, e.g. `{path} = {}`", digits_in(found).unwrap_or_else(|| "1".into()));
+                } else if matches!(exp.trim(), "u16" | "u32" | "i64") && found.starts_with("string")
+                {
+                    help = format!(
+                        "write the number without quotes, e.g. `{path} = {}`",
+                        digits_in(found).unwrap_or_else(|| "1".into())
+                    );
                 }
-                return (format!("`{path}` must be {exp_w}, found {}", found_words(found)), help);
+                return (
+                    format!("`{path}` must be {exp_w}, found {}", found_words(found)),
+                    help,
+                );
             }
         }
     }
@@ -932,14 +1130,27 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
         let allowed: Vec<&str> = rest
             .split("expected ")
             .nth(1)
-            .map(|s| s.split(['`', ',']).map(str::trim).filter(|w| !w.is_empty() && *w != "one of" && *w != "or").collect())
+            .map(|s| {
+                s.split(['`', ','])
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty() && *w != "one of" && *w != "or")
+                    .collect()
+            })
             .unwrap_or_default();
         let hint = closest(variant, allowed.iter().copied())
-            .or_else(|| allowed.iter().copied().find(|a| a.eq_ignore_ascii_case(variant)))
+            .or_else(|| {
+                allowed
+                    .iter()
+                    .copied()
+                    .find(|a| a.eq_ignore_ascii_case(variant))
+            })
             .map(|c| format!("did you mean \"{c}\"? "))
             .unwrap_or_default();
         return (
-            format!("`{path}` = {variant:?} is not one of: {}", allowed.join(", ")),
+            format!(
+                "`{path}` = {variant:?} is not one of: {}",
+                allowed.join(", ")
+            ),
             format!("{hint}write one of the values listed (mind the case)"),
         );
     }
@@ -954,9 +1165,15 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
             Some((t, w)) => (t, w.trim_end_matches(')')),
             None => (rest, ""),
         };
-        return (format!("`{path}` = {text} is not a duration: {why}"), type_help(path, msg));
+        return (
+            format!("`{path}` = {text} is not a duration: {why}"),
+            type_help(path, msg),
+        );
     }
-    (format!("wrong value for `{path}`: {msg}"), type_help(path, msg))
+    (
+        format!("wrong value for `{path}`: {msg}"),
+        type_help(path, msg),
+    )
 }
 
 fn digits_in(s: &str) -> Option<String> {
@@ -998,7 +1215,10 @@ fn type_help(path: &str, msg: &str) -> String {
 /// Insert a value at a key path whose parent exists; false when it cannot.
 fn insert_key(root: &mut toml::Value, key: &str, v: toml::Value) -> bool {
     let Some(parent) = parent_key(key) else {
-        return root.as_table_mut().map(|t| t.insert(unquote(key).to_string(), v).is_none()).unwrap_or(false);
+        return root
+            .as_table_mut()
+            .map(|t| t.insert(unquote(key).to_string(), v).is_none())
+            .unwrap_or(false);
     };
     let last = unquote(key[parent.len()..].trim_start_matches('.')).to_string();
     match get_mut(root, &parent).and_then(toml::Value::as_table_mut) {
@@ -1013,12 +1233,19 @@ fn insert_key(root: &mut toml::Value, key: &str, v: toml::Value) -> bool {
 /// Remove the value at a key path; false when there was nothing to remove.
 fn remove_key(root: &mut toml::Value, key: &str) -> bool {
     let Some(parent) = parent_key(key) else {
-        return root.as_table_mut().map(|t| t.remove(unquote(key)).is_some()).unwrap_or(false);
+        return root
+            .as_table_mut()
+            .map(|t| t.remove(unquote(key)).is_some())
+            .unwrap_or(false);
     };
     let last = &key[parent.len()..];
-    let Some(container) = get_mut(root, &parent) else { return false };
+    let Some(container) = get_mut(root, &parent) else {
+        return false;
+    };
     if let Some(idx) = last.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-        let Ok(i) = idx.parse::<usize>() else { return false };
+        let Ok(i) = idx.parse::<usize>() else {
+            return false;
+        };
         return match container {
             toml::Value::Array(a) if i < a.len() => {
                 a.remove(i);
@@ -1028,11 +1255,16 @@ fn remove_key(root: &mut toml::Value, key: &str) -> bool {
         };
     }
     let name = unquote(last.trim_start_matches('.'));
-    container.as_table_mut().map(|t| t.remove(name).is_some()).unwrap_or(false)
+    container
+        .as_table_mut()
+        .map(|t| t.remove(name).is_some())
+        .unwrap_or(false)
 }
 
 fn unquote(s: &str) -> &str {
-    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
+    s.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(s)
 }
 
 fn get_mut<'a>(root: &'a mut toml::Value, key: &str) -> Option<&'a mut toml::Value> {

@@ -12,7 +12,11 @@ pub use schema::Config;
 
 /// Load from text with a file name (used by the fuzz target and tests): paths resolve
 /// against the current directory.
-pub fn load_from_str(text: &str, file_name: &str, profile: Option<&str>) -> Result<Loaded, ConfigErrors> {
+pub fn load_from_str(
+    text: &str,
+    file_name: &str,
+    profile: Option<&str>,
+) -> Result<Loaded, ConfigErrors> {
     let root = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
     load_text(text, file_name, &root, None, profile)
 }

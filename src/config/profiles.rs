@@ -3,7 +3,10 @@
 /// (name, TOML text) of every built-in profile.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("ci", include_str!("../../profiles/ci.toml")),
-    ("single-node", include_str!("../../profiles/single-node.toml")),
+    (
+        "single-node",
+        include_str!("../../profiles/single-node.toml"),
+    ),
 ];
 
 /// The text of a built-in profile.

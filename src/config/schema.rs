@@ -480,7 +480,11 @@ impl<'de> Deserialize<'de> for DurationStr {
             .map_err(|e| {
                 // humantime lists every unit it knows; the help line says what to write.
                 let why = e.to_string();
-                let why = why.split(", supported units").next().unwrap_or(&why).to_string();
+                let why = why
+                    .split(", supported units")
+                    .next()
+                    .unwrap_or(&why)
+                    .to_string();
                 serde::de::Error::custom(format!("invalid duration {text:?} ({why})"))
             })
     }

@@ -17,9 +17,18 @@ const MAX_PROJECT_NAME: usize = 32;
 
 /// k3s flags devenv sets itself from [cluster]; setting them again would contradict Calico.
 const RESERVED_K3S_FLAGS: &[(&str, &str)] = &[
-    ("--flannel-backend", "devenv sets --flannel-backend=none: Calico is the CNI"),
-    ("--disable-network-policy", "devenv always sets it: Calico enforces NetworkPolicies"),
-    ("--cluster-cidr", "set cluster.cidr instead: it is also the Calico pool"),
+    (
+        "--flannel-backend",
+        "devenv sets --flannel-backend=none: Calico is the CNI",
+    ),
+    (
+        "--disable-network-policy",
+        "devenv always sets it: Calico enforces NetworkPolicies",
+    ),
+    (
+        "--cluster-cidr",
+        "set cluster.cidr instead: it is also the Calico pool",
+    ),
     ("--service-cidr", "set cluster.service_cidr instead"),
 ];
 
@@ -29,7 +38,12 @@ struct Errors<'a> {
 }
 
 impl Errors<'_> {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>, help: impl Into<String>) {
+    fn push(
+        &mut self,
+        key: impl Into<String>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let key = key.into();
         let e = self.loaded.error_at(&key, message, Some(help.into()));
         self.out.push(e);
@@ -37,7 +51,10 @@ impl Errors<'_> {
 }
 
 pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
-    let mut errs = Errors { loaded, out: Vec::new() };
+    let mut errs = Errors {
+        loaded,
+        out: Vec::new(),
+    };
     let c = &loaded.config;
 
     // project
@@ -58,42 +75,104 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     let cl = &c.cluster;
     if cl.provider == ClusterProvider::K3d {
         if cl.servers == 0 || cl.servers > MAX_SERVERS {
-            errs.push("cluster.servers", format!("cluster.servers must be between 1 and {MAX_SERVERS}, found {}", cl.servers), "a cluster needs at least one server; 1 (or 3 for HA) is usual");
+            errs.push(
+                "cluster.servers",
+                format!(
+                    "cluster.servers must be between 1 and {MAX_SERVERS}, found {}",
+                    cl.servers
+                ),
+                "a cluster needs at least one server; 1 (or 3 for HA) is usual",
+            );
         }
         if cl.agents > MAX_AGENTS {
-            errs.push("cluster.agents", format!("cluster.agents must be at most {MAX_AGENTS}, found {}", cl.agents), "lower cluster.agents: each agent is a container on this machine");
+            errs.push(
+                "cluster.agents",
+                format!(
+                    "cluster.agents must be at most {MAX_AGENTS}, found {}",
+                    cl.agents
+                ),
+                "lower cluster.agents: each agent is a container on this machine",
+            );
         }
         if cl.context.is_some() {
-            errs.push("cluster.context", "cluster.context only applies to provider = \"existing\"", "remove cluster.context, or set cluster.provider = \"existing\"");
+            errs.push(
+                "cluster.context",
+                "cluster.context only applies to provider = \"existing\"",
+                "remove cluster.context, or set cluster.provider = \"existing\"",
+            );
         }
     }
     // provider = "existing" without cluster.context: the context must come from --context
     // (checked when a command runs, against the kubeconfig).
     match image_tag(&cl.image) {
-        None => errs.push("cluster.image", format!("k3s image {:?} is not pinned to a tag", cl.image), format!("pin a version, e.g. \"{}\"", super::schema::DEFAULT_K3S_IMAGE)),
-        Some("latest") | Some("stable") => errs.push("cluster.image", format!("k3s image {:?} uses a moving tag", cl.image), format!("pin a version so every teammate gets the same cluster, e.g. \"{}\"", super::schema::DEFAULT_K3S_IMAGE)),
+        None => errs.push(
+            "cluster.image",
+            format!("k3s image {:?} is not pinned to a tag", cl.image),
+            format!(
+                "pin a version, e.g. \"{}\"",
+                super::schema::DEFAULT_K3S_IMAGE
+            ),
+        ),
+        Some("latest") | Some("stable") => errs.push(
+            "cluster.image",
+            format!("k3s image {:?} uses a moving tag", cl.image),
+            format!(
+                "pin a version so every teammate gets the same cluster, e.g. \"{}\"",
+                super::schema::DEFAULT_K3S_IMAGE
+            ),
+        ),
         Some(_) => {}
     }
     if cl.api_host.parse::<IpAddr>().is_err() {
-        errs.push("cluster.api_host", format!("cluster.api_host {:?} is not an IP address", cl.api_host), "use 127.0.0.1 (the default) so the API is reachable from this machine only");
+        errs.push(
+            "cluster.api_host",
+            format!("cluster.api_host {:?} is not an IP address", cl.api_host),
+            "use 127.0.0.1 (the default) so the API is reachable from this machine only",
+        );
     }
     if cl.api_port == 0 {
-        errs.push("cluster.api_port", "cluster.api_port must be a port from 1 to 65535, found 0", "pick a free port, e.g. 6550 (a fixed port keeps kubeconfigs stable across re-creates)");
+        errs.push(
+            "cluster.api_port",
+            "cluster.api_port must be a port from 1 to 65535, found 0",
+            "pick a free port, e.g. 6550 (a fixed port keeps kubeconfigs stable across re-creates)",
+        );
     }
     let mut host_ports: BTreeMap<(String, u16), String> = BTreeMap::new();
     if cl.provider == ClusterProvider::K3d {
-        host_ports.insert((cl.api_host.clone(), cl.api_port), "cluster.api_port".into());
+        host_ports.insert(
+            (cl.api_host.clone(), cl.api_port),
+            "cluster.api_port".into(),
+        );
     }
     if c.registry.provider == RegistryProvider::K3d {
         if c.registry.port == 0 {
-            errs.push("registry.port", "registry.port must be a port from 1 to 65535, found 0", "pick a free port, e.g. 5111 (avoid 5000: macOS AirPlay Receiver holds it)");
+            errs.push(
+                "registry.port",
+                "registry.port must be a port from 1 to 65535, found 0",
+                "pick a free port, e.g. 5111 (avoid 5000: macOS AirPlay Receiver holds it)",
+            );
         }
         let key = (c.registry.bind.clone(), c.registry.port);
         if let Some(other) = clash(&host_ports, &key) {
             // Point at the key the user wrote (the other one may be a default).
-            let at = if loaded.is_written("registry.port") || !loaded.is_written(&other) { "registry.port".to_string() } else { other.clone() };
-            let mine = if at == "registry.port" { other.clone() } else { "registry.port".to_string() };
-            errs.push(&at, format!("host port {} is used twice: by {at} and {mine}", c.registry.port), format!("give each host port its own number, e.g. change {at}"));
+            let at = if loaded.is_written("registry.port") || !loaded.is_written(&other) {
+                "registry.port".to_string()
+            } else {
+                other.clone()
+            };
+            let mine = if at == "registry.port" {
+                other.clone()
+            } else {
+                "registry.port".to_string()
+            };
+            errs.push(
+                &at,
+                format!(
+                    "host port {} is used twice: by {at} and {mine}",
+                    c.registry.port
+                ),
+                format!("give each host port its own number, e.g. change {at}"),
+            );
         } else {
             host_ports.insert(key, "registry.port".into());
         }
@@ -117,7 +196,11 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
     let cidr = match cl.cidr.parse::<Ipv4Net>() {
         Ok(n) if n.network() != n.addr() => {
-            errs.push("cluster.cidr", format!("cluster.cidr {} has host bits set", cl.cidr), format!("use the network address: \"{}\"", n.trunc()));
+            errs.push(
+                "cluster.cidr",
+                format!("cluster.cidr {} has host bits set", cl.cidr),
+                format!("use the network address: \"{}\"", n.trunc()),
+            );
             None
         }
         Ok(n) if n.prefix_len() > 22 || n.prefix_len() < 8 => {
@@ -126,7 +209,11 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         }
         Ok(n) => Some(n),
         Err(_) => {
-            errs.push("cluster.cidr", format!("cluster.cidr {:?} is not an IPv4 CIDR", cl.cidr), "write it like \"10.42.0.0/16\" (it is also the Calico IP pool)");
+            errs.push(
+                "cluster.cidr",
+                format!("cluster.cidr {:?} is not an IPv4 CIDR", cl.cidr),
+                "write it like \"10.42.0.0/16\" (it is also the Calico IP pool)",
+            );
             None
         }
     };
@@ -138,40 +225,79 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                 }
             }
         }
-        Err(_) => errs.push("cluster.service_cidr", format!("cluster.service_cidr {:?} is not an IPv4 CIDR", cl.service_cidr), "write it like \"10.43.0.0/16\""),
+        Err(_) => errs.push(
+            "cluster.service_cidr",
+            format!(
+                "cluster.service_cidr {:?} is not an IPv4 CIDR",
+                cl.service_cidr
+            ),
+            "write it like \"10.43.0.0/16\"",
+        ),
     }
     for (i, a) in cl.k3s_args.iter().enumerate() {
         let key = format!("cluster.k3s_args[{i}]");
         if !a.arg.starts_with('-') {
-            errs.push(format!("{key}.arg"), format!("k3s argument {:?} is not a flag", a.arg), "write the k3s flag with its dashes, e.g. \"--disable=traefik\"");
+            errs.push(
+                format!("{key}.arg"),
+                format!("k3s argument {:?} is not a flag", a.arg),
+                "write the k3s flag with its dashes, e.g. \"--disable=traefik\"",
+            );
         }
         let flag = a.arg.split('=').next().unwrap_or("");
         if let Some((_, why)) = RESERVED_K3S_FLAGS.iter().find(|(f, _)| *f == flag) {
-            errs.push(format!("{key}.arg"), format!("k3s argument {flag} is managed by devenv"), format!("remove it: {why}"));
+            errs.push(
+                format!("{key}.arg"),
+                format!("k3s argument {flag} is managed by devenv"),
+                format!("remove it: {why}"),
+            );
         }
         if a.nodes.is_empty() {
             errs.push(format!("{key}.nodes"), "k3s argument has no node filter", "k3d needs one whenever the cluster has more than one node: use [\"server:*\"], [\"agent:*\"] or [\"all\"]");
         }
         for (j, f) in a.nodes.iter().enumerate() {
             if let Err(why) = check_node_filter(f) {
-                errs.push(format!("{key}.nodes[{j}]"), format!("node filter {f:?} is not valid: {why}"), "use k3d's syntax: server:*, server:0, agent:0,1, agent:1-, all, loadbalancer");
+                errs.push(
+                    format!("{key}.nodes[{j}]"),
+                    format!("node filter {f:?} is not valid: {why}"),
+                    "use k3d's syntax: server:*, server:0, agent:0,1, agent:1-, all, loadbalancer",
+                );
             }
         }
     }
     if !cl.allowed_contexts.is_empty() {
         if let Some(ctx) = &cl.context {
             if !cl.allowed_contexts.iter().any(|p| glob_match(p, ctx)) {
-                errs.push("cluster.context", format!("context {ctx:?} is not in cluster.allowed_contexts"), format!("add it to cluster.allowed_contexts ({}) if deploying there is intended", cl.allowed_contexts.join(", ")));
+                errs.push(
+                    "cluster.context",
+                    format!("context {ctx:?} is not in cluster.allowed_contexts"),
+                    format!(
+                        "add it to cluster.allowed_contexts ({}) if deploying there is intended",
+                        cl.allowed_contexts.join(", ")
+                    ),
+                );
             }
         }
     }
 
-    if let Err(why) = crate::tenancy::NamespaceMapping::new(&cl.namespace_template, "owner", "project") {
-        errs.push("cluster.namespace_template", format!("cluster.namespace_template {:?} is not valid: {why}", cl.namespace_template), "use {namespace} and {owner}, e.g. \"{namespace}-{owner}\" or \"{owner}-{namespace}\"");
+    if let Err(why) =
+        crate::tenancy::NamespaceMapping::new(&cl.namespace_template, "owner", "project")
+    {
+        errs.push(
+            "cluster.namespace_template",
+            format!(
+                "cluster.namespace_template {:?} is not valid: {why}",
+                cl.namespace_template
+            ),
+            "use {namespace} and {owner}, e.g. \"{namespace}-{owner}\" or \"{owner}-{namespace}\"",
+        );
     }
     for (i, ns) in cl.shared_namespaces.iter().enumerate() {
         if let Err(why) = check_dns_label(ns, 63) {
-            errs.push(format!("cluster.shared_namespaces[{i}]"), format!("shared namespace {ns:?} is not valid: {why}"), "use a namespace name: lowercase letters, digits and '-'");
+            errs.push(
+                format!("cluster.shared_namespaces[{i}]"),
+                format!("shared namespace {ns:?} is not valid: {why}"),
+                "use a namespace name: lowercase letters, digits and '-'",
+            );
         }
     }
     if cl.provider == ClusterProvider::Existing && c.registry.provider == RegistryProvider::K3d {
@@ -205,15 +331,30 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
 
     // calico
     if !is_semver_tag(&c.calico.version) {
-        errs.push("calico.version", format!("calico.version {:?} is not a release tag", c.calico.version), format!("write it like \"{}\"", super::schema::DEFAULT_CALICO_VERSION));
+        errs.push(
+            "calico.version",
+            format!("calico.version {:?} is not a release tag", c.calico.version),
+            format!(
+                "write it like \"{}\"",
+                super::schema::DEFAULT_CALICO_VERSION
+            ),
+        );
     }
     for (file, sum) in &c.calico.sha256 {
         let key = join_key("calico.sha256", file);
         if sum.len() != 64 || !sum.chars().all(|ch| ch.is_ascii_hexdigit()) {
-            errs.push(&key, format!("sha256 for {file} is not 64 hex digits"), "paste the output of `sha256sum FILE` (the first field)");
+            errs.push(
+                &key,
+                format!("sha256 for {file} is not 64 hex digits"),
+                "paste the output of `sha256sum FILE` (the first field)",
+            );
         }
         if !matches!(file.as_str(), "operator-crds.yaml" | "tigera-operator.yaml") {
-            errs.push(&key, format!("unknown Calico manifest {file:?}"), "the files are operator-crds.yaml and tigera-operator.yaml");
+            errs.push(
+                &key,
+                format!("unknown Calico manifest {file:?}"),
+                "the files are operator-crds.yaml and tigera-operator.yaml",
+            );
         }
     }
     if let Some(m) = &c.calico.manifests {
@@ -232,42 +373,86 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             errs.push(format!("{key}.name"), format!("image name {:?} is not a valid repository name: {why}", img.name), "use lowercase letters, digits, '.', '_', '-' and '/', e.g. \"api\" or \"team/api\"");
         }
         if let Some(prev) = image_names.insert(img.name.as_str(), i) {
-            errs.push(format!("{key}.name"), format!("image {:?} is declared twice (also images[{prev}])", img.name), "give each [[images]] entry its own name");
+            errs.push(
+                format!("{key}.name"),
+                format!(
+                    "image {:?} is declared twice (also images[{prev}])",
+                    img.name
+                ),
+                "give each [[images]] entry its own name",
+            );
         }
         let ctx = loaded.resolve(&img.context);
         if !ctx.is_dir() {
-            errs.push(format!("{key}.context"), format!("build context {} of image {:?} does not exist", img.context, img.name), "point `context` at a folder, relative to devenv.toml");
+            errs.push(
+                format!("{key}.context"),
+                format!(
+                    "build context {} of image {:?} does not exist",
+                    img.context, img.name
+                ),
+                "point `context` at a folder, relative to devenv.toml",
+            );
         } else {
             let df = img.dockerfile.as_deref().unwrap_or("Dockerfile");
             if !ctx.join(df).is_file() {
                 errs.push(
-                    format!("{key}{}", if img.dockerfile.is_some() { ".dockerfile" } else { ".context" }),
+                    format!(
+                        "{key}{}",
+                        if img.dockerfile.is_some() {
+                            ".dockerfile"
+                        } else {
+                            ".context"
+                        }
+                    ),
                     format!("image {:?}: {} has no {df}", img.name, img.context),
-                    format!("create {}/{df}, or set `dockerfile` to its path relative to the context", img.context.trim_end_matches('/')),
+                    format!(
+                        "create {}/{df}, or set `dockerfile` to its path relative to the context",
+                        img.context.trim_end_matches('/')
+                    ),
                 );
             }
         }
         for (arg, _) in img.build_args.iter() {
             if arg.is_empty() || arg.contains(['=', ' ']) {
-                errs.push(format!("{key}.build_args"), format!("build argument name {arg:?} is not valid"), "names are like VERSION or GO_FLAGS (no '=' or spaces)");
+                errs.push(
+                    format!("{key}.build_args"),
+                    format!("build argument name {arg:?} is not valid"),
+                    "names are like VERSION or GO_FLAGS (no '=' or spaces)",
+                );
             }
         }
         if let Some(p) = &img.platform {
             if p.split('/').count() < 2 || p.contains(' ') {
-                errs.push(format!("{key}.platform"), format!("platform {p:?} is not os/arch"), "write it like \"linux/amd64\" or \"linux/arm64\"");
+                errs.push(
+                    format!("{key}.platform"),
+                    format!("platform {p:?} is not os/arch"),
+                    "write it like \"linux/amd64\" or \"linux/arm64\"",
+                );
             }
         }
         for (j, t) in img.tags.iter().enumerate() {
             if !is_docker_tag(t) {
-                errs.push(format!("{key}.tags[{j}]"), format!("tag {t:?} is not a valid Docker tag"), "tags are up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'");
+                errs.push(
+                    format!("{key}.tags[{j}]"),
+                    format!("tag {t:?} is not a valid Docker tag"),
+                    "tags are up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'",
+                );
             }
         }
         let sf = img.stands_for.clone().unwrap_or_else(|| img.name.clone());
         let sf_name = strip_tag_and_digest(&sf);
         if sf_name.is_empty() || sf_name.contains(char::is_whitespace) {
-            errs.push(format!("{key}.stands_for"), format!("stands_for {sf:?} is not an image reference"), "write the reference your manifests use, e.g. \"ghcr.io/org/api\"");
+            errs.push(
+                format!("{key}.stands_for"),
+                format!("stands_for {sf:?} is not an image reference"),
+                "write the reference your manifests use, e.g. \"ghcr.io/org/api\"",
+            );
         } else if let Some(prev) = stands_for.insert(sf_name.to_string(), i) {
-            errs.push(format!("{key}.stands_for"), format!("images[{prev}] and images[{i}] both stand for {sf_name:?}"), "each manifest image reference can be replaced by one image only");
+            errs.push(
+                format!("{key}.stands_for"),
+                format!("images[{prev}] and images[{i}] both stand for {sf_name:?}"),
+                "each manifest image reference can be replaced by one image only",
+            );
         }
     }
 
@@ -276,16 +461,34 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     for (i, o) in c.overlays.iter().enumerate() {
         let key = format!("overlays[{i}]");
         if let Err(why) = check_dns_label(&o.name, 63) {
-            errs.push(format!("{key}.name"), format!("overlay name {:?} is not valid: {why}", o.name), "use lowercase letters, digits and '-', e.g. \"infra\"");
+            errs.push(
+                format!("{key}.name"),
+                format!("overlay name {:?} is not valid: {why}", o.name),
+                "use lowercase letters, digits and '-', e.g. \"infra\"",
+            );
         }
         if let Some(prev) = overlay_index.insert(o.name.as_str(), i) {
-            errs.push(format!("{key}.name"), format!("overlay {:?} is declared twice (also overlays[{prev}])", o.name), "give each [[overlays]] entry its own name");
+            errs.push(
+                format!("{key}.name"),
+                format!(
+                    "overlay {:?} is declared twice (also overlays[{prev}])",
+                    o.name
+                ),
+                "give each [[overlays]] entry its own name",
+            );
         }
         let dir = loaded.resolve(&o.path);
         if !dir.is_dir() {
             errs.push(format!("{key}.path"), format!("overlay {:?}: folder {} does not exist", o.name, o.path), "point `path` at a Kustomize folder (with a kustomization.yaml), relative to devenv.toml");
-        } else if !["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file()) {
-            errs.push(format!("{key}.path"), format!("overlay {:?}: {} has no kustomization.yaml", o.name, o.path), "create a kustomization.yaml there, or point `path` at the right folder");
+        } else if !["kustomization.yaml", "kustomization.yml", "Kustomization"]
+            .iter()
+            .any(|f| dir.join(f).is_file())
+        {
+            errs.push(
+                format!("{key}.path"),
+                format!("overlay {:?}: {} has no kustomization.yaml", o.name, o.path),
+                "create a kustomization.yaml there, or point `path` at the right folder",
+            );
         }
         match &o.wait {
             WaitSpec::Mode(m) if m != "auto" && m != "none" => {
@@ -301,35 +504,75 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             _ => {}
         }
         if o.timeout.0.is_zero() {
-            errs.push(format!("{key}.timeout"), "overlay timeout is zero", "give it time to become ready, e.g. \"5m\"");
+            errs.push(
+                format!("{key}.timeout"),
+                "overlay timeout is zero",
+                "give it time to become ready, e.g. \"5m\"",
+            );
         }
     }
     for (i, o) in c.overlays.iter().enumerate() {
         for (j, d) in o.depends_on.iter().enumerate() {
             let key = format!("overlays[{i}].depends_on[{j}]");
             if d == &o.name {
-                errs.push(&key, format!("overlay {:?} depends on itself", o.name), "remove it from its own depends_on");
+                errs.push(
+                    &key,
+                    format!("overlay {:?} depends on itself", o.name),
+                    "remove it from its own depends_on",
+                );
             } else if !overlay_index.contains_key(d.as_str()) {
-                let hint = closest(d, overlay_index.keys().copied().filter(|n| !n.is_empty())).map(|c| format!("did you mean {c:?}? ")).unwrap_or_default();
-                let names: BTreeSet<&str> = overlay_index.keys().copied().filter(|n| !n.is_empty()).collect();
-                errs.push(&key, format!("overlay {:?} depends on {d:?}, which is not an overlay", o.name), format!("{hint}known overlays: {}", names.into_iter().collect::<Vec<_>>().join(", ")));
+                let hint = closest(d, overlay_index.keys().copied().filter(|n| !n.is_empty()))
+                    .map(|c| format!("did you mean {c:?}? "))
+                    .unwrap_or_default();
+                let names: BTreeSet<&str> = overlay_index
+                    .keys()
+                    .copied()
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                errs.push(
+                    &key,
+                    format!(
+                        "overlay {:?} depends on {d:?}, which is not an overlay",
+                        o.name
+                    ),
+                    format!(
+                        "{hint}known overlays: {}",
+                        names.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                );
             }
         }
     }
     if let Some(cycle) = find_cycle(c) {
         let first = overlay_index.get(cycle[0].as_str()).copied().unwrap_or(0);
-        errs.push(format!("overlays[{first}].depends_on"), format!("overlays depend on each other in a cycle: {}", cycle.join(" -> ")), "remove one of these depends_on entries so the overlays have an order");
+        errs.push(
+            format!("overlays[{first}].depends_on"),
+            format!(
+                "overlays depend on each other in a cycle: {}",
+                cycle.join(" -> ")
+            ),
+            "remove one of these depends_on entries so the overlays have an order",
+        );
     }
 
     // namespaces
     for name in c.namespaces.keys() {
         if let Err(why) = check_dns_label(name, 63) {
-            errs.push(join_key("namespaces", name), format!("namespace name {name:?} is not valid: {why}"), "use lowercase letters, digits and '-', starting with a letter");
+            errs.push(
+                join_key("namespaces", name),
+                format!("namespace name {name:?} is not valid: {why}"),
+                "use lowercase letters, digits and '-', starting with a letter",
+            );
         }
     }
 
     // Every other timeout: zero would fail at once, which is never what was meant.
-    for (key, t) in [("cluster.timeout", c.cluster.timeout), ("calico.timeout", c.calico.timeout), ("build.timeout", c.build.timeout), ("verify.timeout", c.verify.timeout)] {
+    for (key, t) in [
+        ("cluster.timeout", c.cluster.timeout),
+        ("calico.timeout", c.calico.timeout),
+        ("build.timeout", c.build.timeout),
+        ("verify.timeout", c.verify.timeout),
+    ] {
         if t.0.is_zero() {
             errs.push(key, format!("{key} is zero"), "give it time, e.g. \"5m\"");
         }
@@ -338,11 +581,19 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     // ci cache
     for (i, u) in c.ci_cache.upstreams.iter().enumerate() {
         if u.is_empty() || u.contains("://") || u.contains('/') {
-            errs.push(format!("ci_cache.upstreams[{i}]"), format!("upstream {u:?} is not a registry host"), "write the registry host, e.g. \"docker.io\" or \"quay.io\"");
+            errs.push(
+                format!("ci_cache.upstreams[{i}]"),
+                format!("upstream {u:?} is not a registry host"),
+                "write the registry host, e.g. \"docker.io\" or \"quay.io\"",
+            );
         }
     }
     if c.build.parallel > 64 {
-        errs.push("build.parallel", format!("build.parallel {} is too high", c.build.parallel), "use 0 (automatic) or a small number such as 2 or 4");
+        errs.push(
+            "build.parallel",
+            format!("build.parallel {} is too high", c.build.parallel),
+            "use 0 (automatic) or a small number such as 2 or 4",
+        );
     }
 
     errs.out
@@ -365,9 +616,15 @@ pub fn check_dns_label(name: &str, max: usize) -> Result<(), String> {
         return Err("it is empty".into());
     }
     if name.len() > max {
-        return Err(format!("it has {} characters, at most {max} are allowed", name.len()));
+        return Err(format!(
+            "it has {} characters, at most {max} are allowed",
+            name.len()
+        ));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
         return Err(format!("it contains {c:?}"));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
@@ -388,11 +645,17 @@ pub fn check_repository(name: &str) -> Result<(), String> {
         if comp.is_empty() {
             return Err("it has an empty path component".into());
         }
-        if let Some(c) = comp.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))) {
+        if let Some(c) = comp.chars().find(|c| {
+            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        }) {
             return Err(format!("it contains {c:?}"));
         }
-        if !comp.starts_with(|c: char| c.is_ascii_alphanumeric()) || !comp.ends_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(format!("component {comp:?} must start and end with a letter or digit"));
+        if !comp.starts_with(|c: char| c.is_ascii_alphanumeric())
+            || !comp.ends_with(|c: char| c.is_ascii_alphanumeric())
+        {
+            return Err(format!(
+                "component {comp:?} must start and end with a letter or digit"
+            ));
         }
     }
     Ok(())
@@ -402,14 +665,17 @@ fn is_docker_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 128
         && !t.starts_with(['.', '-'])
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// The tag of an image reference, if any (`host:port/repo:tag` → `tag`).
 pub fn image_tag(reference: &str) -> Option<&str> {
     let without_digest = reference.split('@').next().unwrap_or(reference);
     let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    last.split_once(':').map(|(_, t)| t).filter(|t| !t.is_empty())
+    last.split_once(':')
+        .map(|(_, t)| t)
+        .filter(|t| !t.is_empty())
 }
 
 /// `ghcr.io/org/api:1.4@sha256:…` → `ghcr.io/org/api`.
@@ -422,9 +688,14 @@ pub fn strip_tag_and_digest(reference: &str) -> &str {
 }
 
 fn is_semver_tag(v: &str) -> bool {
-    let Some(rest) = v.strip_prefix('v') else { return false };
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
     let parts: Vec<&str> = rest.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// A k3d port mapping: `[HOST:][HOSTPORT:]CONTAINERPORT[/PROTOCOL][@NODEFILTER]`.
@@ -439,7 +710,12 @@ pub struct PortMapping {
 
 pub fn parse_port_mapping(spec: &str) -> Result<PortMapping, String> {
     let (ports, filters) = match spec.split_once('@') {
-        Some((p, f)) => (p, f.split(';').map(|s| s.trim_start_matches('@').to_string()).collect::<Vec<_>>()),
+        Some((p, f)) => (
+            p,
+            f.split(';')
+                .map(|s| s.trim_start_matches('@').to_string())
+                .collect::<Vec<_>>(),
+        ),
         None => (spec, vec!["loadbalancer".to_string()]),
     };
     for f in &filters {
@@ -483,7 +759,10 @@ pub fn parse_port_mapping(spec: &str) -> Result<PortMapping, String> {
 pub fn check_node_filter(f: &str) -> Result<(), String> {
     let mut parts = f.split(':');
     let group = parts.next().unwrap_or("");
-    if !matches!(group, "server" | "servers" | "agent" | "agents" | "loadbalancer" | "all") {
+    if !matches!(
+        group,
+        "server" | "servers" | "agent" | "agents" | "loadbalancer" | "all"
+    ) {
         return Err(format!("unknown node group {group:?}"));
     }
     let subset = parts.next();
@@ -494,7 +773,9 @@ pub fn check_node_filter(f: &str) -> Result<(), String> {
     match subset {
         None => {
             if matches!(group, "server" | "servers" | "agent" | "agents") {
-                return Err(format!("k3d needs a subset after {group:?}, e.g. {group}:* or {group}:0"));
+                return Err(format!(
+                    "k3d needs a subset after {group:?}, e.g. {group}:* or {group}:0"
+                ));
             }
         }
         Some("*") => {}
@@ -505,14 +786,26 @@ pub fn check_node_filter(f: &str) -> Result<(), String> {
             }
         }
         Some(s) => {
-            if s.is_empty() || !s.split(',').all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) && !s.trim_end_matches(',').split(',').all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) {
-                return Err(format!("subset {s:?} is not *, a list of indexes or a range"));
+            if s.is_empty()
+                || !s
+                    .split(',')
+                    .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+                    && !s
+                        .trim_end_matches(',')
+                        .split(',')
+                        .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            {
+                return Err(format!(
+                    "subset {s:?} is not *, a list of indexes or a range"
+                ));
             }
         }
     }
     if let Some(sfx) = suffix {
         if sfx.is_empty() || !sfx.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(format!("suffix {sfx:?} is not a word such as proxy or direct"));
+            return Err(format!(
+                "suffix {sfx:?} is not a word such as proxy or direct"
+            ));
         }
     }
     Ok(())
@@ -526,7 +819,10 @@ fn check_wait_object(w: &str) -> Result<(), String> {
         _ => return Err("expected KIND/NAME".into()),
     };
     let kind = kind.to_lowercase();
-    if !matches!(kind.as_str(), "deployment" | "deploy" | "statefulset" | "sts" | "daemonset" | "ds" | "job") {
+    if !matches!(
+        kind.as_str(),
+        "deployment" | "deploy" | "statefulset" | "sts" | "daemonset" | "ds" | "job"
+    ) {
         return Err(format!("kind {kind:?} cannot be waited for"));
     }
     if name.is_empty() {
@@ -554,11 +850,21 @@ fn find_cycle(c: &super::schema::Config) -> Option<Vec<String>> {
     let deps: HashMap<&str, Vec<&str>> = c
         .overlays
         .iter()
-        .map(|o| (o.name.as_str(), o.depends_on.iter().map(String::as_str).collect()))
+        .map(|o| {
+            (
+                o.name.as_str(),
+                o.depends_on.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     // 0 = unvisited, 1 = on stack, 2 = done
     let mut state: HashMap<&str, u8> = HashMap::new();
-    fn visit<'a>(n: &'a str, deps: &HashMap<&'a str, Vec<&'a str>>, state: &mut HashMap<&'a str, u8>, stack: &mut Vec<&'a str>) -> Option<Vec<String>> {
+    fn visit<'a>(
+        n: &'a str,
+        deps: &HashMap<&'a str, Vec<&'a str>>,
+        state: &mut HashMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
         state.insert(n, 1);
         stack.push(n);
         for d in deps.get(n).into_iter().flatten() {
@@ -568,7 +874,8 @@ fn find_cycle(c: &super::schema::Config) -> Option<Vec<String>> {
             match state.get(d).copied().unwrap_or(0) {
                 1 => {
                     let start = stack.iter().position(|x| x == d).unwrap_or(0);
-                    let mut cyc: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                    let mut cyc: Vec<String> =
+                        stack[start..].iter().map(|s| s.to_string()).collect();
                     cyc.push(d.to_string());
                     return Some(cyc);
                 }
@@ -602,7 +909,10 @@ mod tests {
     #[test]
     fn port_mappings_follow_k3d_syntax() {
         let m = parse_port_mapping("8080:80@loadbalancer").unwrap();
-        assert_eq!((m.host_port, m.container_port, m.protocol.as_str()), (Some(8080), 80, "tcp"));
+        assert_eq!(
+            (m.host_port, m.container_port, m.protocol.as_str()),
+            (Some(8080), 80, "tcp")
+        );
         let m = parse_port_mapping("127.0.0.1:8443:443/tcp@loadbalancer").unwrap();
         assert_eq!(m.host.as_deref(), Some("127.0.0.1"));
         assert!(parse_port_mapping("80:99999").is_err());
@@ -612,7 +922,15 @@ mod tests {
 
     #[test]
     fn node_filters_follow_k3d_regex() {
-        for ok in ["server:*", "server:0", "agent:0,1", "agent:1-", "all", "loadbalancer", "servers:*:proxy"] {
+        for ok in [
+            "server:*",
+            "server:0",
+            "agent:0,1",
+            "agent:1-",
+            "all",
+            "loadbalancer",
+            "servers:*:proxy",
+        ] {
             assert!(check_node_filter(ok).is_ok(), "{ok}");
         }
         for bad in ["server", "agent", "node:*", "server:x", "server:0:1"] {
@@ -622,10 +940,22 @@ mod tests {
 
     #[test]
     fn references_split_tag_and_digest() {
-        assert_eq!(strip_tag_and_digest("ghcr.io/org/api:1.4"), "ghcr.io/org/api");
-        assert_eq!(strip_tag_and_digest("localhost:5000/api"), "localhost:5000/api");
-        assert_eq!(strip_tag_and_digest("ghcr.io/org/api@sha256:abc"), "ghcr.io/org/api");
-        assert_eq!(image_tag("docker.io/rancher/k3s:v1.32.5-k3s1"), Some("v1.32.5-k3s1"));
+        assert_eq!(
+            strip_tag_and_digest("ghcr.io/org/api:1.4"),
+            "ghcr.io/org/api"
+        );
+        assert_eq!(
+            strip_tag_and_digest("localhost:5000/api"),
+            "localhost:5000/api"
+        );
+        assert_eq!(
+            strip_tag_and_digest("ghcr.io/org/api@sha256:abc"),
+            "ghcr.io/org/api"
+        );
+        assert_eq!(
+            image_tag("docker.io/rancher/k3s:v1.32.5-k3s1"),
+            Some("v1.32.5-k3s1")
+        );
         assert_eq!(image_tag("localhost:5000/k3s"), None);
     }
 

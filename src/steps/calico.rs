@@ -11,21 +11,33 @@ use crate::plan::{Step, CALICO_DIR};
 /// download checked against its sha256, or `calico.manifests`).
 async fn prepare_manifests(ctx: &Ctx) -> Result<(), StepError> {
     let cfg = &ctx.loaded.config.calico;
-    let source = crate::calico::ManifestSource::from_config(&cfg.version, cfg.manifests.as_ref().map(|m| ctx.loaded.resolve(m)), &cfg.sha256);
-    let cache_root = crate::calico::default_cache_root().unwrap_or_else(|| ctx.state_dir().join("cache"));
-    let client = crate::calico::http_client().map_err(|e| StepError::new(format!("cannot create an HTTP client: {e}")))?;
+    let source = crate::calico::ManifestSource::from_config(
+        &cfg.version,
+        cfg.manifests.as_ref().map(|m| ctx.loaded.resolve(m)),
+        &cfg.sha256,
+    );
+    let cache_root =
+        crate::calico::default_cache_root().unwrap_or_else(|| ctx.state_dir().join("cache"));
+    let client = crate::calico::http_client()
+        .map_err(|e| StepError::new(format!("cannot create an HTTP client: {e}")))?;
     let manifests = crate::calico::ensure_manifests(&source, &cache_root, &client)
         .await
         .map_err(|e| StepError::new(format!("cannot get the Calico {} manifests: {e}", cfg.version)).hint("set calico.manifests to a folder holding operator-crds.yaml and tigera-operator.yaml for offline use"))?;
     let dir = ctx.root.join(CALICO_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| StepError::new(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| StepError::new(format!("cannot create {}: {e}", dir.display())))?;
     let copy = |from: &std::path::Path, to: &str| -> Result<(), StepError> {
-        let bytes = std::fs::read(from).map_err(|e| StepError::new(format!("cannot read {}: {e}", from.display())))?;
-        crate::state::write_atomic(&dir.join(to), &bytes).map_err(|e| StepError::new(format!("cannot write {}: {e}", dir.join(to).display())))
+        let bytes = std::fs::read(from)
+            .map_err(|e| StepError::new(format!("cannot read {}: {e}", from.display())))?;
+        crate::state::write_atomic(&dir.join(to), &bytes)
+            .map_err(|e| StepError::new(format!("cannot write {}: {e}", dir.join(to).display())))
     };
     copy(&manifests.operator, "tigera-operator.yaml")?;
     // Before Calico 3.30 the CRDs ship inside tigera-operator.yaml: apply that bundle first.
-    copy(manifests.crds.as_deref().unwrap_or(&manifests.operator), "operator-crds.yaml")?;
+    copy(
+        manifests.crds.as_deref().unwrap_or(&manifests.operator),
+        "operator-crds.yaml",
+    )?;
     Ok(())
 }
 
@@ -45,7 +57,12 @@ pub async fn apply_once(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     if ctx.was_done(step) {
         return Ok(Done::Unchanged("applied".into()));
     }
-    if !ctx.root.join(CALICO_DIR).join("tigera-operator.yaml").is_file() {
+    if !ctx
+        .root
+        .join(CALICO_DIR)
+        .join("tigera-operator.yaml")
+        .is_file()
+    {
         prepare_manifests(ctx).await?;
     }
     for cmd in &step.commands {
@@ -56,8 +73,16 @@ pub async fn apply_once(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
 
 /// Is `tigerastatus/calico` Available (from `kubectl get tigerastatus calico -o json`)?
 pub fn tigerastatus_available(v: &Value) -> Result<(), String> {
-    let conds = v.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let find = |t: &str| conds.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(t));
+    let conds = v
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let find = |t: &str| {
+        conds
+            .iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+    };
     match find("Available") {
         Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => Ok(()),
         _ => {
@@ -68,7 +93,11 @@ pub fn tigerastatus_available(v: &Value) -> Result<(), String> {
                 .filter_map(|c| c.get("message").and_then(Value::as_str))
                 .collect::<Vec<_>>()
                 .join("; ");
-            Err(if why.is_empty() { "Calico is not Available yet".into() } else { format!("Calico is not Available: {why}") })
+            Err(if why.is_empty() {
+                "Calico is not Available yet".into()
+            } else {
+                format!("Calico is not Available: {why}")
+            })
         }
     }
 }
@@ -81,14 +110,25 @@ pub fn unready_nodes(v: &Value) -> Vec<String> {
             items
                 .iter()
                 .filter_map(|n| {
-                    let name = n.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+                    let name = n
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?");
                     let ready = n
                         .pointer("/status/conditions")
                         .and_then(Value::as_array)
-                        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
+                        .and_then(|cs| {
+                            cs.iter()
+                                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+                        });
                     match ready {
                         Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => None,
-                        Some(c) => Some(format!("{name}: {}", c.get("message").and_then(Value::as_str).unwrap_or("not Ready"))),
+                        Some(c) => Some(format!(
+                            "{name}: {}",
+                            c.get("message")
+                                .and_then(Value::as_str)
+                                .unwrap_or("not Ready")
+                        )),
                         None => Some(format!("{name}: no Ready condition yet")),
                     }
                 })
@@ -99,18 +139,40 @@ pub fn unready_nodes(v: &Value) -> Vec<String> {
 
 pub async fn ready(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     let kubectl = |args: &[&str], purpose: &str| {
-        let mut all = vec!["--kubeconfig", crate::plan::KUBECONFIG_PATH, "--context", ctx.names.context.as_str()];
+        let mut all = vec![
+            "--kubeconfig",
+            crate::plan::KUBECONFIG_PATH,
+            "--context",
+            ctx.names.context.as_str(),
+        ];
         all.extend_from_slice(args);
         crate::plan::PlannedCommand::new("kubectl", &all, purpose, 30)
     };
     if ctx.was_done(step) {
         // A healthy environment answers two reads; anything else falls through to the waits.
-        let status = ctx.run(step, &kubectl(&["get", "tigerastatus", "calico", "-o", "json"], "read Calico's status")).await;
+        let status = ctx
+            .run(
+                step,
+                &kubectl(
+                    &["get", "tigerastatus", "calico", "-o", "json"],
+                    "read Calico's status",
+                ),
+            )
+            .await;
         if let Ok(out) = status {
             if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
                 if tigerastatus_available(&v).is_ok() {
-                    let nodes = ctx.run(step, &kubectl(&["get", "nodes", "-o", "json"], "read the nodes")).await?;
-                    let v = super::cluster::parse_json(&step.id, "kubectl get nodes -o json", &nodes.stdout)?;
+                    let nodes = ctx
+                        .run(
+                            step,
+                            &kubectl(&["get", "nodes", "-o", "json"], "read the nodes"),
+                        )
+                        .await?;
+                    let v = super::cluster::parse_json(
+                        &step.id,
+                        "kubectl get nodes -o json",
+                        &nodes.stdout,
+                    )?;
                     if unready_nodes(&v).is_empty() {
                         return Ok(Done::Unchanged("Calico Available, every node Ready".into()));
                     }
@@ -136,13 +198,24 @@ pub async fn ready(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
 /// On a timeout, say which component is not ready and why (TigeraStatus, nodes).
 async fn explain_not_ready(ctx: &Ctx, step: &Step, e: StepError) -> StepError {
     let mut why = Vec::new();
-    let base = ["--kubeconfig", crate::plan::KUBECONFIG_PATH, "--context", ctx.names.context.as_str()];
+    let base = [
+        "--kubeconfig",
+        crate::plan::KUBECONFIG_PATH,
+        "--context",
+        ctx.names.context.as_str(),
+    ];
     let read = |args: &[&str]| {
         let mut all: Vec<&str> = base.to_vec();
         all.extend_from_slice(args);
         crate::plan::PlannedCommand::new("kubectl", &all, "explain what is not ready", 20)
     };
-    if let Ok(out) = ctx.run(step, &read(&["get", "tigerastatus", "calico", "-o", "json"])).await {
+    if let Ok(out) = ctx
+        .run(
+            step,
+            &read(&["get", "tigerastatus", "calico", "-o", "json"]),
+        )
+        .await
+    {
         if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
             if let Err(m) = tigerastatus_available(&v) {
                 why.push(m);

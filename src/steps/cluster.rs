@@ -26,7 +26,10 @@ pub fn cluster_names(nodes: &Value) -> Vec<String> {
         .map(|a| {
             a.iter()
                 .filter(|n| n.get("role").and_then(Value::as_str) != Some("registry"))
-                .filter_map(|n| n.pointer("/runtimeLabels/k3d.cluster").and_then(Value::as_str))
+                .filter_map(|n| {
+                    n.pointer("/runtimeLabels/k3d.cluster")
+                        .and_then(Value::as_str)
+                })
                 .filter(|c| !c.is_empty())
                 .map(str::to_string)
                 .collect()
@@ -39,20 +42,43 @@ pub fn cluster_names(nodes: &Value) -> Vec<String> {
 
 /// The host binding of a registry container's port 5000: (HostIp, HostPort).
 pub fn registry_binding(nodes: &Value, container: &str) -> Option<(String, String)> {
-    let node = nodes.as_array()?.iter().find(|n| n.get("name").and_then(Value::as_str) == Some(container))?;
-    let b = node.get("portMappings")?.get("5000/tcp")?.as_array()?.first()?;
+    let node = nodes
+        .as_array()?
+        .iter()
+        .find(|n| n.get("name").and_then(Value::as_str) == Some(container))?;
+    let b = node
+        .get("portMappings")?
+        .get("5000/tcp")?
+        .as_array()?
+        .first()?;
     Some((
-        b.get("HostIp").and_then(Value::as_str).unwrap_or("").to_string(),
-        b.get("HostPort").and_then(Value::as_str).unwrap_or("").to_string(),
+        b.get("HostIp")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        b.get("HostPort")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
     ))
 }
 
 pub fn parse_json(step: &str, what: &str, out: &[u8]) -> Result<Value, StepError> {
     serde_json::from_slice(out).map_err(|e| {
         let text = String::from_utf8_lossy(out);
-        let tail: String = text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-        StepError::new(format!("{step}: `{what}` did not print JSON ({e}); its output ended with:\n{tail}"))
-            .hint("check that the tool on PATH is the real one and recent enough (`devenv doctor`)")
+        let tail: String = text
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        StepError::new(format!(
+            "{step}: `{what}` did not print JSON ({e}); its output ended with:\n{tail}"
+        ))
+        .hint("check that the tool on PATH is the real one and recent enough (`devenv doctor`)")
     })
 }
 
@@ -70,7 +96,10 @@ pub async fn registry(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
                 .hint("run `devenv down` (if devenv created it) or change registry.port to match"));
             }
             if !ip.is_empty() && ip != r.bind {
-                ctx.reporter.warn(&format!("registry {container} is bound to {ip}, not {}", r.bind));
+                ctx.reporter.warn(&format!(
+                    "registry {container} is bound to {ip}, not {}",
+                    r.bind
+                ));
             }
         }
         let owned = ctx.journal.lock().unwrap().owns_registry(&container);
@@ -101,7 +130,8 @@ pub async fn cache_mirror(ctx: &Ctx, step: &Step, upstream: &str) -> Result<Done
     if registry_names(&list).contains(&m.container) {
         return Ok(Done::Unchanged("already running".into()));
     }
-    std::fs::create_dir_all(&m.storage).map_err(|e| StepError::new(format!("cannot create {}: {e}", m.storage.display())))?;
+    std::fs::create_dir_all(&m.storage)
+        .map_err(|e| StepError::new(format!("cannot create {}: {e}", m.storage.display())))?;
     {
         let mut j = ctx.journal.lock().unwrap();
         j.record_owned_registry(&m.container);
@@ -116,7 +146,12 @@ pub async fn observed_nodes(ctx: &Ctx, step: &Step) -> Result<Value, StepError> 
     if let Some(v) = ctx.observed.lock().unwrap().nodes.clone() {
         return Ok(v);
     }
-    let mut cmd = crate::plan::PlannedCommand::new("k3d", &["node", "list", "-o", "json"], "list k3d nodes and registries", 30);
+    let mut cmd = crate::plan::PlannedCommand::new(
+        "k3d",
+        &["node", "list", "-o", "json"],
+        "list k3d nodes and registries",
+        30,
+    );
     cmd.env.push(("LOG_COLORS".into(), "false".into()));
     let out = ctx.run(step, &cmd).await?;
     let v = parse_json(&step.id, &cmd.display(), &out.stdout)?;
@@ -165,17 +200,26 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     if exists {
         let owned = ctx.journal.lock().unwrap().owns_cluster(&name);
         let recorded = ctx.detail("cluster").and_then(|d| d.get("spec").cloned());
-        let diff = recorded.as_ref().map(|old| spec_diff(old, &spec)).unwrap_or_default();
+        let diff = recorded
+            .as_ref()
+            .map(|old| spec_diff(old, &spec))
+            .unwrap_or_default();
         if !diff.is_empty() {
             if !owned {
                 return Err(StepError::new(format!("cluster {name} exists, was not created by devenv, and differs from devenv.toml:\n{}", diff.join("\n"))).hint("delete it yourself, or rename the project (project.name)"));
             }
             let msg = format!("these changes need the cluster {name} to be recreated (its workloads and data are lost):\n{}", diff.join("\n"));
             if !confirm_recreate(ctx, &msg)? {
-                return Err(StepError::new(msg).hint("pass --recreate to recreate it, or revert the change in devenv.toml"));
+                return Err(StepError::new(msg)
+                    .hint("pass --recreate to recreate it, or revert the change in devenv.toml"));
             }
             ctx.reporter.warn(&format!("recreating cluster {name}"));
-            let mut del = crate::plan::PlannedCommand::new("k3d", &["cluster", "delete", &name], "delete the cluster to recreate it", 300);
+            let mut del = crate::plan::PlannedCommand::new(
+                "k3d",
+                &["cluster", "delete", &name],
+                "delete the cluster to recreate it",
+                300,
+            );
             del.env.push(("LOG_COLORS".into(), "false".into()));
             let mode = user_kubeconfig_mode();
             let deleted = ctx.run(step, &del).await;
@@ -188,12 +232,22 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             if recorded.is_none() && owned {
                 // Created by a run that failed before recording it (or an older journal): what
                 // exists was created from this config, so later changes are compared with it.
-                ctx.journal.lock().unwrap().mark_done(&step.id, &step.fingerprint, Some(serde_json::json!({ "spec": spec })));
+                ctx.journal.lock().unwrap().mark_done(
+                    &step.id,
+                    &step.fingerprint,
+                    Some(serde_json::json!({ "spec": spec })),
+                );
             }
-            return Ok(Done::Unchanged(if owned { "already running".into() } else { format!("cluster {name} already exists (not created by devenv)") }));
+            return Ok(Done::Unchanged(if owned {
+                "already running".into()
+            } else {
+                format!("cluster {name} already exists (not created by devenv)")
+            }));
         }
     } else if recorded_owned_missing(ctx, &name) && ctx.detail("cluster").is_some() {
-        ctx.reporter.warn(&format!("cluster {name} that devenv created is gone: creating it again"));
+        ctx.reporter.warn(&format!(
+            "cluster {name} that devenv created is gone: creating it again"
+        ));
     }
 
     crate::steps::preflight_ports_for_cluster(ctx)?;
@@ -227,11 +281,17 @@ fn confirm_recreate(ctx: &Ctx, msg: &str) -> Result<bool, StepError> {
         .with_prompt("Recreate the cluster now?")
         .default(false)
         .interact()
-        .map_err(|e| StepError::new(format!("cannot ask for confirmation: {e}")).hint("pass --recreate"))
+        .map_err(|e| {
+            StepError::new(format!("cannot ask for confirmation: {e}")).hint("pass --recreate")
+        })
 }
 
 /// k3d's `--wait` waits for log lines, not for the API: poll until it answers (bounded).
-async fn wait_for_api(ctx: &Ctx, step: &Step, api: &crate::plan::PlannedCommand) -> Result<(), StepError> {
+async fn wait_for_api(
+    ctx: &Ctx,
+    step: &Step,
+    api: &crate::plan::PlannedCommand,
+) -> Result<(), StepError> {
     let deadline = std::time::Instant::now() + ctx.loaded.config.cluster.timeout.0;
     let mut delay = std::time::Duration::from_millis(200);
     loop {
@@ -239,7 +299,12 @@ async fn wait_for_api(ctx: &Ctx, step: &Step, api: &crate::plan::PlannedCommand)
             Ok(_) => return Ok(()),
             Err(e) if e.is_interrupted() => return Err(e),
             Err(e) if std::time::Instant::now() >= deadline => {
-                return Err(StepError::new(format!("the Kubernetes API of {} did not answer within {}: {}", ctx.names.cluster, humantime::format_duration(ctx.loaded.config.cluster.timeout.0), e.message)))
+                return Err(StepError::new(format!(
+                    "the Kubernetes API of {} did not answer within {}: {}",
+                    ctx.names.cluster,
+                    humantime::format_duration(ctx.loaded.config.cluster.timeout.0),
+                    e.message
+                )))
             }
             Err(_) => {
                 tokio::select! {
@@ -256,7 +321,9 @@ async fn wait_for_api(ctx: &Ctx, step: &Step, api: &crate::plan::PlannedCommand)
 pub fn user_kubeconfig_mode() -> Option<(std::path::PathBuf, u32)> {
     use std::os::unix::fs::PermissionsExt;
     let paths = crate::kubeconfig::default_kubeconfig_paths();
-    let [path] = paths.as_slice() else { return None };
+    let [path] = paths.as_slice() else {
+        return None;
+    };
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
     Some((path.clone(), mode))
 }
@@ -269,7 +336,10 @@ pub fn restore_kubeconfig_mode(saved: Option<(std::path::PathBuf, u32)>) {
     let now = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777);
     if now.is_ok_and(|m| m != mode) {
         if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)) {
-            tracing::warn!("cannot restore the mode {mode:o} of {}: {e}", path.display());
+            tracing::warn!(
+                "cannot restore the mode {mode:o} of {}: {e}",
+                path.display()
+            );
         }
     }
 }
@@ -278,9 +348,16 @@ pub async fn merge_kubeconfig(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
     if ctx.was_done(step) {
         let has = crate::kubeconfig::default_kubeconfig_paths()
             .iter()
-            .any(|p| crate::kubeconfig::contexts(p).iter().any(|c| c == &ctx.names.context));
+            .any(|p| {
+                crate::kubeconfig::contexts(p)
+                    .iter()
+                    .any(|c| c == &ctx.names.context)
+            });
         if has {
-            return Ok(Done::Unchanged(format!("context {} is in your kubeconfig", ctx.names.context)));
+            return Ok(Done::Unchanged(format!(
+                "context {} is in your kubeconfig",
+                ctx.names.context
+            )));
         }
     }
     let mode = user_kubeconfig_mode();
@@ -302,13 +379,24 @@ const POLICY_CNIS: &[(&str, &str)] = &[
     ("kube-router", "kube-router"),
     ("weave-net", "Weave Net"),
     ("canal", "Canal"),
-    ("aws-node", "Amazon VPC CNI (policies need its network policy agent)"),
+    (
+        "aws-node",
+        "Amazon VPC CNI (policies need its network policy agent)",
+    ),
 ];
 
 /// The server version `vMAJOR.MINOR…` from `kubectl version -o json`.
 pub fn server_minor(v: &Value) -> Option<(String, u64)> {
-    let git = v.pointer("/serverVersion/gitVersion")?.as_str()?.to_string();
-    let minor = v.pointer("/serverVersion/minor")?.as_str()?.trim_end_matches('+').parse().ok()?;
+    let git = v
+        .pointer("/serverVersion/gitVersion")?
+        .as_str()?
+        .to_string();
+    let minor = v
+        .pointer("/serverVersion/minor")?
+        .as_str()?
+        .trim_end_matches('+')
+        .parse()
+        .ok()?;
     Some((git, minor))
 }
 
@@ -317,9 +405,17 @@ pub fn policy_cnis(v: &Value) -> Vec<&'static str> {
     let names: Vec<&str> = v
         .get("items")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
-    POLICY_CNIS.iter().filter(|(ds, _)| names.contains(ds)).map(|(_, cni)| *cni).collect()
+    POLICY_CNIS
+        .iter()
+        .filter(|(ds, _)| names.contains(ds))
+        .map(|(_, cni)| *cni)
+        .collect()
 }
 
 /// An existing cluster: the context answers, its version is supported, and a CNI that enforces
@@ -331,7 +427,12 @@ pub async fn existing_cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
         StepError { message: format!("the cluster of context {context} does not answer: {m}"), hint: Some("check `kubectl --context CONTEXT get nodes` (VPN, credentials, the context's server)".into()), exit: crate::exit::Exit::Prerequisite }
     })?;
     let v = parse_json(&step.id, &step.commands[0].display(), &out.stdout)?;
-    let (git, minor) = server_minor(&v).ok_or_else(|| StepError::new(format!("`{}` printed no serverVersion", step.commands[0].display())))?;
+    let (git, minor) = server_minor(&v).ok_or_else(|| {
+        StepError::new(format!(
+            "`{}` printed no serverVersion",
+            step.commands[0].display()
+        ))
+    })?;
     if minor < MIN_SERVER_MINOR {
         return Err(StepError::new(format!("the cluster of context {context} runs Kubernetes {git}; devenv needs 1.{MIN_SERVER_MINOR} or newer")).hint("upgrade the cluster, or use a k3d cluster (provider = \"k3d\")").prerequisite());
     }
@@ -345,7 +446,9 @@ pub async fn existing_cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
     // The same cluster as last time: what was applied to it still stands (a `Changed` here
     // would make every later step redo its work).
     if ctx.was_done(step) && ctx.detail(&step.id).as_ref() == Some(&detail) {
-        return Ok(Done::Unchanged(format!("context {context} answers (Kubernetes {git})")));
+        return Ok(Done::Unchanged(format!(
+            "context {context} answers (Kubernetes {git})"
+        )));
     }
     Ok(Done::Changed(Some(detail)))
 }

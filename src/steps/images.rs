@@ -18,7 +18,8 @@ pub fn compute_tags(loaded: &Loaded) -> Result<BTreeMap<String, String>, String>
         let inputs = build_inputs(&loaded.root, img);
         let cache_path = StatCache::default_path(&loaded.root, &img.name);
         let mut cache = StatCache::open(&cache_path);
-        let fp = crate::images::fingerprint(&inputs, &mut cache).map_err(|e| format!("image {}: {e}", img.name))?;
+        let fp = crate::images::fingerprint(&inputs, &mut cache)
+            .map_err(|e| format!("image {}: {e}", img.name))?;
         // A cache that cannot be saved only costs speed next time.
         if let Err(e) = cache.save() {
             tracing::warn!("cannot save the stat cache {}: {e}", cache_path.display());
@@ -37,7 +38,11 @@ pub fn split_registry(push: &str) -> (String, String) {
 }
 
 pub async fn build_and_push(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
-    let tag = ctx.image_tags.get(name).cloned().ok_or_else(|| StepError::new(format!("no tag computed for image {name}")))?;
+    let tag = ctx
+        .image_tags
+        .get(name)
+        .cloned()
+        .ok_or_else(|| StepError::new(format!("no tag computed for image {name}")))?;
     let push = ctx.plan.registry.push.clone();
     let reference = format!("{push}/{name}:{tag}");
     let (host, prefix) = split_registry(&push);
@@ -49,12 +54,20 @@ pub async fn build_and_push(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, 
         .with_credential_helpers(&ctx.runner);
     match client.has_manifest(&host, &repo, &tag).await {
         Ok(Some(_digest)) => {
-            ctx.summary.lock().unwrap().images.push(ImageRecord { name: name.into(), reference: reference.clone(), action: ImageAction::Reused });
-            return Ok(Done::Unchanged(format!("{reference} is already in the registry")));
+            ctx.summary.lock().unwrap().images.push(ImageRecord {
+                name: name.into(),
+                reference: reference.clone(),
+                action: ImageAction::Reused,
+            });
+            return Ok(Done::Unchanged(format!(
+                "{reference} is already in the registry"
+            )));
         }
         Ok(None) => {}
         // Unreachable or refused: building and pushing will say what is wrong, precisely.
-        Err(e) => ctx.reporter.warn(&format!("cannot ask the registry whether {reference} exists ({e}); building it")),
+        Err(e) => ctx.reporter.warn(&format!(
+            "cannot ask the registry whether {reference} exists ({e}); building it"
+        )),
     }
 
     let _slot = tokio::select! {
@@ -69,6 +82,12 @@ pub async fn build_and_push(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, 
             e
         })?;
     }
-    ctx.summary.lock().unwrap().images.push(ImageRecord { name: name.into(), reference: reference.clone(), action: ImageAction::Built });
-    Ok(Done::Changed(Some(serde_json::json!({ "reference": reference }))))
+    ctx.summary.lock().unwrap().images.push(ImageRecord {
+        name: name.into(),
+        reference: reference.clone(),
+        action: ImageAction::Built,
+    });
+    Ok(Done::Changed(Some(
+        serde_json::json!({ "reference": reference }),
+    )))
 }

@@ -19,22 +19,44 @@ pub struct Component {
     pub detail: String,
 }
 
-fn comp(component: &'static str, name: impl Into<String>, healthy: bool, detail: impl Into<String>) -> Component {
-    Component { component, name: name.into(), healthy, detail: detail.into() }
+fn comp(
+    component: &'static str,
+    name: impl Into<String>,
+    healthy: bool,
+    detail: impl Into<String>,
+) -> Component {
+    Component {
+        component,
+        name: name.into(),
+        healthy,
+        detail: detail.into(),
+    }
 }
 
-async fn read(runner: &Runner, root: &std::path::Path, program: &str, args: &[&str]) -> Result<Value, String> {
+async fn read(
+    runner: &Runner,
+    root: &std::path::Path,
+    program: &str,
+    args: &[&str],
+) -> Result<Value, String> {
     let mut cmd = PlannedCommand::new(program, args, "read the state", 30);
     if program == "k3d" {
         cmd.env.push(("LOG_COLORS".into(), "false".into()));
     }
-    let out = runner.run("status", &cmd.to_runner(root)).await.map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())?;
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("`{}` did not print JSON: {e}", cmd.display()))
+    let out = runner
+        .run("status", &cmd.to_runner(root))
+        .await
+        .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())?;
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("`{}` did not print JSON: {e}", cmd.display()))
 }
 
 /// The `local-registry-hosting` ConfigMap (KEP-1755) must advertise the registry devenv pushes to.
 pub fn check_registry_hosting(cm: &Value, port: u16) -> Result<String, String> {
-    let text = cm.pointer("/data/localRegistryHosting.v1").and_then(Value::as_str).ok_or("no localRegistryHosting.v1 key")?;
+    let text = cm
+        .pointer("/data/localRegistryHosting.v1")
+        .and_then(Value::as_str)
+        .ok_or("no localRegistryHosting.v1 key")?;
     let host = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("host:"))
@@ -44,7 +66,9 @@ pub fn check_registry_hosting(cm: &Value, port: u16) -> Result<String, String> {
     if ok {
         Ok(format!("advertises {host}"))
     } else {
-        Err(format!("advertises {host}, but devenv pushes to localhost:{port}"))
+        Err(format!(
+            "advertises {host}, but devenv pushes to localhost:{port}"
+        ))
     }
 }
 
@@ -56,9 +80,17 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
     let k3d = loaded.config.cluster.provider == ClusterProvider::K3d;
     let kubeconfig = root.join(crate::plan::KUBECONFIG_PATH);
     let kube_base: Vec<String> = if k3d {
-        vec!["--kubeconfig".into(), kubeconfig.display().to_string(), "--context".into(), names.context.clone()]
+        vec![
+            "--kubeconfig".into(),
+            kubeconfig.display().to_string(),
+            "--context".into(),
+            names.context.clone(),
+        ]
     } else {
-        vec!["--context".into(), loaded.config.cluster.context.clone().unwrap_or_default()]
+        vec![
+            "--context".into(),
+            loaded.config.cluster.context.clone().unwrap_or_default(),
+        ]
     };
     let kube = |extra: &[&str]| -> Vec<String> {
         let mut v = kube_base.clone();
@@ -73,26 +105,72 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
             Ok(nodes) => {
                 if loaded.config.registry.provider == RegistryProvider::K3d {
                     let c = &names.registry_container;
-                    let node = nodes.as_array().and_then(|a| a.iter().find(|n| n.get("name").and_then(Value::as_str) == Some(c.as_str())).cloned());
+                    let node = nodes.as_array().and_then(|a| {
+                        a.iter()
+                            .find(|n| n.get("name").and_then(Value::as_str) == Some(c.as_str()))
+                            .cloned()
+                    });
                     out.push(match node {
                         None => comp("registry", c, false, "not created (run `devenv up`)"),
                         Some(n) => {
-                            let running = n.pointer("/State/Running").and_then(Value::as_bool).unwrap_or(false);
-                            let bind = super::cluster::registry_binding(&nodes, c).map(|(ip, p)| format!("{}:{p}", if ip.is_empty() { "0.0.0.0" } else { &ip })).unwrap_or_default();
-                            comp("registry", c, running, if running { format!("running on {bind}") } else { "stopped".to_string() })
+                            let running = n
+                                .pointer("/State/Running")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false);
+                            let bind = super::cluster::registry_binding(&nodes, c)
+                                .map(|(ip, p)| {
+                                    format!("{}:{p}", if ip.is_empty() { "0.0.0.0" } else { &ip })
+                                })
+                                .unwrap_or_default();
+                            comp(
+                                "registry",
+                                c,
+                                running,
+                                if running {
+                                    format!("running on {bind}")
+                                } else {
+                                    "stopped".to_string()
+                                },
+                            )
                         }
                     });
                 }
                 let members: Vec<&Value> = nodes
                     .as_array()
-                    .map(|a| a.iter().filter(|n| n.pointer("/runtimeLabels/k3d.cluster").and_then(Value::as_str) == Some(names.cluster.as_str()) && n.get("role").and_then(Value::as_str) != Some("registry")).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter(|n| {
+                                n.pointer("/runtimeLabels/k3d.cluster")
+                                    .and_then(Value::as_str)
+                                    == Some(names.cluster.as_str())
+                                    && n.get("role").and_then(Value::as_str) != Some("registry")
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if members.is_empty() {
-                    out.push(comp("cluster", &names.cluster, false, "not created (run `devenv up`)"));
+                    out.push(comp(
+                        "cluster",
+                        &names.cluster,
+                        false,
+                        "not created (run `devenv up`)",
+                    ));
                 } else {
-                    let running = members.iter().filter(|n| n.pointer("/State/Running").and_then(Value::as_bool).unwrap_or(false)).count();
+                    let running = members
+                        .iter()
+                        .filter(|n| {
+                            n.pointer("/State/Running")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false)
+                        })
+                        .count();
                     cluster_up = running == members.len();
-                    out.push(comp("cluster", &names.cluster, cluster_up, format!("{running}/{} containers running", members.len())));
+                    out.push(comp(
+                        "cluster",
+                        &names.cluster,
+                        cluster_up,
+                        format!("{running}/{} containers running", members.len()),
+                    ));
                 }
             }
         }
@@ -104,8 +182,21 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
             Err(e) => out.push(comp("nodes", "", false, e)),
             Ok(v) => {
                 let unready = super::calico::unready_nodes(&v);
-                let total = v.get("items").and_then(Value::as_array).map(|a| a.len()).unwrap_or(0);
-                out.push(comp("nodes", format!("{total} nodes"), unready.is_empty() && total > 0, if unready.is_empty() { "all Ready".to_string() } else { unready.join("; ") }));
+                let total = v
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .map(|a| a.len())
+                    .unwrap_or(0);
+                out.push(comp(
+                    "nodes",
+                    format!("{total} nodes"),
+                    unready.is_empty() && total > 0,
+                    if unready.is_empty() {
+                        "all Ready".to_string()
+                    } else {
+                        unready.join("; ")
+                    },
+                ));
             }
         }
         if k3d {
@@ -119,13 +210,36 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
                 },
             });
             if loaded.config.registry.provider == RegistryProvider::K3d {
-                let args = kube(&["-n", "kube-public", "get", "configmap", "local-registry-hosting", "-o", "json"]);
+                let args = kube(&[
+                    "-n",
+                    "kube-public",
+                    "get",
+                    "configmap",
+                    "local-registry-hosting",
+                    "-o",
+                    "json",
+                ]);
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 out.push(match read(&runner, &root, "kubectl", &args).await {
-                    Err(e) => comp("registry-hosting", "kube-public/local-registry-hosting", false, e),
+                    Err(e) => comp(
+                        "registry-hosting",
+                        "kube-public/local-registry-hosting",
+                        false,
+                        e,
+                    ),
                     Ok(v) => match check_registry_hosting(&v, loaded.config.registry.port) {
-                        Ok(d) => comp("registry-hosting", "kube-public/local-registry-hosting", true, d),
-                        Err(d) => comp("registry-hosting", "kube-public/local-registry-hosting", false, d),
+                        Ok(d) => comp(
+                            "registry-hosting",
+                            "kube-public/local-registry-hosting",
+                            true,
+                            d,
+                        ),
+                        Err(d) => comp(
+                            "registry-hosting",
+                            "kube-public/local-registry-hosting",
+                            false,
+                            d,
+                        ),
                     },
                 });
             }
@@ -137,17 +251,31 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
         let tags = super::images::compute_tags(loaded).unwrap_or_default();
         let push = crate::plan::Plan::build(loaded).registry.push;
         let (host, prefix) = super::images::split_registry(&push);
-        let client = crate::images::RegistryClient::new(crate::images::RegistryOptions::default()).ok();
+        let client =
+            crate::images::RegistryClient::new(crate::images::RegistryOptions::default()).ok();
         for img in &loaded.config.images {
             let tag = tags.get(&img.name).cloned().unwrap_or_default();
             let reference = format!("{push}/{}:{tag}", img.name);
             let found = match &client {
-                Some(c) => c.has_manifest(&host, &format!("{prefix}{}", img.name), &tag).await.map_err(|e| e.to_string()),
+                Some(c) => c
+                    .has_manifest(&host, &format!("{prefix}{}", img.name), &tag)
+                    .await
+                    .map_err(|e| e.to_string()),
                 None => Err("no HTTP client".into()),
             };
             out.push(match found {
-                Ok(Some(_)) => comp("image", &img.name, true, format!("{reference} in the registry")),
-                Ok(None) => comp("image", &img.name, false, format!("{reference} not pushed yet (sources changed since the last build?)")),
+                Ok(Some(_)) => comp(
+                    "image",
+                    &img.name,
+                    true,
+                    format!("{reference} in the registry"),
+                ),
+                Ok(None) => comp(
+                    "image",
+                    &img.name,
+                    false,
+                    format!("{reference} not pushed yet (sources changed since the last build?)"),
+                ),
                 Err(e) => comp("image", &img.name, false, e),
             });
         }
@@ -156,8 +284,27 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
     for o in &loaded.config.overlays {
         let rec = journal.and_then(|j| j.step(&format!("overlay:{}", o.name)));
         out.push(match rec {
-            Some(r) if r.status == StepStatus::Done => comp("overlay", &o.name, true, format!("applied {}", r.finished_at.clone().unwrap_or_default())),
-            Some(r) => comp("overlay", &o.name, false, format!("last attempt {:?}: {}", r.status, r.error.clone().unwrap_or_default().lines().next().unwrap_or(""))),
+            Some(r) if r.status == StepStatus::Done => comp(
+                "overlay",
+                &o.name,
+                true,
+                format!("applied {}", r.finished_at.clone().unwrap_or_default()),
+            ),
+            Some(r) => comp(
+                "overlay",
+                &o.name,
+                false,
+                format!(
+                    "last attempt {:?}: {}",
+                    r.status,
+                    r.error
+                        .clone()
+                        .unwrap_or_default()
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                ),
+            ),
             None => comp("overlay", &o.name, false, "not applied yet"),
         });
     }
@@ -168,32 +315,65 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
 /// cluster are fine (devenv is up), so they are checked only for what does not exist yet.
 pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
     let names = Names::new(loaded);
-    let logs = crate::render::state_dir(&loaded.root).join("logs").join("doctor");
+    let logs = crate::render::state_dir(&loaded.root)
+        .join("logs")
+        .join("doctor");
     let runner = Runner::new(logs, tokio_util::sync::CancellationToken::new());
     let k3d = loaded.config.cluster.provider == ClusterProvider::K3d;
-    let nodes = if k3d { read(&runner, &loaded.root, "k3d", &["node", "list", "-o", "json"]).await.unwrap_or(Value::Null) } else { Value::Null };
+    let nodes = if k3d {
+        read(
+            &runner,
+            &loaded.root,
+            "k3d",
+            &["node", "list", "-o", "json"],
+        )
+        .await
+        .unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
     let mut ports = Vec::new();
     let c = &loaded.config;
     let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
-    if k3d && c.registry.provider == RegistryProvider::K3d && !super::cluster::registry_names(&nodes).contains(&names.registry_container) {
-        ports.push(super::preflight::PortRequest { addr: c.registry.bind.parse().unwrap_or(localhost), port: c.registry.port, setting: "registry.port".into() });
+    if k3d
+        && c.registry.provider == RegistryProvider::K3d
+        && !super::cluster::registry_names(&nodes).contains(&names.registry_container)
+    {
+        ports.push(super::preflight::PortRequest {
+            addr: c.registry.bind.parse().unwrap_or(localhost),
+            port: c.registry.port,
+            setting: "registry.port".into(),
+        });
     }
     if k3d && !super::cluster::cluster_names(&nodes).contains(&names.cluster) {
-        ports.push(super::preflight::PortRequest { addr: c.cluster.api_host.parse().unwrap_or(localhost), port: c.cluster.api_port, setting: "cluster.api_port".into() });
+        ports.push(super::preflight::PortRequest {
+            addr: c.cluster.api_host.parse().unwrap_or(localhost),
+            port: c.cluster.api_port,
+            setting: "cluster.api_port".into(),
+        });
         for (i, p) in c.cluster.ports.iter().enumerate() {
             if let Ok(m) = crate::config::validate::parse_port_mapping(p) {
                 if let Some(hp) = m.host_port {
                     let host = m.host.unwrap_or_else(|| c.cluster.api_host.clone());
-                    ports.push(super::preflight::PortRequest { addr: host.parse().unwrap_or(localhost), port: hp, setting: format!("cluster.ports[{i}]") });
+                    ports.push(super::preflight::PortRequest {
+                        addr: host.parse().unwrap_or(localhost),
+                        port: hp,
+                        setting: format!("cluster.ports[{i}]"),
+                    });
                 }
             }
         }
     }
     let input = super::preflight::PreflightInput {
-        tools: super::preflight::Tools { docker: c.build.docker.clone(), ..Default::default() },
+        tools: super::preflight::Tools {
+            docker: c.build.docker.clone(),
+            ..Default::default()
+        },
         project_dir: loaded.root.clone(),
         ports,
         skip_k3d: !k3d,
     };
-    super::preflight::run_all(&runner, &input).await.unwrap_or_default()
+    super::preflight::run_all(&runner, &input)
+        .await
+        .unwrap_or_default()
 }

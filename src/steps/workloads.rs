@@ -14,32 +14,43 @@ use crate::ui::OverlayRecord;
 /// cluster the kubeconfig is empty: kubectl reads the user's as it always does (every file
 /// of a `KUBECONFIG` list, merged; naming only the first would lose contexts of the others).
 pub fn kubectl(ctx: &Ctx) -> Kubectl {
-    let kubeconfig = if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-        ctx.root.join(crate::plan::KUBECONFIG_PATH)
-    } else {
-        std::path::PathBuf::new()
-    };
+    let kubeconfig =
+        if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
+            ctx.root.join(crate::plan::KUBECONFIG_PATH)
+        } else {
+            std::path::PathBuf::new()
+        };
     Kubectl::new("kubectl", kubeconfig, ctx.plan.context.clone())
 }
 
 fn cmd_of(mut argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
     // An empty `--kubeconfig` means the user's kubeconfig: leave the flag out.
-    if let Some(i) = argv.windows(2).position(|w| w[0] == "--kubeconfig" && w[1].is_empty()) {
+    if let Some(i) = argv
+        .windows(2)
+        .position(|w| w[0] == "--kubeconfig" && w[1].is_empty())
+    {
         argv.drain(i..i + 2);
     }
     let mut it = argv.into_iter();
     let program = it.next().unwrap_or_else(|| "kubectl".into());
-    Cmd::new(program).args(it).cwd(cwd.to_path_buf()).timeout(timeout)
+    Cmd::new(program)
+        .args(it)
+        .cwd(cwd.to_path_buf())
+        .timeout(timeout)
 }
 
 pub async fn namespaces(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
-    let yaml = std::fs::read_to_string(ctx.root.join(".devenv/namespaces.yaml")).map_err(|e| StepError::new(format!("cannot read .devenv/namespaces.yaml: {e}")))?;
+    let yaml = std::fs::read_to_string(ctx.root.join(".devenv/namespaces.yaml"))
+        .map_err(|e| StepError::new(format!("cannot read .devenv/namespaces.yaml: {e}")))?;
     let inventory = match &ctx.isolation {
         Some(iso) => iso.inventory(&yaml),
         None => crate::tenancy::Inventory::from_rendered(&yaml, "default"),
     }
     .map_err(|e| StepError::new(e.to_string()))?;
-    ctx.rendered.lock().unwrap().insert(NAMESPACES_INVENTORY.to_string(), inventory.clone());
+    ctx.rendered
+        .lock()
+        .unwrap()
+        .insert(NAMESPACES_INVENTORY.to_string(), inventory.clone());
     if ctx.was_done(step) {
         return Ok(Done::Unchanged("already created".into()));
     }
@@ -73,33 +84,72 @@ pub async fn render(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErro
     let mut yaml = String::from_utf8_lossy(&out.stdout).to_string();
     // A shared cluster: the owner's namespaces, every object labelled with project and owner.
     if let Some(iso) = &ctx.isolation {
-        yaml = iso.isolate(name, &yaml).map_err(|e| StepError::new(format!("overlay {name}: {e}")))?;
+        yaml = iso
+            .isolate(name, &yaml)
+            .map_err(|e| StepError::new(format!("overlay {name}: {e}")))?;
     }
-    let rendered = RenderedOverlay::from_yaml(name, &yaml).map_err(|e| StepError::new(e.to_string()))?;
+    let rendered =
+        RenderedOverlay::from_yaml(name, &yaml).map_err(|e| StepError::new(e.to_string()))?;
     let inventory = match &ctx.isolation {
         Some(iso) => iso.inventory(&yaml),
         None => crate::tenancy::Inventory::from_rendered(&yaml, "default"),
     }
     .map_err(|e| StepError::new(format!("overlay {name}: {e}")))?;
-    rendered.save(&ctx.state_dir().join("rendered")).map_err(|e| StepError::new(e.to_string()))?;
-    let summary = format!("{} objects, sha256 {}", rendered.manifests.len(), &rendered.sha256[..12.min(rendered.sha256.len())]);
-    ctx.rendered.lock().unwrap().insert(name.to_string(), inventory);
-    ctx.renders.lock().unwrap().insert(name.to_string(), rendered);
+    rendered
+        .save(&ctx.state_dir().join("rendered"))
+        .map_err(|e| StepError::new(e.to_string()))?;
+    let summary = format!(
+        "{} objects, sha256 {}",
+        rendered.manifests.len(),
+        &rendered.sha256[..12.min(rendered.sha256.len())]
+    );
+    ctx.rendered
+        .lock()
+        .unwrap()
+        .insert(name.to_string(), inventory);
+    ctx.renders
+        .lock()
+        .unwrap()
+        .insert(name.to_string(), rendered);
     Ok(Done::Observed(summary))
 }
 
 pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
-    let o = ctx.loaded.config.overlays.iter().find(|o| o.name == name).ok_or_else(|| StepError::new(format!("unknown overlay {name}")))?;
+    let o = ctx
+        .loaded
+        .config
+        .overlays
+        .iter()
+        .find(|o| o.name == name)
+        .ok_or_else(|| StepError::new(format!("unknown overlay {name}")))?;
     let timeout = o.timeout.0;
     // 1. The render step's output (it ran earlier, in parallel with the cluster).
-    let rendered = ctx.renders.lock().unwrap().get(name).cloned().ok_or_else(|| StepError::new(format!("overlay {name} was not rendered in this run")))?;
-    let inventory = ctx.rendered.lock().unwrap().get(name).cloned().unwrap_or_default();
+    let rendered = ctx
+        .renders
+        .lock()
+        .unwrap()
+        .get(name)
+        .cloned()
+        .ok_or_else(|| StepError::new(format!("overlay {name} was not rendered in this run")))?;
+    let inventory = ctx
+        .rendered
+        .lock()
+        .unwrap()
+        .get(name)
+        .cloned()
+        .unwrap_or_default();
     let rendered_dir = ctx.state_dir().join("rendered");
 
     // 2. Unchanged manifests, already applied and ready: nothing to do.
-    let previous = ctx.detail(&step.id).and_then(|d| d.get("sha256").and_then(|s| s.as_str().map(str::to_string)));
+    let previous = ctx
+        .detail(&step.id)
+        .and_then(|d| d.get("sha256").and_then(|s| s.as_str().map(str::to_string)));
     if ctx.was_done(step) && previous.as_deref() == Some(rendered.sha256.as_str()) {
-        ctx.summary.lock().unwrap().overlays.push(OverlayRecord { name: name.into(), objects: rendered.manifests.len(), hash: rendered.sha256.clone() });
+        ctx.summary.lock().unwrap().overlays.push(OverlayRecord {
+            name: name.into(),
+            objects: rendered.manifests.len(),
+            hash: rendered.sha256.clone(),
+        });
         return Ok(Done::Unchanged("rendered manifests unchanged".into()));
     }
 
@@ -116,7 +166,8 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
         }
         None => "default".to_string(),
     };
-    let plan = overlays::plan_apply(&rendered, &default_ns, &spec).map_err(|e| StepError::new(e.to_string()))?;
+    let plan = overlays::plan_apply(&rendered, &default_ns, &spec)
+        .map_err(|e| StepError::new(e.to_string()))?;
     if ctx.isolation.is_some() {
         check_namespaces_are_ours(ctx, step, &inventory).await?;
     }
@@ -124,70 +175,160 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
     {
         let mut inv = ctx.inventory.lock().unwrap();
         inv.0.record_applying(name, &inventory);
-        inv.0.save(&inv.1).map_err(|e| StepError::new(format!("cannot save {}: {e}", inv.1.display())))?;
+        inv.0
+            .save(&inv.1)
+            .map_err(|e| StepError::new(format!("cannot save {}: {e}", inv.1.display())))?;
     }
-    let files = plan.save(&rendered_dir, name).map_err(|e| StepError::new(e.to_string()))?;
+    let files = plan
+        .save(&rendered_dir, name)
+        .map_err(|e| StepError::new(e.to_string()))?;
     let k = kubectl(ctx);
     if let Some(crds) = &files.crds {
-        ctx.run_cmd(&step.id, &cmd_of(k.apply_argv(crds), &ctx.root, Duration::from_secs(300)), &format!("apply the CRDs of overlay {name}")).await?;
-        ctx.run_cmd(&step.id, &cmd_of(k.wait_crds_argv(&plan.crd_names, timeout), &ctx.root, timeout + Duration::from_secs(30)), &format!("wait for the CRDs of overlay {name} to be Established")).await?;
+        ctx.run_cmd(
+            &step.id,
+            &cmd_of(k.apply_argv(crds), &ctx.root, Duration::from_secs(300)),
+            &format!("apply the CRDs of overlay {name}"),
+        )
+        .await?;
+        ctx.run_cmd(
+            &step.id,
+            &cmd_of(
+                k.wait_crds_argv(&plan.crd_names, timeout),
+                &ctx.root,
+                timeout + Duration::from_secs(30),
+            ),
+            &format!("wait for the CRDs of overlay {name} to be Established"),
+        )
+        .await?;
     }
     if let Some(rest) = &files.rest {
-        ctx.run_cmd(&step.id, &cmd_of(k.apply_argv(rest), &ctx.root, Duration::from_secs(300)), &format!("apply overlay {name}")).await?;
+        ctx.run_cmd(
+            &step.id,
+            &cmd_of(k.apply_argv(rest), &ctx.root, Duration::from_secs(300)),
+            &format!("apply overlay {name}"),
+        )
+        .await?;
     }
     let deadline = std::time::Instant::now() + timeout;
     for target in &plan.waits {
-        let left = deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_secs(1));
+        let left = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(Duration::from_secs(1));
         let argv = k.wait_argv(target, left);
-        if let Err(e) = ctx.run_cmd(&step.id, &cmd_of(argv, &ctx.root, left + Duration::from_secs(30)), &format!("wait for {target}")).await {
+        if let Err(e) = ctx
+            .run_cmd(
+                &step.id,
+                &cmd_of(argv, &ctx.root, left + Duration::from_secs(30)),
+                &format!("wait for {target}"),
+            )
+            .await
+        {
             if e.is_interrupted() {
                 return Err(e);
             }
             let why = explain(ctx, &step.id, &k, target).await;
             return Err(StepError {
-                message: format!("overlay {name}: {target} is not ready after {}:\n{why}\n{}", humantime::format_duration(timeout), e.message),
-                hint: Some(format!("raise overlays.timeout for {name}, or look at `kubectl -n {} describe {}/{}`", target.namespace, target.kind.resource(), target.name)),
+                message: format!(
+                    "overlay {name}: {target} is not ready after {}:\n{why}\n{}",
+                    humantime::format_duration(timeout),
+                    e.message
+                ),
+                hint: Some(format!(
+                    "raise overlays.timeout for {name}, or look at `kubectl -n {} describe {}/{}`",
+                    target.namespace,
+                    target.kind.resource(),
+                    target.name
+                )),
                 exit: e.exit,
             });
         }
     }
-    ctx.summary.lock().unwrap().overlays.push(OverlayRecord { name: name.into(), objects: rendered.manifests.len(), hash: rendered.sha256.clone() });
-    Ok(Done::Changed(Some(serde_json::json!({ "sha256": rendered.sha256, "objects": rendered.manifests.len() }))))
+    ctx.summary.lock().unwrap().overlays.push(OverlayRecord {
+        name: name.into(),
+        objects: rendered.manifests.len(),
+        hash: rendered.sha256.clone(),
+    });
+    Ok(Done::Changed(Some(
+        serde_json::json!({ "sha256": rendered.sha256, "objects": rendered.manifests.len() }),
+    )))
 }
 
 /// The object's conditions and recent events, for a timeout message.
 async fn explain(ctx: &Ctx, step_id: &str, k: &Kubectl, target: &overlays::WaitTarget) -> String {
     let t = Duration::from_secs(20);
-    let object = ctx.run_cmd(step_id, &cmd_of(k.describe_argv(target), &ctx.root, t), "read the object").await.map(|o| o.stdout_str()).unwrap_or_default();
-    let events = ctx.run_cmd(step_id, &cmd_of(k.events_argv(target), &ctx.root, t), "read its events").await.map(|o| o.stdout_str()).unwrap_or_default();
+    let object = ctx
+        .run_cmd(
+            step_id,
+            &cmd_of(k.describe_argv(target), &ctx.root, t),
+            "read the object",
+        )
+        .await
+        .map(|o| o.stdout_str())
+        .unwrap_or_default();
+    let events = ctx
+        .run_cmd(
+            step_id,
+            &cmd_of(k.events_argv(target), &ctx.root, t),
+            "read its events",
+        )
+        .await
+        .map(|o| o.stdout_str())
+        .unwrap_or_default();
     overlays::explain_not_ready(&object, &events)
 }
 
 /// NetworkPolicy enforcement, node readiness, and a pull from the local registry. Runs the
 /// plan's commands, with the probe's random namespace in place of `devenv-verify-RANDOM`.
 pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
-    use overlays::verify::{check_node_architectures, interpret_probe_results, probe_image_tag, write_probe_context, VerifyProbe, DEFAULT_PROBE_PORT, PROBE_IMAGE_NAME};
+    use overlays::verify::{
+        check_node_architectures, interpret_probe_results, probe_image_tag, write_probe_context,
+        VerifyProbe, DEFAULT_PROBE_PORT, PROBE_IMAGE_NAME,
+    };
     if ctx.was_done(step) {
         return Ok(Done::Unchanged("verified on the last run".into()));
     }
-    let [build, push, apply_server, wait_server, apply_clients, wait_clients, results, cleanup] = step.commands.as_slice() else {
-        return Err(StepError::new("the verify step of this plan is not the probe sequence"));
+    let [build, push, apply_server, wait_server, apply_clients, wait_clients, results, cleanup] =
+        step.commands.as_slice()
+    else {
+        return Err(StepError::new(
+            "the verify step of this plan is not the probe sequence",
+        ));
     };
     let k = kubectl(ctx);
     // The probe image: built from what devenv ships, pushed only when the registry lacks it.
-    write_probe_context(&ctx.state_dir().join("probe")).map_err(|e| StepError::new(e.to_string()))?;
+    write_probe_context(&ctx.state_dir().join("probe"))
+        .map_err(|e| StepError::new(e.to_string()))?;
     let tag = probe_image_tag();
     let (host, prefix) = super::images::split_registry(&ctx.plan.registry.push);
-    let client = crate::images::RegistryClient::new(crate::images::RegistryOptions::default()).map_err(|e| StepError::new(e.to_string()))?;
-    if !matches!(client.has_manifest(&host, &format!("{prefix}{PROBE_IMAGE_NAME}"), &tag).await, Ok(Some(_))) {
+    let client = crate::images::RegistryClient::new(crate::images::RegistryOptions::default())
+        .map_err(|e| StepError::new(e.to_string()))?;
+    if !matches!(
+        client
+            .has_manifest(&host, &format!("{prefix}{PROBE_IMAGE_NAME}"), &tag)
+            .await,
+        Ok(Some(_))
+    ) {
         ctx.run(step, build).await?;
         ctx.run(step, push).await?;
     }
-    let nodes = ctx.run_cmd(&step.id, &cmd_of(k.argv(&["get", "nodes", "-o", "json"]), &ctx.root, Duration::from_secs(30)), "read the nodes").await?;
+    let nodes = ctx
+        .run_cmd(
+            &step.id,
+            &cmd_of(
+                k.argv(&["get", "nodes", "-o", "json"]),
+                &ctx.root,
+                Duration::from_secs(30),
+            ),
+            "read the nodes",
+        )
+        .await?;
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&nodes.stdout) {
         let unready = super::calico::unready_nodes(&v);
         if !unready.is_empty() {
-            return Err(StepError::new(format!("nodes not Ready:\n  {}", unready.join("\n  "))));
+            return Err(StepError::new(format!(
+                "nodes not Ready:\n  {}",
+                unready.join("\n  ")
+            )));
         }
     }
     check_node_architectures(&nodes.stdout_str()).map_err(StepError::new)?;
@@ -203,8 +344,12 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     };
     let dir = ctx.state_dir().join("verify");
     std::fs::create_dir_all(&dir).map_err(|e| StepError::new(e.to_string()))?;
-    for (file, text) in [("server.yaml", probe.server_manifests()), ("clients.yaml", probe.client_manifests())] {
-        crate::state::write_atomic(&dir.join(file), text.as_bytes()).map_err(|e| StepError::new(e.to_string()))?;
+    for (file, text) in [
+        ("server.yaml", probe.server_manifests()),
+        ("clients.yaml", probe.client_manifests()),
+    ] {
+        crate::state::write_atomic(&dir.join(file), text.as_bytes())
+            .map_err(|e| StepError::new(e.to_string()))?;
     }
     let outcome = async {
         ctx.run(step, &with_ns(apply_server)).await?;
@@ -233,23 +378,39 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     if !report.passed() {
         return Err(StepError::new(format!("NetworkPolicy verification failed:\n{report}")).hint("check that Calico is running (`kubectl -n calico-system get pods`) and that k3s runs with --disable-network-policy and flannel off"));
     }
-    Ok(Done::Changed(Some(serde_json::json!({ "probe": report.to_string() }))))
+    Ok(Done::Changed(Some(
+        serde_json::json!({ "probe": report.to_string() }),
+    )))
 }
 
 /// On a shared cluster, a namespace that exists must carry this project's and owner's labels.
-async fn check_namespaces_are_ours(ctx: &Ctx, step: &Step, inventory: &crate::tenancy::Inventory) -> Result<(), StepError> {
-    let Some(iso) = &ctx.isolation else { return Ok(()) };
+async fn check_namespaces_are_ours(
+    ctx: &Ctx,
+    step: &Step,
+    inventory: &crate::tenancy::Inventory,
+) -> Result<(), StepError> {
+    let Some(iso) = &ctx.isolation else {
+        return Ok(());
+    };
     let target = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
     for ns in inventory.namespaces() {
         if iso.mapping.is_shared(&ns) {
             continue;
         }
         let argv = target.get_namespace_argv(&ns);
-        let out = ctx.run_cmd(&step.id, &cmd_of(argv, &ctx.root, Duration::from_secs(30)), &format!("read namespace {ns}")).await?;
-        crate::tenancy::check_namespace_owner(&ns, &out.stdout_str(), &iso.labels).map_err(|m| match m.split_once("\n  = help: ") {
-            Some((m, h)) => StepError::new(m.to_string()).hint(h.to_string()),
-            None => StepError::new(m),
-        })?;
+        let out = ctx
+            .run_cmd(
+                &step.id,
+                &cmd_of(argv, &ctx.root, Duration::from_secs(30)),
+                &format!("read namespace {ns}"),
+            )
+            .await?;
+        crate::tenancy::check_namespace_owner(&ns, &out.stdout_str(), &iso.labels).map_err(
+            |m| match m.split_once("\n  = help: ") {
+                Some((m, h)) => StepError::new(m.to_string()).hint(h.to_string()),
+                None => StepError::new(m),
+            },
+        )?;
     }
     Ok(())
 }
@@ -259,15 +420,33 @@ async fn check_namespaces_are_ours(ctx: &Ctx, step: &Step, inventory: &crate::te
 pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     // The namespaces step counts as an overlay while devenv.toml declares namespaces: when
     // [namespaces] goes, what it created is pruned like a dropped overlay.
-    let namespaces_step = ctx.plan.step("namespaces").is_some().then(|| NAMESPACES_INVENTORY.to_string());
-    let config_overlays: Vec<String> = ctx.loaded.config.overlays.iter().map(|o| o.name.clone()).chain(namespaces_step).collect();
+    let namespaces_step = ctx
+        .plan
+        .step("namespaces")
+        .is_some()
+        .then(|| NAMESPACES_INVENTORY.to_string());
+    let config_overlays: Vec<String> = ctx
+        .loaded
+        .config
+        .overlays
+        .iter()
+        .map(|o| o.name.clone())
+        .chain(namespaces_step)
+        .collect();
     let rendered = ctx.rendered.lock().unwrap().clone();
-    let mut doomed = ctx.inventory.lock().unwrap().0.prune_plan(&rendered, &config_overlays);
+    let mut doomed = ctx
+        .inventory
+        .lock()
+        .unwrap()
+        .0
+        .prune_plan(&rendered, &config_overlays);
     if ctx.isolation.is_some() {
         // CRDs and other shared objects are never deleted on a shared cluster.
         let (ours, kept) = crate::tenancy::split_for_shared_cluster(doomed);
         for r in kept {
-            ctx.reporter.warn(&format!("{r} is no longer in the overlays but is shared by the cluster: left in place"));
+            ctx.reporter.warn(&format!(
+                "{r} is no longer in the overlays but is shared by the cluster: left in place"
+            ));
         }
         doomed = ours;
     }
@@ -280,12 +459,21 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     crate::tenancy::sort_for_delete(&mut doomed);
     let target = delete_target(ctx);
     for argv in target.delete_batches(&doomed) {
-        ctx.run_cmd(&step.id, &cmd_of(argv, &ctx.root, Duration::from_secs(300)), "delete objects removed from the overlays").await?;
+        ctx.run_cmd(
+            &step.id,
+            &cmd_of(argv, &ctx.root, Duration::from_secs(300)),
+            "delete objects removed from the overlays",
+        )
+        .await?;
     }
     let mut inv = ctx.inventory.lock().unwrap();
     inv.0.commit(&rendered, &config_overlays);
-    inv.0.save(&inv.1).map_err(|e| StepError::new(format!("cannot save {}: {e}", inv.1.display())))?;
-    Ok(Done::Changed(Some(serde_json::json!({ "pruned": doomed.iter().map(|r| r.to_string()).collect::<Vec<_>>() }))))
+    inv.0
+        .save(&inv.1)
+        .map_err(|e| StepError::new(format!("cannot save {}: {e}", inv.1.display())))?;
+    Ok(Done::Changed(Some(
+        serde_json::json!({ "pruned": doomed.iter().map(|r| r.to_string()).collect::<Vec<_>>() }),
+    )))
 }
 
 /// The name under which the namespaces step's objects are kept in the inventory (not a valid
