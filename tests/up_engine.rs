@@ -1715,3 +1715,40 @@ fn up_rebuilds_a_cluster_deleted_behind_its_back() {
     let r = run(&sb, &["status"]);
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// up never takes over a cluster it did not create
+
+#[test]
+fn up_refuses_a_same_named_cluster_it_did_not_create() {
+    let sb = Sandbox::new();
+    let (_, api) = ports(40);
+    project(&sb, "foreign", 40, "");
+    sb.k3d_ok(&[
+        "cluster",
+        "create",
+        "foreign",
+        "--api-port",
+        &format!("127.0.0.1:{api}"),
+        "--kubeconfig-update-default=false",
+    ]);
+    sb.clear_calls();
+    let r = run(&sb, &["up"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let text = r.text();
+    assert!(
+        text.contains("devenv did not create it") && text.contains("project.name"),
+        "{r:?}"
+    );
+    // Nothing was installed into it, and it is still there.
+    assert!(
+        !sb.calls()
+            .iter()
+            .any(|c| c.tool == "kubectl" && c.has(&["apply"])),
+        "{:?}",
+        sb.calls()
+    );
+    assert!(sb
+        .k3d_ok(&["cluster", "list", "-o", "json"])
+        .contains("\"foreign\""));
+}

@@ -199,6 +199,16 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
 
     if exists {
         let owned = ctx.journal.lock().unwrap().owns_cluster(&name);
+        if !owned {
+            // Installing Calico and workloads into someone else's cluster changes what is
+            // theirs: refuse, as `down` refuses to delete it.
+            return Err(StepError::new(format!(
+                "a k3d cluster named {name} exists, but devenv did not create it (not in .devenv/state.json): devenv leaves it alone"
+            ))
+            .hint(format!(
+                "give this project another name (project.name), or delete that cluster (`k3d cluster delete {name}`, or `devenv down --force`) and run `devenv up` again"
+            )));
+        }
         let recorded = ctx.detail("cluster").and_then(|d| d.get("spec").cloned());
         let diff = recorded
             .as_ref()
