@@ -281,6 +281,30 @@ pub fn up(g: &GlobalArgs, args: &UpArgs) -> Exit {
     run_steps(g, s, ids, opts, &[])
 }
 
+/// The names a command was given (all of `known` when none), or a usage error naming them.
+fn select(
+    what: &str,
+    known: &[String],
+    given: &[String],
+    loaded: &Loaded,
+) -> Result<Vec<String>, Exit> {
+    if let Some(bad) = given.iter().find(|n| !known.contains(n)) {
+        eprintln!("error: no {what} named {bad:?} in {}", loaded.source_name());
+        let list = if known.is_empty() {
+            "(none)".to_string()
+        } else {
+            known.join(", ")
+        };
+        eprintln!("  = help: {what}s: {list}");
+        return Err(Exit::Usage);
+    }
+    Ok(if given.is_empty() {
+        known.to_vec()
+    } else {
+        given.to_vec()
+    })
+}
+
 pub fn build(g: &GlobalArgs, args: &BuildArgs) -> Exit {
     let s = match open_session_for(g, false, false) {
         Ok(s) => s,
@@ -293,26 +317,10 @@ pub fn build(g: &GlobalArgs, args: &BuildArgs) -> Exit {
         .iter()
         .map(|i| i.name.clone())
         .collect();
-    let wanted = if args.names.is_empty() {
-        known.clone()
-    } else {
-        args.names.clone()
+    let wanted = match select("image", &known, &args.names, &s.loaded) {
+        Ok(w) => w,
+        Err(e) => return e,
     };
-    if let Some(bad) = wanted.iter().find(|n| !known.contains(n)) {
-        eprintln!(
-            "error: no image named {bad:?} in {}",
-            s.loaded.source_name()
-        );
-        eprintln!(
-            "  = help: images: {}",
-            if known.is_empty() {
-                "(none)".into()
-            } else {
-                known.join(", ")
-            }
-        );
-        return Exit::Usage;
-    }
     let targets: Vec<String> = wanted.iter().map(|n| format!("image:{n}")).collect();
     let ids = s.plan.closure(&targets);
     let opts = RunOptions {
@@ -335,26 +343,10 @@ pub fn apply(g: &GlobalArgs, args: &ApplyArgs) -> Exit {
         .iter()
         .map(|o| o.name.clone())
         .collect();
-    let wanted = if args.names.is_empty() {
-        known.clone()
-    } else {
-        args.names.clone()
+    let wanted = match select("overlay", &known, &args.names, &s.loaded) {
+        Ok(w) => w,
+        Err(e) => return e,
     };
-    if let Some(bad) = wanted.iter().find(|n| !known.contains(n)) {
-        eprintln!(
-            "error: no overlay named {bad:?} in {}",
-            s.loaded.source_name()
-        );
-        eprintln!(
-            "  = help: overlays: {}",
-            if known.is_empty() {
-                "(none)".into()
-            } else {
-                known.join(", ")
-            }
-        );
-        return Exit::Usage;
-    }
     let targets: Vec<String> = wanted.iter().map(|n| format!("overlay:{n}")).collect();
     let mut ids = s.plan.closure(&targets);
     // Objects removed from these overlays go too; the overlays not applied keep theirs (prune
