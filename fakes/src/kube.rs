@@ -6,9 +6,12 @@
 //! `default` creates `tigerastatus/calico` 2 s after both exist and makes it Available 40 s
 //! later, which makes the nodes Ready; CRDs are Established 2 s after they are applied;
 //! other workloads need Ready nodes (no CNI, no pod network) and resolvable images, then
-//! roll out in 5 s.
+//! roll out in 5 s. A Pod is Ready then; a Job gets one pod (`NAME-xxxxx`, listed with the
+//! pods) that completes at once, unless it runs the verify probe's `connect`: then the
+//! simulated network (`network.rs`) decides its termination message and how long it tries.
 
 use crate::common::{hex_id, now_ms, rfc3339_utc, scaled, uuid_from};
+use crate::network::{self, Endpoint};
 use crate::state::{Cluster, Obj, State};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -320,17 +323,24 @@ pub struct View<'a> {
     pub state: &'a State,
     pub now: u64,
     pushed: Option<Vec<String>>,
+    /// `probe.json`: a test's say over the simulated network (see `network.rs`).
+    probe: Value,
 }
 
 pub fn view<'a>(cluster: &'a Cluster, state: &'a State, dir: &Path) -> View<'a> {
     let pushed = std::fs::read(dir.join("pushed.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok());
+    let probe = std::fs::read(dir.join("probe.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or(Value::Null);
     View {
         cluster,
         state,
         now: now_ms(),
         pushed,
+        probe,
     }
 }
 
@@ -521,6 +531,423 @@ impl View<'_> {
         Some(start + scaled(WORKLOAD_MS))
     }
 
+    /// How the single pod of a Job ran (None: it has not started, as things stand).
+    pub fn job_run(&self, job: &Obj) -> Option<JobRun> {
+        let started = self.workload_ready_at(job)?;
+        let Some(args) = network::connect_args(pod_spec(&job.body)) else {
+            // Any other program: done as soon as it started.
+            return Some(JobRun {
+                started,
+                finished: started,
+                exit: 0,
+                message: None,
+            });
+        };
+        let usage = JobRun {
+            started,
+            finished: started,
+            exit: 2,
+            message: None,
+        };
+        let attempts: u64 = match args.attempts.parse() {
+            Ok(n) if n > 0 => n,
+            _ => return Some(usage),
+        };
+        let reach = match self.probe["results"][&job.name].as_str() {
+            Some("connected") => Reach::Connected,
+            Some(_) => Reach::Dropped,
+            None => match self.reach(job, &args, started) {
+                Some(r) => r,
+                None => return Some(usage),
+            },
+        };
+        // The probe: 2 s per attempt when packets are dropped, 1 s between attempts.
+        let (took, message) = match reach {
+            Reach::Connected => (0, "connected\n"),
+            Reach::Refused => ((attempts - 1) * 1_000, "no-connection\n"),
+            Reach::Dropped => (attempts * 3_000 - 1_000, "no-connection\n"),
+        };
+        Some(JobRun {
+            started,
+            finished: started + scaled(took),
+            exit: 0,
+            message: Some(message.into()),
+        })
+    }
+
+    /// Whether the probe client of `job` reaches its server at `at`; None when its
+    /// arguments are not a probe's (an unexpanded `$(VAR)`, a bad port: it exits 2).
+    fn reach(&self, job: &Obj, args: &network::ConnectArgs, at: u64) -> Option<Reach> {
+        let ns = job.namespace.as_deref().unwrap_or("default");
+        let port: u16 = args.port.parse().ok()?;
+        let services = || {
+            self.cluster
+                .objects
+                .iter()
+                .filter(|o| is_kind(o, "", "Service"))
+        };
+        let service = match network::service_of_env_ref(&args.host) {
+            // The kubelet sets NAME_SERVICE_HOST for the Services that exist when the pod
+            // is created; otherwise `$(VAR)` stays as it is, which is no IPv4 address.
+            Some(name) => {
+                let links = pod_spec(&job.body)
+                    .get("enableServiceLinks")
+                    .and_then(Value::as_bool)
+                    != Some(false);
+                let found = services().find(|s| {
+                    s.name == name
+                        && s.namespace.as_deref() == Some(ns)
+                        && s.created_ms <= job.rollout_ms
+                });
+                Some(found.filter(|_| links)?)
+            }
+            None => {
+                args.host.parse::<std::net::Ipv4Addr>().ok()?;
+                match services().find(|s| {
+                    s.body.pointer("/spec/clusterIP").and_then(Value::as_str)
+                        == Some(args.host.as_str())
+                }) {
+                    Some(s) => Some(s),
+                    None => return Some(Reach::Dropped), // no such address
+                }
+            }
+        }?;
+        let svc_ns = service.namespace.as_deref().unwrap_or("default");
+        let Some(svc_port) = service
+            .body
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|p| {
+                p["port"].as_u64() == Some(port as u64)
+                    && p["protocol"].as_str().unwrap_or("TCP") == "TCP"
+            })
+        else {
+            return Some(Reach::Dropped); // kube-proxy forwards only the Service's ports
+        };
+        let target = svc_port.get("targetPort").cloned().unwrap_or(json!(port));
+        // No selector, or no Ready pod listening: kube-proxy rejects (refused at once).
+        let Some(selector) = service
+            .body
+            .pointer("/spec/selector")
+            .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+        else {
+            return Some(Reach::Refused);
+        };
+        let backends: Vec<(&Obj, u16, Option<String>)> = self
+            .cluster
+            .objects
+            .iter()
+            .filter(|o| is_kind(o, "", "Pod") && o.namespace.as_deref() == Some(svc_ns))
+            .filter(|o| {
+                let labels = o.body.pointer("/metadata/labels").unwrap_or(&Value::Null);
+                network::selects(&json!({ "matchLabels": selector }), labels)
+            })
+            .filter(|o| self.workload_ready_at(o).is_some_and(|r| r <= at))
+            .filter_map(|o| {
+                let spec = pod_spec(&o.body);
+                let (p, name) = network::target_port(spec, &target)?;
+                network::listens_on(spec, p).then_some((o, p, name))
+            })
+            .collect();
+        if backends.is_empty() {
+            return Some(Reach::Refused);
+        }
+        let enforced = match self.probe["enforce"].as_bool() {
+            Some(e) => e,
+            None => self.calico_times().is_some_and(|(_, ready)| ready <= at),
+        };
+        if !enforced {
+            return Some(Reach::Connected); // flannel alone ignores NetworkPolicy
+        }
+        let policies: Vec<(&str, &Value)> = self
+            .cluster
+            .objects
+            .iter()
+            .filter(|o| is_kind(o, "networking.k8s.io", "NetworkPolicy"))
+            .map(|o| {
+                (
+                    o.namespace.as_deref().unwrap_or("default"),
+                    o.body.get("spec").unwrap_or(&Value::Null),
+                )
+            })
+            .collect();
+        let ns_labels = |name: &str| self.namespace_labels(name);
+        let client_labels = self.job_pod_labels(job);
+        let client = Endpoint {
+            namespace: ns,
+            labels: &client_labels,
+        };
+        let admitted = backends.iter().any(|(o, p, name)| {
+            let labels = o.body.pointer("/metadata/labels").unwrap_or(&Value::Null);
+            let server = Endpoint {
+                namespace: svc_ns,
+                labels,
+            };
+            network::policies_allow(&policies, &client, &server, *p, name.as_deref(), &ns_labels)
+        });
+        // Calico drops what no policy admits: the client times out.
+        Some(if admitted {
+            Reach::Connected
+        } else {
+            Reach::Dropped
+        })
+    }
+
+    /// A namespace's labels, with the one the API server sets on every namespace.
+    fn namespace_labels(&self, name: &str) -> Value {
+        let mut labels = self
+            .find("", "Namespace", None, name)
+            .and_then(|o| o.body.pointer("/metadata/labels").cloned())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        labels["kubernetes.io/metadata.name"] = json!(name);
+        labels
+    }
+
+    /// The labels the Job controller gives its pod: the template's and the job's own.
+    fn job_pod_labels(&self, job: &Obj) -> Value {
+        let mut labels = job
+            .body
+            .pointer("/spec/template/metadata/labels")
+            .cloned()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        for k in ["batch.kubernetes.io/controller-uid", "controller-uid"] {
+            labels[k] = json!(job.uid);
+        }
+        for k in ["batch.kubernetes.io/job-name", "job-name"] {
+            labels[k] = json!(job.name);
+        }
+        labels
+    }
+
+    /// The pod of a Job (`NAME-xxxxx`), as the API server shows it.
+    fn job_pod(&self, job: &Obj) -> Value {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let suffix: String = hex_id(&format!("{} {}", job.uid, job.rollout_ms), 10)
+            .as_bytes()
+            .chunks(2)
+            .map(|c| {
+                let n = u8::from_str_radix(std::str::from_utf8(c).unwrap_or("0"), 16).unwrap_or(0);
+                ALPHABET[n as usize % ALPHABET.len()] as char
+            })
+            .collect();
+        let name = format!("{}-{suffix}", job.name);
+        let ns = job.namespace.clone().unwrap_or_else(|| "default".into());
+        let mut md = job
+            .body
+            .pointer("/spec/template/metadata")
+            .cloned()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        md["labels"] = self.job_pod_labels(job);
+        md["name"] = json!(name);
+        md["generateName"] = json!(format!("{}-", job.name));
+        md["namespace"] = json!(ns);
+        md["uid"] = json!(uuid_from(&format!("pod {name} {}", job.uid)));
+        md["resourceVersion"] = json!(job.rv.to_string());
+        md["creationTimestamp"] = json!(rfc3339_utc(job.rollout_ms));
+        md["ownerReferences"] = json!([{"apiVersion":"batch/v1","blockOwnerDeletion":true,"controller":true,"kind":"Job","name":job.name,"uid":job.uid}]);
+        let spec = job
+            .body
+            .pointer("/spec/template/spec")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let run = self.job_run(job);
+        json!({"apiVersion":"v1","kind":"Pod","metadata":md,
+            "spec": self.pod_spec_defaults(spec, &name),
+            "status": self.pod_status(pod_spec(&job.body), &name, job.rollout_ms, self.workload_ready_at(job), run.as_ref())})
+    }
+
+    /// The node a pod runs on (spread over the nodes by name) and its index.
+    fn pod_node(&self, pod: &str) -> (String, u32) {
+        let nodes = self.node_names();
+        let i = hex_id(pod, 4)
+            .chars()
+            .fold(0usize, |a, c| a * 16 + c.to_digit(16).unwrap_or(0) as usize)
+            % nodes.len().max(1);
+        let node = nodes.get(i).cloned().unwrap_or_default();
+        let idx = self.node_index(&node);
+        (node, idx)
+    }
+
+    /// What the API server fills in a pod's spec (only what the manifest left out).
+    fn pod_spec_defaults(&self, mut spec: Value, pod: &str) -> Value {
+        if !spec.is_object() {
+            spec = json!({});
+        }
+        let defaults = json!({"dnsPolicy":"ClusterFirst","enableServiceLinks":true,"preemptionPolicy":"PreemptLowerPriority",
+            "priority":0,"restartPolicy":"Always","schedulerName":"default-scheduler","securityContext":{},"serviceAccount":"default",
+            "serviceAccountName":"default","terminationGracePeriodSeconds":30,
+            "tolerations":[{"effect":"NoExecute","key":"node.kubernetes.io/not-ready","operator":"Exists","tolerationSeconds":300},
+                {"effect":"NoExecute","key":"node.kubernetes.io/unreachable","operator":"Exists","tolerationSeconds":300}]});
+        for (k, v) in defaults.as_object().unwrap() {
+            if spec.get(k).is_none() {
+                spec[k] = v.clone();
+            }
+        }
+        if self.nodes_ready() {
+            spec["nodeName"] = json!(self.pod_node(pod).0);
+        }
+        if let Some(cs) = spec.get_mut("containers").and_then(Value::as_array_mut) {
+            for c in cs {
+                for (k, v) in [
+                    ("imagePullPolicy", "IfNotPresent"),
+                    ("terminationMessagePath", "/dev/termination-log"),
+                    ("terminationMessagePolicy", "File"),
+                ] {
+                    if c.get(k).is_none() {
+                        c[k] = json!(v);
+                    }
+                }
+            }
+        }
+        spec
+    }
+
+    /// A pod's status: Pending (unschedulable while the nodes are NotReady, pulling, or
+    /// creating its containers), Running (Ready), then for a Job's pod Succeeded or Failed
+    /// with each container's terminated state and termination message.
+    fn pod_status(
+        &self,
+        spec: &Value,
+        pod: &str,
+        created: u64,
+        ready_at: Option<u64>,
+        run: Option<&JobRun>,
+    ) -> Value {
+        let ts = |ms: u64| json!(rfc3339_utc(ms));
+        let now = self.now;
+        let cond = |t: &str, ok: bool, at: u64| json!({"lastProbeTime":null,"lastTransitionTime":ts(at),"status":if ok {"True"} else {"False"},"type":t});
+        let host_network = spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
+        let containers: Vec<Value> = spec
+            .get("containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !host_network && !self.nodes_ready() {
+            let n = self.node_names().len();
+            return json!({"conditions":[{"lastProbeTime":null,"lastTransitionTime":ts(created),
+                "message":format!("0/{n} nodes are available: {n} node(s) had untolerated taint {{node.kubernetes.io/not-ready: }}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."),
+                "reason":"Unschedulable","status":"False","type":"PodScheduled"}],"phase":"Pending","qosClass":"Burstable"});
+        }
+        let (_, idx) = self.pod_node(pod);
+        let scheduled = created.max(self.nodes_ready_at().unwrap_or(created));
+        let host_ip = format!("172.{}.0.{}", 18 + self.cluster.net % 200, 3 + idx);
+        let pod_ip = if host_network {
+            host_ip.clone()
+        } else {
+            format!(
+                "10.42.{idx}.{}",
+                2 + u8::from_str_radix(&hex_id(pod, 2), 16).unwrap_or(0) % 250
+            )
+        };
+        let container_id = |c: &Value| {
+            format!(
+                "containerd://{}",
+                hex_id(&format!("{pod} {}", c["name"].as_str().unwrap_or("")), 64)
+            )
+        };
+        let status_of = |c: &Value, state: Value, ready: bool, started: bool| {
+            let image = c["image"].as_str().unwrap_or("");
+            let mut s = json!({"image":image,"imageID":"","lastState":{},"name":c["name"],"ready":ready,"restartCount":0,"started":started,"state":state});
+            if started || state.get("terminated").is_some() {
+                s["containerID"] = json!(container_id(c));
+                s["imageID"] = json!(format!(
+                    "{}@sha256:{}",
+                    image.split(':').next().unwrap_or(image),
+                    hex_id(image, 64)
+                ));
+            }
+            s
+        };
+        let mut st = json!({"hostIP":host_ip,"hostIPs":[{"ip":host_ip}],"qosClass":"Burstable","startTime":ts(scheduled)});
+        let started = match ready_at {
+            Some(at) if at <= now => at,
+            _ => {
+                // Not started: the image cannot be pulled, or it is being pulled.
+                let waiting = if ready_at.is_none() {
+                    |c: &Value| json!({"waiting":{"message":format!("Back-off pulling image \"{}\"", c["image"].as_str().unwrap_or("")),"reason":"ImagePullBackOff"}})
+                } else {
+                    |_: &Value| json!({"waiting":{"reason":"ContainerCreating"}})
+                };
+                st["phase"] = json!("Pending");
+                st["conditions"] = json!([
+                    cond("PodReadyToStartContainers", ready_at.is_none(), scheduled),
+                    cond("Initialized", true, scheduled),
+                    cond("Ready", false, scheduled),
+                    cond("ContainersReady", false, scheduled),
+                    cond("PodScheduled", true, scheduled)
+                ]);
+                for k in ["Ready", "ContainersReady"] {
+                    for c in st["conditions"].as_array_mut().unwrap() {
+                        if c["type"] == k {
+                            c["reason"] = json!("ContainersNotReady");
+                            c["message"] = json!(format!(
+                                "containers with unready status: [{}]",
+                                containers
+                                    .iter()
+                                    .filter_map(|c| c["name"].as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            ));
+                        }
+                    }
+                }
+                st["containerStatuses"] = json!(containers
+                    .iter()
+                    .map(|c| status_of(c, waiting(c), false, false))
+                    .collect::<Vec<_>>());
+                return st;
+            }
+        };
+        st["podIP"] = json!(pod_ip);
+        st["podIPs"] = json!([{ "ip": pod_ip }]);
+        match run.filter(|r| r.finished <= now) {
+            Some(r) => {
+                let ok = r.exit == 0;
+                st["phase"] = json!(if ok { "Succeeded" } else { "Failed" });
+                let why = if ok { "PodCompleted" } else { "PodFailed" };
+                let mut ready = cond("Ready", false, r.finished);
+                ready["reason"] = json!(why);
+                let mut cready = cond("ContainersReady", false, r.finished);
+                cready["reason"] = json!(why);
+                st["conditions"] = json!([
+                    cond("PodReadyToStartContainers", false, r.finished),
+                    cond("Initialized", true, scheduled),
+                    ready,
+                    cready,
+                    cond("PodScheduled", true, scheduled)
+                ]);
+                st["containerStatuses"] = json!(containers.iter().map(|c| {
+                    let mut t = json!({"containerID":container_id(c),"exitCode":r.exit,"finishedAt":ts(r.finished),
+                        "reason":if ok {"Completed"} else {"Error"},"startedAt":ts(r.started)});
+                    if let Some(m) = &r.message {
+                        t["message"] = json!(m);
+                    }
+                    status_of(c, json!({"terminated": t}), false, false)
+                }).collect::<Vec<_>>());
+            }
+            None => {
+                st["phase"] = json!("Running");
+                st["conditions"] = json!([
+                    cond("PodReadyToStartContainers", true, started),
+                    cond("Initialized", true, scheduled),
+                    cond("Ready", true, started),
+                    cond("ContainersReady", true, started),
+                    cond("PodScheduled", true, scheduled)
+                ]);
+                st["containerStatuses"] = json!(containers
+                    .iter()
+                    .map(|c| status_of(c, json!({"running":{"startedAt":ts(started)}}), true, true))
+                    .collect::<Vec<_>>());
+            }
+        }
+        st
+    }
+
     fn node_names(&self) -> Vec<String> {
         let mut v = self.cluster.agent_names();
         v.extend(self.cluster.server_names());
@@ -560,6 +987,16 @@ impl View<'_> {
                         self.tigerastatus("ippools", created, created),
                     ));
                 }
+            }
+        }
+        if t.group.is_empty() && t.kind == "Pod" {
+            // The Job controller's pods (one per Job: no retries are simulated).
+            for job in self.cluster.objects.iter().filter(|o| {
+                is_kind(o, "batch", "Job") && (ns.is_none() || o.namespace.as_deref() == ns)
+            }) {
+                let pod = self.job_pod(job);
+                let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
+                out.push((job.namespace.clone().unwrap_or_default(), name, pod));
             }
         }
         for o in &self.cluster.objects {
@@ -678,16 +1115,29 @@ impl View<'_> {
                 }
                 s
             }
-            ("batch", "Job") => {
-                if ready {
-                    let done = ready_at.unwrap();
+            ("batch", "Job") => match self.job_run(o).filter(|r| r.finished <= self.now) {
+                Some(r) if r.exit == 0 => {
+                    let done = r.finished;
                     json!({"startTime": ts(o.rollout_ms), "completionTime": ts(done), "succeeded": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
                         "conditions": [
                             {"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached","message":"Reached expected number of succeeded pods","lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
                             {"type":"Complete","status":"True","reason":"CompletionsReached","message":"Reached expected number of succeeded pods","lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
-                } else {
-                    json!({"startTime": ts(o.rollout_ms), "active": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}})
                 }
+                Some(r) => {
+                    let done = r.finished;
+                    json!({"startTime": ts(o.rollout_ms), "failed": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
+                        "conditions": [
+                            {"type":"FailureTarget","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit","lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
+                            {"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit","lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
+                }
+                None => {
+                    let running = ready_at.is_some_and(|r| r <= self.now);
+                    json!({"startTime": ts(o.rollout_ms), "active": 1, "ready": if running { 1 } else { 0 }, "terminating": 0, "uncountedTerminatedPods": {}})
+                }
+            },
+            ("", "Pod") => {
+                v["spec"] = self.pod_spec_defaults(v["spec"].clone(), &o.name);
+                self.pod_status(pod_spec(&o.body), &o.name, o.created_ms, ready_at, None)
             }
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {
                 let est = self.crd_established(o);
@@ -819,6 +1269,26 @@ impl View<'_> {
         all.extend(self.cluster.agent_names());
         all.iter().position(|n| n == name).unwrap_or(0) as u32
     }
+}
+
+/// How a Job's pod ran (simulated clock, ms).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRun {
+    pub started: u64,
+    pub finished: u64,
+    pub exit: i32,
+    /// The termination message (`/dev/termination-log`), when the program wrote one.
+    pub message: Option<String>,
+}
+
+/// What a probe client's connection attempts meet.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reach {
+    Connected,
+    /// Rejected at once (no endpoint).
+    Refused,
+    /// Dropped (by policy, or no route): every attempt times out.
+    Dropped,
 }
 
 pub fn pod_spec(body: &Value) -> &Value {

@@ -10,4 +10,5 @@ pub mod kube;
 pub mod kubeconfig;
 pub mod kubectl;
 pub mod logrus;
+pub mod network;
 pub mod state;
