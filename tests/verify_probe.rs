@@ -448,3 +448,27 @@ fn the_fake_cluster_runs_the_probe_as_kubernetes_would() {
     let left = k(&["-n", &ns, "get", "pods", "-o", "json"]);
     assert!(!left.contains("probe-"), "{left}");
 }
+
+#[test]
+#[ignore = "needs a registry on 127.0.0.1:5000"]
+fn verify_says_why_when_the_probe_image_cannot_be_pulled() {
+    let sb = cluster("vpull", 5);
+    // The fake registry serves none of the listed images: the nodes cannot pull the probe.
+    sb.pushed(&[]);
+    let r = run(&sb, &["verify"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.text.contains("the probe server did not become Ready")
+            && r.text.contains(
+                "container server waiting: ImagePullBackOff: Back-off pulling image \"localhost:5000/devenv-probe:"
+            ),
+        "{r:?}"
+    );
+    assert!(
+        !namespaces(&sb, "vpull")
+            .iter()
+            .any(|n| n.starts_with("devenv-verify-")),
+        "{:?}",
+        namespaces(&sb, "vpull")
+    );
+}

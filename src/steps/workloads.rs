@@ -353,7 +353,39 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     }
     let outcome = async {
         ctx.run(step, &with_ns(apply_server)).await?;
-        ctx.run(step, &with_ns(wait_server)).await?;
+        if let Err(e) = ctx.run(step, &with_ns(wait_server)).await {
+            if e.is_interrupted() {
+                return Err(e);
+            }
+            // A bare "timed out" hides the usual cause (the probe image cannot be pulled
+            // from the local registry): say what the server pod is stuck on.
+            let argv = k.argv(&[
+                "-n",
+                &probe.namespace,
+                "get",
+                "pods",
+                "-l",
+                "devenv-probe=server",
+                "-o",
+                "json",
+            ]);
+            let why = ctx
+                .run_cmd(
+                    &step.id,
+                    &cmd_of(argv, &ctx.root, Duration::from_secs(30)),
+                    "read the probe server pod",
+                )
+                .await
+                .map(|o| overlays::explain_pods(&o.stdout_str()))
+                .unwrap_or_default();
+            return Err(StepError {
+                message: format!(
+                    "the probe server did not become Ready:\n{why}\n{}",
+                    e.message
+                ),
+                ..e
+            });
+        }
         ctx.run(step, &with_ns(apply_clients)).await?;
         let waited = ctx.run(step, &with_ns(wait_clients)).await;
         if let Err(e) = &waited {
