@@ -7,7 +7,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{json, Sandbox};
 
-const SAMPLES: &str = "/work/shared/reference/samples";
+// A copy of shared/reference/samples (facts gathered from the real tools, with their origins).
+const SAMPLES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/reference/samples"
+);
 
 fn sample(name: &str) -> String {
     let p = Path::new(SAMPLES).join(name);

@@ -1099,7 +1099,10 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
 mod tests {
     use super::*;
 
-    const SAMPLES: &str = "/work/shared/reference/samples";
+    const SAMPLES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/reference/samples"
+    );
 
     #[test]
     fn versions_parse_and_compare_by_release() {
