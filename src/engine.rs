@@ -413,9 +413,18 @@ pub async fn execute(ctx: Arc<Ctx>, ids: Vec<String>) -> Exit {
             .as_ref()
             .map(|(id, _)| id.clone())
             .unwrap_or_default();
-        ctx.reporter.warn(&format!("interrupted{}: every command devenv started was stopped; `devenv up` resumes from there", if at.is_empty() { String::new() } else { format!(" during `{at}`") }));
+        let again = rerun_hint(&ctx);
+        ctx.reporter.warn(&format!(
+            "interrupted{}: every command devenv started was stopped; `{again}` resumes from there",
+            if at.is_empty() {
+                String::new()
+            } else {
+                format!(" during `{at}`")
+            }
+        ));
     } else if let Some((id, _)) = &failed {
-        ctx.reporter.info(&format!("stopped at step `{id}`; fix the problem and run `devenv up` again: finished steps are not redone (logs: {})", ctx.runner.log_dir().display()));
+        let again = rerun_hint(&ctx);
+        ctx.reporter.info(&format!("stopped at step `{id}`; fix the problem and run `{again}` again: finished steps are not redone (logs: {})", ctx.runner.log_dir().display()));
     }
     let mut summary = ctx.summary.lock().unwrap().clone();
     summary.total = started.elapsed();
@@ -437,4 +446,15 @@ fn keep_detail(j: &mut Journal, step: &Step, detail: Option<serde_json::Value>) 
 /// Is the step one whose work the journal alone can vouch for (no live check needed)?
 pub fn is_step_kind(step: &Step, kind: &StepKind) -> bool {
     std::mem::discriminant(&step.kind) == std::mem::discriminant(kind)
+}
+
+/// The command to run again after a failure: the one that failed (`devenv verify`, `devenv
+/// build api`, …), `devenv up` when unknown.
+fn rerun_hint(ctx: &Ctx) -> String {
+    let cmd = ctx.opts.command.trim();
+    if cmd.is_empty() || cmd == "devenv" {
+        "devenv up".to_string()
+    } else {
+        cmd.to_string()
+    }
 }
