@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Exit status: 0 ok, 1 a step failed, 2 bad config or usage, 3 a prerequisite is missing,
-4 unhealthy (status), 5 not built yet, 130 interrupted.
+4 unhealthy (status), 130 interrupted (5 is reserved for \"not built yet\").
 
 devenv (the devenv-k8s project) is not devenv.sh, the Nix tool of the same name.";
 
@@ -67,7 +67,8 @@ pub enum Command {
     Up(UpArgs),
     /// Show the health of each component; exits 4 when something is unhealthy.
     Status,
-    /// Delete the cluster and registry devenv created (and nothing else).
+    /// Delete what devenv created, and nothing else: the k3d cluster and registry, or on an
+    /// existing cluster only the objects you applied.
     Down(DownArgs),
     /// `down` then `up`: rebuild from scratch, after a confirmation.
     Reset(ResetArgs),
@@ -77,7 +78,7 @@ pub enum Command {
     Build(BuildArgs),
     /// Render and apply overlays (all, or the named ones and what they depend on).
     Apply(ApplyArgs),
-    /// Prove NetworkPolicies are enforced, nodes are Ready, Calico is Available.
+    /// Prove NetworkPolicies are enforced, every node is Ready and pulls from the registry.
     Verify,
     /// Inspect the config.
     #[command(subcommand)]
