@@ -477,3 +477,30 @@ mod tests {
         assert!(!is_subsequence(&["create".into(), "cluster".into()], &argv));
     }
 }
+
+/// Go's tabwriter as kubectl and k3d use it (min width 0, padding 3, spaces): every column
+/// padded to its widest cell plus 3; the last column unpadded unless `keep_trailing` (kubectl
+/// `config get-contexts` keeps the trailing spaces).
+pub fn tabwriter(rows: &[Vec<String>], keep_trailing: bool) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.len()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() && !keep_trailing {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}", w = widths[i] + 3));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -949,32 +949,6 @@ fn print_yaml<T: Serialize>(v: &T) {
     print!("{}", serde_yaml_ng::to_string(&value).expect("yaml"));
 }
 
-fn table(rows: Vec<Vec<String>>) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |s| s.len()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}", w = widths[i] + 3));
-            }
-        }
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------
 // Commands
 
@@ -1839,7 +1813,7 @@ impl Ctx<'_> {
                     }
                     rows.push(r);
                 }
-                print!("{}", table(rows));
+                print!("{}", crate::common::tabwriter(&rows, false));
             }
             other => self.log.fatal(&format!("Unknown output format '{other}'")),
         }
@@ -2011,7 +1985,7 @@ impl Ctx<'_> {
                         "running".into(),
                     ]);
                 }
-                print!("{}", table(rows));
+                print!("{}", crate::common::tabwriter(&rows, false));
             }
             other => self.log.fatal(&format!("Unknown output format '{other}'")),
         }
@@ -2094,7 +2068,7 @@ impl Ctx<'_> {
                         .unwrap_or_else(|| "*".into());
                     rows.push(vec![n.name, n.role, cluster, "running".into()]);
                 }
-                print!("{}", table(rows));
+                print!("{}", crate::common::tabwriter(&rows, false));
             }
             other => self.log.fatal(&format!("Unknown output format '{other}'")),
         }

@@ -1327,7 +1327,7 @@ impl<'a> Kubectl<'a> {
                 if p.bool("no-headers", false) {
                     rows.remove(0);
                 }
-                print!("{}", tabwriter(&rows, false));
+                print!("{}", crate::common::tabwriter(&rows, false));
             }
             other => return Err(err(format!("--output {other} is not available"))),
         }
@@ -1388,7 +1388,7 @@ impl<'a> Kubectl<'a> {
                 if self.p.bool("no-headers", false) {
                     rows.remove(0);
                 }
-                print!("{}", tabwriter(&rows, true));
+                print!("{}", crate::common::tabwriter(&rows, true));
             }
             other => return Err(err(format!("output must be one of '' or 'name': {other}"))),
         }
@@ -1754,32 +1754,6 @@ fn parse_rfc3339_secs(s: &str) -> Option<u64> {
     Some((days * 86400 + hh * 3600 + mm * 60 + ss) as u64)
 }
 
-fn tabwriter(rows: &[Vec<String>], keep_trailing: bool) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |c| c.len()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() && !keep_trailing {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}", w = widths[i] + 3));
-            }
-        }
-        out.push_str(line.trim_end_matches(|_| !keep_trailing && false));
-        out.push('\n');
-    }
-    out
-}
-
 fn table(items: &[(ResType, Value)], all_ns: bool, no_headers: bool, now: u64) -> String {
     let kind = &items[0].0.kind;
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -1855,5 +1829,5 @@ fn table(items: &[(ResType, Value)], all_ns: bool, no_headers: bool, now: u64) -
         }
         rows.push(r);
     }
-    tabwriter(&rows, false)
+    crate::common::tabwriter(&rows, false)
 }
