@@ -510,7 +510,7 @@ async fn download(
 
 /// The useful part of a reqwest error ("tcp connect error: Connection refused"): its own
 /// message only repeats the URL, the cause is in its sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = e.source();
     while let Some(s) = cur {

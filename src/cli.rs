@@ -130,6 +130,11 @@ pub struct UpArgs {
     /// Skip `devenv verify` at the end.
     #[arg(long)]
     pub no_verify: bool,
+    /// Download the k3d, kubectl and helm versions pinned in devenv.toml's [tools] (exact
+    /// versions) into devenv's cache, each checked against its published sha256, and run
+    /// them from there (PATH is left alone).
+    #[arg(long)]
+    pub install_tools: bool,
 }
 
 #[derive(Debug, Args, Default)]

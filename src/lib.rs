@@ -19,6 +19,7 @@ pub mod runner;
 pub mod state;
 pub mod steps;
 pub mod tenancy;
+pub mod tools;
 pub mod ui;
 
 use cli::{Cli, Command, ConfigCommand};

@@ -482,6 +482,15 @@ impl<'a> Builder<'a> {
             "check the kubectl version",
             30,
         ));
+        // helm is checked only when `[tools]` pins it (no step runs helm yet).
+        if cfg.tools.helm.is_some() {
+            pre.push(PlannedCommand::new(
+                "helm",
+                &["version", "--template", "{{.Version}}"],
+                "check the helm version",
+                30,
+            ));
+        }
         let port_note = format!(
             "ports api={} registry={}",
             cfg.cluster.api_port, cfg.registry.port

@@ -497,7 +497,8 @@ impl Runner {
             humantime::format_rfc3339_seconds(SystemTime::now())
         ));
 
-        let mut command = tokio::process::Command::new(&cmd.program);
+        // A pinned tool devenv installed runs from its cache (`[tools]`, src/tools.rs).
+        let mut command = tokio::process::Command::new(crate::tools::resolve(&cmd.program));
         command
             .args(&cmd.args)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))

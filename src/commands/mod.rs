@@ -53,6 +53,8 @@ pub fn load_config_without_cluster(g: &GlobalArgs) -> Result<Loaded, Exit> {
         }
         Exit::Usage
     })?;
+    // Pinned tools devenv installed into its cache are the ones every command runs.
+    crate::tools::activate(&loaded.config);
     if let Some(c) = g.context.as_deref().filter(|c| !c.is_empty()) {
         if loaded.config.cluster.provider == crate::config::schema::ClusterProvider::Existing {
             loaded.config.cluster.context = Some(c.to_string());

@@ -265,6 +265,9 @@ pub fn up(g: &GlobalArgs, args: &UpArgs) -> Exit {
         Ok(s) => s,
         Err(e) => return e,
     };
+    if let Err(e) = install_tools(&s, args) {
+        return e;
+    }
     let ids: Vec<String> = s
         .plan
         .steps
@@ -279,6 +282,87 @@ pub fn up(g: &GlobalArgs, args: &UpArgs) -> Exit {
         command: command_line(),
     };
     run_steps(g, s, ids, opts, &[])
+}
+
+/// `--install-tools`, or a yes at the prompt (on a terminal) when a pinned version is
+/// neither in the cache nor the one on PATH: downloads the exact pins of `[tools]` into
+/// devenv's cache and makes every command of this run use them.
+fn install_tools(s: &Session, args: &UpArgs) -> Result<(), Exit> {
+    let pins = crate::tools::pins(&s.loaded.config);
+    if pins.is_empty() {
+        if args.install_tools {
+            s.reporter
+                .warn("--install-tools: devenv.toml has no [tools] table; nothing to install");
+        }
+        return Ok(());
+    }
+    let wanted = if args.install_tools {
+        match crate::tools::exact_pins(&s.loaded) {
+            Ok(w) => w,
+            Err(e) => {
+                s.reporter.error(&e.to_string(), None);
+                return Err(Exit::Usage);
+            }
+        }
+    } else {
+        let missing = crate::tools::missing_exact_pins(&s.loaded.config);
+        // The question exists only on a terminal; --yes answers it there.
+        if missing.is_empty() || !interactive(&s.loaded) {
+            return Ok(());
+        }
+        let list: Vec<String> = missing.iter().map(|(t, v)| format!("{t} v{v}")).collect();
+        if args.yes {
+            missing
+        } else {
+            match dialoguer::Confirm::new()
+                .with_prompt(format!(
+                "devenv.toml pins {}, which is not what PATH has. Download {} into devenv's cache?",
+                list.join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            ))
+                .default(false)
+                .interact()
+            {
+                Ok(true) => missing,
+                _ => return Ok(()),
+            }
+        }
+    };
+    let Ok(root) = crate::tools::cache_root() else {
+        s.reporter
+            .error(&crate::tools::ToolsError::NoCache.to_string(), None);
+        return Err(Exit::Prerequisite);
+    };
+    let result = runtime().block_on(async {
+        let client =
+            crate::calico::http_client().map_err(|e| crate::tools::ToolsError::Download {
+                url: String::new(),
+                cause: e.to_string(),
+            })?;
+        crate::tools::install(&wanted, &root, &client).await
+    });
+    match result {
+        Ok(done) => {
+            for i in done {
+                let how = if i.downloaded {
+                    "downloaded and checked"
+                } else {
+                    "already in the cache"
+                };
+                s.reporter.info(&format!(
+                    "{} v{}: {how} ({})",
+                    i.tool,
+                    i.version,
+                    i.path.display()
+                ));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            s.reporter.error(&e.to_string(), None);
+            Err(Exit::Prerequisite)
+        }
+    }
 }
 
 /// The names a command was given (all of `known` when none), or a usage error naming them.

@@ -46,6 +46,8 @@ pub struct Config {
     pub run: Run,
     #[serde(default)]
     pub ci_cache: CiCache,
+    #[serde(default, skip_serializing_if = "ToolVersions::is_empty")]
+    pub tools: ToolVersions,
     /// Named partial configs merged over this file with `--profile NAME` / `DEVENV_PROFILE`.
     /// Only the source file carries them; the effective config never does.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -500,5 +502,39 @@ impl JsonSchema for DurationStr {
             "description": "A duration such as \"90s\", \"5m\" or \"1h 30m\".",
             "pattern": "^\\s*[0-9]+\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"
         })
+    }
+}
+
+/// `[tools]`: the versions of k3d, kubectl and helm this project expects. Each is an exact
+/// version (`"5.8.3"`), a release line (`"1.33"`: any 1.33.x) or a semver range
+/// (`">=1.31, <1.34"`); pre-releases match only a spec that names one. `doctor` and
+/// preflight refuse other versions (exit 3); `devenv up --install-tools` downloads exact
+/// pins into devenv's cache and uses them from there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolVersions {
+    /// k3d version, e.g. `"5.8.3"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k3d: Option<String>,
+    /// kubectl version, e.g. `"1.33"` (any 1.33.x) or `"1.33.4"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubectl: Option<String>,
+    /// helm version, e.g. `"3.18.6"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<String>,
+}
+
+impl ToolVersions {
+    pub fn is_empty(&self) -> bool {
+        self.k3d.is_none() && self.kubectl.is_none() && self.helm.is_none()
+    }
+
+    /// The spec for one tool.
+    pub fn get(&self, tool: crate::tools::Tool) -> Option<&str> {
+        match tool {
+            crate::tools::Tool::K3d => self.k3d.as_deref(),
+            crate::tools::Tool::Kubectl => self.kubectl.as_deref(),
+            crate::tools::Tool::Helm => self.helm.as_deref(),
+        }
     }
 }

@@ -588,6 +588,8 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             );
         }
     }
+    // [tools]: each spec a version or a range (src/tools.rs).
+    errs.out.extend(crate::tools::validate(loaded));
     if c.build.parallel > 64 {
         errs.push(
             "build.parallel",

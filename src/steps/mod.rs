@@ -44,7 +44,7 @@ pub async fn run(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
 /// Tool versions are checked once per binary: the journal keeps them keyed by the binary's
 /// path, size and mtime, so a second `up` runs none of the version commands.
 fn tool_stamp(program: &str) -> Option<String> {
-    let path = which::which(program).ok()?;
+    let path = crate::tools::resolved_path(program).or_else(|| which::which(program).ok())?;
     let meta = std::fs::metadata(&path).ok()?;
     let mtime = meta
         .modified()
@@ -55,12 +55,32 @@ fn tool_stamp(program: &str) -> Option<String> {
     Some(format!("{}:{}:{}", path.display(), meta.len(), mtime))
 }
 
+/// Every prerequisite is checked before anything is reported, as `doctor` does: a missing
+/// k3d does not hide a stopped Docker daemon or a busy port. The result is one failure
+/// listing every problem (exit 3), before anything is created.
 async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     let previous = ctx.detail(&step.id).unwrap_or(serde_json::Value::Null);
     let mut stamps = serde_json::Map::new();
     let mut ran_any = false;
-    for cmd in &step.commands {
-        let stamp = tool_stamp(&cmd.program);
+    let mut checks: Vec<preflight::Check> = Vec::new();
+    // Tools whose check failed: the node observation needs Docker and k3d.
+    let mut docker_ok = true;
+    let mut k3d_ok = true;
+    let cfg = &ctx.loaded.config;
+    for (i, cmd) in step.commands.iter().enumerate() {
+        // The first command is the Docker check (`build.docker` may name another client).
+        let kind = if i == 0 {
+            "docker"
+        } else {
+            cmd.program.as_str()
+        };
+        let tool = crate::tools::Tool::from_name(kind);
+        let pin = tool.and_then(|t| crate::tools::pin_for(cfg, t));
+        // A pin change must re-run the check: it is part of the stamp.
+        let stamp = tool_stamp(&cmd.program).map(|s| match &pin {
+            Some(p) => format!("{s}|{}", p.spec),
+            None => s,
+        });
         let key = format!(
             "{} {}",
             cmd.program,
@@ -71,32 +91,81 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         let cached = stamp.is_some()
             && previous.get(&key).and_then(|v| v.as_str()) == stamp.as_deref()
             && ctx.was_done(step);
-        if let Some(s) = &stamp {
-            stamps.insert(key.clone(), serde_json::Value::String(s.clone()));
-        }
         if cached {
+            if let Some(s) = &stamp {
+                stamps.insert(key.clone(), serde_json::Value::String(s.clone()));
+            }
             continue;
         }
         ran_any = true;
-        let out = match ctx.run(step, cmd).await {
-            Ok(o) => o,
-            Err(e) if e.is_interrupted() => return Err(e),
-            Err(e) => return Err(prereq_error(&cmd.program, e)),
+        let runner_cmd = cmd.to_runner(&ctx.root);
+        let found = match ctx
+            .runner
+            .run_unchecked(&crate::engine::log_name(&step.id), &runner_cmd)
+            .await
+        {
+            Ok(o) => preflight::interpret_tool(
+                kind,
+                o.status,
+                &o.stdout_str(),
+                &o.stderr_str(),
+                pin.as_ref(),
+                tool.and_then(|t| crate::tools::pin_location(&ctx.loaded, t))
+                    .as_deref(),
+            ),
+            Err(e) if e.is_interrupted() => return Err(StepError::interrupted()),
+            Err(e) => vec![preflight::spawn_failure_for(kind, &cmd.program, &e)],
         };
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        match cmd.program.as_str() {
-            "k3d" => preflight::check_k3d_output(&text)
-                .map_err(|m| StepError::new(m.0).hint(m.1).prerequisite())?,
-            "kubectl" if cmd.args.iter().any(|a| a == "--client") => {
-                preflight::check_kubectl_output(&text)
-                    .map_err(|m| StepError::new(m.0).hint(m.1).prerequisite())?
+        let failed = found
+            .iter()
+            .any(|c| c.status == preflight::CheckStatus::Fail);
+        if failed {
+            match kind {
+                "docker" => docker_ok = false,
+                "k3d" => k3d_ok = false,
+                _ => {}
             }
-            _ => {}
+        } else if let Some(s) = &stamp {
+            // Only a check that passed is remembered.
+            stamps.insert(key.clone(), serde_json::Value::String(s.clone()));
         }
+        checks.extend(found);
     }
-    if ctx.loaded.config.cluster.provider == ClusterProvider::K3d {
-        let nodes = cluster::observed_nodes(ctx, step).await?;
-        preflight_ports(ctx, &nodes)?;
+    if cfg.cluster.provider == ClusterProvider::K3d {
+        if docker_ok && k3d_ok {
+            let nodes = cluster::observed_nodes(ctx, step).await?;
+            checks.extend(preflight_ports(ctx, &nodes));
+        } else if !docker_ok {
+            // Docker is down: none of devenv's containers holds a port, so whatever does
+            // is in the way.
+            checks.extend(preflight_ports(ctx, &serde_json::json!([])));
+        }
+        // Docker up but k3d missing: devenv's own registry may hold its port; the check
+        // runs once k3d is there.
+    }
+    let problems: Vec<&preflight::Check> = checks
+        .iter()
+        .filter(|c| c.status == preflight::CheckStatus::Fail)
+        .collect();
+    match problems.as_slice() {
+        [] => {}
+        [one] => {
+            return Err(StepError::new(one.detail.clone())
+                .hint(one.fix.clone().unwrap_or_default())
+                .prerequisite())
+        }
+        many => {
+            let mut msg = format!("{} prerequisites are not met:", many.len());
+            for c in many {
+                msg.push_str(&format!("\n  ✗ {}: {}", c.name, c.detail));
+                if let Some(fix) = &c.fix {
+                    msg.push_str(&format!("\n      fix: {fix}"));
+                }
+            }
+            return Err(StepError::new(msg)
+                .hint("fix each problem above, then run `devenv up` again (`devenv doctor` checks them all)")
+                .prerequisite());
+        }
     }
     let detail = serde_json::Value::Object(stamps);
     if !ran_any {
@@ -112,29 +181,10 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     Ok(Done::Changed(Some(detail)))
 }
 
-fn prereq_error(program: &str, e: StepError) -> StepError {
-    let hint = e.hint.clone().unwrap_or_else(|| match program {
-        "docker" => {
-            "install Docker and start its daemon (Docker Desktop, or `sudo systemctl start docker`)"
-                .into()
-        }
-        "k3d" => "install k3d v5.5 or newer: https://k3d.io/#installation".into(),
-        "kubectl" => {
-            "install kubectl 1.31 or newer: https://kubernetes.io/docs/tasks/tools/".into()
-        }
-        other => format!("install {other}"),
-    });
-    StepError {
-        message: e.message,
-        hint: Some(hint),
-        exit: crate::exit::Exit::Prerequisite,
-    }
-}
-
 /// Every host port devenv is about to bind must be free before anything is created
 /// (k3d would otherwise create, fail, and roll back). Ports of things that already exist
 /// are theirs, not a conflict.
-fn preflight_ports(ctx: &Ctx, nodes: &serde_json::Value) -> Result<(), StepError> {
+fn preflight_ports(ctx: &Ctx, nodes: &serde_json::Value) -> Vec<preflight::Check> {
     let cfg = &ctx.loaded.config;
     let mut wanted: Vec<(String, u16, String)> = Vec::new();
     if cfg.registry.provider == RegistryProvider::K3d
@@ -149,7 +199,21 @@ fn preflight_ports(ctx: &Ctx, nodes: &serde_json::Value) -> Result<(), StepError
     if !cluster::cluster_names(nodes).contains(&ctx.names.cluster) {
         wanted.extend(cluster_ports(ctx));
     }
-    check_ports(&wanted)
+    wanted
+        .iter()
+        .filter_map(|(host, port, key)| busy_port(host, *port, key))
+        .collect()
+}
+
+/// A failed check when `host:port` is in use.
+fn busy_port(host: &str, port: u16, key: &str) -> Option<preflight::Check> {
+    let addr: IpAddr = host.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let busy = preflight::port_in_use(addr, port)?;
+    Some(preflight::Check::fail(
+        format!("port {port}"),
+        format!("port {port} on {host} ({key}) is already in use{busy}"),
+        format!("stop what holds it, or set {key} to a free port in devenv.toml"),
+    ))
 }
 
 /// Host ports the cluster publishes: the API and every port mapping with a host port.
@@ -181,15 +245,10 @@ pub fn preflight_ports_for_cluster(ctx: &Ctx) -> Result<(), StepError> {
 
 fn check_ports(wanted: &[(String, u16, String)]) -> Result<(), StepError> {
     for (host, port, key) in wanted {
-        let addr: IpAddr = host.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        if let Some(busy) = preflight::port_in_use(addr, *port) {
-            return Err(StepError::new(format!(
-                "port {port} on {host} ({key}) is already in use{busy}"
-            ))
-            .hint(format!(
-                "stop what holds it, or set {key} to a free port in devenv.toml"
-            ))
-            .prerequisite());
+        if let Some(c) = busy_port(host, *port, key) {
+            return Err(StepError::new(c.detail)
+                .hint(c.fix.unwrap_or_default())
+                .prerequisite());
         }
     }
     Ok(())

@@ -113,13 +113,16 @@ pub fn render_checks(checks: &[Check]) -> String {
 // ---------------------------------------------------------------------------------------
 // Versions
 
-/// A release version; pre-release and build suffixes (`-dispatcher`, `+dfsg1`, `-rc.0`)
-/// are ignored: only the release numbers decide what a tool supports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A tool version, compared as semver does: a pre-release sorts before its release
+/// (`v5.9.0-rc.0 < v5.9.0`, semver.org §11), build metadata (`+dfsg1`) is ignored.
+/// Vendor suffixes such as kubectl's `-dispatcher` are pre-releases in semver's terms.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
     pub major: u64,
     pub minor: u64,
     pub patch: u64,
+    /// Empty for a release; `semver::Prerelease` orders an empty one after any other.
+    pub pre: semver::Prerelease,
 }
 
 impl Version {
@@ -128,14 +131,17 @@ impl Version {
             major,
             minor,
             patch,
+            pre: semver::Prerelease::EMPTY,
         }
     }
 
-    /// `v1.32.4-dispatcher`, `20.10.24+dfsg1`, `5.9.0`, `v1.33` → a version; `v5-dev` → None
-    /// (a major alone says too little).
+    /// `v1.32.4-dispatcher`, `20.10.24+dfsg1`, `5.9.0-rc.0`, `v1.33` → a version; `v5-dev`
+    /// → None (a major alone says too little).
     pub fn parse(s: &str) -> Option<Version> {
         let s = s.trim();
         let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
+        // Build metadata never changes what a version is (semver.org §10).
+        let s = s.split('+').next().unwrap_or(s);
         let end = s
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(s.len());
@@ -146,14 +152,63 @@ impl Version {
             None | Some("") => 0,
             Some(p) => p.parse().ok()?,
         };
-        Some(Version::new(major, minor, patch))
+        let pre = match s[end..].strip_prefix('-') {
+            Some(p) if !p.is_empty() => semver::Prerelease::new(p).ok()?,
+            _ => semver::Prerelease::EMPTY,
+        };
+        Some(Version {
+            major,
+            minor,
+            patch,
+            pre,
+        })
+    }
+
+    /// Whether this is a pre-release (`-rc.0`, `-beta.1`, `-dispatcher`).
+    pub fn is_prerelease(&self) -> bool {
+        !self.pre.is_empty()
+    }
+
+    /// As a `semver::Version`, to match `[tools]` requirements.
+    pub fn to_semver(&self) -> semver::Version {
+        semver::Version {
+            major: self.major,
+            minor: self.minor,
+            patch: self.patch,
+            pre: self.pre.clone(),
+            build: semver::BuildMetadata::EMPTY,
+        }
     }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)
+        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)?;
+        if !self.pre.is_empty() {
+            write!(f, "-{}", self.pre)?;
+        }
+        Ok(())
     }
+}
+
+/// k3d versions devenv refuses although they are newer than [`K3D_MIN`]: the
+/// pre-releases of a release (`5.9.0` stands for `v5.9.0-rc.0`, `v5.9.0-rc.1`, ...; semver
+/// orders them before v5.9.0) and why. The pre-releases of v5.9.0 create the registry named
+/// in `registries.use` and fail with "A registry node with that name already exists"
+/// (k3d-io/k3d#1642); v5.9.0 skips creating a registry that is already in the use list
+/// (`pkg/client/cluster.go`, `git diff v5.8.3 v5.9.0`).
+pub const K3D_BAD_PRERELEASES: &[(Version, &str)] = &[(
+    Version::new(5, 9, 0),
+    "its pre-releases create the registry that devenv lists in registries.use and fail with \
+     \"A registry node with that name already exists\" (k3d-io/k3d#1642, fixed in v5.9.0)",
+)];
+
+/// Why this k3d is a known-bad pre-release, if it is one.
+fn k3d_known_bad(v: &Version) -> Option<(&'static Version, &'static str)> {
+    K3D_BAD_PRERELEASES.iter().find_map(|(release, why)| {
+        let same = (v.major, v.minor, v.patch) == (release.major, release.minor, release.patch);
+        (same && v < release).then_some((release, *why))
+    })
 }
 
 pub const K3D_MIN: Version = Version::new(5, 5, 0);
@@ -357,6 +412,14 @@ pub fn evaluate_k3d(v: &K3dVersion) -> Check {
             ),
             K3D_INSTALL,
         ),
+        Some(ver) if k3d_known_bad(&ver).is_some() => {
+            let (release, why) = k3d_known_bad(&ver).expect("checked");
+            Check::fail(
+                NAME,
+                format!("k3d {} is a pre-release of {release}: {why}", v.k3d),
+                format!("install k3d {release} or newer (or v5.8.3): https://k3d.io/#installation"),
+            )
+        }
         Some(ver) if ver.major > K3D_MIN.major => Check::warn(
             NAME,
             format!("k3d {}{k3s} is a newer major version than devenv knows (v5)", v.k3d),
@@ -502,8 +565,8 @@ pub fn parse_kubectl_version(out: &str) -> Option<KubectlVersion> {
 
 /// Two checks: kubectl itself and the kustomize inside it.
 pub fn evaluate_kubectl(v: &KubectlVersion) -> Vec<Check> {
-    let client = match v.version {
-        Some(ver) if ver < KUBECTL_MIN => Check::fail(
+    let client = match &v.version {
+        Some(ver) if *ver < KUBECTL_MIN => Check::fail(
             "kubectl",
             format!(
                 "kubectl {} is too old: devenv needs v1.31 or newer (for `kubectl wait --for=create`)",
@@ -580,6 +643,129 @@ pub async fn check_kubectl(runner: &Runner, kubectl: &str) -> Result<Vec<Check>,
         Err(e) if e.is_interrupted() => Err(e),
         Err(e) => Ok(vec![spawn_failure("kubectl", kubectl, &e, KUBECTL_INSTALL)]),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// helm (checked only when `[tools]` pins it)
+
+const HELM_INSTALL: &str = "install helm: https://helm.sh/docs/intro/install/";
+
+/// `helm version --template {{.Version}}`: `v3.18.6` (helm 3 and 4, no cluster needed).
+pub fn helm_version_cmd(helm: &str) -> Cmd {
+    Cmd::new(helm)
+        .args(["version", "--template", "{{.Version}}"])
+        .timeout(CHECK_TIMEOUT)
+}
+
+/// Reads the result of [`helm_version_cmd`].
+pub fn interpret_helm_version(status: i32, stdout: &str, stderr: &str) -> (Check, Option<Version>) {
+    let v = first_line(stdout);
+    match Version::parse(v) {
+        Some(ver) if status == 0 => (Check::ok("helm", format!("helm {v}")), Some(ver)),
+        _ => (
+            Check::fail(
+                "helm",
+                format!(
+                    "could not read the helm version from `helm version` (exit status {status}): {}",
+                    first_line(if stderr.trim().is_empty() { stdout } else { stderr })
+                ),
+                HELM_INSTALL,
+            ),
+            None,
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `[tools]` pins
+
+/// Compares what is installed with the project's pin (`at`: `devenv.toml:14`).
+pub fn evaluate_pin(
+    pin: &crate::tools::Pin,
+    installed: Option<&Version>,
+    reported: &str,
+    at: Option<&str>,
+) -> Check {
+    let tool = pin.tool.name();
+    let name = format!("tools.{tool}");
+    let key = format!(
+        "tools.{tool} = {:?}{}",
+        pin.spec,
+        at.map(|a| format!(" ({a})")).unwrap_or_default()
+    );
+    let fix = match &pin.exact {
+        Some(v) => format!(
+            "run `devenv up --install-tools` to download {tool} v{v} into devenv's cache (your PATH is left alone), or install {tool} v{v} yourself"
+        ),
+        None => format!(
+            "install a {tool} matching {:?}, or pin an exact version so that `devenv up --install-tools` can download it",
+            pin.spec
+        ),
+    };
+    match installed {
+        Some(v) if pin.matches(&v.to_semver()) => {
+            Check::ok(name, format!("{tool} {v} matches {key}"))
+        }
+        Some(v) => Check::fail(name, format!("{tool} {v} does not match {key}"), fix),
+        None => Check::fail(
+            name,
+            format!("{tool} reports version `{reported}`, which cannot be compared with {key}"),
+            fix,
+        ),
+    }
+}
+
+/// The checks of one tool's version command as the `up` preflight runs it: `kind` is
+/// `docker`, `k3d`, `kubectl` or `helm`; a pin adds its comparison.
+pub fn interpret_tool(
+    kind: &str,
+    status: i32,
+    stdout: &str,
+    stderr: &str,
+    pin: Option<&crate::tools::Pin>,
+    pin_at: Option<&str>,
+) -> Vec<Check> {
+    let (mut checks, installed, reported) = match kind {
+        "docker" => (
+            vec![interpret_docker_version(status, stdout, stderr)],
+            None,
+            String::new(),
+        ),
+        "k3d" => {
+            let c = interpret_k3d_version(status, stdout, stderr);
+            let reported = parse_k3d_version(stdout).map(|v| v.k3d).unwrap_or_default();
+            (vec![c], Version::parse(&reported), reported)
+        }
+        "kubectl" => {
+            let checks = interpret_kubectl_version(status, stdout, stderr);
+            let v = parse_kubectl_version(stdout).filter(|_| status == 0);
+            let reported = v.as_ref().map(|v| v.client.clone()).unwrap_or_default();
+            (checks, v.and_then(|v| v.version), reported)
+        }
+        "helm" => {
+            let (c, v) = interpret_helm_version(status, stdout, stderr);
+            (vec![c], v, first_line(stdout).to_string())
+        }
+        _ => (vec![], None, String::new()),
+    };
+    // A tool that did not answer at all already failed: a pin adds nothing to say.
+    let answered = !reported.is_empty();
+    if let (Some(pin), true) = (pin, answered) {
+        checks.push(evaluate_pin(pin, installed.as_ref(), &reported, pin_at));
+    }
+    checks
+}
+
+/// The check for a tool that could not be started, with its install hint.
+pub fn spawn_failure_for(kind: &str, program: &str, e: &RunError) -> Check {
+    let install = match kind {
+        "docker" => DOCKER_INSTALL,
+        "k3d" => K3D_INSTALL,
+        "kubectl" => KUBECTL_INSTALL,
+        "helm" => HELM_INSTALL,
+        _ => "install it",
+    };
+    spawn_failure(kind, program, e, install)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1064,31 +1250,68 @@ pub struct PreflightInput {
     pub ports: Vec<PortRequest>,
     /// Skip the k3d check (a cluster provider other than k3d).
     pub skip_k3d: bool,
+    /// `[tools]` pins, each with where it is written (`devenv.toml:14`).
+    pub pins: Vec<(crate::tools::Pin, Option<String>)>,
 }
 
 /// Runs every check, the commands concurrently. Only an interruption is an error.
 pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Check>, RunError> {
     let t = &input.tools;
-    let (docker, k3d, kubectl) = tokio::join!(
-        check_docker(runner, &t.docker),
+    let pin = |tool: crate::tools::Tool| input.pins.iter().find(|(p, _)| p.tool == tool);
+    let check = |kind: &'static str, program: String, cmd: Cmd| {
+        let pin = crate::tools::Tool::from_name(kind).and_then(pin);
+        async move {
+            match runner
+                .run_unchecked(&format!("preflight-{kind}"), &cmd)
+                .await
+            {
+                Ok(o) => Ok(interpret_tool(
+                    kind,
+                    o.status,
+                    &o.stdout_str(),
+                    &o.stderr_str(),
+                    pin.map(|(p, _)| p),
+                    pin.and_then(|(_, at)| at.as_deref()),
+                )),
+                Err(e) if e.is_interrupted() => Err(e),
+                Err(e) => Ok(vec![spawn_failure_for(kind, &program, &e)]),
+            }
+        }
+    };
+    let wants_helm = pin(crate::tools::Tool::Helm).is_some();
+    let (docker, k3d, kubectl, helm) = tokio::join!(
+        check("docker", t.docker.clone(), docker_version_cmd(&t.docker)),
         async {
             if input.skip_k3d {
-                Ok(None)
+                Ok(vec![])
             } else {
-                check_k3d(runner, &t.k3d).await.map(Some)
+                check("k3d", t.k3d.clone(), k3d_version_cmd(&t.k3d)).await
             }
         },
-        check_kubectl(runner, &t.kubectl),
+        check(
+            "kubectl",
+            t.kubectl.clone(),
+            kubectl_version_cmd(&t.kubectl)
+        ),
+        async {
+            if wants_helm {
+                check("helm", "helm".into(), helm_version_cmd("helm")).await
+            } else {
+                Ok(vec![])
+            }
+        },
     );
     let docker = docker?;
-    let mut checks = vec![docker.clone()];
+    let docker_ok = docker.iter().all(|c| c.status == CheckStatus::Ok);
+    let mut checks = docker;
     checks.extend(k3d?);
     checks.extend(kubectl?);
+    checks.extend(helm?);
     for p in &input.ports {
         checks.push(check_port(p.addr, p.port, &p.setting));
     }
     checks.push(check_disk("project", &input.project_dir));
-    if docker.status == CheckStatus::Ok {
+    if docker_ok {
         checks.extend(check_docker_disk(runner, &t.docker, &input.project_dir).await?);
     }
     checks.push(check_self_on_path());
@@ -1106,15 +1329,24 @@ mod tests {
 
     #[test]
     fn versions_parse_and_compare_by_release() {
+        let dispatcher = Version::parse("v1.32.4-dispatcher").unwrap();
         assert_eq!(
-            Version::parse("v1.32.4-dispatcher"),
-            Some(Version::new(1, 32, 4))
+            (dispatcher.major, dispatcher.minor, dispatcher.patch),
+            (1, 32, 4)
         );
+        assert_eq!(dispatcher.to_string(), "v1.32.4-dispatcher");
         assert_eq!(
             Version::parse("20.10.24+dfsg1"),
             Some(Version::new(20, 10, 24))
         );
-        assert_eq!(Version::parse("v5.9.0-rc.0"), Some(Version::new(5, 9, 0)));
+        // Pre-releases sort before their release, as semver orders them (issue 12 #9).
+        let rc = Version::parse("v5.9.0-rc.0").unwrap();
+        assert!(rc.is_prerelease());
+        assert!(rc < Version::new(5, 9, 0), "{rc}");
+        assert!(rc > Version::new(5, 8, 3));
+        assert!(Version::parse("v5.9.0-rc.0") < Version::parse("v5.9.0-rc.1"));
+        assert!(Version::parse("v5.9.0-rc.2") < Version::parse("v5.9.0-rc.10"));
+        assert!(Version::parse("v5.5.0-beta.1").unwrap() < K3D_MIN);
         assert_eq!(Version::parse("v1.33"), Some(Version::new(1, 33, 0)));
         assert_eq!(Version::parse("v5-dev"), None);
         assert_eq!(Version::parse(""), None);
@@ -1150,7 +1382,7 @@ mod tests {
   "kustomizeVersion": "v5.5.0"
 }"#;
         let v = parse_kubectl_version(text).unwrap();
-        assert_eq!(v.version, Some(Version::new(1, 32, 4)));
+        assert_eq!(v.version, Version::parse("v1.32.4-dispatcher"));
         // No usable gitVersion: major/minor ("32+") still give the release.
         let odd = text.replace("v1.32.4-dispatcher", "custom");
         assert_eq!(
@@ -1220,6 +1452,17 @@ mod tests {
         assert_eq!(old.status, CheckStatus::Fail);
         assert!(old.detail.contains("v1alpha5"), "{}", old.detail);
         assert_eq!(eval("v6.0.0").status, CheckStatus::Warn);
+        // k3d-io/k3d#1642: the v5.9.0 pre-releases break registries.use; v5.9.0 fixed it.
+        for rc in ["v5.9.0-rc.0", "v5.9.0-rc.1"] {
+            let c = eval(rc);
+            assert_eq!(c.status, CheckStatus::Fail, "{rc}: {c:?}");
+            assert!(c.detail.contains("pre-release of v5.9.0"), "{}", c.detail);
+            assert!(c.detail.contains("k3d-io/k3d#1642"), "{}", c.detail);
+            assert!(c.fix.as_deref().unwrap().contains("v5.9.0 or newer"));
+        }
+        assert_eq!(eval("v5.9.0").status, CheckStatus::Ok);
+        assert_eq!(eval("v5.9.1-rc.0").status, CheckStatus::Ok);
+        assert_eq!(eval("v5.8.3").status, CheckStatus::Ok);
         assert_eq!(eval("v5-dev").status, CheckStatus::Warn);
         // k3d before v5.5.0 rejects `-o` on `version` (cobra's message).
         let c = interpret_k3d_version(1, "", "Error: unknown shorthand flag: 'o' in -o\n");

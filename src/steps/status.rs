@@ -372,6 +372,13 @@ pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
         project_dir: loaded.root.clone(),
         ports,
         skip_k3d: !k3d,
+        pins: crate::tools::pins(c)
+            .into_iter()
+            .map(|p| {
+                let at = crate::tools::pin_location(loaded, p.tool);
+                (p, at)
+            })
+            .collect(),
     };
     super::preflight::run_all(&runner, &input)
         .await

@@ -1,0 +1,530 @@
+//! A newcomer's first hour (issue 14) and pre-release tools (issue 12 #9): preflight lists
+//! every problem at once, `[tools]` pins are enforced and `--install-tools` installs them
+//! from a (local, stand-in) release server, a k3d pre-release with a known bug is refused,
+//! GitLab CI output, and the shipped `.gitlab-ci.yml` example.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use support::{json, Sandbox};
+
+const CALICO_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
+
+/// Ports below Linux's ephemeral range (32768-60999), so an outgoing connection never holds
+/// one; each test has its own pair.
+fn ports(n: u16) -> (u16, u16) {
+    (23100 + n * 2, 23101 + n * 2)
+}
+
+fn project(sb: &Sandbox, name: &str, registry: u16, api: u16, extra: &str) {
+    sb.write(
+        "devenv.toml",
+        &format!(
+            "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {api}\nagents = 1\ntimeout = \"20s\"\n\n\
+             [registry]\nport = {registry}\n\n[calico]\nmanifests = \"{CALICO_FIXTURE}\"\ntimeout = \"20s\"\n\n\
+             [verify]\nenabled = false\n{extra}"
+        ),
+    );
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(cmd: &mut assert_cmd::Command) -> Out {
+    let o = cmd.output().expect("run devenv");
+    Out {
+        code: o.status.code(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// PATH with the fakes of `keep` only (the others missing), and no real k3d/kubectl.
+fn path_with_only(sb: &Sandbox, keep: &[&str]) -> std::ffi::OsString {
+    let bin = sb.root.path().join("bin-partial");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in keep {
+        let link = bin.join(tool);
+        if !link.exists() {
+            std::os::unix::fs::symlink(support::fakes_dir().join(tool), link).unwrap();
+        }
+    }
+    let fakes = support::fakes_dir();
+    let rest: Vec<PathBuf> = std::env::split_paths(&sb.path_var())
+        .filter(|d| *d != fakes)
+        .collect();
+    for t in ["k3d", "kubectl", "helm"] {
+        if !keep.contains(&t) {
+            assert!(
+                rest.iter().all(|d| !d.join(t).exists()),
+                "a real {t} is on PATH: {rest:?}"
+            );
+        }
+    }
+    std::env::join_paths(std::iter::once(bin).chain(rest)).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 14 #2: every problem at once
+
+/// Docker down, k3d missing and the registry port busy: three problems in one failure,
+/// exit 3, before anything is created. (Before: only the first one, the Docker daemon.)
+#[test]
+fn preflight_lists_docker_down_k3d_missing_and_a_busy_port_at_once() {
+    let sb = Sandbox::new();
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let (_, api) = ports(0);
+    project(&sb, "allatonce", busy, api, "");
+    sb.fault(json!({"tool": "docker", "match": ["version"], "action": "fail", "exit": 1,
+        "stderr": "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"}));
+    let path = path_with_only(&sb, &["kubectl", "docker"]);
+    let o = run(sb.devenv(["up"]).env("PATH", &path));
+    assert_eq!(o.code, Some(3), "{o:?}");
+    let err = &o.stderr;
+    assert!(err.contains("3 prerequisites are not met"), "{o:?}");
+    let problems: Vec<&str> = err
+        .lines()
+        .filter(|l| l.trim_start().starts_with("✗ ") && !l.contains("Check prerequisites"))
+        .collect();
+    assert_eq!(problems.len(), 3, "{problems:#?}\n{o:?}");
+    assert!(
+        problems[0].contains("docker: the Docker daemon is not running"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].contains("k3d:") && problems[1].contains("not found on PATH"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].contains(&format!(
+            "port {busy} on 127.0.0.1 (registry.port) is already in use"
+        )),
+        "{problems:#?}"
+    );
+    // Each with its fix.
+    assert!(err.contains("fix: start Docker"), "{o:?}");
+    assert!(err.contains("fix: install k3d"), "{o:?}");
+    assert!(err.contains("set registry.port to a free port"), "{o:?}");
+    assert!(sb.mutating_calls().is_empty(), "{:?}", sb.mutating_calls());
+    drop(held);
+}
+
+/// One problem keeps the one-line message and its hint.
+#[test]
+fn preflight_with_one_problem_says_it_alone() {
+    let sb = Sandbox::new();
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let (_, api) = ports(1);
+    project(&sb, "onlyone", busy, api, "");
+    let o = run(&mut sb.devenv(["up"]));
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert!(!o.stderr.contains("prerequisites are not met"), "{o:?}");
+    assert!(
+        o.stderr.contains(&format!(
+            "port {busy} on 127.0.0.1 (registry.port) is already in use"
+        )),
+        "{o:?}"
+    );
+    assert!(sb.mutating_calls().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 12 #9: pre-release tools
+
+/// k3d v5.9.0-rc.0 creates the registry listed in registries.use and fails (k3d#1642):
+/// semver orders it before v5.9.0, and preflight refuses it. (Before: it passed as 5.9.0.)
+#[test]
+fn k3d_v5_9_0_rc_is_refused_before_anything_is_created() {
+    let sb = Sandbox::new();
+    let (registry, api) = ports(2);
+    project(&sb, "prerelease", registry, api, "");
+    // The output of an rc build (k3d-io/k3d#1642 shows its `k3d version`).
+    sb.fault(
+        json!({"tool": "k3d", "match": ["version"], "action": "garbage", "exit": 0,
+        "stdout": "{\"k3d\":\"v5.9.0-rc.0\",\"k3s\":\"v1.34.3-k3s1\"}\n"}),
+    );
+    let o = run(&mut sb.devenv(["up"]));
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert!(
+        o.stderr
+            .contains("k3d v5.9.0-rc.0 is a pre-release of v5.9.0"),
+        "{o:?}"
+    );
+    assert!(o.stderr.contains("k3d-io/k3d#1642"), "{o:?}");
+    assert!(sb.mutating_calls().is_empty(), "{:?}", sb.mutating_calls());
+    let d = run(&mut sb.devenv(["doctor"]));
+    assert_eq!(d.code, Some(3), "{d:?}");
+    assert!(d.stdout.contains("pre-release of v5.9.0"), "{d:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 14 #3: [tools]
+
+#[test]
+fn a_bad_tools_spec_is_a_located_config_error() {
+    let sb = Sandbox::new();
+    let (registry, api) = ports(3);
+    project(
+        &sb,
+        "badspec",
+        registry,
+        api,
+        "\n[tools]\nk3d = \"latest\"\n",
+    );
+    let line = sb
+        .read("devenv.toml")
+        .lines()
+        .position(|l| l.starts_with("k3d ="))
+        .unwrap()
+        + 1;
+    for args in [&["config", "validate"][..], &["up"][..]] {
+        let o = run(&mut sb.devenv(args));
+        assert_eq!(o.code, Some(2), "{args:?}: {o:?}");
+        assert!(
+            o.stderr.contains(&format!("devenv.toml:{line}:")),
+            "{args:?}: {o:?}"
+        );
+        assert!(o.stderr.contains("tools.k3d"), "{o:?}");
+        assert!(
+            o.stderr.contains("is not a version or a version range"),
+            "{o:?}"
+        );
+    }
+    assert!(sb.calls().is_empty(), "{:?}", sb.calls());
+}
+
+/// The fakes are k3d v5.9.0 and kubectl v1.33.1.
+#[test]
+fn pins_are_enforced_by_doctor_and_preflight() {
+    let sb = Sandbox::new();
+    let (registry, api) = ports(4);
+    project(
+        &sb,
+        "pinned",
+        registry,
+        api,
+        "\n[tools]\nk3d = \"5.8.3\"\nkubectl = \"1.33\"\n",
+    );
+    let d = run(&mut sb.devenv(["doctor"]));
+    assert_eq!(d.code, Some(3), "{d:?}");
+    let k3d_line = d
+        .stdout
+        .lines()
+        .find(|l| l.contains("tools.k3d"))
+        .unwrap_or_else(|| panic!("{d:?}"));
+    assert!(k3d_line.starts_with("FAIL"), "{d:?}");
+    assert!(
+        k3d_line.contains("k3d v5.9.0 does not match tools.k3d = \"5.8.3\" (devenv.toml:"),
+        "{d:?}"
+    );
+    assert!(d.stdout.contains("devenv up --install-tools"), "{d:?}");
+    let kubectl_line = d
+        .stdout
+        .lines()
+        .find(|l| l.contains("tools.kubectl"))
+        .unwrap();
+    assert!(kubectl_line.starts_with("ok"), "{d:?}");
+
+    let o = run(&mut sb.devenv(["up"]));
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert!(
+        o.stderr.contains("k3d v5.9.0 does not match tools.k3d"),
+        "{o:?}"
+    );
+    assert!(sb.mutating_calls().is_empty());
+
+    // A range that the installed versions satisfy passes.
+    project(
+        &sb,
+        "pinned",
+        registry,
+        api,
+        "\n[tools]\nk3d = \">=5.8, <6\"\nkubectl = \"1.33\"\n",
+    );
+    let o = run(&mut sb.devenv(["up"]));
+    assert_eq!(o.code, Some(0), "{o:?}");
+}
+
+/// A tiny HTTP/1.1 server: serves `files` (path → body), 404 otherwise, counts requests.
+struct Server {
+    base: String,
+    hits: Arc<AtomicUsize>,
+}
+
+fn serve(files: Vec<(String, Vec<u8>)>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = match files.iter().find(|(p, _)| p == path) {
+                Some((_, body)) => ("200 OK", body.clone()),
+                None => ("404 Not Found", b"404: Not Found".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        }
+    });
+    Server { base, hits }
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn platform() -> (&'static str, &'static str) {
+    let os = if cfg!(target_os = "macos") {
+        "darwin"
+    } else {
+        "linux"
+    };
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    (os, arch)
+}
+
+/// Stand-ins for the three release binaries: each reports the pinned version and hands
+/// every other command to the fake (so `up` runs through them).
+fn stand_ins() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let fakes = support::fakes_dir();
+    let k3d = format!(
+        "#!/bin/sh\nif [ \"$1\" = version ]; then echo '{{\"k3d\":\"v5.8.3\",\"k3s\":\"v1.31.5-k3s1\"}}'; exit 0; fi\nexec {} \"$@\"\n",
+        fakes.join("k3d").display()
+    );
+    let kubectl = format!(
+        "#!/bin/sh\nif [ \"$1\" = version ]; then echo '{{\"clientVersion\":{{\"major\":\"1\",\"minor\":\"33\",\"gitVersion\":\"v1.33.4\"}},\"kustomizeVersion\":\"v5.6.0\"}}'; exit 0; fi\nexec {} \"$@\"\n",
+        fakes.join("kubectl").display()
+    );
+    let helm = "#!/bin/sh\necho v3.18.6\n".to_string();
+    (k3d.into_bytes(), kubectl.into_bytes(), helm.into_bytes())
+}
+
+/// `helm-v3.18.6-OS-ARCH.tar.gz` holding `OS-ARCH/helm` (as get.helm.sh publishes it).
+fn helm_tgz(helm: &[u8]) -> Vec<u8> {
+    let (os, arch) = platform();
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(helm.len() as u64);
+    h.set_mode(0o755);
+    h.set_cksum();
+    b.append_data(&mut h, format!("{os}-{arch}/helm"), helm)
+        .unwrap();
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+/// The three release layouts on one server; `k3d_sum` is what checksums.txt says.
+fn release_server(k3d_sum: Option<String>) -> Server {
+    let (os, arch) = platform();
+    let (k3d, kubectl, helm) = stand_ins();
+    let tgz = helm_tgz(&helm);
+    let other = sha(b"another asset");
+    let k3d_sum = k3d_sum.unwrap_or_else(|| sha(&k3d));
+    let helm_asset = format!("helm-v3.18.6-{os}-{arch}.tar.gz");
+    serve(vec![
+        (format!("/k3d/v5.8.3/k3d-{os}-{arch}"), k3d.clone()),
+        (
+            "/k3d/v5.8.3/checksums.txt".into(),
+            format!("{other}  _dist/k3d-windows-amd64.exe\n{k3d_sum}  _dist/k3d-{os}-{arch}\n")
+                .into_bytes(),
+        ),
+        (
+            format!("/dl/v1.33.4/bin/{os}/{arch}/kubectl"),
+            kubectl.clone(),
+        ),
+        (
+            format!("/dl/v1.33.4/bin/{os}/{arch}/kubectl.sha256"),
+            sha(&kubectl).into_bytes(),
+        ),
+        (format!("/helm/{helm_asset}"), tgz.clone()),
+        (
+            format!("/helm/{helm_asset}.sha256sum"),
+            format!("{}  {helm_asset}\n", sha(&tgz)).into_bytes(),
+        ),
+    ])
+}
+
+fn with_server(sb: &Sandbox, server: &Server, cmd: &mut assert_cmd::Command) {
+    cmd.env("DEVENV_K3D_BASE_URL", format!("{}/k3d", server.base))
+        .env("DEVENV_KUBECTL_BASE_URL", format!("{}/dl", server.base))
+        .env("DEVENV_HELM_BASE_URL", format!("{}/helm", server.base))
+        .env("DEVENV_CACHE_DIR", sb.root.path().join("cache"));
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `--install-tools`: a wrong checksum installs nothing; the right one installs the three
+/// pinned binaries into the cache, `up` runs them (the fakes on PATH are other versions),
+/// a second run downloads nothing, and `doctor` sees the cached ones. PATH is untouched.
+#[test]
+fn install_tools_downloads_checks_and_uses_the_pinned_binaries() {
+    let sb = Sandbox::new();
+    let (registry, api) = ports(5);
+    project(
+        &sb,
+        "install",
+        registry,
+        api,
+        "\n[tools]\nk3d = \"5.8.3\"\nkubectl = \"1.33.4\"\nhelm = \"3.18.6\"\n",
+    );
+    let cache = sb.root.path().join("cache");
+
+    // 1. A checksums.txt that does not match the asset: refused, nothing installed.
+    let bad = release_server(Some(sha(b"not the asset")));
+    let mut cmd = sb.devenv(["up", "--install-tools"]);
+    with_server(&sb, &bad, &mut cmd);
+    let o = run(&mut cmd);
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert!(
+        o.stderr.contains("does not match its published sha256"),
+        "{o:?}"
+    );
+    assert!(o.stderr.contains("nothing was installed"), "{o:?}");
+    assert!(files_under(&cache).is_empty(), "{:?}", files_under(&cache));
+    assert!(sb.mutating_calls().is_empty());
+
+    // 2. The right files: installed, checked, used.
+    let good = release_server(None);
+    let mut cmd = sb.devenv(["up", "--install-tools"]);
+    with_server(&sb, &good, &mut cmd);
+    let o = run(&mut cmd);
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let downloads = good.hits.load(Ordering::SeqCst);
+    assert_eq!(downloads, 6, "three assets and three checksum files");
+    let (os, arch) = platform();
+    for (tool, v) in [("k3d", "5.8.3"), ("kubectl", "1.33.4"), ("helm", "3.18.6")] {
+        let bin = cache.join(format!("tools/{tool}/{v}/{os}-{arch}/{tool}"));
+        let mode = std::fs::metadata(&bin)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{o:?}", bin.display()))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111, "{} is not executable", bin.display());
+        assert!(
+            o.stderr
+                .contains(&format!("{tool} v{v}: downloaded and checked")),
+            "{o:?}"
+        );
+    }
+    assert!(sb
+        .mutating_calls()
+        .iter()
+        .any(|c| c.has(&["cluster", "create"])));
+
+    // 3. Again: nothing downloaded, the cached binaries still used.
+    let mut cmd = sb.devenv(["up", "--install-tools"]);
+    with_server(&sb, &good, &mut cmd);
+    let o = run(&mut cmd);
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert_eq!(good.hits.load(Ordering::SeqCst), downloads, "{o:?}");
+    assert!(
+        o.stderr.contains("k3d v5.8.3: already in the cache"),
+        "{o:?}"
+    );
+
+    // 4. Without the flag, doctor and up use the cache too (the fakes on PATH are 5.9.0
+    //    and 1.33.1, and there is no helm on PATH at all).
+    let mut cmd = sb.devenv(["doctor"]);
+    cmd.env("DEVENV_CACHE_DIR", &cache);
+    let d = run(&mut cmd);
+    for tool in ["tools.k3d", "tools.kubectl", "tools.helm"] {
+        let l = d
+            .stdout
+            .lines()
+            .find(|l| l.contains(tool))
+            .unwrap_or_else(|| panic!("{d:?}"));
+        assert!(l.starts_with("ok"), "{d:?}");
+    }
+    assert!(good.hits.load(Ordering::SeqCst) == downloads);
+}
+
+#[test]
+fn install_tools_needs_exact_versions_and_says_when_offline() {
+    let sb = Sandbox::new();
+    let (registry, api) = ports(6);
+    project(
+        &sb,
+        "ranges",
+        registry,
+        api,
+        "\n[tools]\nkubectl = \"1.33\"\n",
+    );
+    let o = run(&mut sb.devenv(["up", "--install-tools"]));
+    assert_eq!(o.code, Some(2), "{o:?}");
+    assert!(
+        o.stderr.contains("tools.kubectl = \"1.33\" (devenv.toml:"),
+        "{o:?}"
+    );
+    assert!(o.stderr.contains("it needs an exact version"), "{o:?}");
+    assert!(sb.calls().is_empty(), "{:?}", sb.calls());
+
+    // Offline: a closed port.
+    project(&sb, "ranges", registry, api, "\n[tools]\nk3d = \"5.8.3\"\n");
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let cache = sb.root.path().join("cache");
+    let o = run(sb
+        .devenv(["up", "--install-tools"])
+        .env("DEVENV_K3D_BASE_URL", &url)
+        .env("DEVENV_CACHE_DIR", &cache));
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert!(o.stderr.contains("cannot download"), "{o:?}");
+    assert!(o.stderr.contains("nothing was installed"), "{o:?}");
+    assert!(files_under(&cache).is_empty());
+    assert!(sb.mutating_calls().is_empty());
+}
