@@ -31,7 +31,22 @@ pub fn load_config_without_cluster(g: &GlobalArgs) -> Result<Loaded, Exit> {
     let mut loaded = crate::config::load(&opts).map_err(|errors| {
         eprint!("{errors}");
         // On GitHub Actions, each problem is also an annotation on its devenv.toml line.
-        if crate::ui::detect(crate::ui::UiFlags::default()) == crate::ui::OutputMode::Github {
+        let mode = crate::ui::detect(crate::ui::UiFlags::default());
+        // On GitLab CI, each problem again as `devenv.toml:LINE:COL: error: message`.
+        if mode == crate::ui::OutputMode::Gitlab {
+            for e in &errors.errors {
+                let loc = e
+                    .location
+                    .as_ref()
+                    .filter(|l| l.line > 0)
+                    .map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
+                eprint!(
+                    "{}",
+                    crate::ui::gitlab::error_line(loc.as_ref(), &e.message)
+                );
+            }
+        }
+        if mode == crate::ui::OutputMode::Github {
             for e in &errors.errors {
                 let loc = e
                     .location

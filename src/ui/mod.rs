@@ -13,6 +13,7 @@
 //! on stdout. Color is never the only signal: every line carries a symbol or a word.
 
 pub mod github;
+pub mod gitlab;
 
 pub use github::{
     annotation, append_step_summary, escape_data, escape_property, step_summary_markdown, Level,
@@ -33,6 +34,9 @@ pub enum OutputMode {
     Tty,
     Plain,
     Github,
+    /// GitLab CI (`GITLAB_CI=true`): Plain, plus each step's output in a collapsible
+    /// section and failures as `file:line:col: error:` lines.
+    Gitlab,
     /// Machine output on stdout: human lines are suppressed (warnings/errors still go
     /// to stderr, which does not disturb the JSON).
     Json,
@@ -72,6 +76,9 @@ pub fn detect_with(
     if env("GITHUB_ACTIONS").as_deref() == Some("true") {
         return OutputMode::Github;
     }
+    if gitlab::detected(&env) {
+        return OutputMode::Gitlab;
+    }
     // As cargo's `progress_supported`: CI systems often allocate a PTY, where spinners
     // only fill the log with redraws.
     let ci = is_ci_with(&env);
@@ -92,6 +99,7 @@ pub fn is_ci() -> bool {
 fn is_ci_with(env: impl Fn(&str) -> Option<String>) -> bool {
     env("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
         || env("GITHUB_ACTIONS").as_deref() == Some("true")
+        || gitlab::detected(&env)
 }
 
 /// Whether to color: only on a terminal, never with `--no-color` or a non-empty `NO_COLOR`.
@@ -311,8 +319,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct RunningStep {
     title: String,
     bar: Option<ProgressBar>,
-    /// GitHub mode: the step's output, emitted as one group when it finishes.
+    /// GitHub and GitLab modes: the step's output, emitted as one group when it finishes.
     lines: Vec<String>,
+    /// When the step started (GitLab's section markers carry it).
+    started: SystemTime,
 }
 
 struct Inner {
@@ -484,7 +494,7 @@ impl Reporter {
                     bar = Some(b);
                 }
             }
-            OutputMode::Plain | OutputMode::Github if !inner.quiet => {
+            OutputMode::Plain | OutputMode::Github | OutputMode::Gitlab if !inner.quiet => {
                 self.emit(&Self::plain_line("start", &format!("{id}  {title}")));
             }
             _ => {}
@@ -495,6 +505,7 @@ impl Reporter {
                 title: title.to_string(),
                 bar,
                 lines: Vec::new(),
+                started: SystemTime::now(),
             },
         );
     }
@@ -538,13 +549,14 @@ impl Reporter {
                     self.emit(&Self::plain_line("out", &format!("{id}  {line}")));
                 }
             }
-            OutputMode::Github => {
+            OutputMode::Github | OutputMode::Gitlab => {
                 let mut steps = lock(&inner.steps);
                 let key = resolve_step_id(&steps, id).to_string();
                 let step = steps.entry(key).or_insert_with(|| RunningStep {
                     title: id.to_string(),
                     bar: None,
                     lines: Vec::new(),
+                    started: SystemTime::now(),
                 });
                 step.lines.push(sanitize_line(line));
             }
@@ -570,7 +582,7 @@ impl Reporter {
     ) {
         let inner = &self.inner;
         let step = lock(&inner.steps).remove(id);
-        let (title, lines) = match step {
+        let (title, lines, started) = match step {
             Some(s) => {
                 if let Some(b) = &s.bar {
                     b.finish_and_clear();
@@ -578,9 +590,9 @@ impl Reporter {
                         p.remove(b);
                     }
                 }
-                (s.title, s.lines)
+                (s.title, s.lines, s.started)
             }
-            None => (id.to_string(), Vec::new()),
+            None => (id.to_string(), Vec::new(), SystemTime::now() - duration),
         };
         let failed = matches!(outcome, StepOutcome::Failed { .. });
         if inner.quiet && !failed {
@@ -674,6 +686,36 @@ impl Reporter {
                     self.emit(&block);
                 }
             }
+            OutputMode::Gitlab => {
+                let (kind, what) = match outcome {
+                    StepOutcome::Done => ("done", format!("({took})")),
+                    StepOutcome::Skipped { reason } => ("skip", format!("(skipped: {reason})")),
+                    StepOutcome::Failed { .. } => ("fail", format!("(failed after {took})")),
+                    StepOutcome::Interrupted => ("intr", format!("(interrupted after {took})")),
+                };
+                let header = Self::plain_line(kind, &format!("{id}  {title} {what}"));
+                let mut block = if lines.is_empty() {
+                    header
+                } else {
+                    // A failed step stays expanded: its output is what the reader wants.
+                    gitlab::section(
+                        &gitlab::section_name(id),
+                        header.trim_end(),
+                        &lines,
+                        !failed,
+                        started,
+                        SystemTime::now(),
+                    )
+                };
+                if let StepOutcome::Failed { message } = outcome {
+                    block.push_str(&gitlab::error_line(
+                        location,
+                        &format!("{title}: {}", message.trim_end()),
+                    ));
+                }
+                // One write: sections of concurrent steps never interleave.
+                self.emit(&block);
+            }
             OutputMode::Json => {}
         }
     }
@@ -686,7 +728,9 @@ impl Reporter {
         }
         match inner.mode {
             OutputMode::Tty => self.emit(msg),
-            OutputMode::Plain | OutputMode::Github => self.emit(&Self::plain_line("info", msg)),
+            OutputMode::Plain | OutputMode::Github | OutputMode::Gitlab => {
+                self.emit(&Self::plain_line("info", msg))
+            }
             OutputMode::Json => {}
         }
     }
@@ -703,7 +747,7 @@ impl Reporter {
                 self.style(Style::new().yellow().bold())
                     .apply_to("warning:")
             )),
-            OutputMode::Plain => self.emit(&Self::plain_line("warn", msg)),
+            OutputMode::Plain | OutputMode::Gitlab => self.emit(&Self::plain_line("warn", msg)),
             OutputMode::Github => {
                 self.emit(&annotation(Level::Warning, None, None, None, msg));
             }
@@ -734,6 +778,7 @@ impl Reporter {
                 };
                 self.emit(&Self::plain_line("error", &text));
             }
+            OutputMode::Gitlab => self.emit(&gitlab::error_line(location, msg)),
             OutputMode::Github => {
                 self.emit(&annotation(
                     Level::Error,
@@ -885,7 +930,7 @@ impl Reporter {
     /// GitHub mode: emits buffered output of steps that never finished (e.g. the run was
     /// aborted), so nothing a tool printed is lost.
     fn flush_pending_groups(&self) {
-        if self.inner.mode != OutputMode::Github {
+        if !matches!(self.inner.mode, OutputMode::Github | OutputMode::Gitlab) {
             return;
         }
         let pending: Vec<(String, RunningStep)> = lock(&self.inner.steps)
@@ -898,15 +943,25 @@ impl Reporter {
                         title: s.title.clone(),
                         bar: None,
                         lines: std::mem::take(&mut s.lines),
+                        started: s.started,
                     },
                 )
             })
             .collect();
         for (id, s) in pending {
-            self.emit(&github_group(
-                &format!("{id}  {} (unfinished)", s.title),
-                &s.lines,
-            ));
+            let header = format!("{id}  {} (unfinished)", s.title);
+            if self.inner.mode == OutputMode::Gitlab {
+                self.emit(&gitlab::section(
+                    &gitlab::section_name(&id),
+                    &header,
+                    &s.lines,
+                    false,
+                    s.started,
+                    SystemTime::now(),
+                ));
+            } else {
+                self.emit(&github_group(&header, &s.lines));
+            }
         }
     }
 }
