@@ -3,6 +3,7 @@
 #
 #   scripts/fuzz.sh                 # 10 minutes, the run README cites
 #   scripts/fuzz.sh --seconds 60    # what .ci/run does
+#   scripts/fuzz.sh --seed-only     # only (re)create the corpus from the seeds (scripts/test.sh)
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). It runs on the stable
 # toolchain through RUSTC_BOOTSTRAP=1, since cargo-fuzz passes -Z flags (AddressSanitizer,
@@ -14,11 +15,13 @@
 set -euo pipefail
 
 seconds=600
+seed_only=0
 while [ $# -gt 0 ]; do
   case $1 in
+    --seed-only) seed_only=1; shift ;;
     --seconds) seconds=$2; shift 2 ;;
     --seconds=*) seconds=${1#--seconds=}; shift ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +40,10 @@ done < <(find "$root" \
   \( -path "$root/target" -o -path "$root/fuzz/target" -o -path "$root/.git" -o -path "$root/$corpus" \) -prune -o \
   -type f \( -name 'devenv.toml' -o -name 'devenv.toml.example' -o -name '*.devenv.toml' -o -path "$root/profiles/*.toml" \) \
   -print0)
+if [ "$seed_only" -eq 1 ]; then
+  echo "fuzz.sh: $(find "$corpus" -type f | wc -l) inputs in $corpus (seeded, not run)"
+  exit 0
+fi
 echo "fuzz.sh: $(find "$corpus" -type f | wc -l) inputs in $corpus; running ${seconds}s"
 
 export RUSTC_BOOTSTRAP=1

@@ -1,6 +1,6 @@
 //! The `[ci_cache]` pull-through mirror, for real: Debian's `docker-registry` (distribution
 //! 2.8, the code of k3d's `registry:2` image) run with the config devenv renders, in front of
-//! the test registry at `$DEVENV_TEST_REGISTRY` (default `127.0.0.1:5000`) as the upstream.
+//! the test registry at `$DEVENV_TEST_REGISTRY` (scripts/test.sh starts one on a free loopback port) as the upstream.
 //!
 //! Needs `dockerd`, `docker-registry` on PATH and that registry; run with
 //! `cargo test --test ci_cache_real_registry -- --ignored --nocapture` (the measured times
@@ -31,7 +31,10 @@ application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 
 fn upstream() -> String {
-    std::env::var("DEVENV_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".to_string())
+    std::env::var("DEVENV_TEST_REGISTRY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .expect("DEVENV_TEST_REGISTRY is not set: run scripts/test.sh (it starts a registry on a free loopback port and sets it), or set it to a registry you started")
 }
 
 /// A repository name no other test (or earlier run) uses.

@@ -1533,16 +1533,17 @@ fn an_overlay_that_never_gets_ready_names_the_object() {
 // ---------------------------------------------------------------------------------------
 // 1b. image builds overlap the cluster's creation
 
-/// The registry the image test pushes to (a real one: `docker-registry` on 127.0.0.1:5000).
+/// The registry the image test pushes to (a real one, `$DEVENV_TEST_REGISTRY`: scripts/test.sh
+/// starts `docker-registry` on a free loopback port). No default port: nothing may assume one.
 fn test_registry() -> String {
     std::env::var("DEVENV_TEST_REGISTRY")
         .ok()
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "127.0.0.1:5000".into())
+        .expect("DEVENV_TEST_REGISTRY is not set: run scripts/test.sh (it starts a registry on a free loopback port and sets it), or set it to a registry you started")
 }
 
 #[test]
-#[ignore = "needs a registry on DEVENV_TEST_REGISTRY (default 127.0.0.1:5000)"]
+#[ignore = "needs a registry on DEVENV_TEST_REGISTRY (scripts/test.sh starts one)"]
 fn image_builds_run_while_the_cluster_is_created() {
     // Realistic durations, scaled down: cluster create 20 s × 0.05 = 1 s, a build 15 s × 0.05.
     let sb = Sandbox::new().with_docker().sleep_scale(0.05);

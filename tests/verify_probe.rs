@@ -3,8 +3,9 @@
 //! whose `probe.json` lets a test decide otherwise (no enforcement, a client refused).
 //!
 //! The probe image really goes to a registry: the fake docker pushes over HTTP to the
-//! project's `localhost:5000`, where a real `docker-registry` listens (here and in CI), so
-//! these tests are `#[ignore]`d like the other real-registry tests (CI runs ignored tests).
+//! project's `localhost:PORT`, where a real `docker-registry` listens (`$DEVENV_TEST_REGISTRY`,
+//! started on a free loopback port by scripts/test.sh), so these tests are `#[ignore]`d like
+//! the other real-registry tests (scripts/test.sh and CI run ignored tests).
 //! As that port is taken by the real registry, the fake world starts with the project's
 //! k3d registry container already on it (as `benches/up/bench.sh` does): devenv's registry
 //! step finds it and skips, and the fake cluster pulls through it.
@@ -18,21 +19,38 @@ use serde_json::Value;
 use support::{json, Call, Sandbox};
 
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
-const REGISTRY: &str = "127.0.0.1:5000";
+/// The real registry the Docker tests push to: `$DEVENV_TEST_REGISTRY`, which
+/// `scripts/test.sh` sets after starting one on a free loopback port. No default: a test
+/// must not assume a service on a fixed port that nothing in the suite started.
+fn test_registry_addr() -> String {
+    std::env::var("DEVENV_TEST_REGISTRY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .expect("DEVENV_TEST_REGISTRY is not set: run scripts/test.sh (it starts a registry on a free loopback port and sets it), or set it to a registry you started")
+}
+
+/// The port of [`test_registry_addr`] (the project's registry port).
+fn registry_port() -> u16 {
+    test_registry_addr()
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("DEVENV_TEST_REGISTRY is HOST:PORT")
+}
 
 /// A project with no images or overlays, the Calico stand-in, verify on (the default), and
-/// its registry on 5000. `n` picks an API port no other test uses.
+/// its registry on the test registry's port. `n` picks an API port no other test uses.
 fn project(name: &str, n: u16) -> Sandbox {
     project_in(Sandbox::new(), name, n)
 }
 
 fn project_in(sb: Sandbox, name: &str, n: u16) -> Sandbox {
     let api = 47700 + n;
+    let registry = registry_port();
     sb.write(
         "devenv.toml",
         &format!(
             "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {api}\nagents = 1\ntimeout = \"120s\"\n\n\
-             [registry]\nport = 5000\n\n[calico]\nmanifests = \"{CALICO}\"\ntimeout = \"120s\"\n\n\
+             [registry]\nport = {registry}\n\n[calico]\nmanifests = \"{CALICO}\"\ntimeout = \"120s\"\n\n\
              [verify]\ntimeout = \"120s\"\n"
         ),
     );
@@ -42,7 +60,7 @@ fn project_in(sb: Sandbox, name: &str, n: u16) -> Sandbox {
         "create",
         &format!("{name}-registry"),
         "--port",
-        REGISTRY,
+        &test_registry_addr(),
         "--no-help",
     ]);
     sb.clear_calls();
@@ -134,10 +152,12 @@ fn both_ok(r: &Run) {
 /// `GET /v2/REPO/manifests/TAG` on the real registry: its status code.
 fn registry_has(repo_tag: &str) -> u16 {
     let (repo, tag) = repo_tag.rsplit_once(':').unwrap();
-    let mut s = std::net::TcpStream::connect(REGISTRY).expect("registry on 127.0.0.1:5000");
+    let registry = test_registry_addr();
+    let mut s =
+        std::net::TcpStream::connect(&registry).expect("the registry of DEVENV_TEST_REGISTRY");
     write!(
         s,
-        "HEAD /v2/{repo}/manifests/{tag} HTTP/1.1\r\nHost: {REGISTRY}\r\n\
+        "HEAD /v2/{repo}/manifests/{tag} HTTP/1.1\r\nHost: {registry}\r\n\
          Accept: application/vnd.docker.distribution.manifest.v2+json\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
@@ -158,7 +178,7 @@ fn probe_image(sb: &Sandbox) -> String {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs a registry on 127.0.0.1:5000"]
+#[ignore = "needs a registry (DEVENV_TEST_REGISTRY, set by scripts/test.sh)"]
 fn up_ends_with_the_probe_done_and_a_second_up_does_not_probe_again() {
     let sb = project("vup", 0);
     let r = ok(&sb, &["up"]);
@@ -169,7 +189,7 @@ fn up_ends_with_the_probe_done_and_a_second_up_does_not_probe_again() {
     // The image the cluster ran is in the registry (pushed now or by an earlier run).
     let image = probe_image(&sb);
     let repo_tag = image
-        .strip_prefix("localhost:5000/")
+        .strip_prefix(&format!("localhost:{}/", registry_port()))
         .expect("local registry");
     assert_eq!(
         registry_has(repo_tag),
@@ -208,7 +228,7 @@ fn up_ends_with_the_probe_done_and_a_second_up_does_not_probe_again() {
 }
 
 #[test]
-#[ignore = "needs a registry on 127.0.0.1:5000"]
+#[ignore = "needs a registry (DEVENV_TEST_REGISTRY, set by scripts/test.sh)"]
 fn verify_passes_on_a_calico_cluster_and_deletes_its_namespace() {
     // Realistic durations scaled down (pods start in 5 s × 0.02, the denied client tries
     // for 14 s × 0.02, timeouts 120 s × 0.02): the waits really wait for the simulated clock.
@@ -269,7 +289,7 @@ fn verify_passes_on_a_calico_cluster_and_deletes_its_namespace() {
 }
 
 #[test]
-#[ignore = "needs a registry on 127.0.0.1:5000"]
+#[ignore = "needs a registry (DEVENV_TEST_REGISTRY, set by scripts/test.sh)"]
 fn verify_fails_when_the_denied_client_gets_in() {
     let sb = cluster("vopen", 2);
     // A CNI that ignores NetworkPolicy (as flannel does), though Calico is reported up.
@@ -304,7 +324,7 @@ fn verify_fails_when_the_denied_client_gets_in() {
 }
 
 #[test]
-#[ignore = "needs a registry on 127.0.0.1:5000"]
+#[ignore = "needs a registry (DEVENV_TEST_REGISTRY, set by scripts/test.sh)"]
 fn verify_fails_when_the_allowed_client_is_refused() {
     let sb = cluster("vshut", 3);
     set_probe(
@@ -331,7 +351,7 @@ fn verify_fails_when_the_allowed_client_is_refused() {
 /// the `get pods -o json` List (4-space indent), the terminated containers' messages, and
 /// the policy deciding once the probe's manifests are applied again by hand.
 #[test]
-#[ignore = "needs a registry on 127.0.0.1:5000"]
+#[ignore = "needs a registry (DEVENV_TEST_REGISTRY, set by scripts/test.sh)"]
 fn the_fake_cluster_runs_the_probe_as_kubernetes_would() {
     let sb = cluster("vfake", 4);
     ok(&sb, &["verify"]); // writes .devenv/verify/{server,clients}.yaml
@@ -450,7 +470,7 @@ fn the_fake_cluster_runs_the_probe_as_kubernetes_would() {
 }
 
 #[test]
-#[ignore = "needs a registry on 127.0.0.1:5000"]
+#[ignore = "needs a registry (DEVENV_TEST_REGISTRY, set by scripts/test.sh)"]
 fn verify_says_why_when_the_probe_image_cannot_be_pulled() {
     let sb = cluster("vpull", 5);
     // The fake registry serves none of the listed images: the nodes cannot pull the probe.
@@ -459,9 +479,10 @@ fn verify_says_why_when_the_probe_image_cannot_be_pulled() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.text.contains("the probe server did not become Ready")
-            && r.text.contains(
-                "container server waiting: ImagePullBackOff: Back-off pulling image \"localhost:5000/devenv-probe:"
-            ),
+            && r.text.contains(&format!(
+                "container server waiting: ImagePullBackOff: Back-off pulling image \"localhost:{}/devenv-probe:",
+                registry_port()
+            )),
         "{r:?}"
     );
     assert!(

