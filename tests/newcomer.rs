@@ -868,3 +868,48 @@ fn the_gitlab_ci_example_uses_only_documented_keywords() {
     );
     assert!(devenv::tools::parse_spec("5.8.3").unwrap().1.is_some());
 }
+
+/// helm is checked only when `[tools]` pins it (nothing runs helm yet): the plan shows
+/// the check, and a missing helm is one more listed problem.
+#[test]
+fn a_helm_pin_adds_the_helm_check_to_the_plan_and_preflight() {
+    let sb = Sandbox::new();
+    let (registry, api) = ports(9);
+    project(&sb, "helmpin", registry, api, "");
+    let plan = run(&mut sb.devenv(["plan", "-o", "json"]));
+    assert_eq!(plan.code, Some(0), "{plan:?}");
+    assert!(!plan.stdout.contains("\"helm\""), "{plan:?}");
+
+    project(
+        &sb,
+        "helmpin",
+        registry,
+        api,
+        "\n[tools]\nhelm = \"3.18.6\"\nk3d = \"5.8.3\"\n",
+    );
+    let plan = run(&mut sb.devenv(["plan", "-o", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let pre = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "preflight")
+        .unwrap();
+    assert!(
+        pre["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["program"] == "helm" && c["args"][0] == "version"),
+        "{pre:#}"
+    );
+    let o = run(&mut sb.devenv(["up"]));
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert!(o.stderr.contains("2 prerequisites are not met"), "{o:?}");
+    assert!(o.stderr.contains("✗ helm: could not run"), "{o:?}");
+    assert!(
+        o.stderr.contains("✗ tools.k3d: k3d v5.9.0 does not match"),
+        "{o:?}"
+    );
+    assert!(sb.mutating_calls().is_empty());
+}
