@@ -913,3 +913,37 @@ fn a_helm_pin_adds_the_helm_check_to_the_plan_and_preflight() {
     );
     assert!(sb.mutating_calls().is_empty());
 }
+
+/// On a terminal, `up` offers to install pinned versions that neither the cache nor PATH
+/// has; a yes installs them (the terminal is a pty from util-linux `script`).
+#[test]
+fn on_a_terminal_up_asks_before_installing_the_pinned_tools() {
+    which::which("script")
+        .expect("util-linux `script` gives devenv a terminal (Debian: util-linux)");
+    let sb = Sandbox::new();
+    let (registry, api) = ports(10);
+    project(&sb, "prompt", registry, api, "\n[tools]\nk3d = \"5.8.3\"\n");
+    let server = release_server(None);
+    let cache = sb.root.path().join("cache");
+    let devenv = env!("CARGO_BIN_EXE_devenv");
+    let mut child = sb
+        .command("script")
+        .args(["-qec", &format!("{devenv} up"), "/dev/null"])
+        .env("DEVENV_K3D_BASE_URL", format!("{}/k3d", server.base))
+        .env("DEVENV_CACHE_DIR", &cache)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"y").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("devenv.toml pins k3d v5.8.3"), "{text}");
+    assert!(
+        text.contains("k3d v5.8.3: downloaded and checked"),
+        "{text}"
+    );
+    assert!(server.hits.load(Ordering::SeqCst) == 2, "{text}");
+}
