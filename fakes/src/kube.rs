@@ -325,6 +325,9 @@ pub struct View<'a> {
     pushed: Option<Vec<String>>,
     /// `probe.json`: a test's say over the simulated network (see `network.rs`).
     probe: Value,
+    /// `jobs.json`: how the program of a Job's pod ends, by `NAMESPACE/NAME` or `NAME`:
+    /// `{"exit": N, "runs_ms": MS, "log": "…"}` (a test's way to make a Job fail).
+    jobs: Value,
 }
 
 pub fn view<'a>(cluster: &'a Cluster, state: &'a State, dir: &Path) -> View<'a> {
@@ -335,12 +338,17 @@ pub fn view<'a>(cluster: &'a Cluster, state: &'a State, dir: &Path) -> View<'a> 
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .unwrap_or(Value::Null);
+    let jobs = std::fs::read(dir.join("jobs.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or(Value::Null);
     View {
         cluster,
         state,
         now: now_ms(),
         pushed,
         probe,
+        jobs,
     }
 }
 
@@ -534,6 +542,17 @@ impl View<'_> {
     /// How the single pod of a Job ran (None: it has not started, as things stand).
     pub fn job_run(&self, job: &Obj) -> Option<JobRun> {
         let started = self.workload_ready_at(job)?;
+        if let Some(program) = self.job_program(job) {
+            let exit = program["exit"].as_i64().unwrap_or(0) as i32;
+            // Real milliseconds: a test says how long its program runs.
+            let runs = program["runs_ms"].as_u64().unwrap_or(0);
+            return Some(JobRun {
+                started,
+                finished: started + runs,
+                exit,
+                message: None,
+            });
+        }
         let Some(args) = network::connect_args(pod_spec(&job.body)) else {
             // Any other program: done as soon as it started.
             return Some(JobRun {
@@ -573,6 +592,69 @@ impl View<'_> {
             exit: 0,
             message: Some(message.into()),
         })
+    }
+
+    /// The test-declared program of a Job's pod (`jobs.json`), if any.
+    pub fn job_program(&self, job: &Obj) -> Option<&Value> {
+        let ns = job.namespace.as_deref().unwrap_or("default");
+        let key = format!("{ns}/{}", job.name);
+        self.jobs
+            .get(&key)
+            .or_else(|| self.jobs.get(&job.name))
+            .filter(|v| v.is_object())
+    }
+
+    /// How a Job ends as the Job controller decides it (kubernetes
+    /// pkg/controller/job/job_controller.go): a pod that exits 0 completes it; a failing
+    /// pod is replaced, after a back-off of 10 s doubling each time, until
+    /// `spec.backoffLimit` (default 6) failures are exceeded: then the Job is Failed with
+    /// reason `BackoffLimitExceeded`; a Job still active `spec.activeDeadlineSeconds` after
+    /// it started is Failed with reason `DeadlineExceeded`. Returns (when, pods that
+    /// failed, failure reason and message; None for a completion), or None while it runs.
+    pub fn job_outcome(
+        &self,
+        job: &Obj,
+    ) -> Option<(u64, u64, Option<(&'static str, &'static str)>)> {
+        let deadline = job
+            .body
+            .pointer("/spec/activeDeadlineSeconds")
+            .and_then(Value::as_u64)
+            .map(|s| job.rollout_ms + s * 1000);
+        const DEADLINE: (&str, &str) = (
+            "DeadlineExceeded",
+            "Job was active longer than specified deadline",
+        );
+        let Some(run) = self.job_run(job) else {
+            return deadline
+                .filter(|d| *d <= self.now)
+                .map(|d| (d, 0, Some(DEADLINE)));
+        };
+        let outcome = if run.exit == 0 {
+            (run.finished, 0, None)
+        } else {
+            let limit = job
+                .body
+                .pointer("/spec/backoffLimit")
+                .and_then(Value::as_u64)
+                .unwrap_or(6);
+            let took = run.finished - run.started;
+            let mut at = run.finished;
+            for i in 0..limit {
+                at += scaled((10_000u64 << i.min(6)).min(360_000)) + took;
+            }
+            (
+                at,
+                limit + 1,
+                Some((
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                )),
+            )
+        };
+        match deadline {
+            Some(d) if d < outcome.0 => (d <= self.now).then_some((d, 1, Some(DEADLINE))),
+            _ => (outcome.0 <= self.now).then_some(outcome),
+        }
     }
 
     /// Whether the probe client of `job` reaches its server at `at`; None when its
@@ -1115,24 +1197,26 @@ impl View<'_> {
                 }
                 s
             }
-            ("batch", "Job") => match self.job_run(o).filter(|r| r.finished <= self.now) {
-                Some(r) if r.exit == 0 => {
-                    let done = r.finished;
+            ("batch", "Job") => match self.job_outcome(o) {
+                Some((done, _, None)) => {
                     json!({"startTime": ts(o.rollout_ms), "completionTime": ts(done), "succeeded": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
                         "conditions": [
                             {"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached","message":"Reached expected number of succeeded pods","lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
                             {"type":"Complete","status":"True","reason":"CompletionsReached","message":"Reached expected number of succeeded pods","lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
                 }
-                Some(r) => {
-                    let done = r.finished;
-                    json!({"startTime": ts(o.rollout_ms), "failed": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
+                Some((done, failed, Some((reason, message)))) => {
+                    json!({"startTime": ts(o.rollout_ms), "failed": failed, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
                         "conditions": [
-                            {"type":"FailureTarget","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit","lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
-                            {"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit","lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
+                            {"type":"FailureTarget","status":"True","reason":reason,"message":message,"lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
+                            {"type":"Failed","status":"True","reason":reason,"message":message,"lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
                 }
                 None => {
                     let running = ready_at.is_some_and(|r| r <= self.now);
-                    json!({"startTime": ts(o.rollout_ms), "active": 1, "ready": if running { 1 } else { 0 }, "terminating": 0, "uncountedTerminatedPods": {}})
+                    let failed = self
+                        .job_run(o)
+                        .filter(|r| r.exit != 0 && r.finished <= self.now)
+                        .map_or(0, |_| 1);
+                    json!({"startTime": ts(o.rollout_ms), "active": 1, "failed": failed, "ready": if running { 1 } else { 0 }, "terminating": 0, "uncountedTerminatedPods": {}})
                 }
             },
             ("", "Pod") => {
@@ -1152,7 +1236,19 @@ impl View<'_> {
                         {"type":"Established","status":"False","reason":"Installing","message":"the initial names have been accepted","lastTransitionTime":ts(o.created_ms)}]})
                 }
             }
-            ("", "Namespace") => json!({"phase": "Active"}),
+            ("", "Namespace") => match o.deleted_ms {
+                // kubernetes pkg/controller/namespace/deletion: phase Terminating and the
+                // conditions of the content still being deleted.
+                Some(d) => {
+                    v["metadata"]["deletionTimestamp"] = json!(rfc3339_utc(d));
+                    v["spec"] = json!({"finalizers": ["kubernetes"]});
+                    json!({"phase": "Terminating", "conditions": [
+                        {"type":"NamespaceDeletionDiscoveryFailure","status":"False","reason":"ResourcesDiscovered","message":"All resources successfully discovered","lastTransitionTime":ts(d)},
+                        {"type":"NamespaceDeletionContentFailure","status":"False","reason":"ContentDeleted","message":"All content successfully deleted, may be waiting on finalization","lastTransitionTime":ts(d)},
+                        {"type":"NamespaceContentRemaining","status":"True","reason":"SomeResourcesRemain","message":"Some resources are remaining","lastTransitionTime":ts(d)}]})
+                }
+                None => json!({"phase": "Active"}),
+            },
             ("operator.tigera.io", "Installation") => match self.calico_times() {
                 Some((_, r)) if r <= self.now => {
                     json!({"calicoVersion": CALICO_VERSION, "variant": "Calico", "mtu": 1450, "computed": o.body.get("spec").cloned().unwrap_or(json!({})),
@@ -1366,8 +1462,182 @@ pub fn upsert(
         rv,
         managers: vec![manager.to_string()],
         applied: Default::default(),
+        deleted_ms: None,
     });
     true
+}
+
+/// What the object would be after `manager` applies `body` (server-side apply merges every
+/// manager's configuration): (the stored body, the merged one); None for a new object.
+pub fn preview_apply(
+    cluster: &Cluster,
+    t: &ResType,
+    ns: Option<&str>,
+    name: &str,
+    body: &Value,
+    manager: &str,
+) -> Option<(Value, Value)> {
+    let o = cluster.objects.iter().find(|o| {
+        o.group == t.group && o.kind == t.kind && o.namespace.as_deref() == ns && o.name == name
+    })?;
+    let mut applied = o.applied.clone();
+    if applied.is_empty() {
+        let first = o.managers.first().cloned().unwrap_or_default();
+        applied.insert(first, o.body.clone());
+    }
+    applied.insert(manager.to_string(), body.clone());
+    let mut managers = o.managers.clone();
+    if !managers.iter().any(|m| m == manager) {
+        managers.push(manager.to_string());
+    }
+    let mut merged = Value::Null;
+    for m in &managers {
+        if let Some(cfg) = applied.get(m) {
+            merge_applied(&mut merged, cfg);
+        }
+    }
+    Some((o.body.clone(), merged))
+}
+
+/// The field error the API server's update validation returns when `new` changes a field
+/// that is immutable once the object exists (the text after `KIND.GROUP "NAME" is invalid: `),
+/// or None when the update is allowed. Values are rendered as apimachinery
+/// pkg/util/validation/field/errors.go `ErrorBody` does (`Invalid value: VALUE: DETAIL`, a
+/// composite value JSON-marshalled; the real server marshals its internal Go type, whose
+/// field names may differ: nothing reads the value but people).
+pub fn immutable_violation(t: &ResType, old: &Value, new: &Value) -> Option<String> {
+    let at = |v: &Value, p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
+    let invalid = |field: &str, v: &Value, detail: &str| {
+        format!(
+            "{field}: Invalid value: {}: {detail}",
+            serde_json::to_string(v).unwrap_or_default()
+        )
+    };
+    // apimachinery pkg/api/validation/generic.go: FieldImmutableErrorMsg.
+    const IMMUTABLE: &str = "field is immutable";
+    match (t.group.as_str(), t.kind.as_str()) {
+        // kubernetes pkg/apis/batch/validation/validation.go, ValidateJobSpecUpdate:
+        // ValidateImmutableField(spec.Selector, …) and ValidateImmutableField(template, …)
+        // (a suspended Job that never started may change its scheduling directives: devenv
+        // waits for no suspended Job, and the fake does not model the exception).
+        ("batch", "Job") => {
+            let mut errs = Vec::new();
+            let (os, ns) = (at(old, "/spec/selector"), at(new, "/spec/selector"));
+            if !os.is_null() && os != ns {
+                errs.push(invalid("spec.selector", &ns, IMMUTABLE));
+            }
+            let (ot, nt) = (at(old, "/spec/template"), at(new, "/spec/template"));
+            if ot != nt {
+                errs.push(invalid("spec.template", &nt, IMMUTABLE));
+            }
+            aggregate(errs)
+        }
+        // kubernetes pkg/apis/apps/validation/validation.go, ValidateDeploymentUpdate /
+        // ValidateDaemonSetUpdate / ValidateReplicaSetUpdate (apps/v1): the selector.
+        ("apps", "Deployment" | "DaemonSet" | "ReplicaSet") => {
+            let (os, ns) = (at(old, "/spec/selector"), at(new, "/spec/selector"));
+            (os != ns).then(|| invalid("spec.selector", &ns, IMMUTABLE))
+        }
+        // kubernetes pkg/apis/apps/validation/validation.go, ValidateStatefulSetUpdate: every
+        // field of the spec but these is forbidden to change.
+        ("apps", "StatefulSet") => {
+            const MUTABLE: &[&str] = &[
+                "replicas",
+                "ordinals",
+                "template",
+                "updateStrategy",
+                "revisionHistoryLimit",
+                "persistentVolumeClaimRetentionPolicy",
+                "minReadySeconds",
+            ];
+            let rest = |v: &Value| {
+                let mut spec = at(v, "/spec");
+                if let Some(m) = spec.as_object_mut() {
+                    for k in MUTABLE {
+                        m.remove(*k);
+                    }
+                }
+                spec
+            };
+            (rest(old) != rest(new)).then(|| {
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden".to_string()
+            })
+        }
+        // kubernetes pkg/apis/core/validation/validation.go, validateUpgradeDowngradeClusterIPs:
+        // a Service's cluster IP "may not change once set" (headless stays headless).
+        ("", "Service") => {
+            let ip = |v: &Value| {
+                v.pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            match (ip(old), ip(new)) {
+                (Some(o), Some(n))
+                    if !o.is_empty()
+                        && !n.is_empty()
+                        && o != n
+                        && !(o == "None" && n == "None") =>
+                {
+                    Some(invalid(
+                        "spec.clusterIPs[0]",
+                        &json!([n]),
+                        "may not change once set",
+                    ))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// apimachinery pkg/util/errors/errors.go `aggregate.Error`: one error as it is, several
+/// as `[e1, e2]`.
+fn aggregate(errs: Vec<String>) -> Option<String> {
+    match errs.len() {
+        0 => None,
+        1 => errs.into_iter().next(),
+        _ => Some(format!("[{}]", errs.join(", "))),
+    }
+}
+
+/// How long a deleted Namespace stays `Terminating` (the namespace controller deletes its
+/// content first: kubernetes pkg/controller/namespace/deletion/namespaced_resources_deleter.go):
+/// `DEVENV_FAKE_NAMESPACE_TERMINATION_MS` when set, else 5 s on the simulated clock.
+pub fn namespace_termination_ms() -> u64 {
+    std::env::var("DEVENV_FAKE_NAMESPACE_TERMINATION_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| scaled(NAMESPACE_TERMINATION_MS))
+}
+
+pub const NAMESPACE_TERMINATION_MS: u64 = 5_000;
+
+/// Namespaces whose termination is over are gone, with everything in them.
+pub fn finish_terminations(cluster: &mut Cluster, now: u64) {
+    let wait = namespace_termination_ms();
+    let gone: Vec<String> = cluster
+        .objects
+        .iter()
+        .filter(|o| is_kind(o, "", "Namespace"))
+        .filter(|o| o.deleted_ms.is_some_and(|d| d + wait <= now))
+        .map(|o| o.name.clone())
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    cluster.objects.retain(|o| {
+        !(is_kind(o, "", "Namespace") && gone.contains(&o.name))
+            && !o.namespace.as_ref().is_some_and(|n| gone.contains(n))
+    });
+}
+
+/// Whether `ns` is Terminating (deleted, its content not yet gone).
+pub fn namespace_terminating(cluster: &Cluster, ns: &str) -> bool {
+    cluster
+        .objects
+        .iter()
+        .any(|o| is_kind(o, "", "Namespace") && o.name == ns && o.deleted_ms.is_some())
 }
 
 /// Overlay one manager's applied configuration: maps merge key by key, anything else
@@ -1400,12 +1670,17 @@ pub fn delete(
     let idx = cluster.objects.iter().position(|o| {
         o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns
     })?;
-    let o = cluster.objects.remove(idx);
     if t.group.is_empty() && t.kind == "Namespace" {
-        cluster
-            .objects
-            .retain(|o| o.namespace.as_deref() != Some(name));
+        // The API server marks it Terminating (deletionTimestamp, phase Terminating); the
+        // namespace controller removes its content, then the Namespace
+        // (kubernetes pkg/registry/core/namespace/storage/storage.go Delete).
+        let o = &mut cluster.objects[idx];
+        if o.deleted_ms.is_none() {
+            o.deleted_ms = Some(now_ms());
+        }
+        return Some(None);
     }
+    let o = cluster.objects.remove(idx);
     Some(if t.kind == "CustomResourceDefinition" {
         crd_type(&o.body)
     } else {
