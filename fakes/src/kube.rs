@@ -365,8 +365,19 @@ impl View<'_> {
     }
 
     /// When a CRD object is Established (None: not applied).
+    ///
+    /// The apiextensions-apiserver's establishing controller (kubernetes
+    /// staging/src/k8s.io/apiextensions-apiserver/pkg/controller/establish/establishing_controller.go)
+    /// sets Established asynchronously, after the names are accepted; until then the new
+    /// kind has no REST mapping (`no matches for kind`), so an apply that does not wait for
+    /// Established fails. `DEVENV_FAKE_CRD_ESTABLISH_MS` (real milliseconds) says how long,
+    /// else 2 s on the simulated clock.
     fn crd_established(&self, o: &Obj) -> u64 {
-        o.created_ms + scaled(CRD_MS)
+        let after = std::env::var("DEVENV_FAKE_CRD_ESTABLISH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| scaled(CRD_MS));
+        o.created_ms + after
     }
 
     /// Types the API serves now, with served versions.
@@ -1670,10 +1681,11 @@ pub fn delete(
     let idx = cluster.objects.iter().position(|o| {
         o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns
     })?;
-    if t.group.is_empty() && t.kind == "Namespace" {
+    if t.group.is_empty() && t.kind == "Namespace" && namespace_termination_ms() > 0 {
         // The API server marks it Terminating (deletionTimestamp, phase Terminating); the
         // namespace controller removes its content, then the Namespace
-        // (kubernetes pkg/registry/core/namespace/storage/storage.go Delete).
+        // (kubernetes pkg/registry/core/namespace/storage/storage.go Delete). (On an instant
+        // simulated clock it is gone at once, below.)
         let o = &mut cluster.objects[idx];
         if o.deleted_ms.is_none() {
             o.deleted_ms = Some(now_ms());
@@ -1681,6 +1693,11 @@ pub fn delete(
         return Some(None);
     }
     let o = cluster.objects.remove(idx);
+    if t.group.is_empty() && t.kind == "Namespace" {
+        cluster
+            .objects
+            .retain(|o| o.namespace.as_deref() != Some(name));
+    }
     Some(if t.kind == "CustomResourceDefinition" {
         crd_type(&o.body)
     } else {

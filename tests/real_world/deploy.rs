@@ -504,3 +504,48 @@ fn down_waits_for_its_namespaces_to_terminate_so_up_can_follow() {
     assert_eq!(r.code, 0, "up right after down: {r:?}");
     assert!(!r.text().contains("being terminated"), "{r:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// CRDs are not Established at once: an overlay's custom resources wait for their CRD
+
+#[test]
+fn custom_resources_are_applied_only_once_their_crd_is_established() {
+    // The CRD takes a real second to be Established (the API serves its kind only then);
+    // kubectl's waits run on a clock × 0.01 (5 minutes → 3 s).
+    let sb = Sandbox::new()
+        .sleep_scale(0.01)
+        .env("DEVENV_FAKE_CRD_ESTABLISH_MS", "1000");
+    project(&sb, "crds", "\"auto\"");
+    overlay(
+        &sb,
+        &[
+            (
+                "crd.yaml",
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Widget, plural: widgets, singular: widget}\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+            ),
+            (
+                "widget.yaml",
+                "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n",
+            ),
+        ],
+    );
+    let r = up_ok(&sb);
+    let calls = sb.calls();
+    let established = calls
+        .iter()
+        .position(|c| {
+            c.has(&[
+                "wait",
+                "--for=condition=Established",
+                "crd/widgets.example.com",
+            ])
+        })
+        .unwrap_or_else(|| panic!("no Established wait:\n{}\n{r:?}", lines(&calls)));
+    let applied = calls
+        .iter()
+        .position(|c| c.has(&["apply"]) && c.line().contains("app.apply.yaml"))
+        .expect("the overlay is applied");
+    assert!(established < applied, "{}", lines(&calls));
+    let w = get_json(&sb, "crds", &["widgets", "w", "-n", "shop"]);
+    assert_eq!(w["spec"]["size"], 3);
+}
