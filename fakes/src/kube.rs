@@ -1651,17 +1651,68 @@ pub fn namespace_terminating(cluster: &Cluster, ns: &str) -> bool {
         .any(|o| is_kind(o, "", "Namespace") && o.name == ns && o.deleted_ms.is_some())
 }
 
-/// Overlay one manager's applied configuration: maps merge key by key, anything else
-/// (scalars, lists) is replaced (lists as atomic, a simplification of merge keys).
+/// Overlay one manager's applied configuration: maps merge key by key; lists the schema
+/// declares as associative (`x-kubernetes-list-type: map`) merge item by item on their
+/// `x-kubernetes-list-map-keys` (kubernetes api/openapi-spec: `containers` and `env` by
+/// name, a container's `ports` by containerPort and protocol, a Service's by port and
+/// protocol, `volumeMounts` by mountPath, ...), as structured-merge-diff does
+/// (sigs.k8s.io/structured-merge-diff typed/merge.go); other lists and scalars are replaced
+/// (atomic).
 fn merge_applied(base: &mut Value, over: &Value) {
+    merge_at(base, over, "")
+}
+
+/// The list-map keys of the list under `field` (None: atomic).
+pub fn list_map_keys(field: &str, items: &[Value]) -> Option<&'static [&'static str]> {
+    Some(match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets" => &["name"],
+        "volumeMounts" => &["mountPath"],
+        "volumeDevices" => &["devicePath"],
+        // core/v1 ContainerPort: containerPort+protocol; ServicePort: port+protocol.
+        "ports" if items.iter().any(|i| i.get("containerPort").is_some()) => {
+            &["containerPort", "protocol"]
+        }
+        "ports" if items.iter().any(|i| i.get("port").is_some()) => &["port", "protocol"],
+        _ => return None,
+    })
+}
+
+/// An item's key in an associative list (`protocol` defaults to TCP, as the schema says).
+pub fn list_map_key(keys: &[&str], item: &Value) -> Vec<Value> {
+    keys.iter()
+        .map(|k| match (item.get(*k), *k) {
+            (Some(v), _) => v.clone(),
+            (None, "protocol") => json!("TCP"),
+            (None, _) => Value::Null,
+        })
+        .collect()
+}
+
+fn merge_at(base: &mut Value, over: &Value, field: &str) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
                 match b.get_mut(k) {
-                    Some(bv) => merge_applied(bv, v),
+                    Some(bv) => merge_at(bv, v, k),
                     None => {
                         b.insert(k.clone(), v.clone());
                     }
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(o)) if list_map_keys(field, o).is_some() => {
+            let keys = list_map_keys(field, o).unwrap_or(&[]);
+            let key_of = |item: &Value| list_map_key(keys, item);
+            for item in o {
+                let key = key_of(item);
+                match b.iter_mut().find(|x| key_of(x) == key) {
+                    Some(existing) => merge_at(existing, item, ""),
+                    None => b.push(item.clone()),
                 }
             }
         }
@@ -1786,5 +1837,233 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
             json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"local-registry-hosting","namespace":"kube-public"},"data":{"localRegistryHosting.v1":data}}),
             "kubectl-client-side-apply",
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Strict field validation of server-side apply
+
+/// The fields the API declares for the parts of the built-in kinds manifests set most
+/// (Kubernetes v1.33 API: k8s.io/api apps/v1, batch/v1, core/v1 types.go and the OpenAPI
+/// they generate). A name maps to the type of its value when the fake checks inside it;
+/// `None` is a field whose content is not checked here. Deliberately partial: what is not
+/// listed (custom resources, other kinds, deeper fields) is accepted as it is.
+fn declared_fields(ty: &str) -> Option<&'static [(&'static str, Option<&'static str>)]> {
+    const OBJECT_META: &[(&str, Option<&str>)] = &[
+        ("name", None),
+        ("generateName", None),
+        ("namespace", None),
+        ("selfLink", None),
+        ("uid", None),
+        ("resourceVersion", None),
+        ("generation", None),
+        ("creationTimestamp", None),
+        ("deletionTimestamp", None),
+        ("deletionGracePeriodSeconds", None),
+        ("labels", None),
+        ("annotations", None),
+        ("ownerReferences", None),
+        ("finalizers", None),
+        ("managedFields", None),
+    ];
+    Some(match ty {
+        "ObjectMeta" => OBJECT_META,
+        "Workload" => &[
+            ("apiVersion", None),
+            ("kind", None),
+            ("metadata", Some("ObjectMeta")),
+            ("spec", None),
+            ("status", None),
+        ],
+        "DeploymentSpec" => &[
+            ("replicas", None),
+            ("selector", None),
+            ("template", Some("PodTemplateSpec")),
+            ("strategy", None),
+            ("minReadySeconds", None),
+            ("revisionHistoryLimit", None),
+            ("paused", None),
+            ("progressDeadlineSeconds", None),
+        ],
+        "StatefulSetSpec" => &[
+            ("replicas", None),
+            ("selector", None),
+            ("template", Some("PodTemplateSpec")),
+            ("volumeClaimTemplates", None),
+            ("serviceName", None),
+            ("podManagementPolicy", None),
+            ("updateStrategy", None),
+            ("revisionHistoryLimit", None),
+            ("minReadySeconds", None),
+            ("persistentVolumeClaimRetentionPolicy", None),
+            ("ordinals", None),
+        ],
+        "DaemonSetSpec" => &[
+            ("selector", None),
+            ("template", Some("PodTemplateSpec")),
+            ("updateStrategy", None),
+            ("minReadySeconds", None),
+            ("revisionHistoryLimit", None),
+        ],
+        "JobSpec" => &[
+            ("parallelism", None),
+            ("completions", None),
+            ("activeDeadlineSeconds", None),
+            ("podFailurePolicy", None),
+            ("successPolicy", None),
+            ("backoffLimit", None),
+            ("backoffLimitPerIndex", None),
+            ("maxFailedIndexes", None),
+            ("selector", None),
+            ("manualSelector", None),
+            ("template", Some("PodTemplateSpec")),
+            ("ttlSecondsAfterFinished", None),
+            ("completionMode", None),
+            ("suspend", None),
+            ("podReplacementPolicy", None),
+            ("managedBy", None),
+        ],
+        "PodTemplateSpec" => &[("metadata", Some("ObjectMeta")), ("spec", Some("PodSpec"))],
+        "PodSpec" => &[
+            ("volumes", None),
+            ("initContainers", Some("[Container]")),
+            ("containers", Some("[Container]")),
+            ("ephemeralContainers", None),
+            ("restartPolicy", None),
+            ("terminationGracePeriodSeconds", None),
+            ("activeDeadlineSeconds", None),
+            ("dnsPolicy", None),
+            ("nodeSelector", None),
+            ("serviceAccountName", None),
+            ("serviceAccount", None),
+            ("automountServiceAccountToken", None),
+            ("nodeName", None),
+            ("hostNetwork", None),
+            ("hostPID", None),
+            ("hostIPC", None),
+            ("shareProcessNamespace", None),
+            ("securityContext", None),
+            ("imagePullSecrets", None),
+            ("hostname", None),
+            ("subdomain", None),
+            ("affinity", None),
+            ("schedulerName", None),
+            ("tolerations", None),
+            ("hostAliases", None),
+            ("priorityClassName", None),
+            ("priority", None),
+            ("dnsConfig", None),
+            ("readinessGates", None),
+            ("runtimeClassName", None),
+            ("enableServiceLinks", None),
+            ("preemptionPolicy", None),
+            ("overhead", None),
+            ("topologySpreadConstraints", None),
+            ("setHostnameAsFQDN", None),
+            ("os", None),
+            ("hostUsers", None),
+            ("schedulingGates", None),
+            ("resourceClaims", None),
+            ("resources", None),
+        ],
+        "Container" => &[
+            ("name", None),
+            ("image", None),
+            ("command", None),
+            ("args", None),
+            ("workingDir", None),
+            ("ports", None),
+            ("envFrom", None),
+            ("env", None),
+            ("resources", None),
+            ("resizePolicy", None),
+            ("restartPolicy", None),
+            ("restartPolicyRules", None),
+            ("volumeMounts", None),
+            ("volumeDevices", None),
+            ("livenessProbe", None),
+            ("readinessProbe", None),
+            ("startupProbe", None),
+            ("lifecycle", None),
+            ("terminationMessagePath", None),
+            ("terminationMessagePolicy", None),
+            ("imagePullPolicy", None),
+            ("securityContext", None),
+            ("stdin", None),
+            ("stdinOnce", None),
+            ("tty", None),
+        ],
+        "ServiceSpec" => &[
+            ("ports", None),
+            ("selector", None),
+            ("clusterIP", None),
+            ("clusterIPs", None),
+            ("type", None),
+            ("externalIPs", None),
+            ("sessionAffinity", None),
+            ("loadBalancerIP", None),
+            ("loadBalancerSourceRanges", None),
+            ("externalName", None),
+            ("externalTrafficPolicy", None),
+            ("healthCheckNodePort", None),
+            ("publishNotReadyAddresses", None),
+            ("sessionAffinityConfig", None),
+            ("ipFamilies", None),
+            ("ipFamilyPolicy", None),
+            ("allocateLoadBalancerNodePorts", None),
+            ("loadBalancerClass", None),
+            ("internalTrafficPolicy", None),
+            ("trafficDistribution", None),
+        ],
+        _ => return None,
+    })
+}
+
+/// Unknown fields of an applied object, as server-side apply's strict field validation
+/// reports them: the path in structured-merge-diff's notation (`.spec.template.spec.
+/// containers[name="api"].imagePullPolicyy`). kubectl apply --server-side sends
+/// fieldValidation=Strict unless --validate=false/ignore (kubectl pkg/cmd/util/helpers.go
+/// GetValidationDirective); the server refuses the patch when it does not fit the schema
+/// (apiserver pkg/endpoints/handlers/fieldmanager structuredmerge.go: `failed to create
+/// typed patch object (NS/NAME; GROUP/VERSION, Kind=KIND): PATH: field not declared in
+/// schema`, several as `errors:\n  …`, sigs.k8s.io/structured-merge-diff typed/validate.go).
+pub fn undeclared_fields(t: &ResType, body: &Value) -> Vec<String> {
+    let spec = match (t.group.as_str(), t.kind.as_str()) {
+        ("apps", "Deployment") => "DeploymentSpec",
+        ("apps", "StatefulSet") => "StatefulSetSpec",
+        ("apps", "DaemonSet") => "DaemonSetSpec",
+        ("batch", "Job") => "JobSpec",
+        ("", "Service") => "ServiceSpec",
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    check_fields(body, "Workload", "", &mut out);
+    if let Some(s) = body.get("spec") {
+        check_fields(s, spec, ".spec", &mut out);
+    }
+    out
+}
+
+fn check_fields(v: &Value, ty: &str, path: &str, out: &mut Vec<String>) {
+    if let Some(item_ty) = ty.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        for item in v.as_array().into_iter().flatten() {
+            let key = item
+                .get("name")
+                .and_then(Value::as_str)
+                .map(|n| format!("[name=\"{n}\"]"))
+                .unwrap_or_default();
+            check_fields(item, item_ty, &format!("{path}{key}"), out);
+        }
+        return;
+    }
+    let (Some(fields), Some(map)) = (declared_fields(ty), v.as_object()) else {
+        return;
+    };
+    for (k, child) in map {
+        match fields.iter().find(|(name, _)| name == k) {
+            None => out.push(format!("{path}.{k}: field not declared in schema")),
+            Some((_, Some(child_ty))) => check_fields(child, child_ty, &format!("{path}.{k}"), out),
+            Some((_, None)) => {}
+        }
     }
 }

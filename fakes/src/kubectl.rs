@@ -776,6 +776,26 @@ impl<'a> Kubectl<'a> {
             let existing = cluster.objects.iter().find(|o| {
                 o.group == rt.group && o.kind == rt.kind && o.namespace == ns && o.name == name
             });
+            // Strict field validation (kube::undeclared_fields cites the rules): the whole
+            // patch is refused, `Error from server (BadRequest)`.
+            let validate = p.str("validate").unwrap_or("strict");
+            if ssa && !["false", "ignore", "warn"].contains(&validate) {
+                let unknown = kube::undeclared_fields(&rt, &body);
+                if !unknown.is_empty() {
+                    let detail = if unknown.len() == 1 {
+                        unknown[0].clone()
+                    } else {
+                        format!("errors:\n  {}", unknown.join("\n  "))
+                    };
+                    errors.push(format!(
+                        "Error from server (BadRequest): error when serverside-apply \"{src}\": failed to create typed patch object ({}/{name}; {}, Kind={}): {detail}",
+                        ns.clone().unwrap_or_default(),
+                        if rt.group.is_empty() { format!("/{}", rt.version) } else { rt.api_version() },
+                        rt.kind
+                    ));
+                    continue;
+                }
+            }
             // kubernetes staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go:
             // nothing new is created in a namespace being terminated (updates still pass),
             // admission.NewForbidden → `RESOURCE "NAME" is forbidden: …`; kubectl's apply
@@ -1662,7 +1682,29 @@ fn report(errors: Vec<String>) -> Result<i32, Fail> {
     }
 }
 
+/// The fields `new` sets to another value than `old` has (a conflict when another manager
+/// owns them). Associative lists are compared item by item on their keys, as server-side
+/// apply tracks them (`.spec.template.spec.containers[name="api"].image`); an item only one
+/// side has is no conflict.
 fn leaf_diffs(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    let field = path.rsplit('.').next().unwrap_or("");
+    if let (Value::Array(a), Value::Array(b)) = (old, new) {
+        if let Some(keys) = kube::list_map_keys(field, b) {
+            for item in b {
+                let key = kube::list_map_key(keys, item);
+                if let Some(o) = a.iter().find(|x| kube::list_map_key(keys, x) == key) {
+                    let sel = keys
+                        .iter()
+                        .zip(&key)
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    leaf_diffs(&format!("{path}[{sel}]"), o, item, out);
+                }
+            }
+            return;
+        }
+    }
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, nv) in b {
