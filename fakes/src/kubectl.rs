@@ -1805,7 +1805,12 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
                     "rollout status is only available for RollingUpdate strategy type",
                 ));
             }
-            if n("updatedNumberScheduled") < n("desiredNumberScheduled") {
+            if generation > n("observedGeneration") {
+                (
+                    "Waiting for daemon set spec update to be observed...\n".into(),
+                    false,
+                )
+            } else if n("updatedNumberScheduled") < n("desiredNumberScheduled") {
                 (
                     format!(
                         "Waiting for daemon set \"{name}\" rollout to finish: {} out of {} new pods have been updated...\n",
@@ -1850,6 +1855,35 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
                     format!(
                         "Waiting for {} pods to be ready...\n",
                         replicas - n("readyReplicas")
+                    ),
+                    false,
+                )
+            } else if let Some(rolling) = o.pointer("/spec/updateStrategy/rollingUpdate") {
+                // A RollingUpdate with its parameters given: the partition decides.
+                let partition = rolling["partition"].as_u64();
+                match partition {
+                    Some(p) if n("updatedReplicas") < replicas.saturating_sub(p) => (
+                        format!(
+                            "Waiting for partitioned roll out to finish: {} out of {} new pods have been updated...\n",
+                            n("updatedReplicas"),
+                            replicas.saturating_sub(p)
+                        ),
+                        false,
+                    ),
+                    _ => (
+                        format!(
+                            "partitioned roll out complete: {} new pods have been updated...\n",
+                            n("updatedReplicas")
+                        ),
+                        true,
+                    ),
+                }
+            } else if s["updateRevision"] != s["currentRevision"] {
+                (
+                    format!(
+                        "waiting for statefulset rolling update to complete {} pods at revision {}...\n",
+                        n("updatedReplicas"),
+                        s["updateRevision"].as_str().unwrap_or("")
                     ),
                     false,
                 )
