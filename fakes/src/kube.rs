@@ -622,10 +622,7 @@ impl View<'_> {
     /// reason `BackoffLimitExceeded`; a Job still active `spec.activeDeadlineSeconds` after
     /// it started is Failed with reason `DeadlineExceeded`. Returns (when, pods that
     /// failed, failure reason and message; None for a completion), or None while it runs.
-    pub fn job_outcome(
-        &self,
-        job: &Obj,
-    ) -> Option<(u64, u64, Option<(&'static str, &'static str)>)> {
+    pub fn job_outcome(&self, job: &Obj) -> Option<JobOutcome> {
         let deadline = job
             .body
             .pointer("/spec/activeDeadlineSeconds")
@@ -1378,6 +1375,9 @@ impl View<'_> {
     }
 }
 
+/// When a Job ended, how many of its pods failed, and for a failure its reason and message.
+pub type JobOutcome = (u64, u64, Option<(&'static str, &'static str)>);
+
 /// How a Job's pod ran (simulated clock, ms).
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRun {
@@ -1583,18 +1583,11 @@ pub fn immutable_violation(t: &ResType, old: &Value, new: &Value) -> Option<Stri
                     .map(str::to_string)
             };
             match (ip(old), ip(new)) {
-                (Some(o), Some(n))
-                    if !o.is_empty()
-                        && !n.is_empty()
-                        && o != n
-                        && !(o == "None" && n == "None") =>
-                {
-                    Some(invalid(
-                        "spec.clusterIPs[0]",
-                        &json!([n]),
-                        "may not change once set",
-                    ))
-                }
+                (Some(o), Some(n)) if !o.is_empty() && !n.is_empty() && o != n => Some(invalid(
+                    "spec.clusterIPs[0]",
+                    &json!([n]),
+                    "may not change once set",
+                )),
                 _ => None,
             }
         }
@@ -1638,8 +1631,9 @@ pub fn finish_terminations(cluster: &mut Cluster, now: u64) {
         return;
     }
     cluster.objects.retain(|o| {
-        !(is_kind(o, "", "Namespace") && gone.contains(&o.name))
-            && !o.namespace.as_ref().is_some_and(|n| gone.contains(n))
+        let ns_gone = is_kind(o, "", "Namespace") && gone.contains(&o.name);
+        let inside_gone = o.namespace.as_ref().is_some_and(|n| gone.contains(n));
+        !(ns_gone || inside_gone)
     });
 }
 

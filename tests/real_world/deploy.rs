@@ -99,7 +99,7 @@ fn overlay(sb: &Sandbox, files: &[(&str, &str)]) {
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
     );
     for (file, text) in files {
-        sb.write(&format!("k8s/app/{file}"), text);
+        sb.write(format!("k8s/app/{file}"), text);
         resources.push_str(&format!("  - {file}\n"));
     }
     sb.write(
@@ -504,6 +504,10 @@ fn down_waits_for_its_namespaces_to_terminate_so_up_can_follow() {
     let r = dev(&["up"]);
     assert_eq!(r.code, 0, "up right after down: {r:?}");
     assert!(!r.text().contains("being terminated"), "{r:?}");
+    // reset: the same delete, then up at once.
+    let r = dev(&["reset", "--yes"]);
+    assert_eq!(r.code, 0, "reset on an existing cluster: {r:?}");
+    assert!(r.text().contains("to finish terminating"), "{r:?}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -562,7 +566,8 @@ fn serve_registry(listener: TcpListener) {
     use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::sync::{Arc, Mutex};
-    let store: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>> = Arc::default();
+    type Store = HashMap<String, (String, Vec<u8>)>;
+    let store: Arc<Mutex<Store>> = Arc::default();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let store = store.clone();
