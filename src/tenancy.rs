@@ -1324,6 +1324,43 @@ impl KubectlTarget {
         ])
     }
 
+    /// `wait --for=delete --timeout=Ns namespace/A namespace/B …`: a deleted Namespace stays
+    /// `Terminating` until its content is gone, and nothing can be created in it meanwhile
+    /// ("unable to create new content in namespace X because it is being terminated"), so
+    /// `down` and `reset` wait for it before the next `up`.
+    pub fn wait_namespaces_gone_argv(
+        &self,
+        namespaces: &[String],
+        timeout_secs: u64,
+    ) -> Vec<String> {
+        let timeout = format!("--timeout={timeout_secs}s");
+        let objects: Vec<String> = namespaces
+            .iter()
+            .map(|n| format!("namespace/{n}"))
+            .collect();
+        let mut args = vec!["wait", "--for=delete", timeout.as_str()];
+        args.extend(objects.iter().map(String::as_str));
+        self.argv(&args)
+    }
+
+    /// `wait --for=delete --timeout=Ns namespaces -l SELECTOR`, after
+    /// [`Self::delete_namespaces_by_label_argv`].
+    pub fn wait_namespaces_gone_by_label_argv(
+        &self,
+        selector: &str,
+        timeout_secs: u64,
+    ) -> Vec<String> {
+        let timeout = format!("--timeout={timeout_secs}s");
+        self.argv(&[
+            "wait",
+            "--for=delete",
+            &timeout,
+            "namespaces",
+            "-l",
+            selector,
+        ])
+    }
+
     /// `get namespace NS -o json --ignore-not-found` (empty output: no such namespace), for
     /// [`check_namespace_owner`].
     pub fn get_namespace_argv(&self, namespace: &str) -> Vec<String> {

@@ -325,6 +325,9 @@ pub struct View<'a> {
     pushed: Option<Vec<String>>,
     /// `probe.json`: a test's say over the simulated network (see `network.rs`).
     probe: Value,
+    /// `jobs.json`: how the program of a Job's pod ends, by `NAMESPACE/NAME` or `NAME`:
+    /// `{"exit": N, "runs_ms": MS, "log": "…"}` (a test's way to make a Job fail).
+    jobs: Value,
 }
 
 pub fn view<'a>(cluster: &'a Cluster, state: &'a State, dir: &Path) -> View<'a> {
@@ -335,12 +338,17 @@ pub fn view<'a>(cluster: &'a Cluster, state: &'a State, dir: &Path) -> View<'a> 
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .unwrap_or(Value::Null);
+    let jobs = std::fs::read(dir.join("jobs.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or(Value::Null);
     View {
         cluster,
         state,
         now: now_ms(),
         pushed,
         probe,
+        jobs,
     }
 }
 
@@ -357,8 +365,19 @@ impl View<'_> {
     }
 
     /// When a CRD object is Established (None: not applied).
+    ///
+    /// The apiextensions-apiserver's establishing controller (kubernetes
+    /// staging/src/k8s.io/apiextensions-apiserver/pkg/controller/establish/establishing_controller.go)
+    /// sets Established asynchronously, after the names are accepted; until then the new
+    /// kind has no REST mapping (`no matches for kind`), so an apply that does not wait for
+    /// Established fails. `DEVENV_FAKE_CRD_ESTABLISH_MS` (real milliseconds) says how long,
+    /// else 2 s on the simulated clock.
     fn crd_established(&self, o: &Obj) -> u64 {
-        o.created_ms + scaled(CRD_MS)
+        let after = std::env::var("DEVENV_FAKE_CRD_ESTABLISH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| scaled(CRD_MS));
+        o.created_ms + after
     }
 
     /// Types the API serves now, with served versions.
@@ -534,6 +553,17 @@ impl View<'_> {
     /// How the single pod of a Job ran (None: it has not started, as things stand).
     pub fn job_run(&self, job: &Obj) -> Option<JobRun> {
         let started = self.workload_ready_at(job)?;
+        if let Some(program) = self.job_program(job) {
+            let exit = program["exit"].as_i64().unwrap_or(0) as i32;
+            // Real milliseconds: a test says how long its program runs.
+            let runs = program["runs_ms"].as_u64().unwrap_or(0);
+            return Some(JobRun {
+                started,
+                finished: started + runs,
+                exit,
+                message: None,
+            });
+        }
         let Some(args) = network::connect_args(pod_spec(&job.body)) else {
             // Any other program: done as soon as it started.
             return Some(JobRun {
@@ -573,6 +603,66 @@ impl View<'_> {
             exit: 0,
             message: Some(message.into()),
         })
+    }
+
+    /// The test-declared program of a Job's pod (`jobs.json`), if any.
+    pub fn job_program(&self, job: &Obj) -> Option<&Value> {
+        let ns = job.namespace.as_deref().unwrap_or("default");
+        let key = format!("{ns}/{}", job.name);
+        self.jobs
+            .get(&key)
+            .or_else(|| self.jobs.get(&job.name))
+            .filter(|v| v.is_object())
+    }
+
+    /// How a Job ends as the Job controller decides it (kubernetes
+    /// pkg/controller/job/job_controller.go): a pod that exits 0 completes it; a failing
+    /// pod is replaced, after a back-off of 10 s doubling each time, until
+    /// `spec.backoffLimit` (default 6) failures are exceeded: then the Job is Failed with
+    /// reason `BackoffLimitExceeded`; a Job still active `spec.activeDeadlineSeconds` after
+    /// it started is Failed with reason `DeadlineExceeded`. Returns (when, pods that
+    /// failed, failure reason and message; None for a completion), or None while it runs.
+    pub fn job_outcome(&self, job: &Obj) -> Option<JobOutcome> {
+        let deadline = job
+            .body
+            .pointer("/spec/activeDeadlineSeconds")
+            .and_then(Value::as_u64)
+            .map(|s| job.rollout_ms + s * 1000);
+        const DEADLINE: (&str, &str) = (
+            "DeadlineExceeded",
+            "Job was active longer than specified deadline",
+        );
+        let Some(run) = self.job_run(job) else {
+            return deadline
+                .filter(|d| *d <= self.now)
+                .map(|d| (d, 0, Some(DEADLINE)));
+        };
+        let outcome = if run.exit == 0 {
+            (run.finished, 0, None)
+        } else {
+            let limit = job
+                .body
+                .pointer("/spec/backoffLimit")
+                .and_then(Value::as_u64)
+                .unwrap_or(6);
+            let took = run.finished - run.started;
+            let mut at = run.finished;
+            for i in 0..limit {
+                at += scaled((10_000u64 << i.min(6)).min(360_000)) + took;
+            }
+            (
+                at,
+                limit + 1,
+                Some((
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                )),
+            )
+        };
+        match deadline {
+            Some(d) if d < outcome.0 => (d <= self.now).then_some((d, 1, Some(DEADLINE))),
+            _ => (outcome.0 <= self.now).then_some(outcome),
+        }
     }
 
     /// Whether the probe client of `job` reaches its server at `at`; None when its
@@ -1115,24 +1205,26 @@ impl View<'_> {
                 }
                 s
             }
-            ("batch", "Job") => match self.job_run(o).filter(|r| r.finished <= self.now) {
-                Some(r) if r.exit == 0 => {
-                    let done = r.finished;
+            ("batch", "Job") => match self.job_outcome(o) {
+                Some((done, _, None)) => {
                     json!({"startTime": ts(o.rollout_ms), "completionTime": ts(done), "succeeded": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
                         "conditions": [
                             {"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached","message":"Reached expected number of succeeded pods","lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
                             {"type":"Complete","status":"True","reason":"CompletionsReached","message":"Reached expected number of succeeded pods","lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
                 }
-                Some(r) => {
-                    let done = r.finished;
-                    json!({"startTime": ts(o.rollout_ms), "failed": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
+                Some((done, failed, Some((reason, message)))) => {
+                    json!({"startTime": ts(o.rollout_ms), "failed": failed, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
                         "conditions": [
-                            {"type":"FailureTarget","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit","lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
-                            {"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit","lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
+                            {"type":"FailureTarget","status":"True","reason":reason,"message":message,"lastProbeTime":ts(done),"lastTransitionTime":ts(done)},
+                            {"type":"Failed","status":"True","reason":reason,"message":message,"lastProbeTime":ts(done),"lastTransitionTime":ts(done)}]})
                 }
                 None => {
                     let running = ready_at.is_some_and(|r| r <= self.now);
-                    json!({"startTime": ts(o.rollout_ms), "active": 1, "ready": if running { 1 } else { 0 }, "terminating": 0, "uncountedTerminatedPods": {}})
+                    let failed = self
+                        .job_run(o)
+                        .filter(|r| r.exit != 0 && r.finished <= self.now)
+                        .map_or(0, |_| 1);
+                    json!({"startTime": ts(o.rollout_ms), "active": 1, "failed": failed, "ready": if running { 1 } else { 0 }, "terminating": 0, "uncountedTerminatedPods": {}})
                 }
             },
             ("", "Pod") => {
@@ -1152,7 +1244,19 @@ impl View<'_> {
                         {"type":"Established","status":"False","reason":"Installing","message":"the initial names have been accepted","lastTransitionTime":ts(o.created_ms)}]})
                 }
             }
-            ("", "Namespace") => json!({"phase": "Active"}),
+            ("", "Namespace") => match o.deleted_ms {
+                // kubernetes pkg/controller/namespace/deletion: phase Terminating and the
+                // conditions of the content still being deleted.
+                Some(d) => {
+                    v["metadata"]["deletionTimestamp"] = json!(rfc3339_utc(d));
+                    v["spec"] = json!({"finalizers": ["kubernetes"]});
+                    json!({"phase": "Terminating", "conditions": [
+                        {"type":"NamespaceDeletionDiscoveryFailure","status":"False","reason":"ResourcesDiscovered","message":"All resources successfully discovered","lastTransitionTime":ts(d)},
+                        {"type":"NamespaceDeletionContentFailure","status":"False","reason":"ContentDeleted","message":"All content successfully deleted, may be waiting on finalization","lastTransitionTime":ts(d)},
+                        {"type":"NamespaceContentRemaining","status":"True","reason":"SomeResourcesRemain","message":"Some resources are remaining","lastTransitionTime":ts(d)}]})
+                }
+                None => json!({"phase": "Active"}),
+            },
             ("operator.tigera.io", "Installation") => match self.calico_times() {
                 Some((_, r)) if r <= self.now => {
                     json!({"calicoVersion": CALICO_VERSION, "variant": "Calico", "mtu": 1450, "computed": o.body.get("spec").cloned().unwrap_or(json!({})),
@@ -1271,6 +1375,9 @@ impl View<'_> {
     }
 }
 
+/// When a Job ended, how many of its pods failed, and for a failure its reason and message.
+pub type JobOutcome = (u64, u64, Option<(&'static str, &'static str)>);
+
 /// How a Job's pod ran (simulated clock, ms).
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRun {
@@ -1366,21 +1473,240 @@ pub fn upsert(
         rv,
         managers: vec![manager.to_string()],
         applied: Default::default(),
+        deleted_ms: None,
     });
     true
 }
 
-/// Overlay one manager's applied configuration: maps merge key by key, anything else
-/// (scalars, lists) is replaced (lists as atomic, a simplification of merge keys).
+/// What the object would be after `manager` applies `body` (server-side apply merges every
+/// manager's configuration): (the stored body, the merged one); None for a new object.
+pub fn preview_apply(
+    cluster: &Cluster,
+    t: &ResType,
+    ns: Option<&str>,
+    name: &str,
+    body: &Value,
+    manager: &str,
+) -> Option<(Value, Value)> {
+    let o = cluster.objects.iter().find(|o| {
+        o.group == t.group && o.kind == t.kind && o.namespace.as_deref() == ns && o.name == name
+    })?;
+    let mut applied = o.applied.clone();
+    if applied.is_empty() {
+        let first = o.managers.first().cloned().unwrap_or_default();
+        applied.insert(first, o.body.clone());
+    }
+    applied.insert(manager.to_string(), body.clone());
+    let mut managers = o.managers.clone();
+    if !managers.iter().any(|m| m == manager) {
+        managers.push(manager.to_string());
+    }
+    let mut merged = Value::Null;
+    for m in &managers {
+        if let Some(cfg) = applied.get(m) {
+            merge_applied(&mut merged, cfg);
+        }
+    }
+    Some((o.body.clone(), merged))
+}
+
+/// The field error the API server's update validation returns when `new` changes a field
+/// that is immutable once the object exists (the text after `KIND.GROUP "NAME" is invalid: `),
+/// or None when the update is allowed. Values are rendered as apimachinery
+/// pkg/util/validation/field/errors.go `ErrorBody` does (`Invalid value: VALUE: DETAIL`, a
+/// composite value JSON-marshalled; the real server marshals its internal Go type, whose
+/// field names may differ: nothing reads the value but people).
+pub fn immutable_violation(t: &ResType, old: &Value, new: &Value) -> Option<String> {
+    let at = |v: &Value, p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
+    let invalid = |field: &str, v: &Value, detail: &str| {
+        format!(
+            "{field}: Invalid value: {}: {detail}",
+            serde_json::to_string(v).unwrap_or_default()
+        )
+    };
+    // apimachinery pkg/api/validation/generic.go: FieldImmutableErrorMsg.
+    const IMMUTABLE: &str = "field is immutable";
+    match (t.group.as_str(), t.kind.as_str()) {
+        // kubernetes pkg/apis/batch/validation/validation.go, ValidateJobSpecUpdate:
+        // ValidateImmutableField(spec.Selector, …) and ValidateImmutableField(template, …)
+        // (a suspended Job that never started may change its scheduling directives: devenv
+        // waits for no suspended Job, and the fake does not model the exception).
+        ("batch", "Job") => {
+            let mut errs = Vec::new();
+            let (os, ns) = (at(old, "/spec/selector"), at(new, "/spec/selector"));
+            if !os.is_null() && os != ns {
+                errs.push(invalid("spec.selector", &ns, IMMUTABLE));
+            }
+            let (ot, nt) = (at(old, "/spec/template"), at(new, "/spec/template"));
+            if ot != nt {
+                errs.push(invalid("spec.template", &nt, IMMUTABLE));
+            }
+            aggregate(errs)
+        }
+        // kubernetes pkg/apis/apps/validation/validation.go, ValidateDeploymentUpdate /
+        // ValidateDaemonSetUpdate / ValidateReplicaSetUpdate (apps/v1): the selector.
+        ("apps", "Deployment" | "DaemonSet" | "ReplicaSet") => {
+            let (os, ns) = (at(old, "/spec/selector"), at(new, "/spec/selector"));
+            (os != ns).then(|| invalid("spec.selector", &ns, IMMUTABLE))
+        }
+        // kubernetes pkg/apis/apps/validation/validation.go, ValidateStatefulSetUpdate: every
+        // field of the spec but these is forbidden to change.
+        ("apps", "StatefulSet") => {
+            const MUTABLE: &[&str] = &[
+                "replicas",
+                "ordinals",
+                "template",
+                "updateStrategy",
+                "revisionHistoryLimit",
+                "persistentVolumeClaimRetentionPolicy",
+                "minReadySeconds",
+            ];
+            let rest = |v: &Value| {
+                let mut spec = at(v, "/spec");
+                if let Some(m) = spec.as_object_mut() {
+                    for k in MUTABLE {
+                        m.remove(*k);
+                    }
+                }
+                spec
+            };
+            (rest(old) != rest(new)).then(|| {
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden".to_string()
+            })
+        }
+        // kubernetes pkg/apis/core/validation/validation.go, validateUpgradeDowngradeClusterIPs:
+        // a Service's cluster IP "may not change once set" (headless stays headless).
+        ("", "Service") => {
+            let ip = |v: &Value| {
+                v.pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            match (ip(old), ip(new)) {
+                (Some(o), Some(n)) if !o.is_empty() && !n.is_empty() && o != n => Some(invalid(
+                    "spec.clusterIPs[0]",
+                    &json!([n]),
+                    "may not change once set",
+                )),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// apimachinery pkg/util/errors/errors.go `aggregate.Error`: one error as it is, several
+/// as `[e1, e2]`.
+fn aggregate(errs: Vec<String>) -> Option<String> {
+    match errs.len() {
+        0 => None,
+        1 => errs.into_iter().next(),
+        _ => Some(format!("[{}]", errs.join(", "))),
+    }
+}
+
+/// How long a deleted Namespace stays `Terminating` (the namespace controller deletes its
+/// content first: kubernetes pkg/controller/namespace/deletion/namespaced_resources_deleter.go):
+/// `DEVENV_FAKE_NAMESPACE_TERMINATION_MS` when set, else 5 s on the simulated clock.
+pub fn namespace_termination_ms() -> u64 {
+    std::env::var("DEVENV_FAKE_NAMESPACE_TERMINATION_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| scaled(NAMESPACE_TERMINATION_MS))
+}
+
+pub const NAMESPACE_TERMINATION_MS: u64 = 5_000;
+
+/// Namespaces whose termination is over are gone, with everything in them.
+pub fn finish_terminations(cluster: &mut Cluster, now: u64) {
+    let wait = namespace_termination_ms();
+    let gone: Vec<String> = cluster
+        .objects
+        .iter()
+        .filter(|o| is_kind(o, "", "Namespace"))
+        .filter(|o| o.deleted_ms.is_some_and(|d| d + wait <= now))
+        .map(|o| o.name.clone())
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    cluster.objects.retain(|o| {
+        let ns_gone = is_kind(o, "", "Namespace") && gone.contains(&o.name);
+        let inside_gone = o.namespace.as_ref().is_some_and(|n| gone.contains(n));
+        !(ns_gone || inside_gone)
+    });
+}
+
+/// Whether `ns` is Terminating (deleted, its content not yet gone).
+pub fn namespace_terminating(cluster: &Cluster, ns: &str) -> bool {
+    cluster
+        .objects
+        .iter()
+        .any(|o| is_kind(o, "", "Namespace") && o.name == ns && o.deleted_ms.is_some())
+}
+
+/// Overlay one manager's applied configuration: maps merge key by key; lists the schema
+/// declares as associative (`x-kubernetes-list-type: map`) merge item by item on their
+/// `x-kubernetes-list-map-keys` (kubernetes api/openapi-spec: `containers` and `env` by
+/// name, a container's `ports` by containerPort and protocol, a Service's by port and
+/// protocol, `volumeMounts` by mountPath, ...), as structured-merge-diff does
+/// (sigs.k8s.io/structured-merge-diff typed/merge.go); other lists and scalars are replaced
+/// (atomic).
 fn merge_applied(base: &mut Value, over: &Value) {
+    merge_at(base, over, "")
+}
+
+/// The list-map keys of the list under `field` (None: atomic).
+pub fn list_map_keys(field: &str, items: &[Value]) -> Option<&'static [&'static str]> {
+    Some(match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets" => &["name"],
+        "volumeMounts" => &["mountPath"],
+        "volumeDevices" => &["devicePath"],
+        // core/v1 ContainerPort: containerPort+protocol; ServicePort: port+protocol.
+        "ports" if items.iter().any(|i| i.get("containerPort").is_some()) => {
+            &["containerPort", "protocol"]
+        }
+        "ports" if items.iter().any(|i| i.get("port").is_some()) => &["port", "protocol"],
+        _ => return None,
+    })
+}
+
+/// An item's key in an associative list (`protocol` defaults to TCP, as the schema says).
+pub fn list_map_key(keys: &[&str], item: &Value) -> Vec<Value> {
+    keys.iter()
+        .map(|k| match (item.get(*k), *k) {
+            (Some(v), _) => v.clone(),
+            (None, "protocol") => json!("TCP"),
+            (None, _) => Value::Null,
+        })
+        .collect()
+}
+
+fn merge_at(base: &mut Value, over: &Value, field: &str) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
                 match b.get_mut(k) {
-                    Some(bv) => merge_applied(bv, v),
+                    Some(bv) => merge_at(bv, v, k),
                     None => {
                         b.insert(k.clone(), v.clone());
                     }
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(o)) if list_map_keys(field, o).is_some() => {
+            let keys = list_map_keys(field, o).unwrap_or(&[]);
+            let key_of = |item: &Value| list_map_key(keys, item);
+            for item in o {
+                let key = key_of(item);
+                match b.iter_mut().find(|x| key_of(x) == key) {
+                    Some(existing) => merge_at(existing, item, ""),
+                    None => b.push(item.clone()),
                 }
             }
         }
@@ -1400,6 +1726,17 @@ pub fn delete(
     let idx = cluster.objects.iter().position(|o| {
         o.group == t.group && o.kind == t.kind && o.name == name && o.namespace.as_deref() == ns
     })?;
+    if t.group.is_empty() && t.kind == "Namespace" && namespace_termination_ms() > 0 {
+        // The API server marks it Terminating (deletionTimestamp, phase Terminating); the
+        // namespace controller removes its content, then the Namespace
+        // (kubernetes pkg/registry/core/namespace/storage/storage.go Delete). (On an instant
+        // simulated clock it is gone at once, below.)
+        let o = &mut cluster.objects[idx];
+        if o.deleted_ms.is_none() {
+            o.deleted_ms = Some(now_ms());
+        }
+        return Some(None);
+    }
     let o = cluster.objects.remove(idx);
     if t.group.is_empty() && t.kind == "Namespace" {
         cluster
@@ -1494,5 +1831,233 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
             json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"local-registry-hosting","namespace":"kube-public"},"data":{"localRegistryHosting.v1":data}}),
             "kubectl-client-side-apply",
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Strict field validation of server-side apply
+
+/// The fields the API declares for the parts of the built-in kinds manifests set most
+/// (Kubernetes v1.33 API: k8s.io/api apps/v1, batch/v1, core/v1 types.go and the OpenAPI
+/// they generate). A name maps to the type of its value when the fake checks inside it;
+/// `None` is a field whose content is not checked here. Deliberately partial: what is not
+/// listed (custom resources, other kinds, deeper fields) is accepted as it is.
+fn declared_fields(ty: &str) -> Option<&'static [(&'static str, Option<&'static str>)]> {
+    const OBJECT_META: &[(&str, Option<&str>)] = &[
+        ("name", None),
+        ("generateName", None),
+        ("namespace", None),
+        ("selfLink", None),
+        ("uid", None),
+        ("resourceVersion", None),
+        ("generation", None),
+        ("creationTimestamp", None),
+        ("deletionTimestamp", None),
+        ("deletionGracePeriodSeconds", None),
+        ("labels", None),
+        ("annotations", None),
+        ("ownerReferences", None),
+        ("finalizers", None),
+        ("managedFields", None),
+    ];
+    Some(match ty {
+        "ObjectMeta" => OBJECT_META,
+        "Workload" => &[
+            ("apiVersion", None),
+            ("kind", None),
+            ("metadata", Some("ObjectMeta")),
+            ("spec", None),
+            ("status", None),
+        ],
+        "DeploymentSpec" => &[
+            ("replicas", None),
+            ("selector", None),
+            ("template", Some("PodTemplateSpec")),
+            ("strategy", None),
+            ("minReadySeconds", None),
+            ("revisionHistoryLimit", None),
+            ("paused", None),
+            ("progressDeadlineSeconds", None),
+        ],
+        "StatefulSetSpec" => &[
+            ("replicas", None),
+            ("selector", None),
+            ("template", Some("PodTemplateSpec")),
+            ("volumeClaimTemplates", None),
+            ("serviceName", None),
+            ("podManagementPolicy", None),
+            ("updateStrategy", None),
+            ("revisionHistoryLimit", None),
+            ("minReadySeconds", None),
+            ("persistentVolumeClaimRetentionPolicy", None),
+            ("ordinals", None),
+        ],
+        "DaemonSetSpec" => &[
+            ("selector", None),
+            ("template", Some("PodTemplateSpec")),
+            ("updateStrategy", None),
+            ("minReadySeconds", None),
+            ("revisionHistoryLimit", None),
+        ],
+        "JobSpec" => &[
+            ("parallelism", None),
+            ("completions", None),
+            ("activeDeadlineSeconds", None),
+            ("podFailurePolicy", None),
+            ("successPolicy", None),
+            ("backoffLimit", None),
+            ("backoffLimitPerIndex", None),
+            ("maxFailedIndexes", None),
+            ("selector", None),
+            ("manualSelector", None),
+            ("template", Some("PodTemplateSpec")),
+            ("ttlSecondsAfterFinished", None),
+            ("completionMode", None),
+            ("suspend", None),
+            ("podReplacementPolicy", None),
+            ("managedBy", None),
+        ],
+        "PodTemplateSpec" => &[("metadata", Some("ObjectMeta")), ("spec", Some("PodSpec"))],
+        "PodSpec" => &[
+            ("volumes", None),
+            ("initContainers", Some("[Container]")),
+            ("containers", Some("[Container]")),
+            ("ephemeralContainers", None),
+            ("restartPolicy", None),
+            ("terminationGracePeriodSeconds", None),
+            ("activeDeadlineSeconds", None),
+            ("dnsPolicy", None),
+            ("nodeSelector", None),
+            ("serviceAccountName", None),
+            ("serviceAccount", None),
+            ("automountServiceAccountToken", None),
+            ("nodeName", None),
+            ("hostNetwork", None),
+            ("hostPID", None),
+            ("hostIPC", None),
+            ("shareProcessNamespace", None),
+            ("securityContext", None),
+            ("imagePullSecrets", None),
+            ("hostname", None),
+            ("subdomain", None),
+            ("affinity", None),
+            ("schedulerName", None),
+            ("tolerations", None),
+            ("hostAliases", None),
+            ("priorityClassName", None),
+            ("priority", None),
+            ("dnsConfig", None),
+            ("readinessGates", None),
+            ("runtimeClassName", None),
+            ("enableServiceLinks", None),
+            ("preemptionPolicy", None),
+            ("overhead", None),
+            ("topologySpreadConstraints", None),
+            ("setHostnameAsFQDN", None),
+            ("os", None),
+            ("hostUsers", None),
+            ("schedulingGates", None),
+            ("resourceClaims", None),
+            ("resources", None),
+        ],
+        "Container" => &[
+            ("name", None),
+            ("image", None),
+            ("command", None),
+            ("args", None),
+            ("workingDir", None),
+            ("ports", None),
+            ("envFrom", None),
+            ("env", None),
+            ("resources", None),
+            ("resizePolicy", None),
+            ("restartPolicy", None),
+            ("restartPolicyRules", None),
+            ("volumeMounts", None),
+            ("volumeDevices", None),
+            ("livenessProbe", None),
+            ("readinessProbe", None),
+            ("startupProbe", None),
+            ("lifecycle", None),
+            ("terminationMessagePath", None),
+            ("terminationMessagePolicy", None),
+            ("imagePullPolicy", None),
+            ("securityContext", None),
+            ("stdin", None),
+            ("stdinOnce", None),
+            ("tty", None),
+        ],
+        "ServiceSpec" => &[
+            ("ports", None),
+            ("selector", None),
+            ("clusterIP", None),
+            ("clusterIPs", None),
+            ("type", None),
+            ("externalIPs", None),
+            ("sessionAffinity", None),
+            ("loadBalancerIP", None),
+            ("loadBalancerSourceRanges", None),
+            ("externalName", None),
+            ("externalTrafficPolicy", None),
+            ("healthCheckNodePort", None),
+            ("publishNotReadyAddresses", None),
+            ("sessionAffinityConfig", None),
+            ("ipFamilies", None),
+            ("ipFamilyPolicy", None),
+            ("allocateLoadBalancerNodePorts", None),
+            ("loadBalancerClass", None),
+            ("internalTrafficPolicy", None),
+            ("trafficDistribution", None),
+        ],
+        _ => return None,
+    })
+}
+
+/// Unknown fields of an applied object, as server-side apply's strict field validation
+/// reports them: the path in structured-merge-diff's notation (`.spec.template.spec.
+/// containers[name="api"].imagePullPolicyy`). kubectl apply --server-side sends
+/// fieldValidation=Strict unless --validate=false/ignore (kubectl pkg/cmd/util/helpers.go
+/// GetValidationDirective); the server refuses the patch when it does not fit the schema
+/// (apiserver pkg/endpoints/handlers/fieldmanager structuredmerge.go: `failed to create
+/// typed patch object (NS/NAME; GROUP/VERSION, Kind=KIND): PATH: field not declared in
+/// schema`, several as `errors:\n  …`, sigs.k8s.io/structured-merge-diff typed/validate.go).
+pub fn undeclared_fields(t: &ResType, body: &Value) -> Vec<String> {
+    let spec = match (t.group.as_str(), t.kind.as_str()) {
+        ("apps", "Deployment") => "DeploymentSpec",
+        ("apps", "StatefulSet") => "StatefulSetSpec",
+        ("apps", "DaemonSet") => "DaemonSetSpec",
+        ("batch", "Job") => "JobSpec",
+        ("", "Service") => "ServiceSpec",
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    check_fields(body, "Workload", "", &mut out);
+    if let Some(s) = body.get("spec") {
+        check_fields(s, spec, ".spec", &mut out);
+    }
+    out
+}
+
+fn check_fields(v: &Value, ty: &str, path: &str, out: &mut Vec<String>) {
+    if let Some(item_ty) = ty.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        for item in v.as_array().into_iter().flatten() {
+            let key = item
+                .get("name")
+                .and_then(Value::as_str)
+                .map(|n| format!("[name=\"{n}\"]"))
+                .unwrap_or_default();
+            check_fields(item, item_ty, &format!("{path}{key}"), out);
+        }
+        return;
+    }
+    let (Some(fields), Some(map)) = (declared_fields(ty), v.as_object()) else {
+        return;
+    };
+    for (k, child) in map {
+        match fields.iter().find(|(name, _)| name == k) {
+            None => out.push(format!("{path}.{k}: field not declared in schema")),
+            Some((_, Some(child_ty))) => check_fields(child, child_ty, &format!("{path}.{k}"), out),
+            Some((_, None)) => {}
+        }
     }
 }

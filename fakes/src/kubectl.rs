@@ -192,6 +192,7 @@ fn cmd_flags(path: &[&str]) -> Option<Vec<Flag>> {
             flag("wait", None, Kind::Bool, "true", "wait"),
             flag("timeout", None, Kind::Duration, "0s", "timeout"),
             flag("force", None, Kind::Bool, "false", "force"),
+            flag("cascade", None, Kind::Str, "background", "cascade"),
             flag("grace-period", None, Kind::Int, "-1", "grace"),
             flag("now", None, Kind::Bool, "false", "now"),
             output,
@@ -775,6 +776,60 @@ impl<'a> Kubectl<'a> {
             let existing = cluster.objects.iter().find(|o| {
                 o.group == rt.group && o.kind == rt.kind && o.namespace == ns && o.name == name
             });
+            // Strict field validation (kube::undeclared_fields cites the rules): the whole
+            // patch is refused, `Error from server (BadRequest)`.
+            let validate = p.str("validate").unwrap_or("strict");
+            if ssa && !["false", "ignore", "warn"].contains(&validate) {
+                let unknown = kube::undeclared_fields(&rt, &body);
+                if !unknown.is_empty() {
+                    let detail = if unknown.len() == 1 {
+                        unknown[0].clone()
+                    } else {
+                        format!("errors:\n  {}", unknown.join("\n  "))
+                    };
+                    errors.push(format!(
+                        "Error from server (BadRequest): error when serverside-apply \"{src}\": failed to create typed patch object ({}/{name}; {}, Kind={}): {detail}",
+                        ns.clone().unwrap_or_default(),
+                        if rt.group.is_empty() { format!("/{}", rt.version) } else { rt.api_version() },
+                        rt.kind
+                    ));
+                    continue;
+                }
+            }
+            // kubernetes staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go:
+            // nothing new is created in a namespace being terminated (updates still pass),
+            // admission.NewForbidden → `RESOURCE "NAME" is forbidden: …`; kubectl's apply
+            // prefixes the source (kubectl pkg/cmd/util/helpers.go AddSourceToErr).
+            if let (Some(n), None) = (&ns, existing) {
+                if kube::namespace_terminating(cluster, n) {
+                    let verb = if ssa { "serverside-apply" } else { "creating" };
+                    errors.push(format!(
+                        "Error from server (Forbidden): error when {verb} \"{src}\": {} \"{name}\" is forbidden: unable to create new content in namespace {n} because it is being terminated",
+                        rt.plural_group()
+                    ));
+                    continue;
+                }
+            }
+            // Update validation of immutable fields (kube::immutable_violation cites the
+            // rules): a StatusError of reason Invalid, `KIND.GROUP "NAME" is invalid: …`
+            // (apimachinery pkg/api/errors/errors.go NewInvalid), with the source prefixed
+            // as above; kubectl exits 1.
+            if let Some((old, new)) =
+                kube::preview_apply(cluster, &rt, ns.as_deref(), name, &body, &manager)
+            {
+                if let Some(why) = kube::immutable_violation(&rt, &old, &new) {
+                    let qualified = if rt.group.is_empty() {
+                        rt.kind.clone()
+                    } else {
+                        format!("{}.{}", rt.kind, rt.group)
+                    };
+                    let verb = if ssa { "serverside-apply" } else { "patching" };
+                    errors.push(format!(
+                        "Error from server (Invalid): error when {verb} \"{src}\": {qualified} \"{name}\" is invalid: {why}"
+                    ));
+                    continue;
+                }
+            }
             if ssa && !force {
                 if let Some(o) = existing {
                     let others: Vec<&String> = o
@@ -1199,6 +1254,13 @@ impl<'a> Kubectl<'a> {
 
     fn delete(&self) -> Result<i32, Fail> {
         let p = self.p;
+        // kubectl pkg/cmd/delete/delete_flags.go parseCascadingFlag.
+        let cascade = p.str("cascade").unwrap_or("background");
+        if !["background", "foreground", "orphan", "true", "false"].contains(&cascade) {
+            return Err(err(format!(
+                "invalid cascade value ({cascade}). Must be \"background\", \"foreground\", or \"orphan\""
+            )));
+        }
         let (t, st, cname) = self.connect(5)?;
         let all_ns = p.bool("all-namespaces", false);
         let sel = p
@@ -1248,11 +1310,15 @@ impl<'a> Kubectl<'a> {
         let mut errors = Vec::new();
         let mut dropped_types = Vec::new();
         let mut found = 0;
+        let mut deleted_ns = Vec::new();
         for (rt, name, ns) in targets {
             let cluster = locked.state.clusters.get_mut(&cname).unwrap();
             match kube::delete(cluster, &rt, ns.as_deref(), &name) {
                 Some(crd) => {
                     found += 1;
+                    if rt.group.is_empty() && rt.kind == "Namespace" {
+                        deleted_ns.push(name.clone());
+                    }
                     dropped_types.extend(crd);
                     println!("{} \"{name}\" deleted", rt.kind_group());
                 }
@@ -1264,7 +1330,37 @@ impl<'a> Kubectl<'a> {
         for ct in &dropped_types {
             kube::drop_custom_resources(cluster, ct);
         }
+        let terminating = deleted_ns;
         locked.save();
+        drop(locked);
+        // kubectl pkg/cmd/delete/delete.go DeleteResult: with --wait (the default) kubectl
+        // waits until what it deleted is gone (a week when --timeout is 0); what lingers in
+        // the fake is a Terminating Namespace.
+        if p.bool("wait", true) && p.str("dry-run").unwrap_or("none") == "none" {
+            let timeout_ms = (p.duration("timeout").unwrap_or(0) / 1_000_000) as u64;
+            let deadline = now_ms()
+                + if timeout_ms == 0 {
+                    168 * 3_600_000
+                } else {
+                    timeout_ms
+                };
+            loop {
+                let st = state::load(self.dir);
+                let Some(c) = st.clusters.get(&cname) else {
+                    break;
+                };
+                if !terminating
+                    .iter()
+                    .any(|n| kube::namespace_terminating(c, n))
+                {
+                    break;
+                }
+                if now_ms() >= deadline {
+                    return Err(err("timed out waiting for the condition"));
+                }
+                common::sleep_ms(20);
+            }
+        }
         // delete.go DeleteResult: nothing visited (NotFound ignored or none selected).
         if found == 0 && errors.is_empty() {
             println!("No resources found");
@@ -1521,13 +1617,29 @@ impl<'a> Kubectl<'a> {
                 )));
             }
         }
+        // A Job's pod whose program a test declared (kube::View::job_program) logged this.
+        let declared = stored
+            .as_ref()
+            .and_then(|o| v.job_program(o))
+            .and_then(|prog| prog["log"].as_str())
+            .map(str::to_string);
         let file = self
             .dir
             .join("logs")
             .join(t.namespace.as_str())
             .join(format!("{name}.log"));
-        if let Ok(text) = std::fs::read_to_string(file) {
-            print!("{text}");
+        if let Some(text) = declared.or_else(|| std::fs::read_to_string(file).ok()) {
+            // kubectl logs --tail=N: the last N lines (-1: all).
+            let tail = self.p.int("tail", -1);
+            let lines: Vec<&str> = text.lines().collect();
+            let skip = if tail < 0 {
+                0
+            } else {
+                lines.len().saturating_sub(tail as usize)
+            };
+            for l in &lines[skip..] {
+                println!("{l}");
+            }
         }
         Ok(0)
     }
@@ -1570,7 +1682,29 @@ fn report(errors: Vec<String>) -> Result<i32, Fail> {
     }
 }
 
+/// The fields `new` sets to another value than `old` has (a conflict when another manager
+/// owns them). Associative lists are compared item by item on their keys, as server-side
+/// apply tracks them (`.spec.template.spec.containers[name="api"].image`); an item only one
+/// side has is no conflict.
 fn leaf_diffs(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    let field = path.rsplit('.').next().unwrap_or("");
+    if let (Value::Array(a), Value::Array(b)) = (old, new) {
+        if let Some(keys) = kube::list_map_keys(field, b) {
+            for item in b {
+                let key = kube::list_map_key(keys, item);
+                if let Some(o) = a.iter().find(|x| kube::list_map_key(keys, x) == key) {
+                    let sel = keys
+                        .iter()
+                        .zip(&key)
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    leaf_diffs(&format!("{path}[{sel}]"), o, item, out);
+                }
+            }
+            return;
+        }
+    }
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, nv) in b {
@@ -1662,6 +1796,7 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
             }
         }
         "DaemonSet" => {
+            // kubectl pkg/polymorphichelpers/rollout_status.go DaemonSetStatusViewer.Status.
             if o.pointer("/spec/updateStrategy/type")
                 .and_then(Value::as_str)
                 .is_some_and(|t| t != "RollingUpdate")
@@ -1670,7 +1805,12 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
                     "rollout status is only available for RollingUpdate strategy type",
                 ));
             }
-            if n("updatedNumberScheduled") < n("desiredNumberScheduled") {
+            if generation > n("observedGeneration") {
+                (
+                    "Waiting for daemon set spec update to be observed...\n".into(),
+                    false,
+                )
+            } else if n("updatedNumberScheduled") < n("desiredNumberScheduled") {
                 (
                     format!(
                         "Waiting for daemon set \"{name}\" rollout to finish: {} out of {} new pods have been updated...\n",
@@ -1696,6 +1836,15 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
             }
         }
         _ => {
+            // kubectl pkg/polymorphichelpers/rollout_status.go StatefulSetStatusViewer.Status.
+            if o.pointer("/spec/updateStrategy/type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t != "RollingUpdate")
+            {
+                return Err(err(
+                    "rollout status is only available for RollingUpdate strategy type",
+                ));
+            }
             if n("observedGeneration") == 0 || generation > n("observedGeneration") {
                 (
                     "Waiting for statefulset spec update to be observed...\n".into(),
@@ -1706,6 +1855,35 @@ fn rollout_message(kind: &str, o: &Value) -> Result<(String, bool), Fail> {
                     format!(
                         "Waiting for {} pods to be ready...\n",
                         replicas - n("readyReplicas")
+                    ),
+                    false,
+                )
+            } else if let Some(rolling) = o.pointer("/spec/updateStrategy/rollingUpdate") {
+                // A RollingUpdate with its parameters given: the partition decides.
+                let partition = rolling["partition"].as_u64();
+                match partition {
+                    Some(p) if n("updatedReplicas") < replicas.saturating_sub(p) => (
+                        format!(
+                            "Waiting for partitioned roll out to finish: {} out of {} new pods have been updated...\n",
+                            n("updatedReplicas"),
+                            replicas.saturating_sub(p)
+                        ),
+                        false,
+                    ),
+                    _ => (
+                        format!(
+                            "partitioned roll out complete: {} new pods have been updated...\n",
+                            n("updatedReplicas")
+                        ),
+                        true,
+                    ),
+                }
+            } else if s["updateRevision"] != s["currentRevision"] {
+                (
+                    format!(
+                        "waiting for statefulset rolling update to complete {} pods at revision {}...\n",
+                        n("updatedReplicas"),
+                        s["updateRevision"].as_str().unwrap_or("")
                     ),
                     false,
                 )

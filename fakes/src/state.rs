@@ -109,6 +109,10 @@ pub struct Obj {
     /// keeps fields another manager set when one manager's apply omits them).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub applied: BTreeMap<String, Value>,
+    /// When a delete was accepted for an object that stays a while (a Namespace is
+    /// Terminating until its content is gone: see [`crate::kube::namespace_termination_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_ms: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -129,11 +133,16 @@ pub fn state_path(dir: &Path) -> PathBuf {
 }
 
 pub fn load(dir: &Path) -> State {
-    match std::fs::read(state_path(dir)) {
+    let mut state: State = match std::fs::read(state_path(dir)) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| die_internal(&format!("corrupt state.json: {e}"))),
         Err(_) => State::default(),
+    };
+    let now = crate::common::now_ms();
+    for c in state.clusters.values_mut() {
+        crate::kube::finish_terminations(c, now);
     }
+    state
 }
 
 /// The state under the directory lock, saved back with `save`.

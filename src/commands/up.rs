@@ -766,6 +766,9 @@ pub fn doctor(g: &GlobalArgs) -> Exit {
     }
 }
 
+/// How long `down` waits for the namespaces it deleted to be gone.
+const NAMESPACE_GONE_SECS: u64 = 180;
+
 /// `down` on an existing (shared) cluster: delete exactly what this project and owner applied
 /// (the inventory; the project and owner labels when it was lost), never the cluster, never
 /// another developer's namespaces, never shared objects such as CRDs.
@@ -805,6 +808,8 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
                 let resources = crate::tenancy::parse_api_resources(&out.stdout_str());
                 run(target.delete_by_label_argv(&resources, &selector), 600).await?;
                 run(target.delete_namespaces_by_label_argv(&selector), 600).await?;
+                reporter.info(&format!("waiting up to {}s for the deleted namespaces to finish terminating", NAMESPACE_GONE_SECS));
+                run(target.wait_namespaces_gone_by_label_argv(&selector, NAMESPACE_GONE_SECS), NAMESPACE_GONE_SECS + 30).await?;
                 return Ok(0);
             }
             let (mut ours, shared) = crate::tenancy::split_for_shared_cluster(crate::tenancy::prune_set(&store.all(), &crate::tenancy::Inventory::default()));
@@ -814,6 +819,13 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
             crate::tenancy::sort_for_delete(&mut ours);
             for argv in target.delete_batches(&ours) {
                 run(argv, 600).await?;
+            }
+            // A deleted namespace stays Terminating a while; the next `up` could not create
+            // anything in it: wait until it is gone.
+            let namespaces: Vec<String> = ours.iter().filter(|r| r.is_namespace()).map(|r| r.name.clone()).collect();
+            if !namespaces.is_empty() {
+                reporter.info(&format!("waiting up to {NAMESPACE_GONE_SECS}s for namespace(s) {} to finish terminating", namespaces.join(", ")));
+                run(target.wait_namespaces_gone_argv(&namespaces, NAMESPACE_GONE_SECS), NAMESPACE_GONE_SECS + 30).await?;
             }
             Ok(ours.len())
         }

@@ -492,6 +492,59 @@ impl Kubectl {
         }
     }
 
+    /// `-n NS wait --for=condition=Failed --timeout=Ns job/NAME`: raced with
+    /// [`Self::wait_argv`]'s `Complete`, so a Job that fails is noticed at once instead of
+    /// at the timeout (a failed Job never becomes Complete).
+    pub fn wait_failed_argv(&self, target: &WaitTarget, timeout: Duration) -> Vec<String> {
+        let object = format!("{}/{}", target.kind.resource(), target.name);
+        self.argv(&[
+            "-n",
+            &target.namespace,
+            "wait",
+            "--for=condition=Failed",
+            &timeout_flag(timeout),
+            &object,
+        ])
+    }
+
+    /// `-n NS logs job/NAME --all-containers --tail=N`: the last lines of a failed Job's pod.
+    pub fn job_logs_argv(&self, target: &WaitTarget, lines: usize) -> Vec<String> {
+        let object = format!("{}/{}", target.kind.resource(), target.name);
+        let tail = format!("--tail={lines}");
+        self.argv(&[
+            "-n",
+            &target.namespace,
+            "logs",
+            &object,
+            "--all-containers",
+            &tail,
+        ])
+    }
+
+    /// `delete KIND.GROUP NAME -n NS --cascade=foreground --wait=true --timeout=Ns
+    /// --ignore-not-found`: an object to re-create, gone with its dependents (a Job's pods)
+    /// before it is applied again.
+    pub fn delete_foreground_argv(
+        &self,
+        resource: &str,
+        name: &str,
+        namespace: Option<&str>,
+        timeout: Duration,
+    ) -> Vec<String> {
+        let mut args = vec!["delete", resource, name];
+        if let Some(ns) = namespace {
+            args.extend(["-n", ns]);
+        }
+        let timeout = timeout_flag(timeout);
+        args.extend([
+            "--cascade=foreground",
+            "--wait=true",
+            timeout.as_str(),
+            "--ignore-not-found",
+        ]);
+        self.argv(&args)
+    }
+
     /// `get KIND NAME -n NS -o json`: the object, for [`explain_not_ready`].
     pub fn describe_argv(&self, target: &WaitTarget) -> Vec<String> {
         self.argv(&[
@@ -536,6 +589,168 @@ impl Kubectl {
             "--ignore-not-found",
         ])
     }
+}
+
+/// An object the API server refused to update because the change touches a field that
+/// cannot change once the object exists (from `kubectl apply`'s stderr).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImmutableChange {
+    /// The Kind as in manifests (`Job`).
+    pub kind: String,
+    /// Its API group (`batch`; empty for core).
+    pub group: String,
+    pub name: String,
+    /// What cannot change, as the server says it (`spec.template`, `spec.selector`,
+    /// `spec.clusterIPs[0]`, or for a StatefulSet `spec` beyond the mutable fields).
+    pub fields: Vec<String>,
+}
+
+impl ImmutableChange {
+    /// `job.batch/migrate`, as kubectl names objects.
+    pub fn display_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_lowercase()
+        } else {
+            format!("{}.{}", self.kind.to_lowercase(), self.group)
+        }
+    }
+
+    /// `spec.template`, or `spec.template and spec.selector`.
+    pub fn fields_text(&self) -> String {
+        self.fields.join(" and ")
+    }
+}
+
+/// The refusals of `kubectl apply` that come from immutable fields. The API server answers
+/// `KIND.GROUP "NAME" is invalid: FIELD: Invalid value: VALUE: field is immutable` (apimachinery
+/// `ValidateImmutableField`), `… may not change once set` (a Service's cluster IP), or for a
+/// StatefulSet `spec: Forbidden: updates to statefulset spec for fields other than …` (kubernetes
+/// pkg/apis/{batch,apps,core}/validation); kubectl prefixes `Error from server (Invalid): error
+/// when serverside-apply "FILE": `. Other errors are not returned.
+pub fn parse_immutable_changes(stderr: &str) -> Vec<ImmutableChange> {
+    const MARKERS: &[&str] = &[
+        "field is immutable",
+        "may not change once set",
+        "updates to statefulset spec for fields other than",
+    ];
+    let mut out: Vec<ImmutableChange> = Vec::new();
+    for line in stderr.lines() {
+        if !MARKERS.iter().any(|m| line.contains(m)) {
+            continue;
+        }
+        let Some((head, body)) = line.split_once(" is invalid: ") else {
+            continue;
+        };
+        // head ends with `KIND.GROUP "NAME"` (the name is a DNS subdomain: no quote in it).
+        let Some(head) = head.strip_suffix('"') else {
+            continue;
+        };
+        let Some((before, name)) = head.rsplit_once('"') else {
+            continue;
+        };
+        let qualified = before.trim_end().rsplit(' ').next().unwrap_or("");
+        let (kind, group) = qualified.split_once('.').unwrap_or((qualified, ""));
+        if kind.is_empty() || name.is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        if body.contains("updates to statefulset spec for fields other than") {
+            fields.push("spec".to_string());
+        }
+        for (i, _) in body.match_indices(": Invalid value: ") {
+            let before = &body[..i];
+            // `[spec.selector: …, spec.template: …]`: an aggregate of several.
+            let start = before.rfind(' ').map_or(0, |j| j + 1);
+            let field = before[start..].trim_start_matches('[');
+            if !field.is_empty() && !fields.iter().any(|f| f == field) {
+                fields.push(field.to_string());
+            }
+        }
+        if fields.is_empty() {
+            fields.push("spec".to_string());
+        }
+        out.push(ImmutableChange {
+            kind: kind.to_string(),
+            group: group.to_string(),
+            name: name.to_string(),
+            fields,
+        });
+    }
+    out
+}
+
+/// Whether the overlay declares this StatefulSet or DaemonSet with `updateStrategy.type:
+/// OnDelete`: `kubectl rollout status` refuses those ("rollout status is only available for
+/// RollingUpdate strategy type", kubectl pkg/polymorphichelpers/rollout_status.go), so devenv
+/// reads their status instead.
+pub fn updates_on_delete(rendered: &RenderedOverlay, target: &WaitTarget) -> bool {
+    matches!(target.kind, WaitKind::StatefulSet | WaitKind::DaemonSet)
+        && rendered.manifests.iter().any(|m| {
+            m.kind == target.kind.kind()
+                && m.name == target.name
+                && m.value
+                    .get("spec")
+                    .and_then(|s| s.get("updateStrategy"))
+                    .and_then(|u| u.get("type"))
+                    .and_then(|t| t.as_str())
+                    == Some("OnDelete")
+        })
+}
+
+/// `kubectl rollout status` said this object has no rollout to watch.
+pub fn rollout_status_unsupported(output: &str) -> bool {
+    output.contains("rollout status is only available for")
+}
+
+/// Whether a StatefulSet or DaemonSet (`kubectl get … -o json`) is ready without a rolling
+/// update: the controller saw the current spec, and as many pods are ready as wanted. With
+/// `OnDelete` the pods of an older template stay until someone deletes them; they count (the
+/// second value says whether some are of an older revision). `Err` when not ready yet, with
+/// why.
+pub fn ready_without_rollout(object_json: &str) -> Result<bool, String> {
+    let o: Json = serde_json::from_str(object_json).map_err(|e| format!("unreadable: {e}"))?;
+    let num = |p: &str| o.pointer(p).and_then(Json::as_u64);
+    let generation = num("/metadata/generation").unwrap_or(0);
+    let observed = num("/status/observedGeneration").unwrap_or(0);
+    if observed < generation {
+        return Err("waiting for the controller to observe the new spec".into());
+    }
+    match o["kind"].as_str() {
+        Some("DaemonSet") => {
+            let want = num("/status/desiredNumberScheduled").unwrap_or(0);
+            let ready = num("/status/numberReady").unwrap_or(0);
+            if ready < want {
+                return Err(format!("{ready} of {want} pods ready"));
+            }
+            Ok(num("/status/updatedNumberScheduled").unwrap_or(0) < want)
+        }
+        _ => {
+            let want = num("/spec/replicas").unwrap_or(1);
+            let ready = num("/status/readyReplicas").unwrap_or(0);
+            if ready < want {
+                return Err(format!("{ready} of {want} replicas ready"));
+            }
+            let current = o.pointer("/status/currentRevision").and_then(Json::as_str);
+            let update = o.pointer("/status/updateRevision").and_then(Json::as_str);
+            Ok(current.is_some() && update.is_some() && current != update)
+        }
+    }
+}
+
+/// Why a Job failed, from `kubectl get job … -o json`: `REASON: MESSAGE` of its `Failed`
+/// condition (BackoffLimitExceeded, DeadlineExceeded, …).
+pub fn job_failure(object_json: &str) -> Option<String> {
+    let o: Json = serde_json::from_str(object_json).ok()?;
+    let c = o
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Failed" && c["status"] == "True")?;
+    let reason = c["reason"].as_str().unwrap_or("Failed");
+    Some(match c["message"].as_str() {
+        Some(m) if !m.is_empty() => format!("{reason}: {m}"),
+        _ => reason.to_string(),
+    })
 }
 
 /// `--timeout=Ns`, whole seconds rounded up (at least 1: `0s` would mean "check once").
@@ -966,6 +1181,74 @@ metadata:
                 target(WaitKind::Job, "default", "other")
             ]
         );
+    }
+
+    #[test]
+    fn immutable_refusals_are_recognised_with_their_fields() {
+        let stderr = "\
+Error from server (Invalid): error when serverside-apply \".devenv/rendered/app.apply.yaml\": Job.batch \"migrate\" is invalid: spec.template: Invalid value: {\"metadata\":{}}: field is immutable
+Error from server (Invalid): error when serverside-apply \"f\": StatefulSet.apps \"db\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden
+Error from server (Invalid): error when serverside-apply \"f\": Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: [\"10.43.0.9\"]: may not change once set
+Error from server (Invalid): error when serverside-apply \"f\": Deployment.apps \"api\" is invalid: [spec.selector: Invalid value: {\"matchLabels\":{\"a\":\"b\"}}: field is immutable, spec.template.metadata.labels: Invalid value: {\"a\":\"c\"}: `selector` does not match template `labels`]
+Error from server (NotFound): namespaces \"x\" not found";
+        let got = parse_immutable_changes(stderr);
+        let summary: Vec<String> = got
+            .iter()
+            .map(|c| format!("{}/{} {}", c.display_kind(), c.name, c.fields_text()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "job.batch/migrate spec.template",
+                "statefulset.apps/db spec",
+                "service/web spec.clusterIPs[0]",
+                "deployment.apps/api spec.selector and spec.template.metadata.labels",
+            ]
+        );
+        assert!(parse_immutable_changes("error: something else").is_empty());
+    }
+
+    #[test]
+    fn on_delete_workloads_are_ready_by_their_counts() {
+        let r = RenderedOverlay::from_yaml(
+            "x",
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  updateStrategy: {type: OnDelete}\n",
+        )
+        .unwrap();
+        assert!(updates_on_delete(
+            &r,
+            &target(WaitKind::StatefulSet, "default", "db")
+        ));
+        assert!(!updates_on_delete(
+            &r,
+            &target(WaitKind::StatefulSet, "default", "other")
+        ));
+        let sts = |observed: u64, ready: u64, cur: &str| {
+            format!(
+                r#"{{"kind":"StatefulSet","metadata":{{"generation":2}},"spec":{{"replicas":2}},
+                "status":{{"observedGeneration":{observed},"readyReplicas":{ready},"currentRevision":"{cur}","updateRevision":"b"}}}}"#
+            )
+        };
+        assert!(ready_without_rollout(&sts(1, 2, "b")).is_err());
+        assert!(ready_without_rollout(&sts(2, 1, "b")).is_err());
+        assert_eq!(ready_without_rollout(&sts(2, 2, "b")), Ok(false));
+        assert_eq!(ready_without_rollout(&sts(2, 2, "a")), Ok(true));
+        let ds = r#"{"kind":"DaemonSet","metadata":{"generation":1},"status":{"observedGeneration":1,"desiredNumberScheduled":3,"numberReady":2}}"#;
+        assert_eq!(ready_without_rollout(ds), Err("2 of 3 pods ready".into()));
+        assert!(rollout_status_unsupported(
+            "error: rollout status is only available for RollingUpdate strategy type"
+        ));
+    }
+
+    #[test]
+    fn a_failed_job_says_why() {
+        let job = r#"{"status":{"conditions":[{"type":"FailureTarget","status":"True","reason":"BackoffLimitExceeded"},
+            {"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit"}]}}"#;
+        assert_eq!(
+            job_failure(job).as_deref(),
+            Some("BackoffLimitExceeded: Job has reached the specified backoff limit")
+        );
+        assert_eq!(job_failure(r#"{"status":{}}"#), None);
     }
 
     #[test]

@@ -171,6 +171,9 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
     if ctx.isolation.is_some() {
         check_namespaces_are_ours(ctx, step, &inventory).await?;
     }
+    // What devenv applied before this run: the objects it may delete and create again when
+    // a change touches a field that cannot change in place.
+    let applied_before = ctx.inventory.lock().unwrap().0.all();
     // Record before applying: a failed apply leaves nothing untracked for `down`.
     {
         let mut inv = ctx.inventory.lock().unwrap();
@@ -202,29 +205,44 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
         .await?;
     }
     if let Some(rest) = &files.rest {
-        ctx.run_cmd(
-            &step.id,
-            &cmd_of(k.apply_argv(rest), &ctx.root, Duration::from_secs(300)),
-            &format!("apply overlay {name}"),
-        )
-        .await?;
+        let apply = cmd_of(k.apply_argv(rest), &ctx.root, Duration::from_secs(300));
+        let purpose = format!("apply overlay {name}");
+        if let Err(e) = ctx.run_cmd(&step.id, &apply, &purpose).await {
+            if e.is_interrupted() {
+                return Err(e);
+            }
+            let changes = overlays::parse_immutable_changes(&e.message);
+            if changes.is_empty() {
+                return Err(e);
+            }
+            recreate(
+                ctx,
+                &step.id,
+                &k,
+                name,
+                &rendered,
+                &inventory,
+                &applied_before,
+                &changes,
+                timeout,
+            )
+            .await?;
+            ctx.run_cmd(&step.id, &apply, &purpose).await?;
+        }
     }
     let deadline = std::time::Instant::now() + timeout;
     for target in &plan.waits {
         let left = deadline
             .saturating_duration_since(std::time::Instant::now())
             .max(Duration::from_secs(1));
-        let argv = k.wait_argv(target, left);
-        if let Err(e) = ctx
-            .run_cmd(
-                &step.id,
-                &cmd_of(argv, &ctx.root, left + Duration::from_secs(30)),
-                &format!("wait for {target}"),
-            )
-            .await
-        {
-            if e.is_interrupted() {
-                return Err(e);
+        if let Err(e) = wait_for(ctx, &step.id, &k, &rendered, target, left).await {
+            if e.is_interrupted() || e.message.starts_with(FAILED_JOB) {
+                return Err(StepError {
+                    message: e
+                        .message
+                        .replacen(FAILED_JOB, &format!("overlay {name}: "), 1),
+                    ..e
+                });
             }
             let why = explain(ctx, &step.id, &k, target).await;
             return Err(StepError {
@@ -251,6 +269,299 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
     Ok(Done::Changed(Some(
         serde_json::json!({ "sha256": rendered.sha256, "objects": rendered.manifests.len() }),
     )))
+}
+
+/// Marks a wait error that already says everything (a failed Job): reported as it is.
+const FAILED_JOB: &str = "\u{0}failed-job: ";
+
+/// Waits until `target` is ready: `rollout status` for rolling updates, the Job's `Complete`
+/// raced with its `Failed` (a failed Job is reported at once, with its pod's last log lines
+/// and events), and for an `OnDelete` StatefulSet or DaemonSet (which `rollout status`
+/// refuses) its status read until enough pods are ready.
+async fn wait_for(
+    ctx: &Ctx,
+    step_id: &str,
+    k: &Kubectl,
+    rendered: &RenderedOverlay,
+    target: &overlays::WaitTarget,
+    left: Duration,
+) -> Result<(), StepError> {
+    let grace = Duration::from_secs(30);
+    let purpose = format!("wait for {target}");
+    match target.kind {
+        overlays::WaitKind::Job => {
+            let complete_cmd = cmd_of(k.wait_argv(target, left), &ctx.root, left + grace);
+            let failed_cmd = cmd_of(k.wait_failed_argv(target, left), &ctx.root, left + grace);
+            let failed_purpose = format!("watch {target} for failure");
+            let complete = ctx.run_cmd(step_id, &complete_cmd, &purpose);
+            let failed = ctx.run_cmd(step_id, &failed_cmd, &failed_purpose);
+            tokio::pin!(complete, failed);
+            let failed_first = tokio::select! {
+                done = &mut complete => match done {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.is_interrupted() => return Err(e),
+                    // Not Complete in time: did it fail? (The failure watch has the same
+                    // timeout: it answers now.)
+                    Err(e) => match failed.await {
+                        Ok(_) => true,
+                        Err(_) => return Err(e),
+                    },
+                },
+                f = &mut failed => f.is_ok(),
+            };
+            if !failed_first {
+                // The failure watch gave up (its timeout, or it was interrupted): the
+                // completion wait decides.
+                return complete.await.map(|_| ());
+            }
+            Err(StepError::new(format!(
+                "{FAILED_JOB}{}",
+                explain_failed_job(ctx, step_id, k, target).await
+            ))
+            .hint(format!(
+                "fix what the log says, then run devenv up again (the Job is re-created when its spec changes; `kubectl -n {} delete job {}` to run it again as it is)",
+                target.namespace, target.name
+            )))
+        }
+        overlays::WaitKind::StatefulSet | overlays::WaitKind::DaemonSet
+            if overlays::updates_on_delete(rendered, target) =>
+        {
+            poll_ready(ctx, step_id, k, target, left).await
+        }
+        _ => {
+            let argv = k.wait_argv(target, left);
+            match ctx
+                .run_cmd(step_id, &cmd_of(argv, &ctx.root, left + grace), &purpose)
+                .await
+            {
+                Err(e)
+                    if !e.is_interrupted() && overlays::rollout_status_unsupported(&e.message) =>
+                {
+                    poll_ready(ctx, step_id, k, target, left).await
+                }
+                other => other.map(|_| ()),
+            }
+        }
+    }
+}
+
+/// Reads a StatefulSet or DaemonSet that `rollout status` cannot follow (`OnDelete`) until
+/// its pods are ready ([`overlays::ready_without_rollout`]), twice a second.
+async fn poll_ready(
+    ctx: &Ctx,
+    step_id: &str,
+    k: &Kubectl,
+    target: &overlays::WaitTarget,
+    left: Duration,
+) -> Result<(), StepError> {
+    let deadline = std::time::Instant::now() + left;
+    let mut why;
+    loop {
+        let read = ctx
+            .run_cmd(
+                step_id,
+                &cmd_of(k.describe_argv(target), &ctx.root, Duration::from_secs(30)),
+                &format!("read {target}"),
+            )
+            .await;
+        match read {
+            Err(e) if e.is_interrupted() => return Err(e),
+            Err(e) => why = e.message,
+            Ok(out) => match overlays::ready_without_rollout(&out.stdout_str()) {
+                Ok(old_pods) => {
+                    if old_pods {
+                        ctx.reporter.info(&format!(
+                            "{target} updates its pods OnDelete: some still run the previous template (delete them to update them)"
+                        ));
+                    }
+                    return Ok(());
+                }
+                Err(w) => why = w,
+            },
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(StepError::new(format!(
+                "timed out waiting for {target} ({why})"
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = ctx.runner.cancel_token().cancelled() => return Err(StepError::interrupted()),
+        }
+    }
+}
+
+/// How many log lines of a failed Job's pod are shown.
+const JOB_LOG_LINES: usize = 20;
+
+/// A failed Job: why (its Failed condition), its pods, its last log lines and its events.
+async fn explain_failed_job(
+    ctx: &Ctx,
+    step_id: &str,
+    k: &Kubectl,
+    target: &overlays::WaitTarget,
+) -> String {
+    let t = Duration::from_secs(20);
+    let object = ctx
+        .run_cmd(
+            step_id,
+            &cmd_of(k.describe_argv(target), &ctx.root, t),
+            "read the Job",
+        )
+        .await
+        .map(|o| o.stdout_str())
+        .unwrap_or_default();
+    let reason = overlays::job_failure(&object).unwrap_or_else(|| "Failed".into());
+    let events = ctx
+        .run_cmd(
+            step_id,
+            &cmd_of(k.events_argv(target), &ctx.root, t),
+            "read its events",
+        )
+        .await
+        .map(|o| o.stdout_str())
+        .unwrap_or_default();
+    let selector = format!("batch.kubernetes.io/job-name={}", target.name);
+    let pods = ctx
+        .run_cmd(
+            step_id,
+            &cmd_of(k.pods_argv(&target.namespace, &selector), &ctx.root, t),
+            "read its pods",
+        )
+        .await
+        .map(|o| overlays::explain_pods(&o.stdout_str()))
+        .unwrap_or_default();
+    let logs = match ctx
+        .runner
+        .run_unchecked(
+            &crate::engine::log_name(step_id),
+            &cmd_of(k.job_logs_argv(target, JOB_LOG_LINES), &ctx.root, t),
+        )
+        .await
+    {
+        Ok(o) if o.success() && !o.stdout_str().trim().is_empty() => o
+            .stdout_str()
+            .lines()
+            .map(|l| format!("  | {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Ok(o) if o.success() => "  (the pod wrote nothing)".to_string(),
+        Ok(o) => format!("  (no log: {})", o.stderr_str().trim()),
+        Err(e) => format!("  (no log: {e})"),
+    };
+    format!(
+        "{target} failed ({reason}):\n{}\n{pods}\nlast log lines of its pod:\n{logs}",
+        overlays::explain_not_ready(&object, &events)
+    )
+}
+
+/// Deletes (foreground: with its pods) and lets the caller apply again each object whose
+/// change the API server refused because a field cannot change in place, when devenv
+/// applied it before (its inventory, or on a shared cluster this project's and owner's
+/// labels). An object devenv did not apply is never deleted: the error names the field and
+/// what to do.
+#[allow(clippy::too_many_arguments)]
+async fn recreate(
+    ctx: &Ctx,
+    step_id: &str,
+    k: &Kubectl,
+    overlay: &str,
+    rendered: &RenderedOverlay,
+    inventory: &crate::tenancy::Inventory,
+    applied_before: &crate::tenancy::Inventory,
+    changes: &[overlays::ImmutableChange],
+    timeout: Duration,
+) -> Result<(), StepError> {
+    for change in changes {
+        // The object in this overlay's rendering (the error names kind and name only).
+        let refs: Vec<&crate::tenancy::ObjectRef> = inventory
+            .objects
+            .iter()
+            .filter(|r| r.kind == change.kind && r.group() == change.group && r.name == change.name)
+            .collect();
+        let _ = rendered;
+        let what = format!("{}/{}", change.display_kind(), change.name);
+        if refs.is_empty() {
+            return Err(StepError::new(format!(
+                "overlay {overlay}: {what} cannot be changed in place ({} cannot change) and is not in the overlay's rendering",
+                change.fields_text()
+            )));
+        }
+        for r in refs {
+            let ns = r.namespace.as_deref();
+            let ours = applied_before
+                .objects
+                .iter()
+                .any(|a| a.identity() == r.identity())
+                || owned_by_labels(ctx, step_id, k, r).await;
+            let place = ns.map(|n| format!(" in {n}")).unwrap_or_default();
+            if !ours {
+                let ns_flag = ns.map(|n| format!(" -n {n}")).unwrap_or_default();
+                return Err(StepError::new(format!(
+                    "overlay {overlay}: {what}{place} cannot be changed in place ({} cannot change once it exists), and devenv did not create it, so it is left alone",
+                    change.fields_text()
+                ))
+                .hint(format!(
+                    "delete it yourself (`kubectl{ns_flag} delete {} {}`) and run devenv up again, or undo the change to {}",
+                    change.display_kind(),
+                    change.name,
+                    change.fields_text()
+                )));
+            }
+            ctx.run_cmd(
+                step_id,
+                &cmd_of(
+                    k.delete_foreground_argv(&r.resource_arg(), &r.name, ns, timeout),
+                    &ctx.root,
+                    timeout + Duration::from_secs(30),
+                ),
+                &format!("delete {what}{place} to create it again"),
+            )
+            .await?;
+            ctx.reporter.info(&format!(
+                "overlay {overlay}: re-created {what}{place} ({} cannot change in place)",
+                change.fields_text()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// On a shared cluster, an object that carries this project's and owner's labels was
+/// applied by devenv for this owner (an inventory lost with `.devenv/`).
+async fn owned_by_labels(
+    ctx: &Ctx,
+    step_id: &str,
+    k: &Kubectl,
+    r: &crate::tenancy::ObjectRef,
+) -> bool {
+    let Some(iso) = &ctx.isolation else {
+        return false;
+    };
+    let resource = r.resource_arg();
+    let mut args = vec!["get", resource.as_str(), r.name.as_str(), "-o", "json"];
+    if let Some(ns) = &r.namespace {
+        args.extend(["-n", ns.as_str()]);
+    }
+    let Ok(out) = ctx
+        .run_cmd(
+            step_id,
+            &cmd_of(k.argv(&args), &ctx.root, Duration::from_secs(30)),
+            &format!("read {r}"),
+        )
+        .await
+    else {
+        return false;
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return false;
+    };
+    iso.labels.pairs().iter().all(|(key, want)| {
+        v.pointer("/metadata/labels")
+            .and_then(|l| l.get(*key))
+            .and_then(|x| x.as_str())
+            == Some(*want)
+    })
 }
 
 /// The object's conditions and recent events, for a timeout message.
