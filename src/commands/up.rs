@@ -401,20 +401,24 @@ pub fn down(g: &GlobalArgs, args: &DownArgs) -> Exit {
     teardown(&loaded, &reporter, args.force)
 }
 
-/// What `down` would delete: (kind, name, owned by devenv, exists).
+/// What `down` would delete: (kind, name, why it is not this checkout's (`None`: it is),
+/// exists). Ownership is read from the containers themselves (the label or volume only
+/// this checkout's create puts there), never from the journal.
 fn teardown_targets(
     loaded: &Loaded,
     journal: &Journal,
     nodes: &Value,
-) -> Vec<(&'static str, String, bool, bool)> {
+) -> Vec<(&'static str, String, Option<String>, bool)> {
+    use crate::steps::cluster::{cluster_ownership, registry_ownership};
     let names = Names::new(loaded);
+    let id = names.owner_id.as_deref();
     let mut out = Vec::new();
     if loaded.config.cluster.provider == ClusterProvider::K3d {
         let exists = crate::steps::cluster::cluster_names(nodes).contains(&names.cluster);
         out.push((
             "cluster",
             names.cluster.clone(),
-            journal.owns_cluster(&names.cluster),
+            cluster_ownership(nodes, &names.cluster, id).err(),
             exists,
         ));
     }
@@ -423,7 +427,7 @@ fn teardown_targets(
         out.push((
             "registry",
             names.registry_container.clone(),
-            journal.owns_registry(&names.registry_container),
+            registry_ownership(nodes, &names.registry_container, id).err(),
             registries.contains(&names.registry_container),
         ));
     }
@@ -432,7 +436,7 @@ fn teardown_targets(
             out.push((
                 "registry",
                 m.container.clone(),
-                journal.owns_registry(&m.container),
+                registry_ownership(nodes, &m.container, id).err(),
                 registries.contains(&m.container),
             ));
         }
@@ -489,18 +493,22 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
             }
         };
         let mut refused = false;
-        for (kind, name, owned, exists) in teardown_targets(loaded, &journal, &nodes) {
+        for (kind, name, not_ours, exists) in teardown_targets(loaded, &journal, &nodes) {
+            let recorded = if kind == "cluster" { journal.owns_cluster(&name) } else { journal.owns_registry(&name) };
             if !exists {
-                if owned {
+                if recorded {
                     reporter.info(&format!("{kind} {name} is already gone"));
                     if kind == "cluster" { journal.forget_owned_cluster(&name) } else { journal.forget_owned_registry(&name) }
                 }
                 continue;
             }
-            if !owned && !force {
-                reporter.error(&format!("{kind} {name} exists but devenv did not create it: leaving it alone (pass --force to delete it anyway)"), None);
-                refused = true;
-                continue;
+            if let Some(why) = &not_ours {
+                if !force {
+                    reporter.error(&format!("{kind} {name} exists but devenv did not create it from this checkout ({why}): leaving it alone (pass --force to delete it anyway)"), None);
+                    refused = true;
+                    continue;
+                }
+                reporter.warn(&format!("{kind} {name} was not created by this checkout ({why}): deleting it anyway (--force)"));
             }
             reporter.step_started(&format!("delete-{kind}"), &format!("Delete {kind} {name}"));
             let t = std::time::Instant::now();
@@ -597,12 +605,12 @@ pub fn status(g: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     let names = Names::new(&loaded);
-    let journal = Journal::load(&crate::render::state_dir(&loaded.root)).ok();
+    let journal = Journal::load(&crate::render::state_dir(&loaded.root));
     let rt = runtime();
     let components = rt.block_on(crate::steps::status::observe(
         &loaded,
         &names,
-        journal.as_ref(),
+        journal.as_ref().map(Some).map_err(|e| e.to_string()),
     ));
     let plan = crate::plan::Plan::build(&loaded);
     let healthy = components.iter().all(|c| c.healthy);
