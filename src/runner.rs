@@ -899,10 +899,30 @@ fn write_child_record(dir: &Path, pgid: libc::pid_t, command: &str) -> Option<Pa
     }
 }
 
-/// Whether a process group still has a member.
+/// Whether a process group still has a live member. Zombies do not count: a killed
+/// child whose parent (the dead devenv) cannot reap it waits for init, which in a container
+/// may never come.
 fn group_alive(pgid: libc::pid_t) -> bool {
     // SAFETY: signal 0 only checks existence and permission.
-    unsafe { libc::killpg(pgid, 0) == 0 }
+    if unsafe { libc::killpg(pgid, 0) } != 0 {
+        return false;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true; // no procfs (macOS): the group exists
+    };
+    procs.flatten().any(|e| {
+        // `pid (comm) S ppid pgrp ...`: the comm may hold spaces and parentheses.
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().unwrap_or("Z");
+        let pgrp = f.nth(1).and_then(|p| p.parse::<libc::pid_t>().ok());
+        pgrp == Some(pgid) && state != "Z" && state != "X"
+    })
 }
 
 /// Stops what a devenv that died (SIGKILL, power loss) left running, from its child
@@ -1356,6 +1376,78 @@ mod tests {
         );
         assert!(!log.contains("hunter2"));
         assert!(lines[6].starts_with("==> exit status: 4 after "), "{log}");
+    }
+
+    #[tokio::test]
+    async fn secret_output_stays_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Mutex::new(0));
+        let sink_seen = seen.clone();
+        let r = runner(dir.path()).with_line_sink(Arc::new(move |_l: Line<'_>| {
+            *sink_seen.lock().unwrap() += 1;
+        }));
+        let out = r
+            .run(
+                "helper",
+                &sh("printf 'hun%s\\n' ter2; printf 'err-hun%s\\n' ter2 >&2").with_secret_output(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.stdout_str(), "hunter2\n");
+        let err = r
+            .run(
+                "helper",
+                &sh("printf 'hun%s\\n' ter2; exit 3").with_secret_output(),
+            )
+            .await
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let log = std::fs::read_to_string(dir.path().join("logs/helper.log")).unwrap();
+        assert!(!log.contains("hunter2"), "{log}");
+        assert!(log.contains("==> exit status: 0 after"), "{log}");
+        assert_eq!(*seen.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn child_records_live_as_long_as_the_child_and_leftovers_are_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = dir.path().join("children");
+        let r = runner(dir.path()).with_child_records(records.clone());
+        let rec_dir = records.clone();
+        let out = r
+            .run("s", &sh(&format!("ls '{}'", rec_dir.display())))
+            .await
+            .unwrap();
+        assert!(
+            out.stdout_str().ends_with(".json\n"),
+            "{}",
+            out.stdout_str()
+        );
+        assert_eq!(std::fs::read_dir(&records).unwrap().count(), 0);
+        // A leftover: a live group recorded by another (dead) devenv.
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let rec = ChildRecord {
+            pgid,
+            devenv_pid: 1,
+            command: "sleep 100".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+        };
+        std::fs::write(
+            records.join(format!("{pgid}.json")),
+            serde_json::to_vec(&rec).unwrap(),
+        )
+        .unwrap();
+        let stopped = reap_leftovers(&records);
+        assert_eq!(stopped.len(), 1);
+        assert_eq!(stopped[0].pgid, pgid);
+        let _ = child.wait();
+        assert_eq!(std::fs::read_dir(&records).unwrap().count(), 0);
     }
 
     #[tokio::test]

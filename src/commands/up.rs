@@ -147,13 +147,17 @@ fn run_steps(
             return Exit::StepFailed;
         }
     };
+    let state_dir = crate::render::state_dir(&s.loaded.root);
+    stop_leftovers(&state_dir, &s.reporter);
     let rt = runtime();
     rt.block_on(async move {
         let cancel = CancellationToken::new();
         if let Err(e) = crate::runner::install_signal_handlers(cancel.clone()) {
             tracing::warn!("cannot install signal handlers: {e}");
         }
-        let runner = Runner::new(log_dir(&s.loaded), cancel).with_line_sink(s.reporter.line_sink());
+        let runner = Runner::new(log_dir(&s.loaded), cancel)
+            .with_line_sink(s.reporter.line_sink())
+            .with_child_records(state_dir.join(CHILDREN_DIR));
         let parallel = match s.loaded.config.build.parallel {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -193,6 +197,21 @@ fn run_steps(
         }
         exit
     })
+}
+
+/// Where the runner records the commands running now (`.devenv/children/PGID.json`).
+const CHILDREN_DIR: &str = "children";
+
+/// Stops what a devenv that was killed (SIGKILL, a closed terminal) left running: a child
+/// that outlived it (no parent-death signal off Linux) or what that child started. Called
+/// with the project lock held, so nothing recorded belongs to a devenv still running.
+fn stop_leftovers(state_dir: &std::path::Path, reporter: &Reporter) {
+    for rec in crate::runner::reap_leftovers(&state_dir.join(CHILDREN_DIR)) {
+        reporter.warn(&format!(
+            "stopped `{}` (process group {}), left running since {} by a devenv that was killed",
+            rec.command, rec.pgid, rec.started_at
+        ));
+    }
 }
 
 fn command_name() -> String {
@@ -469,11 +488,13 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
         }
         return exit;
     }
+    stop_leftovers(&state_dir, reporter);
     let rt = runtime();
     rt.block_on(async {
         let cancel = CancellationToken::new();
         let _ = crate::runner::install_signal_handlers(cancel.clone());
-        let runner = Runner::new(log_dir(loaded), cancel);
+        let runner =
+            Runner::new(log_dir(loaded), cancel).with_child_records(state_dir.join(CHILDREN_DIR));
         let run = |cmd: PlannedCommand| {
             let runner = runner.clone();
             let root = loaded.root.clone();

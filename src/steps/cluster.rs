@@ -428,6 +428,7 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             if !kubeconfig.is_file() {
                 ctx.run(step, kubeconfig_cmd).await?;
             }
+            keep_private(&kubeconfig);
             if recorded.is_none() {
                 // Created by a run that failed before recording it (or an older journal): what
                 // exists is as declared, so later changes are compared with it.
@@ -456,8 +457,23 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     ctx.run(step, create).await?;
     ctx.observed.lock().unwrap().nodes = None;
     ctx.run(step, kubeconfig_cmd).await?;
+    keep_private(&kubeconfig);
     wait_for_api(ctx, step, api).await?;
     Ok(Done::Changed(Some(serde_json::json!({ "spec": spec }))))
+}
+
+/// `.devenv/kubeconfig` holds the cluster's admin credentials: mode 0600, whoever wrote it
+/// and whatever the umask.
+pub fn keep_private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.permissions().mode() & 0o077 != 0 {
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!("cannot make {} private (0600): {e}", path.display());
+        }
+    }
 }
 
 fn recorded_owned_missing(ctx: &Ctx, name: &str) -> bool {
