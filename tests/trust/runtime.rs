@@ -213,3 +213,67 @@ fn devenv_dir_is_git_ignored_and_its_kubeconfig_private() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(mode(), 0o600, "{r:?}");
 }
+
+/// Item 9: a `verify` SIGKILLed while its clients run leaves its probe namespace; the next
+/// `verify` deletes it (and then probes as usual). The probe image goes to a real registry
+/// (the fake docker pushes over HTTP), hence `DEVENV_TEST_REGISTRY` (default 127.0.0.1:5000).
+#[test]
+#[ignore = "needs docker"]
+fn an_interrupted_verify_leaves_no_namespace_after_the_next_run_real_docker() {
+    let registry =
+        std::env::var("DEVENV_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    let port: u16 = registry.rsplit(':').next().unwrap().parse().unwrap();
+    let sb = Sandbox::new().sleep_scale(0.02);
+    let (_, api) = crate::ownership::ports(15);
+    sb.write(
+        "devenv.toml",
+        &format!(
+            "version = 1\n\n[project]\nname = \"rt5\"\n\n[cluster]\napi_port = {api}\nagents = 1\ntimeout = \"120s\"\n\n\
+             [registry]\nport = {port}\n\n[calico]\nmanifests = \"{}\"\ntimeout = \"120s\"\n\n[verify]\ntimeout = \"120s\"\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico")
+        ),
+    );
+    // The registry container devenv would create, already there on the real registry's port.
+    sb.k3d_ok(&[
+        "registry",
+        "create",
+        "rt5-registry",
+        "--port",
+        &registry,
+        "--no-help",
+    ]);
+    let r = run(&sb, &["up", "--no-verify"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let probe_namespaces = || -> Vec<String> {
+        sb.world()["clusters"]["rt5"]["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["kind"] == "Namespace")
+            .filter_map(|o| o["name"].as_str().map(String::from))
+            .filter(|n| n.starts_with("devenv-verify-"))
+            .collect()
+    };
+    sb.fault(json!({"tool":"kubectl","match":["wait","--for=condition=Complete"],"action":"hang"}));
+    let mut devenv = spawn_devenv(&sb, &["verify"]);
+    wait_until(Duration::from_secs(60), "the probe clients to run", || {
+        hang_marker(&sb).is_some()
+    });
+    devenv.kill().unwrap();
+    devenv.wait().unwrap();
+    let left = probe_namespaces();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(sb.read(".devenv/verify/namespace").trim(), left[0]);
+    sb.clear_faults();
+    let r = run(&sb, &["verify"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.text.contains(&format!(
+            "deleting the probe namespace {} an interrupted verify left behind",
+            left[0]
+        )),
+        "{r:?}"
+    );
+    assert_eq!(probe_namespaces(), Vec::<String>::new(), "{r:?}");
+    assert!(!sb.path(".devenv/verify/namespace").exists());
+}
