@@ -409,8 +409,14 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         if !diff.is_empty() {
             let msg = format!("these changes need the cluster {name} to be recreated (its workloads and data are lost):\n{}", diff.join("\n"));
             if !confirm_recreate(ctx, &msg)? {
-                return Err(StepError::new(msg)
-                    .hint("pass --recreate to recreate it, or revert the change in devenv.toml"));
+                let only_stopped = diff.iter().all(|l| l.starts_with("  cluster containers:"));
+                return Err(StepError::new(msg).hint(if only_stopped {
+                    format!(
+                        "start it (`k3d cluster start {name}`), or pass --recreate to recreate it"
+                    )
+                } else {
+                    "pass --recreate to recreate it, or revert the change in devenv.toml".into()
+                }));
             }
             ctx.reporter.warn(&format!("recreating cluster {name}"));
             let mut del = crate::plan::PlannedCommand::new(

@@ -276,3 +276,36 @@ fn fake_k3d_runtime_labels_follow_k3d() {
     assert_eq!(labels["k3dteam"], json!("y"), "{labels}");
     assert!(labels.get("team").is_none(), "{labels}");
 }
+
+/// `reset` deletes through the same check: a same-named cluster of someone else's stops it
+/// before anything is deleted or created.
+#[test]
+fn reset_leaves_a_cluster_devenv_did_not_create() {
+    let sb = Sandbox::new();
+    project(&sb, "own5", 5);
+    let (_, api) = ports(5);
+    sb.k3d_ok(&[
+        "cluster",
+        "create",
+        "own5",
+        "--api-port",
+        &format!("127.0.0.1:{api}"),
+        "--kubeconfig-update-default=false",
+    ]);
+    sb.clear_calls();
+    let r = run(&sb, &["reset", "--yes"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.text
+            .contains("cluster own5 exists but devenv did not create it"),
+        "{r:?}"
+    );
+    assert!(clusters(&sb).contains(&"own5".to_string()));
+    assert!(
+        !sb.calls()
+            .iter()
+            .any(|c| c.has(&["cluster", "delete"]) || c.has(&["cluster", "create"])),
+        "{:?}",
+        sb.calls()
+    );
+}
