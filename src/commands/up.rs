@@ -95,7 +95,7 @@ fn open_session_for(g: &GlobalArgs, wait: bool, needs_cluster: bool) -> Result<S
     };
     let reporter = reporter(g);
     let state_dir = crate::render::state_dir(&loaded.root);
-    if let Err(e) = std::fs::create_dir_all(&state_dir) {
+    if let Err(e) = crate::state::ensure_state_dir(&state_dir) {
         reporter.error(&format!("cannot create {}: {e}", state_dir.display()), None);
         return Err(Exit::StepFailed);
     }
@@ -465,7 +465,7 @@ fn teardown_targets(
 
 fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
     let state_dir = crate::render::state_dir(&loaded.root);
-    let _ = std::fs::create_dir_all(&state_dir);
+    let _ = crate::state::ensure_state_dir(&state_dir);
     let _lock = match ProjectLock::acquire(&state_dir, false) {
         Ok(l) => l,
         Err(e) => {
@@ -626,6 +626,8 @@ pub fn status(g: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     let names = Names::new(&loaded);
+    // status writes its logs under .devenv/: never without the .gitignore.
+    let _ = crate::state::ensure_state_dir(&crate::render::state_dir(&loaded.root));
     let journal = Journal::load(&crate::render::state_dir(&loaded.root));
     let rt = runtime();
     let components = rt.block_on(crate::steps::status::observe(
