@@ -40,7 +40,9 @@ pub fn cluster_names(nodes: &Value) -> Vec<String> {
     names
 }
 
-/// The cluster's own containers in `k3d node list -o json` (registries excluded).
+/// The cluster's own nodes in `k3d node list -o json`: servers, agents and the load
+/// balancer (not registries, and not the transient `k3d-NAME-tools` container, which has no
+/// role and none of the cluster's runtime labels: k3d `pkg/client/tools.go`).
 pub fn cluster_members<'a>(nodes: &'a Value, cluster: &str) -> Vec<&'a Value> {
     nodes
         .as_array()
@@ -50,7 +52,10 @@ pub fn cluster_members<'a>(nodes: &'a Value, cluster: &str) -> Vec<&'a Value> {
                     n.pointer("/runtimeLabels/k3d.cluster")
                         .and_then(Value::as_str)
                         == Some(cluster)
-                        && n.get("role").and_then(Value::as_str) != Some("registry")
+                        && matches!(
+                            n.get("role").and_then(Value::as_str),
+                            Some("server" | "agent" | "loadbalancer")
+                        )
                 })
                 .collect()
         })
@@ -668,4 +673,83 @@ pub async fn existing_cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
         )));
     }
     Ok(Done::Changed(Some(detail)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    fn node(name: &str, role: &str, owner: Option<&str>) -> Value {
+        let mut labels = json!({ "k3d.cluster": "p", "k3d.role": role });
+        if let Some(o) = owner {
+            labels["k3d-devenv.owner"] = json!(o);
+        }
+        json!({ "name": name, "role": role, "runtimeLabels": labels, "State": { "Running": true } })
+    }
+
+    #[test]
+    fn a_cluster_is_ours_only_when_every_node_carries_our_id() {
+        let ours = json!([
+            node("k3d-p-server-0", "server", Some(ID)),
+            node("k3d-p-serverlb", "loadbalancer", Some(ID)),
+            // The transient tools node has no role and no runtime labels of the cluster.
+            { "name": "k3d-p-tools", "runtimeLabels": { "k3d.cluster": "p" } },
+        ]);
+        assert_eq!(cluster_ownership(&ours, "p", Some(ID)), Ok(()));
+        let err = cluster_ownership(&ours, "p", None).unwrap_err();
+        assert!(err.contains("no ownership id"), "{err}");
+        let plain = json!([node("k3d-p-server-0", "server", None)]);
+        let err = cluster_ownership(&plain, "p", Some(ID)).unwrap_err();
+        assert!(err.contains("do not carry"), "{err}");
+        let other = "f".repeat(32);
+        let mixed = json!([
+            node("k3d-p-server-0", "server", Some(ID)),
+            node("k3d-p-agent-0", "agent", Some(&other)),
+        ]);
+        let err = cluster_ownership(&mixed, "p", Some(ID)).unwrap_err();
+        assert!(err.contains(&other), "{err}");
+    }
+
+    #[test]
+    fn a_registry_is_ours_only_with_our_volume() {
+        let reg = |volumes: Value| json!([{ "name": "k3d-p-registry", "role": "registry", "volumes": volumes }]);
+        let mine = format!("/devenv/owner/{ID}");
+        assert_eq!(
+            registry_ownership(&reg(json!([mine])), "k3d-p-registry", Some(ID)),
+            Ok(())
+        );
+        assert!(registry_ownership(&reg(json!([])), "k3d-p-registry", Some(ID)).is_err());
+        let theirs = format!("/devenv/owner/{}", "e".repeat(32));
+        let err =
+            registry_ownership(&reg(json!([theirs])), "k3d-p-registry", Some(ID)).unwrap_err();
+        assert!(err.contains("another checkout"), "{err}");
+        // A bind whose host path merely mentions the id is not the mark.
+        let bind = format!("/home/x/{ID}:/var/lib/registry");
+        assert!(registry_ownership(&reg(json!([bind])), "k3d-p-registry", Some(ID)).is_err());
+    }
+
+    #[test]
+    fn a_half_created_cluster_differs_from_the_declared_one() {
+        let c = crate::config::schema::Cluster {
+            servers: 1,
+            agents: 2,
+            ..Default::default()
+        };
+        let mut server = node("k3d-p-server-0", "server", Some(ID));
+        server["State"]["Running"] = json!(false);
+        let diff = observed_diff(&json!([server]), "p", &c);
+        assert!(
+            diff.contains(&"  cluster agents: 0 (found) -> 2".to_string()),
+            "{diff:?}"
+        );
+        assert!(diff.iter().any(|l| l.contains("load balancer")), "{diff:?}");
+        assert!(
+            diff.iter().any(|l| l.contains("1 of 1 not running")),
+            "{diff:?}"
+        );
+        assert!(!diff.iter().any(|l| l.contains("servers")), "{diff:?}");
+    }
 }
