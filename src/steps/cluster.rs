@@ -42,7 +42,8 @@ pub fn cluster_names(nodes: &Value) -> Vec<String> {
 
 /// The cluster's own nodes in `k3d node list -o json`: servers, agents and the load
 /// balancer (not registries, and not the transient `k3d-NAME-tools` container, which has no
-/// role and none of the cluster's runtime labels: k3d `pkg/client/tools.go`).
+/// role and gets only k3d's default labels and `k3d.cluster`, never the `--runtime-label`s:
+/// k3d `pkg/client/tools.go` `runToolsNode`).
 pub fn cluster_members<'a>(nodes: &'a Value, cluster: &str) -> Vec<&'a Value> {
     nodes
         .as_array()
@@ -695,7 +696,7 @@ mod tests {
         let ours = json!([
             node("k3d-p-server-0", "server", Some(ID)),
             node("k3d-p-serverlb", "loadbalancer", Some(ID)),
-            // The transient tools node has no role and no runtime labels of the cluster.
+            // The transient tools node has no role and none of the --runtime-labels.
             { "name": "k3d-p-tools", "runtimeLabels": { "k3d.cluster": "p" } },
         ]);
         assert_eq!(cluster_ownership(&ours, "p", Some(ID)), Ok(()));
