@@ -194,10 +194,21 @@ pub async fn observe(
                             d.join("; ")
                         ));
                     }
+                    // A same-named cluster this checkout did not create is not its environment.
+                    let owned = super::cluster::cluster_ownership(
+                        &nodes,
+                        &names.cluster,
+                        names.owner_id.as_deref(),
+                    );
+                    if let Err(why) = &owned {
+                        detail.push_str(&format!(
+                            "; not created by this checkout ({why}): `devenv up` will not use it"
+                        ));
+                    }
                     out.push(comp(
                         "cluster",
                         &names.cluster,
-                        cluster_up && diff.is_empty(),
+                        cluster_up && diff.is_empty() && owned.is_ok(),
                         detail,
                     ));
                 }

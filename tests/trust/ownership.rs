@@ -117,6 +117,10 @@ fn down_leaves_a_same_named_cluster_made_after_devenvs_create_failed() {
     );
     // Its own registry (created before the failed cluster) was deleted: it carries the id.
     assert!(registries(&sb).is_empty(), "{r:?}");
+    // `status` does not call it devenv's healthy cluster.
+    let s = run(&sb, &["status"]);
+    assert_eq!(s.code, 4, "{s:?}");
+    assert!(s.text.contains("not created by this checkout"), "{s:?}");
     // `up` does not adopt it either.
     let r = run(&sb, &["up"]);
     assert_eq!(r.code, 1, "{r:?}");
