@@ -1942,11 +1942,14 @@ impl Ctx<'_> {
                 let mut sorted = clusters.clone();
                 sorted.sort_by(|a, b| a.name.cmp(&b.name));
                 for c in sorted {
+                    // running/total from the nodes present, as the JSON (k3d v5.9.0 cmd/cluster/clusterList.go
+                    // `PrintClusters`: ServerCountRunning, AgentCountRunning, HasLoadBalancer)
+                    let j = cluster_json(c, false, false);
                     let mut r = vec![
                         c.name.clone(),
-                        format!("{0}/{0}", c.servers),
-                        format!("{0}/{0}", c.agents),
-                        (!c.no_lb).to_string(),
+                        format!("{}/{}", j.servers_running, j.servers_count),
+                        format!("{}/{}", j.agents_running, j.agents_count),
+                        j.has_loadbalancer.to_string(),
                     ];
                     if token {
                         r.push(c.token.clone());
