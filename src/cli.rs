@@ -139,7 +139,8 @@ pub struct UpArgs {
 
 #[derive(Debug, Args, Default)]
 pub struct DownArgs {
-    /// Also delete a cluster or registry of the same name that devenv did not create.
+    /// Also delete a cluster or registry of the same name that does not carry this
+    /// checkout's ownership id (`.devenv/checkout-id`), i.e. that devenv did not create here.
     #[arg(long)]
     pub force: bool,
 }
@@ -149,7 +150,8 @@ pub struct ResetArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
-    /// Also delete a cluster or registry of the same name that devenv did not create.
+    /// Also delete a cluster or registry of the same name that does not carry this
+    /// checkout's ownership id (`.devenv/checkout-id`), i.e. that devenv did not create here.
     #[arg(long)]
     pub force: bool,
 }

@@ -521,18 +521,14 @@ impl<'a> Builder<'a> {
         if cfg.registry.provider == RegistryProvider::K3d {
             let port = format!("{}:{}", cfg.registry.bind, cfg.registry.port);
             let observe = vec![];
-            let create = self.k3d_cmd(
-                &[
-                    "registry",
-                    "create",
-                    &names.registry,
-                    "--port",
-                    &port,
-                    "--no-help",
-                ],
-                "create the local registry",
-                120,
-            );
+            let mut args = vec!["registry", "create", &names.registry, "--port", &port];
+            // The ownership mark (see render::OWNER_VOLUME_DIR).
+            let owner = names.owner_id.as_deref().map(render::owner_volume);
+            if let Some(v) = &owner {
+                args.extend(["--volume", v.as_str()]);
+            }
+            args.push("--no-help");
+            let create = self.k3d_cmd(&args, "create the local registry", 120);
             let title = format!("Create registry {} on {port}", names.registry_container);
             self.push_step(
                 "registry",
@@ -558,7 +554,12 @@ impl<'a> Builder<'a> {
                     path: config_file.clone(),
                     content: config.clone(),
                 });
-                let args = crate::mirror::k3d_create_args(&m, &self.loaded.resolve(&config_file));
+                let mut args =
+                    crate::mirror::k3d_create_args(&m, &self.loaded.resolve(&config_file));
+                if let Some(id) = &names.owner_id {
+                    let at = args.len() - 1; // before --no-help
+                    args.splice(at..at, ["--volume".to_string(), render::owner_volume(id)]);
+                }
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let observe = vec![];
                 let create = self.k3d_cmd(

@@ -26,6 +26,34 @@ pub struct Names {
     pub registry: String,
     /// Its container name: k3d prefixes `k3d-`.
     pub registry_container: String,
+    /// This checkout's ownership id (`.devenv/checkout-id`), `None` before the first
+    /// `plan`/`up` made one (see [`crate::state::checkout_id`]).
+    pub owner_id: Option<String>,
+}
+
+/// The docker label devenv puts on every node of the clusters it creates, with this
+/// checkout's ownership id as its value. Why this key: `k3d node list -o json` shows only
+/// the labels whose key starts with `k3d` (k3d-io/k3d v5.9.0
+/// `pkg/runtimes/docker/translate.go`: `if strings.HasPrefix(k, "k3d")`), and k3d refuses
+/// user labels starting with `k3d.`, `k3s.` or named `app` (`cmd/util/runtimeLabels.go`:
+/// `runtime label "%s" is reserved for internal usage`): `k3d-devenv.` is both shown and
+/// allowed.
+pub const OWNER_LABEL: &str = "k3d-devenv.owner";
+
+/// The label recording the k3s image the nodes were created from (`k3d node list` shows
+/// the image's docker id, not its name).
+pub const IMAGE_LABEL: &str = "k3d-devenv.image";
+
+/// `k3d registry create` takes no label (k3d-io/k3d v5.9.0 `cmd/registry/registryCreate.go`
+/// has no `--runtime-label`): devenv's registries carry the ownership id in the path of an
+/// anonymous volume, `--volume /devenv/owner/<id>`, which `k3d node list -o json` shows in
+/// the node's `volumes` (HostConfig.Binds, `pkg/runtimes/docker/translate.go`) and which
+/// docker removes with the container (`RemoveVolumes: true`, `pkg/runtimes/docker/container.go`).
+pub const OWNER_VOLUME_DIR: &str = "/devenv/owner";
+
+/// The `--volume` value that marks a registry as this checkout's.
+pub fn owner_volume(id: &str) -> String {
+    format!("{OWNER_VOLUME_DIR}/{id}")
 }
 
 impl Names {
@@ -43,6 +71,7 @@ impl Names {
             registry_container: format!("k3d-{registry}"),
             registry,
             project,
+            owner_id: crate::state::read_checkout_id(&state_dir(&loaded.root)),
         }
     }
 }
@@ -207,8 +236,26 @@ pub fn k3d_config(loaded: &Loaded, names: &Names) -> String {
             ("registries", registries),
             ("timeout", yq(&format!("{}s", c.timeout.as_secs()))),
             ("k3s_args", k3s_args),
+            ("runtime", runtime_labels(names, &c.image)),
         ],
     )
+}
+
+/// `options.runtime.labels`: every node (`all`, which includes the serverlb: k3d
+/// `pkg/util/filter.go`) gets this checkout's ownership id and the k3s image's name.
+fn runtime_labels(names: &Names, image: &str) -> String {
+    let mut labels = vec![format!("{IMAGE_LABEL}={image}")];
+    if let Some(id) = &names.owner_id {
+        labels.insert(0, format!("{OWNER_LABEL}={id}"));
+    }
+    let mut out = String::from("  runtime:\n    # devenv's ownership id: `down` deletes only nodes that carry it.\n    labels:\n");
+    for l in labels {
+        out.push_str(&format!(
+            "      - label: {}\n        nodeFilters:\n          - all\n",
+            yq(&l)
+        ));
+    }
+    out
 }
 
 /// The Calico `Installation` (pool CIDR = cluster CIDR) and `APIServer`.

@@ -60,6 +60,9 @@ pub struct Cmd {
     /// Bytes written to the child's stdin (then closed); `None` = stdin is /dev/null.
     pub stdin: Option<Vec<u8>>,
     pub timeout: Duration,
+    /// The output is a secret (a credential helper's answer): it is kept in memory only,
+    /// never written to the log file nor handed to the line sink.
+    pub secret_output: bool,
 }
 
 impl Cmd {
@@ -71,6 +74,7 @@ impl Cmd {
             cwd: None,
             stdin: None,
             timeout: DEFAULT_TIMEOUT,
+            secret_output: false,
         }
     }
 
@@ -104,6 +108,13 @@ impl Cmd {
 
     pub fn timeout(mut self, d: Duration) -> Cmd {
         self.timeout = d;
+        self
+    }
+
+    /// Marks the output as secret (the `secret_output` field): the log says that the
+    /// command ran and how it ended, never what it printed.
+    pub fn with_secret_output(mut self) -> Cmd {
+        self.secret_output = true;
         self
     }
 
@@ -419,6 +430,9 @@ pub struct Runner {
     log_dir: PathBuf,
     cancel: CancellationToken,
     line_sink: Option<LineSink>,
+    /// Where a record of each running child is kept (`.devenv/children`), so that the next
+    /// devenv stops what a killed one left running ([`reap_leftovers`]).
+    child_records: Option<PathBuf>,
 }
 
 impl fmt::Debug for Runner {
@@ -439,7 +453,14 @@ impl Runner {
             log_dir,
             cancel,
             line_sink: None,
+            child_records: None,
         }
+    }
+
+    /// Records every running child in `dir` (see [`reap_leftovers`]).
+    pub fn with_child_records(mut self, dir: PathBuf) -> Runner {
+        self.child_records = Some(dir);
+        self
     }
 
     pub fn with_line_sink(mut self, sink: LineSink) -> Runner {
@@ -465,7 +486,11 @@ impl Runner {
         if out.success() {
             return Ok(out);
         }
-        let (stderr_tail, tail_stream) = tail_of(&out);
+        let (stderr_tail, tail_stream) = if cmd.secret_output {
+            (String::new(), Stream::Stderr)
+        } else {
+            tail_of(&out)
+        };
         Err(RunError::Failed {
             cmd: cmd.display(),
             status: out.status,
@@ -514,6 +539,7 @@ impl Runner {
         if let Some(dir) = &cmd.cwd {
             command.current_dir(dir);
         }
+        set_parent_death_signal(&mut command);
 
         let start = Instant::now();
         let mut child = match command.spawn() {
@@ -534,6 +560,9 @@ impl Runner {
         // The child leads its own group, so the group id is its pid.
         let pgid = child.id().map(|p| p as libc::pid_t);
         let mut guard = GroupGuard::new(pgid);
+        if let (Some(dir), Some(pgid)) = (&self.child_records, pgid) {
+            guard.record = write_child_record(dir, pgid, &line);
+        }
 
         if let (Some(bytes), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
             // A separate task: a child that does not read all its stdin must not block us.
@@ -572,7 +601,7 @@ impl Runner {
                 _ = tokio::time::sleep_until(deadline) => break Some(Stop::TimedOut),
                 msg = rx.recv(), if pipes_open => match msg {
                     Some((stream, bytes)) => {
-                        self.record(step_id, &mut out, &mut log, stream, bytes);
+                        self.record(step_id, cmd.secret_output, &mut out, &mut log, stream, bytes);
                     }
                     None => pipes_open = false,
                 },
@@ -597,7 +626,14 @@ impl Runner {
             // Everything is dead now, so the pipes reach EOF quickly; keep what was written.
             let _ = tokio::time::timeout(Duration::from_millis(200), async {
                 while let Some((stream, bytes)) = rx.recv().await {
-                    self.record(step_id, &mut out, &mut log, stream, bytes);
+                    self.record(
+                        step_id,
+                        cmd.secret_output,
+                        &mut out,
+                        &mut log,
+                        stream,
+                        bytes,
+                    );
                 }
             })
             .await;
@@ -618,7 +654,11 @@ impl Runner {
                         "==> timed out after {}: process group killed\n",
                         fmt_duration(out.duration)
                     ));
-                    let (tail, tail_stream) = tail_of(&out);
+                    let (tail, tail_stream) = if cmd.secret_output {
+                        (String::new(), Stream::Stderr)
+                    } else {
+                        tail_of(&out)
+                    };
                     Err(RunError::TimedOut {
                         cmd: line,
                         timeout: cmd.timeout,
@@ -649,11 +689,20 @@ impl Runner {
     fn record(
         &self,
         step_id: &str,
+        secret: bool,
         out: &mut Output,
         log: &mut StepLog,
         stream: Stream,
         bytes: Vec<u8>,
     ) {
+        if secret {
+            // In memory only: not in the log, not on the screen.
+            match stream {
+                Stream::Stdout => out.stdout.extend_from_slice(&bytes),
+                Stream::Stderr => out.stderr.extend_from_slice(&bytes),
+            }
+            return;
+        }
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim_end_matches('\n').trim_end_matches('\r');
         log.write(&format!(
@@ -749,6 +798,8 @@ pub fn kill_all_running() {
 /// its task aborted) instead of finishing normally.
 struct GroupGuard {
     pgid: Option<libc::pid_t>,
+    /// The child's record file (see [`write_child_record`]), removed with the group.
+    record: Option<PathBuf>,
 }
 
 impl GroupGuard {
@@ -756,13 +807,16 @@ impl GroupGuard {
         if let Some(p) = pgid {
             active_groups().insert(p);
         }
-        GroupGuard { pgid }
+        GroupGuard { pgid, record: None }
     }
 
     /// The group is dealt with (reaped or killed): forget it.
     fn disarm(&mut self) {
         if let Some(p) = self.pgid.take() {
             active_groups().remove(&p);
+        }
+        if let Some(r) = self.record.take() {
+            let _ = std::fs::remove_file(r);
         }
     }
 }
@@ -774,6 +828,141 @@ impl Drop for GroupGuard {
             self.disarm();
         }
     }
+}
+
+/// Linux: the child gets SIGKILL when devenv dies, even by SIGKILL (which no handler sees),
+/// so a killed devenv leaves no `k3d cluster create` running on its own. The signal follows
+/// the *thread* that forked: children are spawned from the runtime's worker threads, which
+/// live as long as the command. What the child started itself (its process group) is
+/// stopped by the next devenv from the child records ([`reap_leftovers`]).
+#[cfg(target_os = "linux")]
+fn set_parent_death_signal(command: &mut tokio::process::Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
+    // functions (prctl, getppid, _exit); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // devenv died between fork and prctl: nobody would ever stop this child.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere there is no parent-death signal: the child records let the next devenv stop
+/// what a killed one left running ([`reap_leftovers`]).
+#[cfg(not(target_os = "linux"))]
+fn set_parent_death_signal(_command: &mut tokio::process::Command) {}
+
+/// What `<records>/<pgid>.json` says about a running child.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ChildRecord {
+    /// The child's pid, which is also its process group id.
+    pub pgid: i32,
+    /// The devenv that started it.
+    pub devenv_pid: u32,
+    /// The command line (secrets in env masked, as in logs).
+    pub command: String,
+    /// RFC 3339.
+    pub started_at: String,
+}
+
+fn write_child_record(dir: &Path, pgid: libc::pid_t, command: &str) -> Option<PathBuf> {
+    let rec = ChildRecord {
+        pgid,
+        devenv_pid: std::process::id(),
+        command: command.to_string(),
+        started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+    };
+    let path = dir.join(format!("{pgid}.json"));
+    let write = || -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(&path, serde_json::to_vec(&rec).map_err(io::Error::other)?)
+    };
+    match write() {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!("cannot record child {pgid} in {}: {e}", dir.display());
+            None
+        }
+    }
+}
+
+/// Whether a process group still has a live member. Zombies do not count: a killed
+/// child whose parent (the dead devenv) cannot reap it waits for init, which in a container
+/// may never come.
+fn group_alive(pgid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks existence and permission.
+    if unsafe { libc::killpg(pgid, 0) } != 0 {
+        return false;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true; // no procfs (macOS): the group exists
+    };
+    procs.flatten().any(|e| {
+        // `pid (comm) S ppid pgrp ...`: the comm may hold spaces and parentheses.
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().unwrap_or("Z");
+        let pgrp = f.nth(1).and_then(|p| p.parse::<libc::pid_t>().ok());
+        pgrp == Some(pgid) && state != "Z" && state != "X"
+    })
+}
+
+/// Stops what a devenv that died (SIGKILL, power loss) left running, from its child
+/// records in `dir`: each recorded process group still alive gets SIGTERM, then SIGKILL
+/// after [`KILL_GRACE`]. Call it only while holding the project lock: then no other devenv
+/// of this project runs, so every record is a leftover. Returns the records of the groups
+/// it stopped.
+pub fn reap_leftovers(dir: &Path) -> Vec<ChildRecord> {
+    let mut stopped = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return stopped;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let rec: Option<ChildRecord> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(rec) = rec {
+            let mine = rec.devenv_pid == std::process::id();
+            if !mine && rec.pgid > 1 && group_alive(rec.pgid) {
+                signal_group(rec.pgid, libc::SIGTERM);
+                let deadline = Instant::now() + KILL_GRACE;
+                while group_alive(rec.pgid) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                if group_alive(rec.pgid) {
+                    signal_group(rec.pgid, libc::SIGKILL);
+                }
+                stopped.push(rec);
+            } else if mine {
+                continue;
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    stopped
 }
 
 fn exit_code(st: ExitStatus) -> i32 {
@@ -1188,6 +1377,78 @@ mod tests {
         );
         assert!(!log.contains("hunter2"));
         assert!(lines[6].starts_with("==> exit status: 4 after "), "{log}");
+    }
+
+    #[tokio::test]
+    async fn secret_output_stays_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Mutex::new(0));
+        let sink_seen = seen.clone();
+        let r = runner(dir.path()).with_line_sink(Arc::new(move |_l: Line<'_>| {
+            *sink_seen.lock().unwrap() += 1;
+        }));
+        let out = r
+            .run(
+                "helper",
+                &sh("printf 'hun%s\\n' ter2; printf 'err-hun%s\\n' ter2 >&2").with_secret_output(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.stdout_str(), "hunter2\n");
+        let err = r
+            .run(
+                "helper",
+                &sh("printf 'hun%s\\n' ter2; exit 3").with_secret_output(),
+            )
+            .await
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let log = std::fs::read_to_string(dir.path().join("logs/helper.log")).unwrap();
+        assert!(!log.contains("hunter2"), "{log}");
+        assert!(log.contains("==> exit status: 0 after"), "{log}");
+        assert_eq!(*seen.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn child_records_live_as_long_as_the_child_and_leftovers_are_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = dir.path().join("children");
+        let r = runner(dir.path()).with_child_records(records.clone());
+        let rec_dir = records.clone();
+        let out = r
+            .run("s", &sh(&format!("ls '{}'", rec_dir.display())))
+            .await
+            .unwrap();
+        assert!(
+            out.stdout_str().ends_with(".json\n"),
+            "{}",
+            out.stdout_str()
+        );
+        assert_eq!(std::fs::read_dir(&records).unwrap().count(), 0);
+        // A leftover: a live group recorded by another (dead) devenv.
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let rec = ChildRecord {
+            pgid,
+            devenv_pid: 1,
+            command: "sleep 100".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+        };
+        std::fs::write(
+            records.join(format!("{pgid}.json")),
+            serde_json::to_vec(&rec).unwrap(),
+        )
+        .unwrap();
+        let stopped = reap_leftovers(&records);
+        assert_eq!(stopped.len(), 1);
+        assert_eq!(stopped[0].pgid, pgid);
+        let _ = child.wait();
+        assert_eq!(std::fs::read_dir(&records).unwrap().count(), 0);
     }
 
     #[tokio::test]

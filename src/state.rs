@@ -114,6 +114,76 @@ fn resolve_symlink(path: &Path) -> io::Result<PathBuf> {
 }
 
 // ---------------------------------------------------------------------------------------
+// The state directory and this checkout's ownership id
+
+/// File name of this checkout's ownership id inside the state directory.
+pub const CHECKOUT_ID_FILE: &str = "checkout-id";
+
+/// Creates the state directory (`.devenv/`) if needed, with a `.gitignore` of `*` written
+/// on first use: the directory holds an admin kubeconfig and logs, none of which belongs
+/// in a commit. An existing `.gitignore` is left as the user made it.
+pub fn ensure_state_dir(state_dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(state_dir)?;
+    let ignore = state_dir.join(".gitignore");
+    match OpenOptions::new().write(true).create_new(true).open(&ignore) {
+        Ok(mut f) => f.write_all(
+            b"# Written by devenv: everything here is local (an admin kubeconfig, logs, state).\n*\n",
+        ),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// This checkout's ownership id, or `None` when it has none yet (see [`checkout_id`]).
+pub fn read_checkout_id(state_dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(state_dir.join(CHECKOUT_ID_FILE)).ok()?;
+    let id = text.trim();
+    is_checkout_id(id).then(|| id.to_string())
+}
+
+/// 32 lowercase hex digits.
+pub fn is_checkout_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// This checkout's ownership id (`.devenv/checkout-id`), made on first use: 128 random
+/// bits. devenv puts it on everything it creates (a label on every k3d node, a volume path
+/// on its registries) and deletes or adopts only what carries it. It lives in its own file,
+/// not in the journal, so that deleting a corrupt `state.json` keeps what devenv owns.
+pub fn checkout_id(state_dir: &Path) -> io::Result<String> {
+    if let Some(id) = read_checkout_id(state_dir) {
+        return Ok(id);
+    }
+    ensure_state_dir(state_dir)?;
+    let mut bytes = [0u8; 16];
+    File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let path = state_dir.join(CHECKOUT_ID_FILE);
+    // Two devenvs starting at once: the first one's id wins, the other reads it.
+    match OpenOptions::new().write(true).create_new(true).open(&path) {
+        Ok(mut f) => {
+            f.write_all(format!("{id}\n").as_bytes())?;
+            f.sync_all()?;
+            Ok(id)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // An empty or torn file from a crash between create and write: replace it.
+            match read_checkout_id(state_dir) {
+                Some(id) => Ok(id),
+                None => {
+                    write_atomic(&path, format!("{id}\n").as_bytes())?;
+                    Ok(id)
+                }
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Journal
 
 /// Errors reading or writing the journal.

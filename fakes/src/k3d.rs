@@ -774,7 +774,30 @@ fn cluster_nodes(c: &Cluster) -> Vec<NodeJson> {
     if !c.no_lb {
         nodes.push(lb_node(c, idx, false));
     }
+    nodes.retain(|n| !c.missing_nodes.contains(&n.name));
+    for n in &mut nodes {
+        if c.not_started {
+            n.state = NodeState {
+                running: false,
+                status: "created".into(),
+                started: String::new(),
+            };
+        }
+        user_labels(c, n);
+    }
     nodes
+}
+
+/// The node's `--runtime-label`s, as `k3d node list` shows them: only keys starting with
+/// `k3d` (k3d-io/k3d v5.9.0 `pkg/runtimes/docker/translate.go`
+/// `TranslateContainerDetailsToNode`: "labels: only copy k3d.* labels",
+/// `if strings.HasPrefix(k, "k3d")`).
+fn user_labels(c: &Cluster, n: &mut NodeJson) {
+    for (k, v) in c.node_labels.get(&n.name).into_iter().flatten() {
+        if k.starts_with("k3d") {
+            n.runtime_labels.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 fn direct_ports(c: &Cluster, node: &str) -> BTreeMap<String, Vec<Binding>> {
@@ -879,7 +902,7 @@ fn registry_node(r: &Registry, state: &State) -> NodeJson {
         name: r.name.clone(),
         role: "registry".into(),
         image: image_id(&r.image),
-        volumes: vec![],
+        volumes: r.volumes.clone(),
         env: vec![
             "K3S_KUBECONFIG_OUTPUT=/output/kubeconfig.yaml".into(),
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
@@ -906,6 +929,11 @@ fn registry_node(r: &Registry, state: &State) -> NodeJson {
 }
 
 fn cluster_json(c: &Cluster, get: bool, token: bool) -> ClusterJson {
+    let agents_present = c
+        .agent_names()
+        .iter()
+        .filter(|n| !c.missing_nodes.contains(n))
+        .count() as u32;
     let mut nodes = cluster_nodes(c);
     // docker lists newest containers first
     nodes.reverse();
@@ -929,18 +957,24 @@ fn cluster_json(c: &Cluster, get: bool, token: bool) -> ClusterJson {
         },
         nodes,
         init_node: None,
-        server_load_balancer: (get && !c.no_lb).then(|| lb_node(c, lb_idx, true)),
+        server_load_balancer: (get && !c.no_lb && !c.missing_nodes.contains(&c.lb_name())).then(
+            || {
+                let mut lb = lb_node(c, lb_idx, true);
+                user_labels(c, &mut lb);
+                lb
+            },
+        ),
         image_volume: format!("k3d-{}-images", c.name),
         volumes: if get {
             vec![format!("k3d-{}-images", c.name)]
         } else {
             vec![]
         },
-        servers_running: c.servers,
+        servers_running: if c.not_started { 0 } else { c.servers },
         servers_count: c.servers,
-        agents_running: c.agents,
-        agents_count: c.agents,
-        has_loadbalancer: !c.no_lb,
+        agents_running: if c.not_started { 0 } else { agents_present },
+        agents_count: agents_present,
+        has_loadbalancer: !c.no_lb && !c.missing_nodes.contains(&c.lb_name()),
     }
 }
 
@@ -1066,6 +1100,15 @@ fn resolve_filter(
     Ok((picked, suffix))
 }
 
+/// k3d-io/k3d v5.9.0 `cmd/util/runtimeLabels.go` `ValidateRuntimeLabelKey`.
+fn validate_runtime_label_key(key: &str, log: &Logger) {
+    if key.starts_with("k3s.") || key.starts_with("k3d.") || key == "app" {
+        log.fatal(&format!(
+            "runtime label \"{key}\" is reserved for internal usage"
+        ));
+    }
+}
+
 /// `ARG@FILTER[;FILTER]` → (arg, filters). Only one unescaped `@` is allowed.
 fn split_filters(flag_value: &str) -> Result<(String, Vec<String>), String> {
     let mut parts = Vec::new();
@@ -1110,6 +1153,8 @@ struct CreateOpts {
     switch_context: bool,
     no_lb: bool,
     timeout_ns: i128,
+    /// (label, node filters) from `options.runtime.labels` then `--runtime-label`.
+    runtime_labels: Vec<(String, Vec<String>)>,
 }
 
 fn yaml_str(v: &Value) -> Option<String> {
@@ -1443,6 +1488,28 @@ impl Ctx<'_> {
         if servers < 1 {
             log.fatal("Failed Cluster Configuration Validation:  cluster must have at least one server node");
         }
+        let mut runtime_labels = Vec::new();
+        for v in get("/options/runtime/labels")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let filters = v
+                .get("nodeFilters")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(yaml_str).collect())
+                .unwrap_or_default();
+            runtime_labels.push((
+                v.get("label").and_then(yaml_str).unwrap_or_default(),
+                filters,
+            ));
+        }
+        for f in p.all("runtime-label") {
+            let (label, filters) = split_filters(&f).unwrap_or_else(|e| log.fatal(&e));
+            // k3d v5.9.0 cmd/cluster/clusterCreate.go checks flag keys at once.
+            validate_runtime_label_key(label.split('=').next().unwrap_or(""), log);
+            runtime_labels.push((label, filters));
+        }
         CreateOpts {
             name,
             servers: servers.max(0) as u32,
@@ -1459,6 +1526,7 @@ impl Ctx<'_> {
             switch_context,
             no_lb,
             timeout_ns,
+            runtime_labels,
         }
     }
 
@@ -1496,6 +1564,46 @@ impl Ctx<'_> {
                 for n in nodes.into_iter().filter(|n| Some(n) != lb.as_ref()) {
                     node_args.entry(n).or_default().push(arg.clone());
                 }
+            }
+        }
+        // runtime labels → docker labels per node (k3d v5.9.0 pkg/config/transform.go
+        // "RUNTIME LABELS": a label without a filter on more than one node is an error,
+        // the key is checked by cmd/util/runtimeLabels.go, `KEY[=VALUE]` splits on the first
+        // `=`, pkg/util/labels.go)
+        let mut node_labels: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (label, filters) in &o.runtime_labels {
+            if filters.is_empty() && node_count > 1 {
+                log.fatal(&format!(
+                    "RuntimeLabelmapping '{label}' lacks a node filter, but there's more than one node"
+                ));
+            }
+            let targets: Vec<String> = if filters.is_empty() {
+                servers
+                    .iter()
+                    .chain(&agents)
+                    .cloned()
+                    .chain(lb.clone())
+                    .collect()
+            } else {
+                let mut t = Vec::new();
+                for f in filters {
+                    let (nodes, _) = resolve_filter(f, &servers, &agents, lb.as_deref())
+                        .unwrap_or_else(|e| {
+                            log.fatal(&format!(
+                                "failed to filter nodes for runtime label mapping '{label}': {e}"
+                            ))
+                        });
+                    t.extend(nodes);
+                }
+                t
+            };
+            let (k, v) = label.split_once('=').unwrap_or((label.as_str(), ""));
+            validate_runtime_label_key(k, log);
+            for n in targets {
+                node_labels
+                    .entry(n)
+                    .or_default()
+                    .insert(k.to_string(), v.to_string());
             }
         }
         // ports
@@ -1609,6 +1717,9 @@ impl Ctx<'_> {
             node_args,
             registries_use: reg_names.clone(),
             registries_config: o.registries_config.clone(),
+            node_labels,
+            missing_nodes: vec![],
+            not_started: false,
             objects: vec![],
             rv: 0,
         };
@@ -1664,10 +1775,34 @@ impl Ctx<'_> {
             log.fatal("Cluster creation FAILED, all changes have been rolled back!");
         }
         // The simulated creation time; the lock is released meanwhile so others can read.
+        // Meanwhile the servers' containers exist, created and not started, and the agents
+        // and the load balancer do not yet (k3d creates servers, then agents, then the LB,
+        // then starts them): a k3d killed now leaves exactly that behind, with no rollback.
         let create_ms = scaled(CREATE_MS);
+        let mut partial = cluster.clone();
+        partial.missing_nodes = partial.agent_names();
+        if !o.no_lb {
+            partial.missing_nodes.push(partial.lb_name());
+        }
+        partial.not_started = true;
+        locked.state.clusters.insert(o.name.clone(), partial);
+        locked.save();
         drop(locked);
+        let rollback = || {
+            let mut locked = state::load_locked(self.dir);
+            if locked
+                .state
+                .clusters
+                .get(&o.name)
+                .is_some_and(|c| c.token == cluster.token)
+            {
+                locked.state.clusters.remove(&o.name);
+                locked.save();
+            }
+        };
         if o.timeout_ns > 0 && (create_ms as i128) * 1_000_000 > o.timeout_ns {
             common::sleep_ms((o.timeout_ns / 1_000_000) as u64);
+            rollback();
             log.info("Starting servers...");
             log.error("Failed Cluster Start: Failed to start server: Context deadline exceeded");
             log.error("Failed to create cluster >>> Rolling Back");
@@ -1676,7 +1811,12 @@ impl Ctx<'_> {
         }
         common::sleep_ms(create_ms);
         let mut locked = state::load_locked(self.dir);
-        if locked.state.clusters.contains_key(&o.name) {
+        if locked
+            .state
+            .clusters
+            .get(&o.name)
+            .is_some_and(|c| c.token != cluster.token)
+        {
             log.fatal(&format!(
                 "Failed to create cluster '{}' because a cluster with that name already exists",
                 o.name
@@ -1802,11 +1942,14 @@ impl Ctx<'_> {
                 let mut sorted = clusters.clone();
                 sorted.sort_by(|a, b| a.name.cmp(&b.name));
                 for c in sorted {
+                    // running/total from the nodes present, as the JSON (k3d v5.9.0 cmd/cluster/clusterList.go
+                    // `PrintClusters`: ServerCountRunning, AgentCountRunning, HasLoadBalancer)
+                    let j = cluster_json(c, false, false);
                     let mut r = vec![
                         c.name.clone(),
-                        format!("{0}/{0}", c.servers),
-                        format!("{0}/{0}", c.agents),
-                        (!c.no_lb).to_string(),
+                        format!("{}/{}", j.servers_running, j.servers_count),
+                        format!("{}/{}", j.agents_running, j.agents_count),
+                        j.has_loadbalancer.to_string(),
                     ];
                     if token {
                         r.push(c.token.clone());
@@ -1938,6 +2081,17 @@ impl Ctx<'_> {
                     .to_string(),
                 created_ms: now_ms(),
                 networks: vec![p.str("default-network").unwrap_or("bridge").to_string()],
+                // cmd/registry/registryCreate.go: each `--volume` (filters split off) goes to
+                // the node's Volumes, i.e. HostConfig.Binds (pkg/runtimes/docker/translate.go).
+                volumes: p
+                    .all("volume")
+                    .iter()
+                    .map(|v| {
+                        split_filters(v)
+                            .map(|(v, _)| v)
+                            .unwrap_or_else(|e| log.fatal(&e))
+                    })
+                    .collect(),
             },
         );
         locked.save();

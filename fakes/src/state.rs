@@ -57,6 +57,17 @@ pub struct Cluster {
     pub registries_use: Vec<String>,
     #[serde(default)]
     pub registries_config: Option<String>,
+    /// Docker labels given with `--runtime-label` / `options.runtime.labels`, per node name
+    /// (k3d-io/k3d v5.9.0 `pkg/config/transform.go`, "RUNTIME LABELS").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// A `k3d cluster create` still running (or killed half-way): the nodes it has not
+    /// created yet, and whether it has started any (k3d creates every container, then
+    /// starts them: `pkg/client/cluster.go` `ClusterCreate`, then `ClusterStart`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_nodes: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_started: bool,
     /// Objects in the simulated API server.
     #[serde(default)]
     pub objects: Vec<Obj>,
@@ -126,6 +137,9 @@ pub struct Registry {
     pub created_ms: u64,
     /// Docker networks the container is attached to (cluster networks first, `bridge` last).
     pub networks: Vec<String>,
+    /// `--volume` values, as docker keeps them in HostConfig.Binds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
 }
 
 pub fn state_path(dir: &Path) -> PathBuf {

@@ -134,6 +134,16 @@ pub fn prepare_plan(
     ),
     Exit,
 > {
+    // This checkout's ownership id (and `.devenv/.gitignore`), before the plan renders it
+    // into the k3d config and the registry's create command.
+    let state_dir = crate::render::state_dir(&loaded.root);
+    if let Err(e) = crate::state::checkout_id(&state_dir) {
+        eprintln!(
+            "error: cannot write {}: {e}",
+            state_dir.join(crate::state::CHECKOUT_ID_FILE).display()
+        );
+        return Err(Exit::StepFailed);
+    }
     let tags = crate::steps::images::compute_tags(loaded).map_err(|e| {
         eprintln!("error: {e}");
         Exit::StepFailed

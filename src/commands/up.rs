@@ -95,7 +95,7 @@ fn open_session_for(g: &GlobalArgs, wait: bool, needs_cluster: bool) -> Result<S
     };
     let reporter = reporter(g);
     let state_dir = crate::render::state_dir(&loaded.root);
-    if let Err(e) = std::fs::create_dir_all(&state_dir) {
+    if let Err(e) = crate::state::ensure_state_dir(&state_dir) {
         reporter.error(&format!("cannot create {}: {e}", state_dir.display()), None);
         return Err(Exit::StepFailed);
     }
@@ -147,13 +147,17 @@ fn run_steps(
             return Exit::StepFailed;
         }
     };
+    let state_dir = crate::render::state_dir(&s.loaded.root);
+    stop_leftovers(&state_dir, &s.reporter);
     let rt = runtime();
     rt.block_on(async move {
         let cancel = CancellationToken::new();
         if let Err(e) = crate::runner::install_signal_handlers(cancel.clone()) {
             tracing::warn!("cannot install signal handlers: {e}");
         }
-        let runner = Runner::new(log_dir(&s.loaded), cancel).with_line_sink(s.reporter.line_sink());
+        let runner = Runner::new(log_dir(&s.loaded), cancel)
+            .with_line_sink(s.reporter.line_sink())
+            .with_child_records(state_dir.join(CHILDREN_DIR));
         let parallel = match s.loaded.config.build.parallel {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -193,6 +197,21 @@ fn run_steps(
         }
         exit
     })
+}
+
+/// Where the runner records the commands running now (`.devenv/children/PGID.json`).
+const CHILDREN_DIR: &str = "children";
+
+/// Stops what a devenv that was killed (SIGKILL, a closed terminal) left running: a child
+/// that outlived it (no parent-death signal off Linux) or what that child started. Called
+/// with the project lock held, so nothing recorded belongs to a devenv still running.
+fn stop_leftovers(state_dir: &std::path::Path, reporter: &Reporter) {
+    for rec in crate::runner::reap_leftovers(&state_dir.join(CHILDREN_DIR)) {
+        reporter.warn(&format!(
+            "stopped `{}` (process group {}), left running since {} by a devenv that was killed",
+            rec.command, rec.pgid, rec.started_at
+        ));
+    }
 }
 
 fn command_name() -> String {
@@ -485,20 +504,24 @@ pub fn down(g: &GlobalArgs, args: &DownArgs) -> Exit {
     teardown(&loaded, &reporter, args.force)
 }
 
-/// What `down` would delete: (kind, name, owned by devenv, exists).
+/// What `down` would delete: (kind, name, why it is not this checkout's (`None`: it is),
+/// exists). Ownership is read from the containers themselves (the label or volume only
+/// this checkout's create puts there), never from the journal.
 fn teardown_targets(
     loaded: &Loaded,
     journal: &Journal,
     nodes: &Value,
-) -> Vec<(&'static str, String, bool, bool)> {
+) -> Vec<(&'static str, String, Option<String>, bool)> {
+    use crate::steps::cluster::{cluster_ownership, registry_ownership};
     let names = Names::new(loaded);
+    let id = names.owner_id.as_deref();
     let mut out = Vec::new();
     if loaded.config.cluster.provider == ClusterProvider::K3d {
         let exists = crate::steps::cluster::cluster_names(nodes).contains(&names.cluster);
         out.push((
             "cluster",
             names.cluster.clone(),
-            journal.owns_cluster(&names.cluster),
+            cluster_ownership(nodes, &names.cluster, id).err(),
             exists,
         ));
     }
@@ -507,7 +530,7 @@ fn teardown_targets(
         out.push((
             "registry",
             names.registry_container.clone(),
-            journal.owns_registry(&names.registry_container),
+            registry_ownership(nodes, &names.registry_container, id).err(),
             registries.contains(&names.registry_container),
         ));
     }
@@ -516,7 +539,7 @@ fn teardown_targets(
             out.push((
                 "registry",
                 m.container.clone(),
-                journal.owns_registry(&m.container),
+                registry_ownership(nodes, &m.container, id).err(),
                 registries.contains(&m.container),
             ));
         }
@@ -526,7 +549,7 @@ fn teardown_targets(
 
 fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
     let state_dir = crate::render::state_dir(&loaded.root);
-    let _ = std::fs::create_dir_all(&state_dir);
+    let _ = crate::state::ensure_state_dir(&state_dir);
     let _lock = match ProjectLock::acquire(&state_dir, false) {
         Ok(l) => l,
         Err(e) => {
@@ -549,11 +572,13 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
         }
         return exit;
     }
+    stop_leftovers(&state_dir, reporter);
     let rt = runtime();
     rt.block_on(async {
         let cancel = CancellationToken::new();
         let _ = crate::runner::install_signal_handlers(cancel.clone());
-        let runner = Runner::new(log_dir(loaded), cancel);
+        let runner =
+            Runner::new(log_dir(loaded), cancel).with_child_records(state_dir.join(CHILDREN_DIR));
         let run = |cmd: PlannedCommand| {
             let runner = runner.clone();
             let root = loaded.root.clone();
@@ -573,18 +598,22 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
             }
         };
         let mut refused = false;
-        for (kind, name, owned, exists) in teardown_targets(loaded, &journal, &nodes) {
+        for (kind, name, not_ours, exists) in teardown_targets(loaded, &journal, &nodes) {
+            let recorded = if kind == "cluster" { journal.owns_cluster(&name) } else { journal.owns_registry(&name) };
             if !exists {
-                if owned {
+                if recorded {
                     reporter.info(&format!("{kind} {name} is already gone"));
                     if kind == "cluster" { journal.forget_owned_cluster(&name) } else { journal.forget_owned_registry(&name) }
                 }
                 continue;
             }
-            if !owned && !force {
-                reporter.error(&format!("{kind} {name} exists but devenv did not create it: leaving it alone (pass --force to delete it anyway)"), None);
-                refused = true;
-                continue;
+            if let Some(why) = &not_ours {
+                if !force {
+                    reporter.error(&format!("{kind} {name} exists but devenv did not create it from this checkout ({why}): leaving it alone (pass --force to delete it anyway)"), None);
+                    refused = true;
+                    continue;
+                }
+                reporter.warn(&format!("{kind} {name} was not created by this checkout ({why}): deleting it anyway (--force)"));
             }
             reporter.step_started(&format!("delete-{kind}"), &format!("Delete {kind} {name}"));
             let t = std::time::Instant::now();
@@ -681,12 +710,14 @@ pub fn status(g: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     let names = Names::new(&loaded);
-    let journal = Journal::load(&crate::render::state_dir(&loaded.root)).ok();
+    // status writes its logs under .devenv/: never without the .gitignore.
+    let _ = crate::state::ensure_state_dir(&crate::render::state_dir(&loaded.root));
+    let journal = Journal::load(&crate::render::state_dir(&loaded.root));
     let rt = runtime();
     let components = rt.block_on(crate::steps::status::observe(
         &loaded,
         &names,
-        journal.as_ref(),
+        journal.as_ref().map(Some).map_err(|e| e.to_string()),
     ));
     let plan = crate::plan::Plan::build(&loaded);
     let healthy = components.iter().all(|c| c.healthy);

@@ -165,9 +165,9 @@ impl RegistryClient {
     }
 
     /// Allows running `docker-credential-<helper> get` (for `credsStore` /
-    /// `credHelpers`). The helper runs through a private [`Runner`] that shares
-    /// `runner`'s cancellation but logs to a throw-away directory: its stdout is the
-    /// secret, and devenv's step logs must never contain it.
+    /// `credHelpers`) through `runner`, with its output marked secret
+    /// ([`Cmd::with_secret_output`]): its stdout is the credential, kept in memory only,
+    /// and the log records only that the helper ran.
     pub fn with_credential_helpers(mut self, runner: &Runner) -> RegistryClient {
         self.helper_runner = Some(runner.clone());
         self
@@ -563,19 +563,17 @@ impl RegistryClient {
             registry: registry.to_string(),
             reason,
         };
-        // A private runner: same cancellation, logs in a 0700 temp dir removed at once.
-        let logs =
-            tempfile::tempdir().map_err(|e| fail(format!("cannot create a temp dir: {e}")))?;
-        let private = Runner::new(logs.path().to_path_buf(), runner.cancel_token().clone());
+        // The helper's answer is the secret: kept in memory only. The run's log says that
+        // the helper ran and how it ended, never what it printed (no file, no temp file).
         let cmd = Cmd::new(format!("docker-credential-{helper}"))
             .arg("get")
             .stdin(hostname_of(server).as_bytes().to_vec())
-            .timeout(Duration::from_secs(30));
-        let out = private
+            .timeout(Duration::from_secs(30))
+            .with_secret_output();
+        let out = runner
             .run_unchecked("credential-helper", &cmd)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        drop(logs);
         if out.success() {
             return parse_helper_output(&out.stdout).map(Some).ok_or_else(|| {
                 fail(format!(

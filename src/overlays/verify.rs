@@ -191,6 +191,41 @@ pub fn render_verify(namespace: &str, image_ref: &str, port: u16) -> String {
     )
 }
 
+/// `.devenv/verify/namespace`: the probe namespace of a run in progress. Written before the
+/// namespace is created and removed once it is deleted, so that a `verify` killed half-way
+/// (SIGKILL, a closed terminal: no cleanup runs) leaves its name behind for the next run.
+pub fn pending_namespace_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("verify").join("namespace")
+}
+
+/// Records `namespace` as created by the run in progress (see [`pending_namespace_file`]).
+pub fn record_pending_namespace(state_dir: &Path, namespace: &str) -> std::io::Result<()> {
+    let file = pending_namespace_file(state_dir);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::state::write_atomic(&file, format!("{namespace}\n").as_bytes())
+}
+
+/// The probe namespace an interrupted run left behind, if any: only a name devenv itself
+/// makes (`devenv-verify-` and 8 hex digits), so a tampered file cannot name another one.
+pub fn leftover_namespace(state_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(pending_namespace_file(state_dir)).ok()?;
+    let ns = text.trim();
+    let suffix = ns.strip_prefix("devenv-verify-")?;
+    (suffix.len() == 8 && suffix.bytes().all(|b| b.is_ascii_hexdigit())).then(|| ns.to_string())
+}
+
+/// The probe namespace is gone: forget it.
+pub fn clear_pending_namespace(state_dir: &Path) {
+    let _ = std::fs::remove_file(pending_namespace_file(state_dir));
+}
+
+/// `delete namespace NS --wait=false --ignore-not-found` for a leftover namespace.
+pub fn leftover_cleanup_argv(k: &Kubectl, namespace: &str) -> Vec<String> {
+    k.delete_namespace_argv(namespace)
+}
+
 fn ns_argv(k: &Kubectl, namespace: &str) -> Vec<String> {
     k.argv(&["-n", namespace])
 }
@@ -490,6 +525,27 @@ mod tests {
             d[5]["spec"]["template"]["spec"]["containers"][0]["args"],
             docs("[connect, $(PROBE_SERVER_SERVICE_HOST), '9000', '5']")[0]
         );
+    }
+
+    #[test]
+    fn a_leftover_namespace_is_remembered_until_deleted_and_only_a_probe_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(leftover_namespace(dir.path()), None);
+        record_pending_namespace(dir.path(), "devenv-verify-0a1b2c3d").unwrap();
+        assert_eq!(
+            leftover_namespace(dir.path()).as_deref(),
+            Some("devenv-verify-0a1b2c3d")
+        );
+        clear_pending_namespace(dir.path());
+        assert_eq!(leftover_namespace(dir.path()), None);
+        for bad in [
+            "kube-system",
+            "devenv-verify-../x",
+            "devenv-verify-0a1b2c3dd",
+        ] {
+            record_pending_namespace(dir.path(), bad).unwrap();
+            assert_eq!(leftover_namespace(dir.path()), None, "{bad}");
+        }
     }
 
     #[test]

@@ -40,6 +40,193 @@ pub fn cluster_names(nodes: &Value) -> Vec<String> {
     names
 }
 
+/// The cluster's own nodes in `k3d node list -o json`: servers, agents and the load
+/// balancer (not registries, and not the transient `k3d-NAME-tools` container, which has no
+/// role and gets only k3d's default labels and `k3d.cluster`, never the `--runtime-label`s:
+/// k3d `pkg/client/tools.go` `runToolsNode`).
+pub fn cluster_members<'a>(nodes: &'a Value, cluster: &str) -> Vec<&'a Value> {
+    nodes
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|n| {
+                    n.pointer("/runtimeLabels/k3d.cluster")
+                        .and_then(Value::as_str)
+                        == Some(cluster)
+                        && matches!(
+                            n.get("role").and_then(Value::as_str),
+                            Some("server" | "agent" | "loadbalancer")
+                        )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn label<'a>(node: &'a Value, key: &str) -> Option<&'a str> {
+    node.get("runtimeLabels")?.get(key)?.as_str()
+}
+
+/// `Ok` when every node of `cluster` carries this checkout's ownership id (the label only
+/// devenv's own `k3d cluster create` puts there, see [`crate::render::OWNER_LABEL`]);
+/// otherwise why not, in words for the user.
+pub fn cluster_ownership(nodes: &Value, cluster: &str, id: Option<&str>) -> Result<(), String> {
+    let members = cluster_members(nodes, cluster);
+    let key = crate::render::OWNER_LABEL;
+    let Some(id) = id else {
+        return Err(format!(
+            "this checkout has no ownership id yet (.devenv/{})",
+            crate::state::CHECKOUT_ID_FILE
+        ));
+    };
+    if members.is_empty() {
+        return Err("it has no nodes".into());
+    }
+    let ids: std::collections::BTreeSet<Option<&str>> =
+        members.iter().map(|n| label(n, key)).collect();
+    if ids.len() == 1 && ids.contains(&Some(id)) {
+        return Ok(());
+    }
+    let others: Vec<&str> = ids
+        .iter()
+        .flatten()
+        .filter(|i| **i != id)
+        .copied()
+        .collect();
+    Err(if others.is_empty() {
+        format!("its nodes do not carry this checkout's label {key}={id}")
+    } else {
+        format!(
+            "its nodes carry another checkout's label {key}={} (this checkout is {id})",
+            others.join(",")
+        )
+    })
+}
+
+/// `Ok` when the registry container carries this checkout's ownership volume (see
+/// [`crate::render::OWNER_VOLUME_DIR`]); otherwise why not.
+pub fn registry_ownership(nodes: &Value, container: &str, id: Option<&str>) -> Result<(), String> {
+    let Some(id) = id else {
+        return Err(format!(
+            "this checkout has no ownership id yet (.devenv/{})",
+            crate::state::CHECKOUT_ID_FILE
+        ));
+    };
+    let want = crate::render::owner_volume(id);
+    let node = nodes
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|n| n.get("name").and_then(Value::as_str) == Some(container))
+        })
+        .ok_or_else(|| "it does not exist".to_string())?;
+    let volumes: Vec<&str> = node
+        .get("volumes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    // HostConfig.Binds entries: `DEST`, `SRC:DEST` or `SRC:DEST:MODE`.
+    let marks: Vec<&str> = volumes
+        .iter()
+        .flat_map(|v| v.split(':'))
+        .filter(|p| p.starts_with(&format!("{}/", crate::render::OWNER_VOLUME_DIR)))
+        .collect();
+    if marks.contains(&want.as_str()) {
+        return Ok(());
+    }
+    Err(match marks.first() {
+        Some(other) => {
+            format!("it carries another checkout's mark {other} (this checkout is {id})")
+        }
+        None => format!("it does not carry this checkout's mark (volume {want})"),
+    })
+}
+
+/// How the observed cluster differs from the declared one, in the lines of [`spec_diff`]:
+/// servers, agents, load balancer, k3s image (devenv's label), API and port bindings, and
+/// containers that are not running. A `k3d cluster create` killed half-way leaves exactly
+/// such a cluster (a server, no agents, no load balancer).
+pub fn observed_diff(
+    nodes: &Value,
+    cluster: &str,
+    c: &crate::config::schema::Cluster,
+) -> Vec<String> {
+    let members = cluster_members(nodes, cluster);
+    let mut out = Vec::new();
+    let role = |r: &str| {
+        members
+            .iter()
+            .filter(|n| n.get("role").and_then(Value::as_str) == Some(r))
+            .count()
+    };
+    for (key, found, want) in [
+        ("servers", role("server"), c.servers as usize),
+        ("agents", role("agent"), c.agents as usize),
+    ] {
+        if found != want {
+            out.push(format!("  cluster {key}: {found} (found) -> {want}"));
+        }
+    }
+    let lb = members
+        .iter()
+        .find(|n| n.get("role").and_then(Value::as_str) == Some("loadbalancer"));
+    if lb.is_none() {
+        out.push("  cluster load balancer: missing (found) -> present".into());
+    }
+    let images: std::collections::BTreeSet<&str> = members
+        .iter()
+        .filter_map(|n| label(n, crate::render::IMAGE_LABEL))
+        .collect();
+    if let Some(found) = images.iter().find(|i| **i != c.image) {
+        out.push(format!(
+            "  cluster image: {found:?} (found) -> {:?}",
+            c.image
+        ));
+    }
+    let bound = |key: &str, ip: &str, port: &str| {
+        members.iter().any(|n| {
+            n.pointer(&format!("/portMappings/{}", key.replace('/', "~1")))
+                .and_then(Value::as_array)
+                .is_some_and(|bs| {
+                    bs.iter().any(|b| {
+                        b.get("HostPort").and_then(Value::as_str) == Some(port)
+                            && matches!(b.get("HostIp").and_then(Value::as_str), Some(h) if h == ip || h.is_empty() || h == "0.0.0.0")
+                    })
+                })
+        })
+    };
+    if lb.is_some() && !bound("6443/tcp", &c.api_host, &c.api_port.to_string()) {
+        out.push(format!(
+            "  cluster api: not published on {}:{} (found) -> published",
+            c.api_host, c.api_port
+        ));
+    }
+    for spec in &c.ports {
+        let Ok(m) = crate::config::validate::parse_port_mapping(spec) else {
+            continue;
+        };
+        let Some(hp) = m.host_port else { continue };
+        let host = m.host.clone().unwrap_or_else(|| c.api_host.clone());
+        let key = format!("{}/{}", m.container_port, m.protocol);
+        if !bound(&key, &host, &hp.to_string()) {
+            out.push(format!(
+                "  cluster ports: {spec:?} not published (found) -> published on {host}:{hp}"
+            ));
+        }
+    }
+    let stopped = members
+        .iter()
+        .filter(|n| n.pointer("/State/Running").and_then(Value::as_bool) != Some(true))
+        .count();
+    if stopped > 0 {
+        out.push(format!(
+            "  cluster containers: {stopped} of {} not running (found) -> all running",
+            members.len()
+        ));
+    }
+    out
+}
+
 /// The host binding of a registry container's port 5000: (HostIp, HostPort).
 pub fn registry_binding(nodes: &Value, container: &str) -> Option<(String, String)> {
     let node = nodes
@@ -102,11 +289,12 @@ pub async fn registry(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
                 ));
             }
         }
-        let owned = ctx.journal.lock().unwrap().owns_registry(&container);
-        return Ok(Done::Unchanged(if owned {
-            "already running".into()
-        } else {
-            format!("{container} already exists (not created by devenv: `down` will leave it)")
+        let owned = registry_ownership(&list, &container, ctx.names.owner_id.as_deref());
+        return Ok(Done::Unchanged(match owned {
+            Ok(()) => "already running".into(),
+            Err(why) => format!(
+                "{container} already exists, not created by this checkout ({why}): `down` will leave it"
+            ),
         }));
     }
     // Owned from before the create: an interrupted or failed create can leave a container
@@ -198,30 +386,43 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     let (create, kubeconfig_cmd, api) = (&step.commands[0], &step.commands[1], &step.commands[2]);
 
     if exists {
-        let owned = ctx.journal.lock().unwrap().owns_cluster(&name);
-        if !owned {
+        // Ownership is proven by the label only this checkout's own create puts on every
+        // node, never by a name in the journal: a same-named cluster someone else made after
+        // devenv's create failed, or after devenv's cluster was deleted, is not adopted.
+        if let Err(why) = cluster_ownership(&list, &name, ctx.names.owner_id.as_deref()) {
             // Installing Calico and workloads into someone else's cluster changes what is
             // theirs: refuse, as `down` refuses to delete it.
             return Err(StepError::new(format!(
-                "a k3d cluster named {name} exists, but devenv did not create it (not in .devenv/state.json): devenv leaves it alone"
+                "a k3d cluster named {name} exists, but devenv did not create it from this checkout ({why}): devenv leaves it alone"
             ))
             .hint(format!(
                 "give this project another name (project.name), or delete that cluster (`k3d cluster delete {name}`, or `devenv down --force`) and run `devenv up` again"
             )));
         }
         let recorded = ctx.detail("cluster").and_then(|d| d.get("spec").cloned());
-        let diff = recorded
+        let mut diff = recorded
             .as_ref()
             .map(|old| spec_diff(old, &spec))
             .unwrap_or_default();
-        if !diff.is_empty() {
-            if !owned {
-                return Err(StepError::new(format!("cluster {name} exists, was not created by devenv, and differs from devenv.toml:\n{}", diff.join("\n"))).hint("delete it yourself, or rename the project (project.name)"));
+        // What really runs, compared with devenv.toml: a create killed half-way leaves a
+        // server without agents, which must not pass for the declared cluster.
+        for line in observed_diff(&list, &name, &ctx.loaded.config.cluster) {
+            let key = line.split(':').next().unwrap_or("").to_string();
+            if !diff.iter().any(|d| d.starts_with(&format!("{key}:"))) {
+                diff.push(line);
             }
+        }
+        if !diff.is_empty() {
             let msg = format!("these changes need the cluster {name} to be recreated (its workloads and data are lost):\n{}", diff.join("\n"));
             if !confirm_recreate(ctx, &msg)? {
-                return Err(StepError::new(msg)
-                    .hint("pass --recreate to recreate it, or revert the change in devenv.toml"));
+                let only_stopped = diff.iter().all(|l| l.starts_with("  cluster containers:"));
+                return Err(StepError::new(msg).hint(if only_stopped {
+                    format!(
+                        "start it (`k3d cluster start {name}`), or pass --recreate to recreate it"
+                    )
+                } else {
+                    "pass --recreate to recreate it, or revert the change in devenv.toml".into()
+                }));
             }
             ctx.reporter.warn(&format!("recreating cluster {name}"));
             let mut del = crate::plan::PlannedCommand::new(
@@ -239,20 +440,17 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             if !kubeconfig.is_file() {
                 ctx.run(step, kubeconfig_cmd).await?;
             }
-            if recorded.is_none() && owned {
+            keep_private(&kubeconfig);
+            if recorded.is_none() {
                 // Created by a run that failed before recording it (or an older journal): what
-                // exists was created from this config, so later changes are compared with it.
+                // exists is as declared, so later changes are compared with it.
                 ctx.journal.lock().unwrap().mark_done(
                     &step.id,
                     &step.fingerprint,
                     Some(serde_json::json!({ "spec": spec })),
                 );
             }
-            return Ok(Done::Unchanged(if owned {
-                "already running".into()
-            } else {
-                format!("cluster {name} already exists (not created by devenv)")
-            }));
+            return Ok(Done::Unchanged("already running".into()));
         }
     } else if recorded_owned_missing(ctx, &name) && ctx.detail("cluster").is_some() {
         ctx.reporter.warn(&format!(
@@ -271,8 +469,23 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     ctx.run(step, create).await?;
     ctx.observed.lock().unwrap().nodes = None;
     ctx.run(step, kubeconfig_cmd).await?;
+    keep_private(&kubeconfig);
     wait_for_api(ctx, step, api).await?;
     Ok(Done::Changed(Some(serde_json::json!({ "spec": spec }))))
+}
+
+/// `.devenv/kubeconfig` holds the cluster's admin credentials: mode 0600, whoever wrote it
+/// and whatever the umask.
+pub fn keep_private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.permissions().mode() & 0o077 != 0 {
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!("cannot make {} private (0600): {e}", path.display());
+        }
+    }
 }
 
 fn recorded_owned_missing(ctx: &Ctx, name: &str) -> bool {
@@ -461,4 +674,83 @@ pub async fn existing_cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
         )));
     }
     Ok(Done::Changed(Some(detail)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    fn node(name: &str, role: &str, owner: Option<&str>) -> Value {
+        let mut labels = json!({ "k3d.cluster": "p", "k3d.role": role });
+        if let Some(o) = owner {
+            labels["k3d-devenv.owner"] = json!(o);
+        }
+        json!({ "name": name, "role": role, "runtimeLabels": labels, "State": { "Running": true } })
+    }
+
+    #[test]
+    fn a_cluster_is_ours_only_when_every_node_carries_our_id() {
+        let ours = json!([
+            node("k3d-p-server-0", "server", Some(ID)),
+            node("k3d-p-serverlb", "loadbalancer", Some(ID)),
+            // The transient tools node has no role and none of the --runtime-labels.
+            { "name": "k3d-p-tools", "runtimeLabels": { "k3d.cluster": "p" } },
+        ]);
+        assert_eq!(cluster_ownership(&ours, "p", Some(ID)), Ok(()));
+        let err = cluster_ownership(&ours, "p", None).unwrap_err();
+        assert!(err.contains("no ownership id"), "{err}");
+        let plain = json!([node("k3d-p-server-0", "server", None)]);
+        let err = cluster_ownership(&plain, "p", Some(ID)).unwrap_err();
+        assert!(err.contains("do not carry"), "{err}");
+        let other = "f".repeat(32);
+        let mixed = json!([
+            node("k3d-p-server-0", "server", Some(ID)),
+            node("k3d-p-agent-0", "agent", Some(&other)),
+        ]);
+        let err = cluster_ownership(&mixed, "p", Some(ID)).unwrap_err();
+        assert!(err.contains(&other), "{err}");
+    }
+
+    #[test]
+    fn a_registry_is_ours_only_with_our_volume() {
+        let reg = |volumes: Value| json!([{ "name": "k3d-p-registry", "role": "registry", "volumes": volumes }]);
+        let mine = format!("/devenv/owner/{ID}");
+        assert_eq!(
+            registry_ownership(&reg(json!([mine])), "k3d-p-registry", Some(ID)),
+            Ok(())
+        );
+        assert!(registry_ownership(&reg(json!([])), "k3d-p-registry", Some(ID)).is_err());
+        let theirs = format!("/devenv/owner/{}", "e".repeat(32));
+        let err =
+            registry_ownership(&reg(json!([theirs])), "k3d-p-registry", Some(ID)).unwrap_err();
+        assert!(err.contains("another checkout"), "{err}");
+        // A bind whose host path merely mentions the id is not the mark.
+        let bind = format!("/home/x/{ID}:/var/lib/registry");
+        assert!(registry_ownership(&reg(json!([bind])), "k3d-p-registry", Some(ID)).is_err());
+    }
+
+    #[test]
+    fn a_half_created_cluster_differs_from_the_declared_one() {
+        let c = crate::config::schema::Cluster {
+            servers: 1,
+            agents: 2,
+            ..Default::default()
+        };
+        let mut server = node("k3d-p-server-0", "server", Some(ID));
+        server["State"]["Running"] = json!(false);
+        let diff = observed_diff(&json!([server]), "p", &c);
+        assert!(
+            diff.contains(&"  cluster agents: 0 (found) -> 2".to_string()),
+            "{diff:?}"
+        );
+        assert!(diff.iter().any(|l| l.contains("load balancer")), "{diff:?}");
+        assert!(
+            diff.iter().any(|l| l.contains("1 of 1 not running")),
+            "{diff:?}"
+        );
+        assert!(!diff.iter().any(|l| l.contains("servers")), "{diff:?}");
+    }
 }

@@ -72,7 +72,17 @@ pub fn check_registry_hosting(cm: &Value, port: u16) -> Result<String, String> {
     }
 }
 
-pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) -> Vec<Component> {
+/// `journal`: the journal, `Ok(None)` when there is none yet, `Err(why)` when
+/// `.devenv/state.json` cannot be read (then status says so plainly, and what it cannot tell).
+pub async fn observe(
+    loaded: &Loaded,
+    names: &Names,
+    journal: Result<Option<&Journal>, String>,
+) -> Vec<Component> {
+    let (journal, journal_error) = match journal {
+        Ok(j) => (j, None),
+        Err(e) => (None, Some(e)),
+    };
     let root = loaded.root.clone();
     let logs = crate::render::state_dir(&root).join("logs").join("status");
     let runner = Runner::new(logs, tokio_util::sync::CancellationToken::new());
@@ -165,11 +175,41 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
                         })
                         .count();
                     cluster_up = running == members.len();
+                    // What runs must be what devenv.toml declares: a create killed half-way
+                    // leaves a server without agents, which is not a healthy cluster.
+                    let diff = super::cluster::observed_diff(
+                        &nodes,
+                        &names.cluster,
+                        &loaded.config.cluster,
+                    );
+                    let mut detail = format!("{running}/{} containers running", members.len());
+                    if !diff.is_empty() {
+                        let d: Vec<String> = diff
+                            .iter()
+                            .map(|l| l.trim().trim_start_matches("cluster ").to_string())
+                            .collect();
+                        detail.push_str(&format!(
+                            "; differs from {}: {} (`devenv up --recreate` recreates it)",
+                            loaded.source_name(),
+                            d.join("; ")
+                        ));
+                    }
+                    // A same-named cluster this checkout did not create is not its environment.
+                    let owned = super::cluster::cluster_ownership(
+                        &nodes,
+                        &names.cluster,
+                        names.owner_id.as_deref(),
+                    );
+                    if let Err(why) = &owned {
+                        detail.push_str(&format!(
+                            "; not created by this checkout ({why}): `devenv up` will not use it"
+                        ));
+                    }
                     out.push(comp(
                         "cluster",
                         &names.cluster,
-                        cluster_up,
-                        format!("{running}/{} containers running", members.len()),
+                        cluster_up && diff.is_empty() && owned.is_ok(),
+                        detail,
                     ));
                 }
             }
@@ -280,8 +320,28 @@ pub async fn observe(loaded: &Loaded, names: &Names, journal: Option<&Journal>) 
             });
         }
     }
+    if let Some(e) = &journal_error {
+        out.push(comp(
+            "state",
+            crate::state::JOURNAL_FILE,
+            false,
+            format!(
+                "unreadable, so what was applied is unknown: {} (delete it and run `devenv up`: it only caches what devenv did, and devenv re-checks every step)",
+                e.lines().next().unwrap_or("")
+            ),
+        ));
+    }
     // Overlays: from the journal (applying is what `up` does; status only reads).
     for o in &loaded.config.overlays {
+        if journal_error.is_some() {
+            out.push(comp(
+                "overlay",
+                &o.name,
+                false,
+                "unknown (.devenv/state.json is unreadable)",
+            ));
+            continue;
+        }
         let rec = journal.and_then(|j| j.step(&format!("overlay:{}", o.name)));
         out.push(match rec {
             Some(r) if r.status == StepStatus::Done => comp(

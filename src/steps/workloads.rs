@@ -644,8 +644,27 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     }
     check_node_architectures(&nodes.stdout_str()).map_err(StepError::new)?;
 
+    // A verify killed half-way left its namespace: delete it first.
+    if let Some(old) = crate::overlays::verify::leftover_namespace(&ctx.state_dir()) {
+        ctx.reporter.info(&format!(
+            "deleting the probe namespace {old} an interrupted verify left behind"
+        ));
+        ctx.run_cmd(
+            &step.id,
+            &cmd_of(
+                crate::overlays::verify::leftover_cleanup_argv(&k, &old),
+                &ctx.root,
+                Duration::from_secs(60),
+            ),
+            "delete a leftover probe namespace",
+        )
+        .await?;
+        crate::overlays::verify::clear_pending_namespace(&ctx.state_dir());
+    }
     let pull_ref = format!("{}/{PROBE_IMAGE_NAME}:{tag}", ctx.plan.registry.pull);
     let probe = VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT);
+    crate::overlays::verify::record_pending_namespace(&ctx.state_dir(), &probe.namespace)
+        .map_err(|e| StepError::new(format!("cannot write .devenv/verify/namespace: {e}")))?;
     let with_ns = |c: &PlannedCommand| {
         let mut c = c.clone();
         for a in c.args.iter_mut() {
@@ -713,7 +732,9 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     }
     .await;
     // Always clean up, even after a failure or a timeout.
-    let _ = ctx.run(step, &with_ns(cleanup)).await;
+    if ctx.run(step, &with_ns(cleanup)).await.is_ok() {
+        crate::overlays::verify::clear_pending_namespace(&ctx.state_dir());
+    }
     let report = outcome?;
     for check in &report.checks {
         ctx.reporter.info(&check.to_string());
