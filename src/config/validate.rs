@@ -71,6 +71,64 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         }
     }
 
+    // Paths outside the repository holding devenv.toml: only those devenv.toml allows.
+    let mut allowed = Vec::new();
+    let unfenced = super::paths::PathFence::new(&loaded.root, Vec::new());
+    for (i, a) in c.project.allow_paths_outside.iter().enumerate() {
+        let key = format!("project.allow_paths_outside[{i}]");
+        let p = loaded.resolve(a);
+        match std::fs::canonicalize(&p) {
+            Ok(r) if r.is_dir() => match unfenced.too_broad(&r) {
+                Some(why) => errs.push(
+                    &key,
+                    format!("allow_paths_outside entry {a:?} is too broad: {why}"),
+                    "list only the folders devenv needs outside the repository, e.g. \"../shared-infra\"",
+                ),
+                None => allowed.push(r),
+            },
+            Ok(_) => errs.push(
+                &key,
+                format!("allow_paths_outside entry {a:?} is a file, not a folder"),
+                "list folders (relative to devenv.toml), e.g. \"../shared-infra\"",
+            ),
+            Err(_) => errs.push(
+                &key,
+                format!("allow_paths_outside entry {a:?} does not exist"),
+                "list existing folders, relative to devenv.toml, e.g. \"../shared-infra\"",
+            ),
+        }
+    }
+    let fence = super::paths::PathFence::new(&loaded.root, allowed);
+    // `written`: the path as written in devenv.toml; `rel`: it relative to devenv.toml's folder.
+    let fenced = |errs: &mut Errors<'_>,
+                  key: &str,
+                  what: &str,
+                  _written: &str,
+                  rel: &std::path::Path| {
+        if let Err(out) = fence.check(&loaded.root.join(rel)) {
+            let allow = match rel.parent() {
+                Some(p) if loaded.root.join(rel).is_file() && !p.as_os_str().is_empty() => p,
+                _ => rel,
+            };
+            let via = if fence.lexically_inside(rel) {
+                format!(
+                    " (it resolves to {} through a symlink)",
+                    out.resolved.display()
+                )
+            } else {
+                format!(" ({})", out.resolved.display())
+            };
+            errs.push(
+                key,
+                format!("{what} is outside {}{via}", fence.describe()),
+                format!(
+                    "devenv only builds and applies files of the repository holding devenv.toml, so a cloned repository cannot send your files (your home folder) to a registry or a cluster; move it into the repository, or, if this folder is meant, allow it explicitly:\n[project] allow_paths_outside = [{:?}]",
+                    allow.display().to_string().trim_end_matches('/')
+                ),
+            );
+        }
+    };
+
     // cluster
     let cl = &c.cluster;
     if cl.provider == ClusterProvider::K3d {
@@ -339,6 +397,35 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                 super::schema::DEFAULT_CALICO_VERSION
             ),
         );
+    } else if c.calico.manifests.is_none() {
+        // A download devenv cannot check is refused: say so now, not after the cluster and
+        // the images are built.
+        let v = c.calico.version.as_str();
+        let missing: Vec<&str> = crate::calico::manifest_files(v)
+            .iter()
+            .copied()
+            .filter(|f| {
+                !c.calico.sha256.contains_key(*f) && crate::calico::pinned_sha256(v, f).is_none()
+            })
+            .collect();
+        if !missing.is_empty() {
+            let keys = missing
+                .iter()
+                .map(|f| join_key("calico.sha256", f))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            errs.push(
+                "calico.version",
+                format!(
+                    "Calico {v} is not pinned by this devenv and calico.sha256 gives no digest for {}",
+                    missing.join(" and ")
+                ),
+                format!(
+                    "use a version devenv pins ({}), or set {keys} (the sha256sum of each file), or download the files and set calico.manifests = \"DIR\"",
+                    crate::calico::pinned_versions().join(", ")
+                ),
+            );
+        }
     }
     for (file, sum) in &c.calico.sha256 {
         let key = join_key("calico.sha256", file);
@@ -359,7 +446,16 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
     if let Some(m) = &c.calico.manifests {
         let dir = loaded.resolve(m);
-        if !dir.join("tigera-operator.yaml").is_file() {
+        if dir.is_file() {
+            errs.push(
+                "calico.manifests",
+                format!("calico.manifests {m} is a file, not a folder"),
+                format!(
+                    "point calico.manifests at the folder holding operator-crds.yaml and tigera-operator.yaml, e.g. \"{}\"",
+                    parent_of(m)
+                ),
+            );
+        } else if !dir.join("tigera-operator.yaml").is_file() {
             errs.push("calico.manifests", format!("{} has no tigera-operator.yaml", dir.display()), "point calico.manifests at a folder holding operator-crds.yaml and tigera-operator.yaml of your Calico version");
         }
     }
@@ -383,7 +479,19 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             );
         }
         let ctx = loaded.resolve(&img.context);
-        if !ctx.is_dir() {
+        if ctx.is_file() {
+            errs.push(
+                format!("{key}.context"),
+                format!(
+                    "build context {} of image {:?} is a file, not a folder",
+                    img.context, img.name
+                ),
+                format!(
+                    "`context` is the folder sent to docker build, e.g. \"{}\"; a Dockerfile goes in `dockerfile`, relative to the context",
+                    parent_of(&img.context)
+                ),
+            );
+        } else if !ctx.is_dir() {
             errs.push(
                 format!("{key}.context"),
                 format!(
@@ -392,9 +500,41 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                 ),
                 "point `context` at a folder, relative to devenv.toml",
             );
+        } else if fence.check(&ctx).is_err() {
+            fenced(
+                &mut errs,
+                &format!("{key}.context"),
+                &format!("build context {:?} of image {:?}", img.context, img.name),
+                &img.context,
+                std::path::Path::new(&img.context),
+            );
         } else {
             let df = img.dockerfile.as_deref().unwrap_or("Dockerfile");
-            if !ctx.join(df).is_file() {
+            let df_path = ctx.join(df);
+            if df_path.is_dir() {
+                errs.push(
+                    format!(
+                        "{key}{}",
+                        if img.dockerfile.is_some() {
+                            ".dockerfile"
+                        } else {
+                            ".context"
+                        }
+                    ),
+                    format!("image {:?}: {df} in {} is a folder, not a Dockerfile", img.name, img.context),
+                    "set `dockerfile` to the Dockerfile's path relative to the context, e.g. \"build/Dockerfile\"",
+                );
+            } else if df_path.is_file() {
+                if img.dockerfile.is_some() {
+                    fenced(
+                        &mut errs,
+                        &format!("{key}.dockerfile"),
+                        &format!("Dockerfile {df:?} of image {:?}", img.name),
+                        df,
+                        &std::path::Path::new(&img.context).join(df),
+                    );
+                }
+            } else {
                 errs.push(
                     format!(
                         "{key}{}",
@@ -478,8 +618,25 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             );
         }
         let dir = loaded.resolve(&o.path);
-        if !dir.is_dir() {
+        if dir.is_file() {
+            errs.push(
+                format!("{key}.path"),
+                format!("overlay {:?}: path {} is a file, not a folder", o.name, o.path),
+                format!(
+                    "`path` is the Kustomize folder (the one holding kustomization.yaml), e.g. \"{}\"",
+                    parent_of(&o.path)
+                ),
+            );
+        } else if !dir.is_dir() {
             errs.push(format!("{key}.path"), format!("overlay {:?}: folder {} does not exist", o.name, o.path), "point `path` at a Kustomize folder (with a kustomization.yaml), relative to devenv.toml");
+        } else if fence.check(&dir).is_err() {
+            fenced(
+                &mut errs,
+                &format!("{key}.path"),
+                &format!("path {:?} of overlay {:?}", o.path, o.name),
+                &o.path,
+                std::path::Path::new(&o.path),
+            );
         } else if !["kustomization.yaml", "kustomization.yml", "Kustomization"]
             .iter()
             .any(|f| dir.join(f).is_file())
@@ -597,6 +754,14 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
 
     errs.out
+}
+
+/// The folder holding a written path (`ctx/api/Dockerfile` → `ctx/api`), for hints.
+fn parent_of(written: &str) -> String {
+    match std::path::Path::new(written.trim_end_matches('/')).parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
+        _ => ".".to_string(),
+    }
 }
 
 fn clash(used: &BTreeMap<(String, u16), String>, key: &(String, u16)) -> Option<String> {
