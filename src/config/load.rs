@@ -40,6 +40,8 @@ pub struct Loaded {
     pub profile: Option<String>,
     /// The effective project name (config or folder name).
     pub project: String,
+    /// Warnings about how the config was found (a misnamed file nearer than the one read).
+    pub notes: Vec<String>,
     spans: SpanMap,
     sources: Vec<Source>,
 }
@@ -210,7 +212,7 @@ pub fn is_near_miss(name: &str) -> bool {
             return true;
         }
     }
-    l.ends_with(".toml") && super::diagnostic::edit_distance(l, FILE_NAME) <= 2
+    super::diagnostic::edit_distance(l, FILE_NAME) <= 2
 }
 
 /// Files in `dir` that look like a misnamed devenv.toml, sorted.
@@ -328,8 +330,13 @@ fn near_miss_error(found: &[PathBuf], cwd: &Path) -> ConfigError {
             }
         ),
         help: Some(format!(
-            "rename it: `mv {name} {}`; or read it as it is with `-f {name}`; or use the built-in default config with --default-config",
-            display_name(&fixed, cwd)
+            "rename it: `mv {name} {}`; or read it as it is with `-f {name}`; or use the built-in default config with --default-config{}",
+            display_name(&fixed, cwd),
+            if name.ends_with(".yaml") || name.ends_with(".yml") {
+                "\n(devenv.yaml is also the config of devenv.sh, the Nix tool: this is devenv-k8s, which reads devenv.toml)"
+            } else {
+                ""
+            }
         )),
         location: Some(src.locate(0..first_line_len.max(1))),
     }
@@ -382,7 +389,21 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             }
         },
     };
-    match file {
+    // A misnamed file nearer than the devenv.toml found above is not read: say so.
+    let mut notes = Vec::new();
+    if let (None, Some(found)) = (&opts.file, &file) {
+        let found_dir = found.parent().unwrap_or(Path::new(""));
+        for dir in opts.cwd.ancestors().take_while(|d| *d != found_dir) {
+            for near in near_misses(dir) {
+                notes.push(format!(
+                    "warning: {} looks like a misnamed devenv.toml; it was not read ({} was)",
+                    display_name(&near, &opts.cwd),
+                    display_name(found, &opts.cwd)
+                ));
+            }
+        }
+    }
+    let loaded = match file {
         Some(path) => {
             let bytes = std::fs::read(&path).map_err(|e| {
                 ConfigErrors::single(ConfigError {
@@ -414,7 +435,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             None,
             opts.profile.as_deref(),
         ),
-    }
+    };
+    loaded.map(|mut l| {
+        l.notes = notes;
+        l
+    })
 }
 
 /// Load from text (used by `load`, tests and the fuzz target). Paths resolve against `root`.
@@ -624,6 +649,7 @@ pub fn load_text(
                 file,
                 profile: profile.map(str::to_string),
                 project,
+                notes: Vec::new(),
                 spans,
                 sources,
             };
@@ -732,6 +758,7 @@ fn evaluate(
         file: ctx.file.clone(),
         profile: profile.map(str::to_string),
         project,
+        notes: Vec::new(),
         spans: spans.clone(),
         sources: ctx.sources.to_vec(),
     };
@@ -1019,7 +1046,13 @@ fn unknown_profile(
         .find(|k| k.to_lowercase() == lower)
         .map(String::as_str)
         .or_else(|| closest(&lower, known.iter().map(String::as_str)))
-        .map(|c| format!("did you mean `{c}`? (profile names are case-sensitive) "))
+        .map(|c| {
+            if c.to_lowercase() == lower {
+                format!("did you mean `{c}`? (profile names are case-sensitive) ")
+            } else {
+                format!("did you mean `{c}`? ")
+            }
+        })
         .unwrap_or_default();
     ConfigError {
         key: "--profile".into(),
@@ -1655,5 +1688,42 @@ impl Config {
     /// `version = 1` and defaults everywhere (what a file with only `version = 1` gives).
     pub fn minimal() -> Config {
         toml::from_str("version = 1").expect("the minimal config deserializes")
+    }
+}
+
+#[cfg(test)]
+mod near_miss_tests {
+    use super::is_near_miss;
+
+    #[test]
+    fn near_misses_are_other_cases_extensions_hidden_files_and_typos() {
+        for name in [
+            "Devenv.toml",
+            "DEVENV.TOML",
+            "devenv.toml.txt",
+            "devenv.toml~",
+            "devenv.toml.example",
+            "devenv.yaml",
+            "devenv.yml",
+            "devenv.json",
+            ".devenv.toml",
+            "devenv.tml",
+            "devenv.tmol",
+            "devnev.toml",
+            "devenv_toml",
+        ] {
+            assert!(is_near_miss(name), "{name}");
+        }
+        for name in [
+            "devenv.toml",
+            "devenv",
+            "devenv.nix",
+            "devenv.lock",
+            "Cargo.toml",
+            "dev.toml",
+            "README.md",
+        ] {
+            assert!(!is_near_miss(name), "{name}");
+        }
     }
 }

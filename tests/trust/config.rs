@@ -233,3 +233,30 @@ fn a_folder_outside_the_repository_needs_allow_paths_outside() {
     let plan = String::from_utf8_lossy(&out.stdout);
     assert!(plan.contains("shared-infra/api"), "{plan}");
 }
+
+/// Failed on main (said nothing): a misnamed file nearer than the devenv.toml found above is
+/// named, so the user knows which file was read.
+#[test]
+fn a_misnamed_file_nearer_than_the_devenv_toml_read_is_named() {
+    let sb = Sandbox::new();
+    sb.write("devenv.toml", "version = 1\n");
+    sb.write(
+        "services/api/Devenv.toml",
+        "version = 1\n[cluster]\nagents = 0\n",
+    );
+    let out = sb
+        .devenv(["plan"])
+        .current_dir(sb.path("services/api"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: Devenv.toml looks like a misnamed devenv.toml; it was not read"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("config: {}", sb.path("devenv.toml").display())),
+        "{err}"
+    );
+}
