@@ -1413,7 +1413,7 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
                 let mut help = type_help(path, msg);
                 if exp.trim() == "a sequence" {
                     if let Some(text) = found.strip_prefix("string ") {
-                        help = list_help(&name, text);
+                        help = list_help(path, &name, text);
                     }
                 }
                 if exp.trim() == "a boolean" && found.starts_with("string") {
@@ -1523,9 +1523,24 @@ fn last_key_name(path: &str) -> String {
 
 /// A list written as one string (`depends_on = "api"`, `ports = "8080:80, 8443:443"`): the same
 /// items as a TOML list.
-fn list_help(name: &str, quoted: &str) -> String {
+fn list_help(path: &str, name: &str, quoted: &str) -> String {
     let inner: String = serde_json::from_str::<String>(quoted.trim())
         .unwrap_or_else(|_| quoted.trim().trim_matches('"').to_string());
+    // Lists of tables are written as [[TABLE]] sections.
+    match path {
+        "cluster.k3s_args" => {
+            return format!(
+                "`k3s_args` is a list of tables, one per argument: write\n[[cluster.k3s_args]]\narg = {:?}\nnodes = [\"server:*\"]",
+                inner.trim()
+            )
+        }
+        "images" | "overlays" => {
+            return format!(
+                "`{path}` is a list of tables: write one [[{path}]] section per entry, with its keys below (see devenv.toml.example)"
+            )
+        }
+        _ => {}
+    }
     let items: Vec<String> = inner
         .split(',')
         .map(str::trim)

@@ -649,7 +649,26 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         }
         match &o.wait {
             WaitSpec::Mode(m) if m != "auto" && m != "none" => {
-                errs.push(format!("{key}.wait"), format!("wait = {m:?} is not understood"), "use \"auto\", \"none\", or a list such as [\"deployment/api\", \"job/migrate\"]");
+                let help = if m.contains('/') {
+                    // One object written as a string: the list form, even for one.
+                    let items: Vec<String> = m
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|i| !i.is_empty())
+                        .map(|i| format!("{i:?}"))
+                        .collect();
+                    format!(
+                        "a list of objects is written in brackets, even with one: `wait = [{}]`",
+                        items.join(", ")
+                    )
+                } else {
+                    "use \"auto\", \"none\", or a list such as [\"deployment/api\", \"job/migrate\"]".to_string()
+                };
+                errs.push(
+                    format!("{key}.wait"),
+                    format!("wait = {m:?} is not understood"),
+                    help,
+                );
             }
             WaitSpec::Objects(list) => {
                 for (j, w) in list.iter().enumerate() {
@@ -736,6 +755,13 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
 
     // ci cache
+    if loaded.resolve(&c.ci_cache.dir).is_file() {
+        errs.push(
+            "ci_cache.dir",
+            format!("ci_cache.dir {} is a file, not a folder", c.ci_cache.dir),
+            "point it at a folder (devenv creates it), e.g. \".devenv/cache/registry-mirror\"",
+        );
+    }
     for (i, u) in c.ci_cache.upstreams.iter().enumerate() {
         if u.is_empty() || u.contains("://") || u.contains('/') {
             errs.push(
