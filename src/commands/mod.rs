@@ -38,7 +38,9 @@ pub fn load_config_without_cluster(g: &GlobalArgs) -> Result<Loaded, Exit> {
 /// One line on stderr (unless -q) naming the config read: the file, or the built-in default,
 /// so a misnamed or unexpected file never goes unnoticed. stdout (`-o json`) is untouched.
 pub fn say_which_config(g: &GlobalArgs, loaded: &Loaded) {
-    if g.quiet {
+    // Once per run: `reset` loads the config again for its `up`.
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if g.quiet || SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
         return;
     }
     eprintln!("{}", which_config(loaded));

@@ -1470,6 +1470,19 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
     if let Some(n) = msg.strip_prefix("duration without a unit: ") {
         // A small number is likely minutes, a large one seconds.
         let (first, second) = match n.parse::<f64>() {
+            Ok(x) if !x.is_finite() || x <= 0.0 => ("5m".to_string(), "90s".to_string()),
+            Ok(x) if x.fract() != 0.0 && x < 60.0 => (
+                humantime::format_duration(std::time::Duration::from_secs(
+                    (x * 60.0).round() as u64
+                ))
+                .to_string(),
+                format!("{}s", x.round().max(1.0)),
+            ),
+            Ok(x) if x.fract() != 0.0 => {
+                (format!("{}s", x.round()), format!("{}m", (x / 60.0).ceil()))
+            }
+            Ok(x) if x > 86_400.0 => ("30m".to_string(), "24h".to_string()),
+            Ok(x) if x >= 1_440.0 => (format!("{n}s"), "24h".to_string()),
             Ok(x) if x >= 60.0 => (format!("{n}s"), format!("{n}m")),
             _ => (format!("{n}m"), format!("{n}s")),
         };

@@ -95,6 +95,9 @@ fn every_command_names_the_config_it_read_once() {
         &["config", "show"],
         &["status"],
         &["plan", "--profile", "ci"],
+        &["up"],
+        &["reset", "--yes"],
+        &["down"],
     ] {
         let out = sb.devenv(cmd).output().unwrap();
         let err = stderr(&out);
