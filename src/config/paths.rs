@@ -9,6 +9,9 @@
 //! (monorepos: `../infra/overlays/dev`). Outside it, a path is allowed only when
 //! `[project] allow_paths_outside` lists it (or a folder holding it). Symlinks are resolved
 //! before checking, so a link inside the repository to `~` does not get through.
+//!
+//! Validation uses it through `validate::path_fence` and `validate::outside_repository`;
+//! a new kind of path devenv reads to build or apply (a Helm chart) goes through the same.
 
 use std::path::{Path, PathBuf};
 
