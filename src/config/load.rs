@@ -254,7 +254,11 @@ fn not_utf8(name: &str, e: std::string::FromUtf8Error) -> ConfigError {
             loc.col
         ),
         help: Some(
-            "TOML files must be UTF-8: save the file as UTF-8 in your editor (or convert it, e.g. `iconv -f latin1 -t utf-8`), or retype the marked character".into(),
+            if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+                "this file is UTF-16 (it starts with a UTF-16 byte order mark); TOML files must be UTF-8: save it as UTF-8 (e.g. `iconv -f utf-16 -t utf-8`)".into()
+            } else {
+                "TOML files must be UTF-8: save the file as UTF-8 in your editor (or convert it, e.g. `iconv -f latin1 -t utf-8`), or retype the marked character".into()
+            },
         ),
         location: Some(loc),
     }
