@@ -478,15 +478,21 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                     "set `dockerfile` to the Dockerfile's path relative to the context, e.g. \"build/Dockerfile\"",
                 );
             } else if df_path.is_file() {
-                if img.dockerfile.is_some() {
-                    fenced(
-                        &mut errs,
-                        &format!("{key}.dockerfile"),
-                        &format!("Dockerfile {df:?} of image {:?}", img.name),
-                        df,
-                        &std::path::Path::new(&img.context).join(df),
-                    );
-                }
+                // Given or the default one: either may be a symlink out of the repository.
+                fenced(
+                    &mut errs,
+                    &format!(
+                        "{key}{}",
+                        if img.dockerfile.is_some() {
+                            ".dockerfile"
+                        } else {
+                            ".context"
+                        }
+                    ),
+                    &format!("Dockerfile {df:?} of image {:?}", img.name),
+                    df,
+                    &std::path::Path::new(&img.context).join(df),
+                );
             } else {
                 errs.push(
                     format!(
