@@ -380,7 +380,22 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             None if opts.default_config => None,
             None => {
                 // No devenv.toml anywhere up: before falling back to the built-in default,
-                // refuse when a misnamed one sits in a folder that was searched.
+                // refuse when a folder is named devenv.toml or a misnamed file sits in a
+                // folder that was searched.
+                if let Some(dir) = opts
+                    .cwd
+                    .ancestors()
+                    .map(|d| d.join(FILE_NAME))
+                    .find(|p| p.is_dir())
+                {
+                    let name = display_name(&dir, &opts.cwd);
+                    return Err(ConfigErrors::single(ConfigError {
+                        key: "--file".into(),
+                        message: format!("{name} is a folder, not a file; devenv did not read it and ran nothing"),
+                        help: Some("devenv reads a file named devenv.toml: rename the folder, pass the config file with -f, or use the built-in default config with --default-config".into()),
+                        location: None,
+                    }));
+                }
                 if let Some(found) = opts
                     .cwd
                     .ancestors()

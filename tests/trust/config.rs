@@ -263,3 +263,17 @@ fn a_misnamed_file_nearer_than_the_devenv_toml_read_is_named() {
         "{err}"
     );
 }
+
+/// Failed on main (a folder named devenv.toml was skipped for the default): it is refused.
+#[test]
+fn a_folder_named_devenv_toml_is_refused_not_skipped() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.path("devenv.toml")).unwrap();
+    let out = sb.devenv(["up"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("devenv.toml is a folder, not a file"), "{err}");
+    assert!(sb.calls().is_empty());
+    let out = sb.devenv(["plan", "--default-config"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
