@@ -36,11 +36,6 @@ pub fn validate(g: &GlobalArgs) -> Exit {
     // Its one line names the file (or the built-in default): no separate `config:` line.
     match super::load_config_unannounced(g) {
         Ok(l) => {
-            if !g.quiet {
-                for n in &l.notes {
-                    eprintln!("{n}");
-                }
-            }
             eprintln!(
                 "{} is valid{}",
                 l.source_name(),

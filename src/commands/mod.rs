@@ -44,9 +44,6 @@ pub fn say_which_config(g: &GlobalArgs, loaded: &Loaded) {
         return;
     }
     eprintln!("{}", which_config(loaded));
-    for n in &loaded.notes {
-        eprintln!("{n}");
-    }
 }
 
 /// `config: devenv.toml (profile ci)` or `config: built-in default (no devenv.toml in … or above)`.

@@ -40,8 +40,6 @@ pub struct Loaded {
     pub profile: Option<String>,
     /// The effective project name (config or folder name).
     pub project: String,
-    /// Warnings about how the config was found (a misnamed file nearer than the one read).
-    pub notes: Vec<String>,
     spans: SpanMap,
     sources: Vec<Source>,
 }
@@ -408,18 +406,27 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             }
         },
     };
-    // A misnamed file nearer than the devenv.toml found above is not read: say so.
-    let mut notes = Vec::new();
+    // A misnamed file nearer than the devenv.toml found above is more likely the one meant
+    // (a devenv.toml in a parent folder may be another project's): refuse, naming both.
     if let (None, Some(found)) = (&opts.file, &file) {
         let found_dir = found.parent().unwrap_or(Path::new(""));
-        for dir in opts.cwd.ancestors().take_while(|d| *d != found_dir) {
-            for near in near_misses(dir) {
-                notes.push(format!(
-                    "warning: {} looks like a misnamed devenv.toml; it was not read ({} was)",
-                    display_name(&near, &opts.cwd),
-                    display_name(found, &opts.cwd)
-                ));
-            }
+        if let Some(near) = opts
+            .cwd
+            .ancestors()
+            .take_while(|d| *d != found_dir)
+            .map(near_misses)
+            .find(|f| !f.is_empty())
+        {
+            let mut e = near_miss_error(&near, &opts.cwd);
+            let found_name = display_name(found, &opts.cwd);
+            let near_name = display_name(&near[0], &opts.cwd);
+            e.message = format!(
+                "{near_name} looks like a misnamed devenv.toml, nearer than {found_name}, the devenv.toml devenv would read; devenv read neither and ran nothing"
+            );
+            e.help = Some(format!(
+                "say which one you mean: rename {near_name} to devenv.toml, or pass -f {near_name} or -f {found_name}"
+            ));
+            return Err(ConfigErrors::single(e));
         }
     }
     let loaded = match file {
@@ -455,10 +462,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             opts.profile.as_deref(),
         ),
     };
-    loaded.map(|mut l| {
-        l.notes = notes;
-        l
-    })
+    loaded
 }
 
 /// Load from text (used by `load`, tests and the fuzz target). Paths resolve against `root`.
@@ -668,7 +672,6 @@ pub fn load_text(
                 file,
                 profile: profile.map(str::to_string),
                 project,
-                notes: Vec::new(),
                 spans,
                 sources,
             };
@@ -777,7 +780,6 @@ fn evaluate(
         file: ctx.file.clone(),
         profile: profile.map(str::to_string),
         project,
-        notes: Vec::new(),
         spans: spans.clone(),
         sources: ctx.sources.to_vec(),
     };

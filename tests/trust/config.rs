@@ -237,31 +237,35 @@ fn a_folder_outside_the_repository_needs_allow_paths_outside() {
     assert!(plan.contains("shared-infra/api"), "{plan}");
 }
 
-/// Failed on main (said nothing): a misnamed file nearer than the devenv.toml found above is
-/// named, so the user knows which file was read.
+/// Failed on main (read the parent's devenv.toml, said nothing): a misnamed file nearer than
+/// the devenv.toml found above is more likely the one meant; devenv refuses and names both.
 #[test]
-fn a_misnamed_file_nearer_than_the_devenv_toml_read_is_named() {
+fn a_misnamed_file_nearer_than_the_devenv_toml_found_is_refused() {
     let sb = Sandbox::new();
     sb.write("devenv.toml", "version = 1\n");
     sb.write(
         "services/api/Devenv.toml",
         "version = 1\n[cluster]\nagents = 0\n",
     );
-    let out = sb
-        .devenv(["plan"])
-        .current_dir(sb.path("services/api"))
-        .output()
-        .unwrap();
+    let api = sb.path("services/api");
+    let out = sb.devenv(["up"]).current_dir(&api).output().unwrap();
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("warning: Devenv.toml looks like a misnamed devenv.toml; it was not read"),
+        err.contains("Devenv.toml looks like a misnamed devenv.toml, nearer than")
+            && err.contains(&sb.path("devenv.toml").display().to_string()),
         "{err}"
     );
-    assert!(
-        err.contains(&format!("config: {}", sb.path("devenv.toml").display())),
-        "{err}"
-    );
+    assert!(sb.calls().is_empty());
+    // Asked, either one is read.
+    for f in ["Devenv.toml", "../../devenv.toml"] {
+        let out = sb
+            .devenv(["plan", "-f", f])
+            .current_dir(&api)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "-f {f}: {}", stderr(&out));
+    }
 }
 
 /// Failed on main (a folder named devenv.toml was skipped for the default): it is refused.
