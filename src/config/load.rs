@@ -321,6 +321,10 @@ fn near_miss_error(found: &[PathBuf], cwd: &Path) -> ConfigError {
     };
     let first_line_len = src.text.lines().next().map(|l| l.len()).unwrap_or(0);
     let fixed = first.with_file_name(FILE_NAME);
+    // A template (devenv.toml.example) is meant to be copied, not renamed.
+    let template = [".example", ".sample", ".template", ".dist", ".tmpl"]
+        .iter()
+        .any(|t| name.to_lowercase().ends_with(t));
     ConfigError {
         key: "--file".into(),
         message: format!(
@@ -332,7 +336,9 @@ fn near_miss_error(found: &[PathBuf], cwd: &Path) -> ConfigError {
             }
         ),
         help: Some(format!(
-            "rename it: `mv {name} {}`; or read it as it is with `-f {name}`; or use the built-in default config with --default-config{}",
+            "{} it: `{} {name} {}`; or read it as it is with `-f {name}`; or use the built-in default config with --default-config{}",
+            if template { "copy" } else { "rename" },
+            if template { "cp" } else { "mv" },
             display_name(&fixed, cwd),
             if name.ends_with(".yaml") || name.ends_with(".yml") {
                 "\n(devenv.yaml is also the config of devenv.sh, the Nix tool: this is devenv-k8s, which reads devenv.toml)"
