@@ -46,7 +46,7 @@ pub fn say_which_config(g: &GlobalArgs, loaded: &Loaded) {
     eprintln!("{}", which_config(loaded));
 }
 
-/// `config: devenv.toml (profile ci)` or `config: built-in default (no devenv.toml in … or above)`.
+/// `config: devenv.toml (profile ci)` or `config: the built-in default (no devenv.toml in … or above…)`.
 pub fn which_config(loaded: &Loaded) -> String {
     let profile = loaded
         .profile
