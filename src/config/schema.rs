@@ -53,7 +53,7 @@ pub struct Config {
     pub profiles: BTreeMap<String, toml::Table>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Project {
     /// DNS-1123 label (lowercase letters, digits, '-', at most 32 characters). Names the k3d
@@ -70,14 +70,6 @@ pub struct Project {
     pub allow_paths_outside: Vec<String>,
 }
 
-impl Default for Project {
-    fn default() -> Self {
-        Project {
-            name: None,
-            allow_paths_outside: Vec::new(),
-        }
-    }
-}
 
 /// Where the cluster comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
