@@ -70,7 +70,6 @@ pub struct Project {
     pub allow_paths_outside: Vec<String>,
 }
 
-
 /// Where the cluster comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "kebab-case")]
