@@ -1529,6 +1529,16 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
             format!("devenv waits at most {max} for anything: write a shorter duration, e.g. `{name} = \"30m\"`"),
         );
     }
+    if let Some(rest) = msg.strip_prefix("duration too short ") {
+        let (text, why) = match rest.rsplit_once(" (") {
+            Some((t, w)) => (t, w.trim_end_matches(')')),
+            None => (rest, ""),
+        };
+        return (
+            format!("`{path}` = {text} is too short: {why}"),
+            format!("give it at least a second, e.g. `{name} = \"30s\"`"),
+        );
+    }
     if let Some(rest) = msg.strip_prefix("invalid duration ") {
         let (text, why) = match rest.rsplit_once(" (") {
             Some((t, w)) => (t, w.trim_end_matches(')')),

@@ -511,6 +511,10 @@ fn parse_duration(text: &str) -> Result<DurationStr, String> {
         Ok(d) if d > MAX_DURATION => Err(format!(
             "duration too long {text:?} (more than the maximum, {MAX_DURATION_TEXT})"
         )),
+        // Waits are counted in whole seconds: "500ms" would become 0 s.
+        Ok(d) if !d.is_zero() && d.as_secs() == 0 => Err(format!(
+            "duration too short {text:?} (less than a second; devenv waits in whole seconds)"
+        )),
         Ok(d) => Ok(DurationStr(d)),
         Err(humantime::DurationError::NumberOverflow) => Err(format!(
             "duration too long {text:?} (more than the maximum, {MAX_DURATION_TEXT})"
@@ -535,7 +539,7 @@ impl JsonSchema for DurationStr {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "A duration such as \"90s\", \"5m\" or \"1h 30m\", at most 24h.",
+            "description": "A duration such as \"90s\", \"5m\" or \"1h 30m\", from 1s to 24h.",
             "pattern": "^\\s*[0-9]+\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"
         })
     }
