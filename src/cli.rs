@@ -32,6 +32,11 @@ pub struct GlobalArgs {
     /// Read this devenv.toml instead of searching upward from the working directory.
     #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
     pub file: Option<PathBuf>,
+    /// With no devenv.toml found, use the built-in default config even when a file that looks
+    /// like a misnamed devenv.toml (Devenv.toml, devenv.toml.txt, devenv.yaml…) is there;
+    /// without this flag devenv refuses (exit 2) and names that file.
+    #[arg(long, global = true, conflicts_with = "file")]
+    pub default_config: bool,
     /// Merge this profile over the config (built-in: ci, single-node; or [profiles.NAME]).
     #[arg(long, global = true, env = "DEVENV_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,

@@ -22,6 +22,35 @@ struct Case {
     ordered: bool,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// `# file: NAME`: the config is written under this name (not devenv.toml).
+    file: Option<String>,
+    /// The bytes written: the text, or with `# escapes` each `\xHH` as that byte (invalid
+    /// UTF-8); `text` is then these bytes as devenv shows them (bad ones as U+FFFD).
+    raw: Vec<u8>,
+    /// `# symlink: LINK=TARGET` (relative to the project).
+    symlinks: Vec<(String, String)>,
+    /// `# touch: PATH`: a file (a Dockerfile) written there, relative to the project.
+    touch: Vec<String>,
+}
+
+/// `\xHH` written as that byte.
+fn unescape(text: &str) -> Vec<u8> {
+    let raw = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i..].starts_with(b"\\x") && i + 4 <= raw.len() {
+            let hex = std::str::from_utf8(&raw[i + 2..i + 4]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
 }
 
 const MARKER: &str = "# <-";
@@ -55,6 +84,13 @@ fn parse_case(path: &Path) -> Case {
         } else if let Some(v) = directive("env") {
             let (k, val) = v.split_once('=').expect("# env: K=V");
             c.env.push((k.into(), val.into()));
+        } else if let Some(v) = directive("file") {
+            c.file = Some(v);
+        } else if let Some(v) = directive("symlink") {
+            let (k, val) = v.split_once('=').expect("# symlink: LINK=TARGET");
+            c.symlinks.push((k.into(), val.into()));
+        } else if let Some(v) = directive("touch") {
+            c.touch.push(v);
         } else if t == "# ordered" {
             c.ordered = true;
         }
@@ -62,7 +98,12 @@ fn parse_case(path: &Path) -> Case {
             c.lines.push(i + 1);
         }
     }
-    c.text = text;
+    c.raw = if text.lines().any(|l| l.trim() == "# escapes") {
+        unescape(&text)
+    } else {
+        text.clone().into_bytes()
+    };
+    c.text = String::from_utf8_lossy(&c.raw).into_owned();
     c
 }
 
@@ -171,8 +212,9 @@ fn check_run(c: &Case, sb: &Sandbox, subcommand: &[&str]) -> Vec<String> {
         match b {
             Err(e) => fail(e.clone()),
             Ok(b) => {
-                if b.file != "devenv.toml" {
-                    fail(format!("error names {:?}, not devenv.toml", b.file));
+                let want_file = c.file.as_deref().unwrap_or("devenv.toml");
+                if b.file != want_file {
+                    fail(format!("error names {:?}, not {want_file}", b.file));
                 }
                 let Some(src) = lines.get(b.line.wrapping_sub(1)) else {
                     fail(format!("line {} is not in the file", b.line));
@@ -291,7 +333,13 @@ fn every_bad_config_exits_2_with_a_located_fix_and_runs_nothing() {
         );
         let sb = Sandbox::new();
         fixtures(&sb);
-        sb.write("devenv.toml", &c.text);
+        fs::write(sb.path(c.file.as_deref().unwrap_or("devenv.toml")), &c.raw).unwrap();
+        for (link, target) in &c.symlinks {
+            std::os::unix::fs::symlink(target, sb.path(link)).expect("# symlink:");
+        }
+        for f in &c.touch {
+            sb.write(f, "FROM scratch\n");
+        }
         // `up` would run k3d, docker and kubectl: a bad config must stop it before any.
         problems.extend(check_run(&c, &sb, &["up"]));
         problems.extend(check_run(&c, &sb, &["config", "validate"]));

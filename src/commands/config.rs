@@ -33,7 +33,8 @@ pub fn show(g: &GlobalArgs) -> Exit {
 }
 
 pub fn validate(g: &GlobalArgs) -> Exit {
-    match super::load_config(g) {
+    // Its one line names the file (or the built-in default): no separate `config:` line.
+    match super::load_config_unannounced(g) {
         Ok(l) => {
             eprintln!(
                 "{} is valid{}",

@@ -14,7 +14,15 @@ use crate::exit::Exit;
 
 /// Load the config for a command, or print every problem and return exit status 2.
 pub fn load_config(g: &GlobalArgs) -> Result<Loaded, Exit> {
-    let mut loaded = load_config_without_cluster(g)?;
+    let loaded = load_config_unannounced(g)?;
+    say_which_config(g, &loaded);
+    Ok(loaded)
+}
+
+/// [`load_config`] without the `config: FILE` line, for a command whose own output names
+/// the file (`config validate`).
+pub fn load_config_unannounced(g: &GlobalArgs) -> Result<Loaded, Exit> {
+    let mut loaded = load_quietly(g)?;
     choose_context(&mut loaded, g.context.as_deref())?;
     Ok(loaded)
 }
@@ -22,11 +30,45 @@ pub fn load_config(g: &GlobalArgs) -> Result<Loaded, Exit> {
 /// Like [`load_config`] for commands that never reach the cluster (`build`, `config`): the
 /// context of an existing cluster is not required there.
 pub fn load_config_without_cluster(g: &GlobalArgs) -> Result<Loaded, Exit> {
+    let loaded = load_quietly(g)?;
+    say_which_config(g, &loaded);
+    Ok(loaded)
+}
+
+/// One line on stderr (unless -q) naming the config read: the file, or the built-in default,
+/// so a misnamed or unexpected file never goes unnoticed. stdout (`-o json`) is untouched.
+pub fn say_which_config(g: &GlobalArgs, loaded: &Loaded) {
+    // Once per run: `reset` loads the config again for its `up`.
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if g.quiet || SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    eprintln!("{}", which_config(loaded));
+}
+
+/// `config: devenv.toml (profile ci)` or `config: the built-in default (no devenv.toml in … or above…)`.
+pub fn which_config(loaded: &Loaded) -> String {
+    let profile = loaded
+        .profile
+        .as_ref()
+        .map(|p| format!(" (profile {p})"))
+        .unwrap_or_default();
+    match &loaded.file {
+        Some(_) => format!("config: {}{profile}", loaded.source_name()),
+        None => format!(
+            "config: the built-in default{profile} (no devenv.toml in {} or above; `devenv init` writes one)",
+            loaded.root.display()
+        ),
+    }
+}
+
+fn load_quietly(g: &GlobalArgs) -> Result<Loaded, Exit> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let opts = LoadOptions {
         file: g.file.clone(),
         profile: g.profile.clone().filter(|p| !p.is_empty()),
         cwd,
+        default_config: g.default_config,
     };
     let mut loaded = crate::config::load(&opts).map_err(|errors| {
         eprint!("{errors}");

@@ -185,6 +185,169 @@ pub struct LoadOptions {
     pub profile: Option<String>,
     /// Where the search starts (the working directory).
     pub cwd: PathBuf,
+    /// `--default-config`: use the built-in default even when a file that looks like a
+    /// misnamed devenv.toml (`Devenv.toml`, `devenv.toml.txt`, `devenv.yaml`…) is there.
+    pub default_config: bool,
+}
+
+/// Whether a file name looks like a misnamed devenv.toml: another case (`Devenv.toml`), an
+/// extra or other extension (`devenv.toml.txt`, `devenv.yaml`, `devenv.tml`), hidden
+/// (`.devenv.toml`), or a typo (`devnev.toml`).
+pub fn is_near_miss(name: &str) -> bool {
+    if name == FILE_NAME {
+        return false;
+    }
+    let l = name.to_lowercase();
+    let l = l.strip_prefix('.').unwrap_or(&l);
+    if l == FILE_NAME || l.starts_with("devenv.toml") {
+        return true;
+    }
+    if let Some(ext) = l.strip_prefix("devenv.") {
+        const CONFIG_EXTS: &[&str] = &[
+            "yaml", "yml", "json", "ini", "conf", "cfg", "txt", "tml", "tom", "tmol", "tol",
+        ];
+        if CONFIG_EXTS.contains(&ext) || super::diagnostic::edit_distance(ext, "toml") <= 1 {
+            return true;
+        }
+    }
+    super::diagnostic::edit_distance(l, FILE_NAME) <= 2
+}
+
+/// Files in `dir` that look like a misnamed devenv.toml, sorted.
+pub fn near_misses(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(is_near_miss))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+/// A file that is not UTF-8 (TOML must be): the line and column of the first bad byte.
+fn not_utf8(name: &str, e: std::string::FromUtf8Error) -> ConfigError {
+    let at = e.utf8_error().valid_up_to();
+    let bytes = e.into_bytes();
+    let bad: Vec<String> = bytes[at..]
+        .iter()
+        .take(4)
+        .map(|b| format!("0x{b:02X}"))
+        .collect();
+    // Before `at` the text is valid: offsets there are the same in the lossy copy.
+    let src = Source {
+        name: name.to_string(),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    let loc = src.locate(at..at + 1);
+    let key = enclosing_key(&src, loc.line);
+    ConfigError {
+        key,
+        message: format!(
+            "{name} is not valid UTF-8: byte {} at line {}, column {} (shown as \u{FFFD} below)",
+            bad.first().cloned().unwrap_or_default(),
+            loc.line,
+            loc.col
+        ),
+        help: Some(
+            if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+                "this file is UTF-16 (it starts with a UTF-16 byte order mark); TOML files must be UTF-8: save it as UTF-8 (e.g. `iconv -f utf-16 -t utf-8`)".into()
+            } else {
+                "TOML files must be UTF-8: save the file as UTF-8 in your editor (or convert it, e.g. `iconv -f latin1 -t utf-8`), or retype the marked character".into()
+            },
+        ),
+        location: Some(loc),
+    }
+}
+
+/// The key written on a line, under the table header above it (`project.name`), or the
+/// table of a header line; best effort, for errors found before parsing.
+fn enclosing_key(src: &Source, line: usize) -> String {
+    let header = src
+        .text
+        .lines()
+        .take(line)
+        .filter_map(|l| {
+            let t = l.trim();
+            t.starts_with('[').then(|| {
+                t.trim_start_matches('[')
+                    .split([']', '#'])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+        })
+        .last()
+        .unwrap_or_default();
+    let here = src
+        .text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim();
+    if here.starts_with('[') || here.starts_with('#') || !here.contains('=') {
+        return header;
+    }
+    let k = here
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
+    if header.is_empty() {
+        k.to_string()
+    } else {
+        format!("{header}.{k}")
+    }
+}
+
+/// The refusal when no devenv.toml is found but a misnamed one is.
+fn near_miss_error(found: &[PathBuf], cwd: &Path) -> ConfigError {
+    let first = &found[0];
+    let name = display_name(first, cwd);
+    let others = found[1..]
+        .iter()
+        .map(|p| display_name(p, cwd))
+        .collect::<Vec<_>>();
+    let text = std::fs::read(first)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let src = Source {
+        name: name.clone(),
+        text,
+    };
+    let first_line_len = src.text.lines().next().map(|l| l.len()).unwrap_or(0);
+    let fixed = first.with_file_name(FILE_NAME);
+    // A template (devenv.toml.example) is meant to be copied, not renamed.
+    let template = [".example", ".sample", ".template", ".dist", ".tmpl"]
+        .iter()
+        .any(|t| name.to_lowercase().ends_with(t));
+    ConfigError {
+        key: "--file".into(),
+        message: format!(
+            "no {FILE_NAME} found, but {name} looks like a misnamed one{}; devenv did not read it and ran nothing",
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (so do {})", others.join(", "))
+            }
+        ),
+        help: Some(format!(
+            "{} it: `{} {name} {}`; or read it as it is with `-f {name}`; or use the built-in default config with --default-config{}",
+            if template { "copy" } else { "rename" },
+            if template { "cp" } else { "mv" },
+            display_name(&fixed, cwd),
+            if name.ends_with(".yaml") || name.ends_with(".yml") {
+                "\n(devenv.yaml is also the config of devenv.sh, the Nix tool: this is devenv-k8s, which reads devenv.toml)"
+            } else {
+                ""
+            }
+        )),
+        location: Some(src.locate(0..first_line_len.max(1))),
+    }
 }
 
 /// Walk up from `start` to the first folder holding devenv.toml (as cargo finds Cargo.toml).
@@ -216,11 +379,65 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             }
             Some(f)
         }
-        None => discover(&opts.cwd),
+        None => match discover(&opts.cwd) {
+            Some(f) => Some(f),
+            None if opts.default_config => None,
+            None => {
+                // No devenv.toml anywhere up: before falling back to the built-in default,
+                // refuse when a folder is named devenv.toml or a misnamed file sits in a
+                // folder that was searched.
+                if let Some(dir) = opts
+                    .cwd
+                    .ancestors()
+                    .map(|d| d.join(FILE_NAME))
+                    .find(|p| p.is_dir())
+                {
+                    let name = display_name(&dir, &opts.cwd);
+                    return Err(ConfigErrors::single(ConfigError {
+                        key: "--file".into(),
+                        message: format!("{name} is a folder, not a file; devenv did not read it and ran nothing"),
+                        help: Some("devenv reads a file named devenv.toml: rename the folder, pass the config file with -f, or use the built-in default config with --default-config".into()),
+                        location: None,
+                    }));
+                }
+                if let Some(found) = opts
+                    .cwd
+                    .ancestors()
+                    .map(near_misses)
+                    .find(|f| !f.is_empty())
+                {
+                    return Err(ConfigErrors::single(near_miss_error(&found, &opts.cwd)));
+                }
+                None
+            }
+        },
     };
-    match file {
+    // A misnamed file nearer than the devenv.toml found above is more likely the one meant
+    // (a devenv.toml in a parent folder may be another project's): refuse, naming both.
+    if let (None, Some(found)) = (&opts.file, &file) {
+        let found_dir = found.parent().unwrap_or(Path::new(""));
+        if let Some(near) = opts
+            .cwd
+            .ancestors()
+            .take_while(|d| *d != found_dir)
+            .map(near_misses)
+            .find(|f| !f.is_empty())
+        {
+            let mut e = near_miss_error(&near, &opts.cwd);
+            let found_name = display_name(found, &opts.cwd);
+            let near_name = display_name(&near[0], &opts.cwd);
+            e.message = format!(
+                "{near_name} looks like a misnamed devenv.toml, nearer than {found_name}, the devenv.toml devenv would read; devenv read neither and ran nothing"
+            );
+            e.help = Some(format!(
+                "say which one you mean: rename {near_name} to devenv.toml, or pass -f {near_name} or -f {found_name}"
+            ));
+            return Err(ConfigErrors::single(e));
+        }
+    }
+    let loaded = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let bytes = std::fs::read(&path).map_err(|e| {
                 ConfigErrors::single(ConfigError {
                     key: "--file".into(),
                     message: format!("cannot read {}: {e}", path.display()),
@@ -228,6 +445,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
                     location: None,
                 })
             })?;
+            let text = String::from_utf8(bytes)
+                .map_err(|e| ConfigErrors::single(not_utf8(&display_name(&path, &opts.cwd), e)))?;
             let root = path
                 .parent()
                 .map(Path::to_path_buf)
@@ -248,7 +467,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             None,
             opts.profile.as_deref(),
         ),
-    }
+    };
+    loaded
 }
 
 /// Load from text (used by `load`, tests and the fuzz target). Paths resolve against `root`.
@@ -362,30 +582,54 @@ pub fn load_text(
         file: file.clone(),
     };
     let (config, errs) = evaluate(&ctx, value, &spans, profile);
-    errors.extend(errs);
 
-    // With a profile, the base must still be valid on its own (it is what `devenv up` without
-    // a profile reads): report its problems on lines the profile did not already cover.
-    if profile.is_some() {
+    // The base alone: what `devenv up` without a profile reads.
+    let base_errs = if profile.is_some() {
         let mut v = base_value.clone();
         if let Some(p) = own_profiles.clone() {
             v.as_table_mut()
                 .expect("table")
                 .insert("profiles".into(), p);
         }
-        let (_, errs) = evaluate(&ctx, v, &base_spans, None);
-        for e in errs {
-            let seen = errors
-                .iter()
-                .any(|x| x.key == e.key && (x.message == e.message || x.location == e.location));
-            if !seen {
-                errors.push(e);
+        evaluate(&ctx, v, &base_spans, None).1
+    } else {
+        errs.clone()
+    };
+    let in_base = |e: &ConfigError| {
+        base_errs
+            .iter()
+            .any(|b| b.key == e.key && b.message == e.message)
+    };
+
+    match profile {
+        None => errors.extend(errs),
+        Some(pname) => {
+            // An error at a key of the base that the base alone does not have is caused by
+            // the profile: it is reported at the profile's line, naming the profile.
+            for e in errs {
+                let from_profile = spans.lookup(&e.key).is_some_and(|(_, en)| en.profile);
+                if from_profile || in_base(&e) {
+                    errors.push(e);
+                } else {
+                    errors.push(attribute_to_profile(e, pname, &spans, &sources));
+                }
+            }
+            // The base must still be valid on its own: report its problems on lines the
+            // profile did not already cover.
+            for e in base_errs.iter().cloned() {
+                let seen = errors.iter().any(|x| {
+                    x.key == e.key && (x.message == e.message || x.location == e.location)
+                });
+                if !seen {
+                    errors.push(e);
+                }
             }
         }
     }
 
     // The other profiles of the file, each merged over the base alone: only problems on the
-    // profile's own lines are reported (the base's are reported once, above).
+    // profile's own lines, or caused by the profile, are reported (the base's are reported
+    // once, above).
     for (pname, overlay) in &own {
         if Some(pname.as_str()) == profile {
             continue;
@@ -404,11 +648,17 @@ pub fn load_text(
         );
         let (_, errs) = evaluate(&ctx, v, &s, Some(pname));
         for e in errs {
-            let from_profile = s.lookup(&e.key).map(|(_, en)| en.profile).unwrap_or(false);
-            if from_profile
-                && !errors
-                    .iter()
-                    .any(|x| x.key == e.key && x.message == e.message)
+            let from_profile = s.lookup(&e.key).is_some_and(|(_, en)| en.profile);
+            let e = if from_profile {
+                e
+            } else if !in_base(&e) {
+                attribute_to_profile(e, pname, &s, &sources)
+            } else {
+                continue;
+            };
+            if !errors
+                .iter()
+                .any(|x| x.key == e.key && x.message == e.message)
             {
                 errors.push(e);
             }
@@ -438,6 +688,73 @@ pub fn load_text(
             sort_errors(&mut errors, &sources);
             Err(ConfigErrors { errors })
         }
+    }
+}
+
+/// An error found at a key of the base file that only the profile's values cause (a port
+/// clash with a port the profile sets, a provider the profile changes): point at what the
+/// profile sets, name the profile and its line, and say where the base key is.
+fn attribute_to_profile(
+    e: ConfigError,
+    pname: &str,
+    spans: &SpanMap,
+    sources: &[Source],
+) -> ConfigError {
+    let set: Vec<(&String, &SpanEntry)> =
+        spans.entries.iter().filter(|(_, en)| en.profile).collect();
+    // The values the profile sets (not the tables holding them).
+    let leaves: Vec<(&String, &SpanEntry)> = set
+        .iter()
+        .filter(|(k, _)| !set.iter().any(|(o, _)| o != k && is_at_or_below(o, k)))
+        .copied()
+        .collect();
+    let text = format!("{} {}", e.message, e.help.as_deref().unwrap_or(""));
+    let mentioned = |k: &str| {
+        text.match_indices(k).any(|(i, _)| {
+            let after = text[i + k.len()..].chars().next();
+            let before = text[..i].chars().next_back();
+            !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                && !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        })
+    };
+    let shared = |k: &str| {
+        k.split('.')
+            .zip(e.key.split('.'))
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    let chosen = leaves
+        .iter()
+        .filter(|(k, _)| mentioned(k))
+        .max_by_key(|(k, _)| k.len())
+        .or_else(|| {
+            leaves
+                .iter()
+                .max_by_key(|(k, en)| (shared(k), std::cmp::Reverse(en.value.start)))
+        });
+    let Some((key, en)) = chosen else {
+        return e;
+    };
+    let loc = sources[en.src].locate(en.value.clone());
+    let base_at = match &e.location {
+        Some(l) if l.line > 0 && l.file == loc.file && l.line == loc.line => String::new(),
+        Some(l) if l.line > 0 => format!("`{}` is on line {} of {}", e.key, l.line, l.file),
+        _ => format!("`{}` keeps its default", e.key),
+    };
+    let mut help = e.help.unwrap_or_default();
+    if !base_at.is_empty() {
+        help.push_str(&format!(
+            "\n{base_at}; without --profile {pname} it is valid"
+        ));
+    }
+    ConfigError {
+        message: format!(
+            "{} (caused by profile `{pname}`, which sets `{key}` on line {} of {})",
+            e.message, loc.line, loc.file
+        ),
+        key: key.to_string(),
+        help: Some(help),
+        location: Some(loc),
     }
 }
 
@@ -750,8 +1067,19 @@ fn unknown_profile(
         .map(|(n, _)| n.to_string())
         .collect();
     known.extend(own.iter().map(|(n, _)| n.clone()));
-    let suggestion = closest(name, known.iter().map(String::as_str))
-        .map(|c| format!("did you mean `{c}`? "))
+    let lower = name.to_lowercase();
+    let suggestion = known
+        .iter()
+        .find(|k| k.to_lowercase() == lower)
+        .map(String::as_str)
+        .or_else(|| closest(&lower, known.iter().map(String::as_str)))
+        .map(|c| {
+            if c.to_lowercase() == lower {
+                format!("did you mean `{c}`? (profile names are case-sensitive) ")
+            } else {
+                format!("did you mean `{c}`? ")
+            }
+        })
         .unwrap_or_default();
     ConfigError {
         key: "--profile".into(),
@@ -1066,6 +1394,7 @@ fn table_name(path: &str) -> String {
 
 /// A serde message (`invalid type: string "two", expected u32`) in the words of devenv.toml.
 fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
+    let name = last_key_name(path);
     let expected_words = |exp: &str| -> String {
         match exp.trim() {
             "u16" => "a port number from 1 to 65535".into(),
@@ -1109,6 +1438,11 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
             if let Some((found, exp)) = rest.rsplit_once(", expected ") {
                 let exp_w = expected_words(exp);
                 let mut help = type_help(path, msg);
+                if exp.trim() == "a sequence" {
+                    if let Some(text) = found.strip_prefix("string ") {
+                        help = list_help(path, &name, text);
+                    }
+                }
                 if exp.trim() == "a boolean" && found.starts_with("string") {
                     help = format!("write `{path} = true` or `{path} = false`, without quotes");
                 } else if matches!(exp.trim(), "u16" | "u32" | "i64") && found.starts_with("string")
@@ -1160,6 +1494,51 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
             type_help(path, msg),
         );
     }
+    if let Some(n) = msg.strip_prefix("duration without a unit: ") {
+        // A small number is likely minutes, a large one seconds.
+        let (first, second) = match n.parse::<f64>() {
+            Ok(x) if !x.is_finite() || x <= 0.0 => ("5m".to_string(), "90s".to_string()),
+            Ok(x) if x.fract() != 0.0 && x < 60.0 => (
+                humantime::format_duration(std::time::Duration::from_secs(
+                    (x * 60.0).round() as u64
+                ))
+                .to_string(),
+                format!("{}s", x.round().max(1.0)),
+            ),
+            Ok(x) if x.fract() != 0.0 => {
+                (format!("{}s", x.round()), format!("{}m", (x / 60.0).ceil()))
+            }
+            Ok(x) if x > 86_400.0 => ("30m".to_string(), "24h".to_string()),
+            Ok(x) if x >= 1_440.0 => (format!("{n}s"), "24h".to_string()),
+            Ok(x) if x >= 60.0 => (format!("{n}s"), format!("{n}m")),
+            _ => (format!("{n}m"), format!("{n}s")),
+        };
+        return (
+            format!("`{path}` must be a string with a unit, such as \"{first}\", found the number {n}"),
+            format!("a duration needs a unit, in quotes: write `{name} = \"{first}\"` (or \"{second}\"); units: s, m, h, e.g. \"1h 30m\""),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("duration too long ") {
+        let (text, why) = match rest.rsplit_once(" (") {
+            Some((t, w)) => (t, w.trim_end_matches(')')),
+            None => (rest, ""),
+        };
+        let max = super::schema::MAX_DURATION_TEXT;
+        return (
+            format!("`{path}` = {text} is too long: {why}"),
+            format!("devenv waits at most {max} for anything: write a shorter duration, e.g. `{name} = \"30m\"`"),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("duration too short ") {
+        let (text, why) = match rest.rsplit_once(" (") {
+            Some((t, w)) => (t, w.trim_end_matches(')')),
+            None => (rest, ""),
+        };
+        return (
+            format!("`{path}` = {text} is too short: {why}"),
+            format!("give it at least a second, e.g. `{name} = \"30s\"`"),
+        );
+    }
     if let Some(rest) = msg.strip_prefix("invalid duration ") {
         let (text, why) = match rest.rsplit_once(" (") {
             Some((t, w)) => (t, w.trim_end_matches(')')),
@@ -1174,6 +1553,56 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
         format!("wrong value for `{path}`: {msg}"),
         type_help(path, msg),
     )
+}
+
+/// The last name of a key path: `overlays[0].depends_on` → `depends_on`.
+fn last_key_name(path: &str) -> String {
+    let mut p = path;
+    while p.ends_with(']') {
+        match p.rfind('[') {
+            Some(i) => p = &p[..i],
+            None => break,
+        }
+    }
+    p.rsplit('.')
+        .next()
+        .unwrap_or(p)
+        .trim_matches('"')
+        .to_string()
+}
+
+/// A list written as one string (`depends_on = "api"`, `ports = "8080:80, 8443:443"`): the same
+/// items as a TOML list.
+fn list_help(path: &str, name: &str, quoted: &str) -> String {
+    let inner: String = serde_json::from_str::<String>(quoted.trim())
+        .unwrap_or_else(|_| quoted.trim().trim_matches('"').to_string());
+    // Lists of tables are written as [[TABLE]] sections.
+    match path {
+        "cluster.k3s_args" => {
+            return format!(
+                "`k3s_args` is a list of tables, one per argument: write\n[[cluster.k3s_args]]\narg = {:?}\nnodes = [\"server:*\"]",
+                inner.trim()
+            )
+        }
+        "images" | "overlays" => {
+            return format!(
+                "`{path}` is a list of tables: write one [[{path}]] section per entry, with its keys below (see devenv.toml.example)"
+            )
+        }
+        _ => {}
+    }
+    let items: Vec<String> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(|i| format!("{i:?}"))
+        .collect();
+    let example = if items.is_empty() {
+        "\"a\", \"b\"".to_string()
+    } else {
+        items.join(", ")
+    };
+    format!("`{name}` is a list, even with one item: write `{name} = [{example}]`")
 }
 
 fn digits_in(s: &str) -> Option<String> {
@@ -1324,5 +1753,42 @@ impl Config {
     /// `version = 1` and defaults everywhere (what a file with only `version = 1` gives).
     pub fn minimal() -> Config {
         toml::from_str("version = 1").expect("the minimal config deserializes")
+    }
+}
+
+#[cfg(test)]
+mod near_miss_tests {
+    use super::is_near_miss;
+
+    #[test]
+    fn near_misses_are_other_cases_extensions_hidden_files_and_typos() {
+        for name in [
+            "Devenv.toml",
+            "DEVENV.TOML",
+            "devenv.toml.txt",
+            "devenv.toml~",
+            "devenv.toml.example",
+            "devenv.yaml",
+            "devenv.yml",
+            "devenv.json",
+            ".devenv.toml",
+            "devenv.tml",
+            "devenv.tmol",
+            "devnev.toml",
+            "devenv_toml",
+        ] {
+            assert!(is_near_miss(name), "{name}");
+        }
+        for name in [
+            "devenv.toml",
+            "devenv",
+            "devenv.nix",
+            "devenv.lock",
+            "Cargo.toml",
+            "dev.toml",
+            "README.md",
+        ] {
+            assert!(!is_near_miss(name), "{name}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod diagnostic;
 pub mod load;
+pub mod paths;
 pub mod profiles;
 pub mod schema;
 pub mod validate;

@@ -55,7 +55,7 @@ pub struct Config {
     pub profiles: BTreeMap<String, toml::Table>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Project {
     /// DNS-1123 label (lowercase letters, digits, '-', at most 32 characters). Names the k3d
@@ -63,12 +63,13 @@ pub struct Project {
     /// Default: the project folder's name, made DNS-safe.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-}
-
-impl Default for Project {
-    fn default() -> Self {
-        Project { name: None }
-    }
+    /// Folders outside the repository holding devenv.toml (its git root, or its folder when
+    /// there is no git) that image contexts, Dockerfiles and overlays may use, relative to
+    /// devenv.toml, e.g. `["../shared-infra"]`. Anything else outside is refused, so a cloned
+    /// repository cannot build your home folder into an image. Not `/`, your home folder, or
+    /// a folder holding the repository.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_paths_outside: Vec<String>,
 }
 
 /// Where the cluster comes from.
@@ -474,21 +475,62 @@ impl Serialize for DurationStr {
     }
 }
 
+/// The longest duration devenv accepts: every wait devenv makes is bounded, and a longer one
+/// (or an absurd one such as "300000000000years") would overflow the clock at run time.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// [`MAX_DURATION`] as written in devenv.toml.
+pub const MAX_DURATION_TEXT: &str = "24h";
+
 impl<'de> Deserialize<'de> for DurationStr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim())
-            .map(DurationStr)
-            .map_err(|e| {
-                // humantime lists every unit it knows; the help line says what to write.
-                let why = e.to_string();
-                let why = why
-                    .split(", supported units")
-                    .next()
-                    .unwrap_or(&why)
-                    .to_string();
-                serde::de::Error::custom(format!("invalid duration {text:?} ({why})"))
-            })
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = DurationStr;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration string such as \"5m\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DurationStr, E> {
+                parse_duration(text).map_err(E::custom)
+            }
+            // A number has no unit: say so (the loader turns this into a hint with one).
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<DurationStr, E> {
+                Err(E::custom(format!("duration without a unit: {n}")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<DurationStr, E> {
+                Err(E::custom(format!("duration without a unit: {n}")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<DurationStr, E> {
+                Err(E::custom(format!("duration without a unit: {n}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `"90s"`, `"5m"`, `"1h 30m"`, at most [`MAX_DURATION`].
+fn parse_duration(text: &str) -> Result<DurationStr, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d > MAX_DURATION => Err(format!(
+            "duration too long {text:?} (more than the maximum, {MAX_DURATION_TEXT})"
+        )),
+        // Waits are counted in whole seconds: "500ms" would become 0 s.
+        Ok(d) if !d.is_zero() && d.as_secs() == 0 => Err(format!(
+            "duration too short {text:?} (less than a second; devenv waits in whole seconds)"
+        )),
+        Ok(d) => Ok(DurationStr(d)),
+        Err(humantime::DurationError::NumberOverflow) => Err(format!(
+            "duration too long {text:?} (more than the maximum, {MAX_DURATION_TEXT})"
+        )),
+        Err(e) => {
+            // humantime lists every unit it knows; the help line says what to write.
+            let why = e.to_string();
+            let why = why
+                .split(", supported units")
+                .next()
+                .unwrap_or(&why)
+                .to_string();
+            Err(format!("invalid duration {text:?} ({why})"))
+        }
     }
 }
 
@@ -499,7 +541,7 @@ impl JsonSchema for DurationStr {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "A duration such as \"90s\", \"5m\" or \"1h 30m\".",
+            "description": "A duration such as \"90s\", \"5m\" or \"1h 30m\", from 1s to 24h.",
             "pattern": "^\\s*[0-9]+\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"
         })
     }

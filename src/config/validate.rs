@@ -8,6 +8,7 @@ use ipnet::Ipv4Net;
 
 use super::diagnostic::{closest, ConfigError};
 use super::load::{join_key, Loaded};
+use super::paths::PathFence;
 use super::schema::{ClusterProvider, RegistryProvider, WaitSpec};
 
 const MAX_SERVERS: u32 = 9;
@@ -70,6 +71,16 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             );
         }
     }
+
+    // Paths outside the repository holding devenv.toml: only those devenv.toml allows.
+    let (fence, fence_errors) = path_fence(loaded);
+    errs.out.extend(fence_errors);
+    let fenced =
+        |errs: &mut Errors<'_>, key: &str, what: &str, _written: &str, rel: &std::path::Path| {
+            if let Some(e) = outside_repository(loaded, &fence, key, what, rel) {
+                errs.out.push(e);
+            }
+        };
 
     // cluster
     let cl = &c.cluster;
@@ -339,6 +350,35 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                 super::schema::DEFAULT_CALICO_VERSION
             ),
         );
+    } else if c.calico.manifests.is_none() {
+        // A download devenv cannot check is refused: say so now, not after the cluster and
+        // the images are built.
+        let v = c.calico.version.as_str();
+        let missing: Vec<&str> = crate::calico::manifest_files(v)
+            .iter()
+            .copied()
+            .filter(|f| {
+                !c.calico.sha256.contains_key(*f) && crate::calico::pinned_sha256(v, f).is_none()
+            })
+            .collect();
+        if !missing.is_empty() {
+            let keys = missing
+                .iter()
+                .map(|f| join_key("calico.sha256", f))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            errs.push(
+                "calico.version",
+                format!(
+                    "Calico {v} is not pinned by this devenv and calico.sha256 gives no digest for {}",
+                    missing.join(" and ")
+                ),
+                format!(
+                    "use a version devenv pins ({}), or set {keys} (the sha256sum of each file), or download the files and set calico.manifests = \"DIR\"",
+                    crate::calico::pinned_versions().join(", ")
+                ),
+            );
+        }
     }
     for (file, sum) in &c.calico.sha256 {
         let key = join_key("calico.sha256", file);
@@ -359,7 +399,16 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
     if let Some(m) = &c.calico.manifests {
         let dir = loaded.resolve(m);
-        if !dir.join("tigera-operator.yaml").is_file() {
+        if dir.is_file() {
+            errs.push(
+                "calico.manifests",
+                format!("calico.manifests {m} is a file, not a folder"),
+                format!(
+                    "point calico.manifests at the folder holding operator-crds.yaml and tigera-operator.yaml, e.g. \"{}\"",
+                    parent_of(m)
+                ),
+            );
+        } else if !dir.join("tigera-operator.yaml").is_file() {
             errs.push("calico.manifests", format!("{} has no tigera-operator.yaml", dir.display()), "point calico.manifests at a folder holding operator-crds.yaml and tigera-operator.yaml of your Calico version");
         }
     }
@@ -383,7 +432,19 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             );
         }
         let ctx = loaded.resolve(&img.context);
-        if !ctx.is_dir() {
+        if ctx.is_file() {
+            errs.push(
+                format!("{key}.context"),
+                format!(
+                    "build context {} of image {:?} is a file, not a folder",
+                    img.context, img.name
+                ),
+                format!(
+                    "`context` is the folder sent to docker build, e.g. \"{}\"; a Dockerfile goes in `dockerfile`, relative to the context",
+                    parent_of(&img.context)
+                ),
+            );
+        } else if !ctx.is_dir() {
             errs.push(
                 format!("{key}.context"),
                 format!(
@@ -392,9 +453,47 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
                 ),
                 "point `context` at a folder, relative to devenv.toml",
             );
+        } else if fence.check(&ctx).is_err() {
+            fenced(
+                &mut errs,
+                &format!("{key}.context"),
+                &format!("build context {:?} of image {:?}", img.context, img.name),
+                &img.context,
+                std::path::Path::new(&img.context),
+            );
         } else {
             let df = img.dockerfile.as_deref().unwrap_or("Dockerfile");
-            if !ctx.join(df).is_file() {
+            let df_path = ctx.join(df);
+            if df_path.is_dir() {
+                errs.push(
+                    format!(
+                        "{key}{}",
+                        if img.dockerfile.is_some() {
+                            ".dockerfile"
+                        } else {
+                            ".context"
+                        }
+                    ),
+                    format!("image {:?}: {df} in {} is a folder, not a Dockerfile", img.name, img.context),
+                    "set `dockerfile` to the Dockerfile's path relative to the context, e.g. \"build/Dockerfile\"",
+                );
+            } else if df_path.is_file() {
+                // Given or the default one: either may be a symlink out of the repository.
+                fenced(
+                    &mut errs,
+                    &format!(
+                        "{key}{}",
+                        if img.dockerfile.is_some() {
+                            ".dockerfile"
+                        } else {
+                            ".context"
+                        }
+                    ),
+                    &format!("Dockerfile {df:?} of image {:?}", img.name),
+                    df,
+                    &std::path::Path::new(&img.context).join(df),
+                );
+            } else {
                 errs.push(
                     format!(
                         "{key}{}",
@@ -478,8 +577,25 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
             );
         }
         let dir = loaded.resolve(&o.path);
-        if !dir.is_dir() {
+        if dir.is_file() {
+            errs.push(
+                format!("{key}.path"),
+                format!("overlay {:?}: path {} is a file, not a folder", o.name, o.path),
+                format!(
+                    "`path` is the Kustomize folder (the one holding kustomization.yaml), e.g. \"{}\"",
+                    parent_of(&o.path)
+                ),
+            );
+        } else if !dir.is_dir() {
             errs.push(format!("{key}.path"), format!("overlay {:?}: folder {} does not exist", o.name, o.path), "point `path` at a Kustomize folder (with a kustomization.yaml), relative to devenv.toml");
+        } else if fence.check(&dir).is_err() {
+            fenced(
+                &mut errs,
+                &format!("{key}.path"),
+                &format!("path {:?} of overlay {:?}", o.path, o.name),
+                &o.path,
+                std::path::Path::new(&o.path),
+            );
         } else if !["kustomization.yaml", "kustomization.yml", "Kustomization"]
             .iter()
             .any(|f| dir.join(f).is_file())
@@ -492,7 +608,26 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         }
         match &o.wait {
             WaitSpec::Mode(m) if m != "auto" && m != "none" => {
-                errs.push(format!("{key}.wait"), format!("wait = {m:?} is not understood"), "use \"auto\", \"none\", or a list such as [\"deployment/api\", \"job/migrate\"]");
+                let help = if m.contains('/') {
+                    // One object written as a string: the list form, even for one.
+                    let items: Vec<String> = m
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|i| !i.is_empty())
+                        .map(|i| format!("{i:?}"))
+                        .collect();
+                    format!(
+                        "a list of objects is written in brackets, even with one: `wait = [{}]`",
+                        items.join(", ")
+                    )
+                } else {
+                    "use \"auto\", \"none\", or a list such as [\"deployment/api\", \"job/migrate\"]".to_string()
+                };
+                errs.push(
+                    format!("{key}.wait"),
+                    format!("wait = {m:?} is not understood"),
+                    help,
+                );
             }
             WaitSpec::Objects(list) => {
                 for (j, w) in list.iter().enumerate() {
@@ -579,6 +714,13 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
 
     // ci cache
+    if loaded.resolve(&c.ci_cache.dir).is_file() {
+        errs.push(
+            "ci_cache.dir",
+            format!("ci_cache.dir {} is a file, not a folder", c.ci_cache.dir),
+            "point it at a folder (devenv creates it), e.g. \".devenv/cache/registry-mirror\"",
+        );
+    }
     for (i, u) in c.ci_cache.upstreams.iter().enumerate() {
         if u.is_empty() || u.contains("://") || u.contains('/') {
             errs.push(
@@ -599,6 +741,83 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
 
     errs.out
+}
+
+/// The repository boundary of a project with the folders `[project] allow_paths_outside`
+/// opens, and the errors of those entries (missing, a file, too broad).
+pub fn path_fence(loaded: &Loaded) -> (PathFence, Vec<ConfigError>) {
+    let mut errors = Vec::new();
+    let mut allowed = Vec::new();
+    let unfenced = PathFence::new(&loaded.root, Vec::new());
+    let mut push = |key: &str, message: String, help: &str| {
+        errors.push(loaded.error_at(key, message, Some(help.to_string())));
+    };
+    for (i, a) in loaded.config.project.allow_paths_outside.iter().enumerate() {
+        let key = format!("project.allow_paths_outside[{i}]");
+        match std::fs::canonicalize(loaded.resolve(a)) {
+            Ok(r) if r.is_dir() => match unfenced.too_broad(&r) {
+                Some(why) => push(
+                    &key,
+                    format!("allow_paths_outside entry {a:?} is too broad: {why}"),
+                    "list only the folders devenv needs outside the repository, e.g. \"../shared-infra\"",
+                ),
+                None => allowed.push(r),
+            },
+            Ok(_) => push(
+                &key,
+                format!("allow_paths_outside entry {a:?} is a file, not a folder"),
+                "list folders (relative to devenv.toml), e.g. \"../shared-infra\"",
+            ),
+            Err(_) => push(
+                &key,
+                format!("allow_paths_outside entry {a:?} does not exist"),
+                "list existing folders, relative to devenv.toml, e.g. \"../shared-infra\"",
+            ),
+        }
+    }
+    (PathFence::new(&loaded.root, allowed), errors)
+}
+
+/// The error for a path devenv would build or apply (`rel`: relative to devenv.toml's folder,
+/// as written) that lies outside the repository and is not allowed; `None` when it is fine
+/// or does not exist (another check says so). `what` names it: `build context "x" of image
+/// "api"`. Use it for every path devenv reads to build or apply (charts too).
+pub fn outside_repository(
+    loaded: &Loaded,
+    fence: &PathFence,
+    key: &str,
+    what: &str,
+    rel: &std::path::Path,
+) -> Option<ConfigError> {
+    let out = fence.check(&loaded.root.join(rel)).err()?;
+    let allow = match rel.parent() {
+        Some(p) if loaded.root.join(rel).is_file() && !p.as_os_str().is_empty() => p,
+        _ => rel,
+    };
+    let via = if fence.lexically_inside(rel) {
+        format!(
+            " (it resolves to {} through a symlink)",
+            out.resolved.display()
+        )
+    } else {
+        format!(" ({})", out.resolved.display())
+    };
+    Some(loaded.error_at(
+        key,
+        format!("{what} is outside {}{via}", fence.describe()),
+        Some(format!(
+            "devenv only builds and applies files of the repository holding devenv.toml, so a cloned repository cannot send your files (your home folder) to a registry or a cluster; move it into the repository, or, if this folder is meant, allow it explicitly:\n[project] allow_paths_outside = [{:?}]",
+            allow.display().to_string().trim_end_matches('/')
+        )),
+    ))
+}
+
+/// The folder holding a written path (`ctx/api/Dockerfile` → `ctx/api`), for hints.
+fn parent_of(written: &str) -> String {
+    match std::path::Path::new(written.trim_end_matches('/')).parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
+        _ => ".".to_string(),
+    }
 }
 
 fn clash(used: &BTreeMap<(String, u16), String>, key: &(String, u16)) -> Option<String> {
