@@ -375,8 +375,7 @@ impl<'a> Builder<'a> {
         let docker = cfg.build.docker.clone();
         let probe = VerifyProbe {
             namespace: "devenv-verify-RANDOM".into(),
-            image: pull_ref,
-            port: DEFAULT_PROBE_PORT,
+            ..VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT)
         };
         let k = crate::overlays::Kubectl::new(
             "kubectl",

@@ -1609,6 +1609,7 @@ impl Ctx<'_> {
             node_args,
             registries_use: reg_names.clone(),
             registries_config: o.registries_config.clone(),
+            arch: std::env::var("DEVENV_FAKE_ARCH").unwrap_or_default(),
             objects: vec![],
             rv: 0,
         };

@@ -57,6 +57,10 @@ pub struct Cluster {
     pub registries_use: Vec<String>,
     #[serde(default)]
     pub registries_config: Option<String>,
+    /// The Docker host's architecture when the cluster was created (`DEVENV_FAKE_ARCH`,
+    /// empty: amd64); see `network::node_arch`.
+    #[serde(default)]
+    pub arch: String,
     /// Objects in the simulated API server.
     #[serde(default)]
     pub objects: Vec<Obj>,

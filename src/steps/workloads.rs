@@ -281,7 +281,7 @@ async fn explain(ctx: &Ctx, step_id: &str, k: &Kubectl, target: &overlays::WaitT
 /// plan's commands, with the probe's random namespace in place of `devenv-verify-RANDOM`.
 pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     use overlays::verify::{
-        check_node_architectures, interpret_probe_results, probe_image_tag, write_probe_context,
+        interpret_probe_results, probe_arch_for_nodes, probe_image_tag, write_probe_context,
         VerifyProbe, DEFAULT_PROBE_PORT, PROBE_IMAGE_NAME,
     };
     if ctx.was_done(step) {
@@ -331,10 +331,11 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             )));
         }
     }
-    check_node_architectures(&nodes.stdout_str()).map_err(StepError::new)?;
+    // The nodes' architecture picks the probe program (amd64 or arm64).
+    let arch = probe_arch_for_nodes(&nodes.stdout_str()).map_err(StepError::new)?;
 
     let pull_ref = format!("{}/{PROBE_IMAGE_NAME}:{tag}", ctx.plan.registry.pull);
-    let probe = VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT);
+    let probe = VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT).on(arch);
     let with_ns = |c: &PlannedCommand| {
         let mut c = c.clone();
         for a in c.args.iter_mut() {

@@ -1,4 +1,503 @@
-//! See main.rs.
+//! Issue 12, the cluster side: arm64 nodes and the verify probe, a multi-file KUBECONFIG,
+//! a registry bound to another address, k3d's config and registry semantics in the fake,
+//! and `verify` failing in the default suite (no real registry: the test serves the
+//! registry API itself, see [`Registry`]).
 
-#[allow(unused_imports)]
-use crate::support;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{json, Sandbox};
+
+const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
+const PROBE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/probe");
+
+// ---- a registry API in the test process --------------------------------------------------
+
+/// The subset of the registry HTTP API v2 that the fake docker's push and devenv's registry
+/// client use (`GET /v2/`, blob HEAD / upload, manifest PUT / HEAD / GET), in memory, on a
+/// port the kernel picks on 127.0.0.1. The test starts it; it lives as long as the test.
+struct Registry {
+    port: u16,
+    manifests: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a registry port");
+        let port = listener.local_addr().unwrap().port();
+        let manifests: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let blobs: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let m = manifests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (m, blobs) = (m.clone(), blobs.clone());
+                std::thread::spawn(move || serve_one(stream, &m, &blobs));
+            }
+        });
+        Registry { port, manifests }
+    }
+
+    /// `REPO:TAG` of every manifest pushed.
+    fn tags(&self) -> Vec<String> {
+        self.manifests.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+fn serve_one(
+    stream: std::net::TcpStream,
+    manifests: &Mutex<BTreeMap<String, Vec<u8>>>,
+    blobs: &Mutex<BTreeMap<String, Vec<u8>>>,
+) {
+    use sha2::Digest;
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, target) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
+        let mut length = 0usize;
+        let mut close = false;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap_or((h, ""));
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => length = v.trim().parse().unwrap_or(0),
+                "connection" => close = v.trim().eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let digest = |b: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)));
+        let mut headers = vec![(
+            "Docker-Distribution-API-Version".to_string(),
+            "registry/2.0".to_string(),
+        )];
+        let (status, out): (&str, Vec<u8>) = if path == "/v2/" {
+            ("200 OK", b"{}".to_vec())
+        } else if let Some((repo, reference)) = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.rsplit_once("/manifests/"))
+        {
+            let key = format!("{repo}:{reference}");
+            match method.as_str() {
+                "PUT" => {
+                    headers.push(("Docker-Content-Digest".into(), digest(&body)));
+                    manifests.lock().unwrap().insert(key, body);
+                    ("201 Created", vec![])
+                }
+                _ => match manifests.lock().unwrap().get(&key) {
+                    Some(m) => {
+                        headers.push(("Docker-Content-Digest".into(), digest(m)));
+                        headers.push((
+                            "Content-Type".into(),
+                            "application/vnd.docker.distribution.manifest.v2+json".into(),
+                        ));
+                        ("200 OK", if method == "GET" { m.clone() } else { vec![] })
+                    }
+                    None => ("404 Not Found", vec![]),
+                },
+            }
+        } else if path.contains("/blobs/uploads/") {
+            match method.as_str() {
+                "POST" => {
+                    headers.push(("Location".into(), format!("{path}upload-1")));
+                    ("202 Accepted", vec![])
+                }
+                _ => {
+                    let d = query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("digest="))
+                        .unwrap_or("")
+                        .replace("%3A", ":");
+                    blobs.lock().unwrap().insert(d, body);
+                    ("201 Created", vec![])
+                }
+            }
+        } else if let Some((_, d)) = path.rsplit_once("/blobs/") {
+            if blobs.lock().unwrap().contains_key(d) {
+                ("200 OK", vec![])
+            } else {
+                ("404 Not Found", vec![])
+            }
+        } else {
+            ("404 Not Found", vec![])
+        };
+        let mut resp = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", out.len());
+        for (k, v) in headers {
+            resp.push_str(&format!("{k}: {v}\r\n"));
+        }
+        resp.push_str("\r\n");
+        let s = reader.get_mut();
+        if s.write_all(resp.as_bytes()).is_err() || s.write_all(&out).is_err() {
+            return;
+        }
+        if close {
+            return;
+        }
+    }
+}
+
+// ---- projects -------------------------------------------------------------------------------
+
+/// A port for the Kubernetes API that no other test takes: below the ephemeral range
+/// (32768-60999), so no outgoing connection can hold it, and one per test (`n`).
+fn api_port(n: u16) -> u16 {
+    crate::support::reserved_port(crate::support::PortBlock::RealWorldCluster, n)
+}
+
+/// A project with no images or overlays, the Calico stand-in, verify on (the default), its
+/// registry on the test's [`Registry`] (already created as k3d would, so devenv's registry
+/// step finds it and the fake cluster pulls through it).
+fn project(sb: &Sandbox, name: &str, n: u16, registry: &Registry) {
+    sb.write(
+        "devenv.toml",
+        &format!(
+            "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {api}\nagents = 1\n\n\
+             [registry]\nport = {port}\n\n[calico]\nmanifests = \"{CALICO}\"\n",
+            api = api_port(n),
+            port = registry.port,
+        ),
+    );
+    sb.k3d_ok(&[
+        "registry",
+        "create",
+        &format!("{name}-registry"),
+        "--port",
+        &format!("127.0.0.1:{}", registry.port),
+        "--no-help",
+    ]);
+    sb.clear_calls();
+}
+
+struct Run {
+    code: i32,
+    text: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n{}", self.code, self.text)
+    }
+}
+
+fn run(sb: &Sandbox, args: &[&str]) -> Run {
+    let o = sb
+        .devenv(args)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("run devenv");
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        text: format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    }
+}
+
+#[track_caller]
+fn ok(sb: &Sandbox, args: &[&str]) -> Run {
+    let r = run(sb, args);
+    assert_eq!(r.code, 0, "devenv {args:?}: {r:?}");
+    r
+}
+
+fn journal(sb: &Sandbox) -> Value {
+    serde_json::from_str(&sb.read(".devenv/state.json")).expect("journal is JSON")
+}
+
+fn nodes(sb: &Sandbox, name: &str) -> Value {
+    let out = sb.kubectl_ok(&[
+        "--kubeconfig",
+        &sb.path(".devenv/kubeconfig").display().to_string(),
+        "--context",
+        &format!("k3d-{name}"),
+        "get",
+        "nodes",
+        "-o",
+        "json",
+    ]);
+    serde_json::from_str(&out).unwrap()
+}
+
+// ---- item 4: arm64 nodes --------------------------------------------------------------------
+
+/// Apple Silicon and ARM runners: the nodes are arm64. `up` with verify on (the default)
+/// passes, the probe pods run the arm64 program on arm64 nodes, and nothing else assumed
+/// amd64. Failed before the fix: verify refused ("built for linux/amd64 only").
+#[test]
+fn arm64_nodes_pass_verify_with_the_arm64_probe() {
+    let registry = Registry::start();
+    let sb = Sandbox::new().env("DEVENV_FAKE_ARCH", "arm64");
+    project(&sb, "arm", 0, &registry);
+    let r = ok(&sb, &["up"]);
+    for who in ["allowed", "denied"] {
+        assert!(
+            r.text
+                .contains(&format!("ok   {who} client (devenv-probe={who})")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(journal(&sb)["steps"]["verify"]["status"], "done");
+    let n = nodes(&sb, "arm");
+    for node in n["items"].as_array().unwrap() {
+        assert_eq!(node["status"]["nodeInfo"]["architecture"], "arm64");
+        assert_eq!(node["metadata"]["labels"]["kubernetes.io/arch"], "arm64");
+    }
+    for file in ["server.yaml", "clients.yaml"] {
+        let yaml = sb.read(Path::new(".devenv/verify").join(file));
+        assert!(
+            yaml.contains("command: [\"/devenv-probe-arm64\"]"),
+            "{file}:\n{yaml}"
+        );
+        assert!(
+            yaml.contains("kubernetes.io/arch: arm64"),
+            "{file}:\n{yaml}"
+        );
+    }
+    // The one probe image holds both programs, and it is in the registry.
+    let ctx = sb.path(".devenv/probe");
+    for f in ["devenv-probe-amd64", "devenv-probe-arm64"] {
+        assert!(
+            ctx.join(f).is_file(),
+            "{f} not in the probe's build context"
+        );
+    }
+    assert!(
+        registry
+            .tags()
+            .iter()
+            .any(|t| t.starts_with("devenv-probe:")),
+        "{:?}",
+        registry.tags()
+    );
+}
+
+/// The fake is strict about it: the amd64 program on arm64 nodes does not run (runc's
+/// `exec format error`, exit 255), so a probe pinned to the wrong architecture fails verify
+/// with the reason. Mixed clusters run the probe where most nodes are (nodeSelector).
+#[test]
+fn the_wrong_program_for_the_node_fails_verify_and_mixed_nodes_are_pinned() {
+    let registry = Registry::start();
+    let sb = Sandbox::new().env("DEVENV_FAKE_ARCH", "arm64,amd64,arm64");
+    project(&sb, "mixed", 1, &registry);
+    sb.write(
+        "devenv.toml",
+        &sb.read("devenv.toml")
+            .replace("agents = 1", "agents = 2")
+            .replace("[calico]", "[verify]\ntimeout = \"20s\"\n\n[calico]"),
+    );
+    let r = ok(&sb, &["up"]);
+    assert!(r.text.contains("ok   denied client"), "{r:?}");
+    let yaml = sb.read(".devenv/verify/clients.yaml");
+    assert!(yaml.contains("kubernetes.io/arch: arm64"), "{yaml}");
+
+    // The same pods by hand, with the amd64 program on the arm64 nodes: the server crashes
+    // and never gets Ready (the kubelet's back-off), a client exits 255.
+    let kubeconfig = sb.path(".devenv/kubeconfig").display().to_string();
+    let wrong = sb.read(".devenv/verify/server.yaml").replace(
+        "command: [\"/devenv-probe-arm64\"]",
+        "command: [\"/devenv-probe-amd64\"]",
+    );
+    let ns = wrong
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name: devenv-verify-"))
+        .map(|s| format!("devenv-verify-{s}"))
+        .unwrap();
+    sb.write("wrong.yaml", &wrong);
+    sb.kubectl_ok(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "k3d-mixed",
+        "apply",
+        "-f",
+        "wrong.yaml",
+    ]);
+    let pod: Value = serde_json::from_str(&sb.kubectl_ok(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "k3d-mixed",
+        "-n",
+        &ns,
+        "get",
+        "pod",
+        "probe-server",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let status = &pod["status"]["containerStatuses"][0];
+    assert_eq!(
+        status["state"]["waiting"]["reason"], "CrashLoopBackOff",
+        "{pod:#}"
+    );
+    assert_eq!(
+        status["lastState"]["terminated"]["exitCode"], 255,
+        "{pod:#}"
+    );
+    assert_eq!(status["ready"], false);
+    let node = pod["spec"]["nodeName"].as_str().unwrap().to_string();
+    let n = nodes(&sb, "mixed");
+    let arch = n["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["metadata"]["name"] == node.as_str())
+        .map(|x| x["status"]["nodeInfo"]["architecture"].clone())
+        .unwrap();
+    assert_eq!(arch, "arm64", "scheduled on {node}");
+}
+
+/// The arm64 program really works: run under qemu-user (Debian's `qemu-user`; natively on
+/// an arm64 machine), it serves, connects, reports a closed port and refuses bad
+/// arguments exactly as the x86_64 one does. Failed before the fix: there was no such
+/// program.
+#[test]
+fn the_aarch64_probe_runs_under_qemu_user() {
+    let bin = Path::new(PROBE_DIR).join("devenv-probe-aarch64");
+    let bytes = std::fs::read(&bin).expect("probe/devenv-probe-aarch64 is shipped");
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    assert_eq!(
+        u16::from_le_bytes([bytes[18], bytes[19]]),
+        183,
+        "EM_AARCH64"
+    );
+    let runner: Vec<String> = if cfg!(target_arch = "aarch64") {
+        vec![]
+    } else {
+        let ok = Command::new("qemu-aarch64")
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            ok,
+            "qemu-aarch64 is needed to run the arm64 probe here: apt-get install qemu-user (.ci/run installs it)"
+        );
+        vec!["qemu-aarch64".into()]
+    };
+    let cmd = |args: &[&str]| {
+        let mut c = match runner.first() {
+            Some(q) => {
+                let mut c = Command::new(q);
+                c.arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        c.args(args);
+        c
+    };
+    let free_port = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let port = free_port();
+    let mut server = cmd(&["serve", &port.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "listening\n");
+    let connect = |port: u16, attempts: &str| {
+        let out = cmd(&["connect", "127.0.0.1", &port.to_string(), attempts])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(connect(port, "3"), (Some(0), "connected\n".to_string()));
+    for _ in 0..5 {
+        assert_eq!(connect(port, "1").1, "connected\n");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let closed = free_port();
+    let started = Instant::now();
+    assert_eq!(
+        connect(closed, "2"),
+        (Some(0), "no-connection\n".to_string())
+    );
+    // Two attempts, a 1 s pause between them.
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    for bad in [
+        vec!["connect", "127.0.0.1", "80"],
+        vec!["connect", "1.2.3", "80", "1"],
+        vec!["connect", "1.2.3.256", "80", "1"],
+        vec!["connect", "1.2.3.4", "0", "1"],
+        vec!["connect", "1.2.3.4", "65536", "1"],
+        vec!["connect", "1.2.3.4", "80", "0"],
+        vec!["serve", "http"],
+        vec!["dance", "1"],
+    ] {
+        let out = cmd(&bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("usage: devenv-probe"),
+            "{bad:?}"
+        );
+    }
+}
+
+// ---- verify's failure path in the default suite ---------------------------------------------
+
+/// `verify` that never fails would pass every other test: here the simulated CNI ignores
+/// NetworkPolicy (as flannel does) and verify must fail, name the client that got in and
+/// clean up, with no registry but the test's own.
+#[test]
+fn verify_fails_when_policies_are_not_enforced() {
+    let registry = Registry::start();
+    let sb = Sandbox::new();
+    project(&sb, "vopen", 2, &registry);
+    ok(&sb, &["up", "--no-verify"]);
+    std::fs::write(
+        sb.state.join("probe.json"),
+        json!({"enforce": false}).to_string(),
+    )
+    .unwrap();
+    let r = run(&sb, &["verify"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.text.contains(
+            "FAIL denied client (devenv-probe=denied) connected although the policy denies it"
+        ),
+        "{r:?}"
+    );
+    assert_eq!(journal(&sb)["steps"]["verify"]["status"], "failed");
+    std::fs::write(sb.state.join("probe.json"), "{}").unwrap();
+    ok(&sb, &["verify"]);
+    assert_eq!(journal(&sb)["steps"]["verify"]["status"], "done");
+}
