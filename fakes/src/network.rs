@@ -493,10 +493,12 @@ fn go_type_error(v: &Value) -> String {
                 }
             }
             None | Some(Value::Null) => {}
-            Some(other) => return format!(
+            Some(other) => {
+                return format!(
                 "cannot unmarshal {} into Go struct field Mirror.mirrors.endpoint of type []string",
                 kind(other)
-            ),
+            )
+            }
         }
         if let Some(r) = m.get("rewrite").filter(|r| !r.is_object() && !r.is_null()) {
             return format!(

@@ -327,15 +327,17 @@ async fn wait_for_api(
     }
 }
 
-/// The user's kubeconfig that k3d rewrites (`merge -d`, `cluster delete`) and its mode.
+/// The user's kubeconfig that k3d rewrites (`merge -d`, `cluster delete`; with several files
+/// in `$KUBECONFIG`, the one devenv merges into with `--output`) and its mode.
 pub fn user_kubeconfig_mode() -> Option<(std::path::PathBuf, u32)> {
     use std::os::unix::fs::PermissionsExt;
     let paths = crate::kubeconfig::default_kubeconfig_paths();
-    let [path] = paths.as_slice() else {
-        return None;
+    let path = match paths.as_slice() {
+        [path] => path.clone(),
+        _ => crate::kubeconfig::merge_target(&paths)?,
     };
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
-    Some((path.clone(), mode))
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
+    Some((path, mode))
 }
 
 /// k3d writes the kubeconfig to a new 0600 file (clientcmd.WriteToFile) renamed over the old

@@ -97,6 +97,11 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     if ctx.loaded.config.cluster.provider == ClusterProvider::K3d {
         let nodes = cluster::observed_nodes(ctx, step).await?;
         preflight_ports(ctx, &nodes)?;
+        if ctx.loaded.config.cluster.merge_kubeconfig {
+            // The kubeconfig files take the context: found out before the cluster exists.
+            crate::kubeconfig::check_merge_target(&crate::kubeconfig::default_kubeconfig_paths())
+                .map_err(|(m, hint)| StepError::new(m).hint(hint).prerequisite())?;
+        }
     }
     let detail = serde_json::Value::Object(stamps);
     if !ran_any {

@@ -501,3 +501,112 @@ fn verify_fails_when_policies_are_not_enforced() {
     ok(&sb, &["verify"]);
     assert_eq!(journal(&sb)["steps"]["verify"]["status"], "done");
 }
+
+// ---- item 5: a KUBECONFIG of several files --------------------------------------------------
+
+/// A project with verify off (nothing to pull) on two ports of test `n`.
+fn plain_project(sb: &Sandbox, name: &str, n: u16, extra: &str) {
+    sb.write(
+        "devenv.toml",
+        &format!(
+            "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {api}\nagents = 1\n{extra}\n\
+             [registry]\nport = {port}\n\n[calico]\nmanifests = \"{CALICO}\"\n\n[verify]\nenabled = false\n",
+            api = api_port(n),
+            port = api_port(n + 50),
+        ),
+    );
+}
+
+const WORK: &str = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://work.example:6443\n  name: work\ncontexts:\n- context:\n    cluster: work\n    user: me\n  name: work\ncurrent-context: work\npreferences: {}\nusers:\n- name: me\n  user:\n    token: s3cret\n";
+
+/// `KUBECONFIG=~/.kube/config:~/.kube/work` with `merge_kubeconfig = true`: k3d's
+/// `kubeconfig merge -d` refuses several files, so `up` failed after creating the cluster.
+/// Now the context goes into the first file (where kubectl writes a new context), whose
+/// mode is kept; the other file is untouched byte for byte. Failed before the fix.
+#[test]
+fn a_kubeconfig_of_two_files_gets_the_context_in_the_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb0 = Sandbox::new();
+    let first = sb0.home.join(".kube/config");
+    let second = sb0.home.join(".kube/work");
+    std::fs::create_dir_all(first.parent().unwrap()).unwrap();
+    // (k3d sets current-context in the file it merges into when that file has none,
+    // pkg/client/kubeconfig.go KubeconfigMerge: this one has one.)
+    std::fs::write(&first, WORK.replace("work", "home")).unwrap();
+    std::fs::set_permissions(&first, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(&second, WORK).unwrap();
+    std::fs::set_permissions(&second, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let list = format!("{}:{}", first.display(), second.display());
+    let sb = sb0.env("KUBECONFIG", &list);
+    plain_project(
+        &sb,
+        "twofiles",
+        3,
+        "merge_kubeconfig = true\nswitch_context = false\n",
+    );
+    let second_before = std::fs::read(&second).unwrap();
+    let r = ok(&sb, &["up"]);
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert!(text.contains("name: k3d-twofiles"), "{r:?}\n{text}");
+    assert_eq!(
+        std::fs::metadata(&first).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "the mode of the first file changed"
+    );
+    assert_eq!(
+        std::fs::read(&second).unwrap(),
+        second_before,
+        "the second file changed"
+    );
+    assert_eq!(
+        std::fs::metadata(&second).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // kubectl, reading both files, finds the context; the current one is still `home`.
+    let contexts = sb.kubectl_ok(&["config", "get-contexts", "-o", "name"]);
+    for name in ["k3d-twofiles", "home", "work"] {
+        assert!(contexts.lines().any(|l| l == name), "{name}: {contexts}");
+    }
+    assert_eq!(sb.kubectl_ok(&["config", "current-context"]).trim(), "home");
+    let merges: Vec<String> = sb
+        .calls()
+        .into_iter()
+        .filter(|c| c.tool == "k3d" && c.has(&["kubeconfig", "merge"]))
+        .map(|c| c.line())
+        .collect();
+    assert!(
+        merges.iter().any(|l| l.ends_with(&format!(
+            "--output {} --kubeconfig-switch-context=false",
+            first.display()
+        ))),
+        "{merges:#?}"
+    );
+}
+
+/// Issue 13 item 9: a KUBECONFIG of two files is checked by preflight, before the cluster
+/// exists: a file in the list that is not a kubeconfig stops `up` with the file named and
+/// nothing created. Failed before: the cluster was created, then the merge failed.
+#[test]
+fn a_broken_file_in_a_two_file_kubeconfig_stops_up_before_the_cluster() {
+    let sb0 = Sandbox::new();
+    let first = sb0.home.join(".kube/config");
+    let second = sb0.home.join(".kube/broken");
+    std::fs::create_dir_all(first.parent().unwrap()).unwrap();
+    std::fs::write(&first, WORK).unwrap();
+    std::fs::write(&second, "clusters: [\n  - {name: x\n").unwrap();
+    let sb = sb0.env(
+        "KUBECONFIG",
+        &format!("{}:{}", first.display(), second.display()),
+    );
+    plain_project(&sb, "brokenkc", 4, "merge_kubeconfig = true\n");
+    let r = run(&sb, &["up"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.text.contains(&second.display().to_string()), "{r:?}");
+    assert!(
+        !sb.calls()
+            .iter()
+            .any(|c| c.tool == "k3d" && c.has(&["cluster", "create"])),
+        "the cluster was created before the kubeconfig was checked: {r:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&first).unwrap(), WORK);
+}
