@@ -1529,16 +1529,15 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
         .first()
         .and_then(|r| state.registries.get(r))
     {
-        // KEP-1755 ConfigMap, as k3d applies it (k3d.md §9.2)
-        let host = if reg.host.is_empty() {
-            reg.host_ip.clone()
-        } else {
-            reg.host.clone()
-        };
-        let host = if host == "0.0.0.0" || host.is_empty() {
-            "localhost".to_string()
-        } else {
-            host
+        // KEP-1755 ConfigMap, as k3d applies it (k3d.md §9.2). The registry comes from
+        // `registries.use`: k3d pkg/client/cluster.go replaces it by `RegistryFromNode`
+        // (pkg/client/registry.go), which sets only Host (the container name), Image and the
+        // port binding, so RegistryGenerateLocalRegistryHostingConfigMapYAML finds no
+        // ExposureOpts.Host and advertises the binding's HostIP; "0.0.0.0" becomes
+        // "localhost". The registry's `k3d.registry.host` label plays no part.
+        let host = match reg.host_ip.as_str() {
+            "" | "0.0.0.0" => "localhost".to_string(),
+            ip => ip.to_string(),
         };
         let data = format!(
             "help: https://k3d.io/stable/usage/registries/#using-a-local-registry\nhost: {host}:{}\nhostFromClusterNetwork: {}:5000\nhostFromContainerRuntime: {}:5000\n",

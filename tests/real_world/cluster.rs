@@ -610,3 +610,55 @@ fn a_broken_file_in_a_two_file_kubeconfig_stops_up_before_the_cluster() {
     );
     assert_eq!(std::fs::read_to_string(&first).unwrap(), WORK);
 }
+
+// ---- item 8: a registry bound to another address ---------------------------------------------
+
+/// `registry.bind` set to an address of this machine other than 127.0.0.1 (here 127.0.0.2,
+/// which the tests can bind, standing in for a LAN address like 192.168.1.10): k3d's
+/// KEP-1755 ConfigMap advertises that address (RegistryFromNode keeps only the binding),
+/// and `status` accepts exactly what k3d writes. Failed before the fix: status reported
+/// the ConfigMap as wrong ("but devenv pushes to localhost:PORT").
+#[test]
+fn status_accepts_the_registry_hosting_k3d_writes_for_a_bound_address() {
+    let sb = Sandbox::new();
+    plain_project(&sb, "lanreg", 5, "");
+    let port = api_port(55);
+    sb.write(
+        "devenv.toml",
+        &sb.read("devenv.toml").replace(
+            &format!("port = {port}\n"),
+            &format!("port = {port}\nbind = \"127.0.0.2\"\n"),
+        ),
+    );
+    ok(&sb, &["up"]);
+    let kubeconfig = sb.path(".devenv/kubeconfig").display().to_string();
+    let cm: Value = serde_json::from_str(&sb.kubectl_ok(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "k3d-lanreg",
+        "-n",
+        "kube-public",
+        "get",
+        "configmap",
+        "local-registry-hosting",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let data = cm["data"]["localRegistryHosting.v1"].as_str().unwrap();
+    assert!(
+        data.contains(&format!("host: 127.0.0.2:{port}\n")),
+        "{data}"
+    );
+    assert!(
+        data.contains("hostFromClusterNetwork: k3d-lanreg-registry:5000\n"),
+        "{data}"
+    );
+    let r = ok(&sb, &["status"]);
+    assert!(
+        r.text.contains(&format!("advertises 127.0.0.2:{port}")),
+        "{r:?}"
+    );
+    assert!(!r.text.contains("but the registry"), "{r:?}");
+}
