@@ -662,3 +662,107 @@ fn status_accepts_the_registry_hosting_k3d_writes_for_a_bound_address() {
     );
     assert!(!r.text.contains("but the registry"), "{r:?}");
 }
+
+// ---- the fake k3d is as strict as k3d --------------------------------------------------------
+
+/// The whole config is validated against k3d's own v1alpha5 schema, with gojsonschema's
+/// messages: a misspelt key deep inside (`nodeFilter` for `nodeFilters`) is refused as k3d
+/// refuses it, where the fake used to check the top-level keys only.
+#[test]
+fn the_fake_k3d_validates_the_whole_config_against_k3ds_schema() {
+    let sb = Sandbox::new();
+    let config = "apiVersion: k3d.io/v1alpha5\nkind: Simple\nmetadata:\n  name: strict\nservers: 1\n\
+                  options:\n  k3s:\n    extraArgs:\n      - arg: --disable-network-policy\n        nodeFilter:\n          - server:*\n";
+    sb.write("k3d.yaml", config);
+    let o = sb.k3d(&["cluster", "create", "--config", "k3d.yaml"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Schema Validation failed for config file k3d.yaml: - options.k3s.extraArgs.0: Additional property nodeFilter is not allowed"),
+        "{err}"
+    );
+    sb.write("k3d.yaml", &config.replace("servers: 1", "servers: \"1\""));
+    let err = String::from_utf8_lossy(
+        &sb.k3d(&["cluster", "create", "--config", "k3d.yaml"])
+            .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains("- servers: Invalid type. Expected: number, given: string"),
+        "{err}"
+    );
+    // The config devenv generates passes it (and creates the cluster).
+    let registry = Registry::start();
+    project(&sb, "strict", 6, &registry);
+    ok(&sb, &["up", "--no-verify"]);
+}
+
+/// `registries.config` is read as k3d reads it (sigs.k8s.io/yaml into rancher/wharfie's
+/// Registry): a mirror whose `endpoint` is a string, not a list, stops `cluster create`;
+/// and `localhost:PORT/IMAGE` is pullable only through a mirror that maps it to one of the
+/// cluster's registries: with the key misspelt (`endpoints`, ignored as encoding/json
+/// ignores unknown keys) the pod stays in ImagePullBackOff.
+#[test]
+fn local_images_pull_only_through_a_registry_mirror_that_maps_them() {
+    let registry = Registry::start();
+    let sb = Sandbox::new();
+    project(&sb, "mirror", 7, &registry);
+    ok(&sb, &["up", "--no-verify"]);
+    let kubeconfig = sb.path(".devenv/kubeconfig").display().to_string();
+    let pod_state = |name: &str| -> Value {
+        sb.write(
+            format!("{name}.yaml"),
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: localhost:{}/app:1\n",
+                registry.port
+            ),
+        );
+        let k = |args: &[&str]| {
+            let mut v = vec![
+                "--kubeconfig",
+                kubeconfig.as_str(),
+                "--context",
+                "k3d-mirror",
+            ];
+            v.extend(args);
+            sb.kubectl_ok(&v)
+        };
+        k(&["apply", "-f", &format!("{name}.yaml")]);
+        let pod: Value = serde_json::from_str(&k(&["get", "pod", name, "-o", "json"])).unwrap();
+        pod["status"]["containerStatuses"][0]["state"].clone()
+    };
+    assert!(pod_state("through-mirror").get("running").is_some());
+
+    // The same cluster with the mirror's key misspelt in its registries.yaml.
+    let state_file = sb.state.join("state.json");
+    let mut world: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    let cfg = world["clusters"]["mirror"]["registries_config"]
+        .as_str()
+        .expect("the cluster has devenv's registries.config")
+        .to_string();
+    assert!(
+        cfg.contains(&format!("\"localhost:{}\"", registry.port)),
+        "{cfg}"
+    );
+    world["clusters"]["mirror"]["registries_config"] =
+        json!(cfg.replace("endpoint:", "endpoints:"));
+    std::fs::write(&state_file, world.to_string()).unwrap();
+    assert_eq!(
+        pod_state("no-mirror")["waiting"]["reason"],
+        "ImagePullBackOff"
+    );
+
+    // A mirror whose endpoint is not a list: k3d refuses the config.
+    sb.write(
+        "bad.yaml",
+        "apiVersion: k3d.io/v1alpha5\nkind: Simple\nmetadata:\n  name: badmirror\nregistries:\n  config: |\n    mirrors:\n      \"localhost:5000\":\n        endpoint: http://k3d-r:5000\n",
+    );
+    let o = sb.k3d(&["cluster", "create", "--config", "bad.yaml"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failed to read embedded registries config: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal string into Go struct field Mirror.mirrors.endpoint of type []string"),
+        "{err}"
+    );
+}
