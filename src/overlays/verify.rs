@@ -499,6 +499,64 @@ pub fn probe_arch_for_nodes(nodes_json: &str) -> Result<ProbeArch, String> {
     }
 }
 
+/// What k3s runs beside Calico on a k3d cluster, from each server node's `k3s.io/node-args`
+/// annotation (the server's command line, written by k3s pkg/nodeconfig/nodeconfig.go
+/// `SetNodeConfigAnnotations`, called from pkg/agent/run.go `configureNode`): without
+/// `--flannel-backend=none` k3s starts flannel (pkg/agent/run.go: `if !nodeConfig.NoFlannel`),
+/// a second CNI; without `--disable-network-policy` it starts its own NetworkPolicy
+/// controller (kube-router's, pkg/agent/netpol/netpol.go), a second policy engine writing
+/// iptables rules beside Calico's. Either way a passing probe proves nothing about Calico.
+/// Empty when both are off, or when the nodes are not k3s (no annotation).
+pub fn k3s_conflicts_with_calico(nodes_json: &str) -> Vec<String> {
+    let Ok(nodes) = serde_json::from_str::<Json>(nodes_json) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for n in nodes["items"].as_array().into_iter().flatten() {
+        let Some(args) = n
+            .pointer("/metadata/annotations/k3s.io~1node-args")
+            .and_then(Json::as_str)
+            .and_then(|a| serde_json::from_str::<Vec<String>>(a).ok())
+        else {
+            continue;
+        };
+        if args.first().map(String::as_str) != Some("server") {
+            continue; // agents take both settings from the server
+        }
+        // The last occurrence of a flag wins, as the k3s CLI parses it.
+        let value = |flag: &str| -> Option<String> {
+            let mut found = None;
+            let mut it = args.iter().peekable();
+            while let Some(a) = it.next() {
+                if a == flag {
+                    found = Some(match it.peek() {
+                        Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
+                        _ => "true".to_string(),
+                    });
+                } else if let Some(v) = a.strip_prefix(&format!("{flag}=")) {
+                    found = Some(v.to_string());
+                }
+            }
+            found
+        };
+        let name = n
+            .pointer("/metadata/name")
+            .and_then(Json::as_str)
+            .unwrap_or("?");
+        if value("--flannel-backend").as_deref() != Some("none") {
+            out.push(format!(
+                "k3s on {name} runs flannel beside Calico (no --flannel-backend=none)"
+            ));
+        }
+        if value("--disable-network-policy").as_deref() != Some("true") {
+            out.push(format!(
+                "k3s on {name} runs its own NetworkPolicy controller beside Calico (no --disable-network-policy)"
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,6 +739,46 @@ mod tests {
             "{none}"
         );
         assert!(!interpret_probe_results("garbage").passed());
+    }
+
+    #[test]
+    fn k3s_flannel_or_policy_controller_beside_calico_is_found() {
+        let nodes = |args: &[&str]| {
+            let a = serde_json::to_string(&serde_json::to_string(args).unwrap()).unwrap();
+            format!(
+                r#"{{"items":[{{"metadata":{{"name":"s0","annotations":{{"k3s.io/node-args":{a}}}}}}}]}}"#
+            )
+        };
+        let good = [
+            "server",
+            "--flannel-backend",
+            "none",
+            "--disable-network-policy",
+            "--tls-san",
+            "127.0.0.1",
+        ];
+        assert!(k3s_conflicts_with_calico(&nodes(&good)).is_empty());
+        assert!(k3s_conflicts_with_calico(&nodes(&[
+            "server",
+            "--flannel-backend=none",
+            "--disable-network-policy=true"
+        ]))
+        .is_empty());
+        assert_eq!(
+            k3s_conflicts_with_calico(&nodes(&["server", "--flannel-backend", "none"])),
+            ["k3s on s0 runs its own NetworkPolicy controller beside Calico (no --disable-network-policy)"]
+        );
+        assert_eq!(
+            k3s_conflicts_with_calico(&nodes(&[
+                "server",
+                "--disable-network-policy",
+                "--disable-network-policy=false"
+            ]))
+            .len(),
+            2
+        );
+        assert!(k3s_conflicts_with_calico(&nodes(&["agent"])).is_empty());
+        assert!(k3s_conflicts_with_calico(r#"{"items":[{"metadata":{"name":"x"}}]}"#).is_empty());
     }
 
     #[test]

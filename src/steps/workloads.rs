@@ -331,6 +331,21 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             )));
         }
     }
+    // On devenv's k3d cluster, k3s's own CNI or policy controller beside Calico: the probe
+    // would prove nothing. (An existing k3s cluster may rightly use k3s's own.)
+    let conflicts =
+        if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
+            overlays::verify::k3s_conflicts_with_calico(&nodes.stdout_str())
+        } else {
+            vec![]
+        };
+    if !conflicts.is_empty() {
+        return Err(StepError::new(format!(
+            "NetworkPolicy verification failed:\n  {}",
+            conflicts.join("\n  ")
+        ))
+        .hint("recreate the cluster (`devenv reset`): devenv's k3d config passes --flannel-backend=none and --disable-network-policy to every server"));
+    }
     // The nodes' architecture picks the probe program (amd64 or arm64).
     let arch = probe_arch_for_nodes(&nodes.stdout_str()).map_err(StepError::new)?;
 

@@ -766,3 +766,48 @@ fn local_images_pull_only_through_a_registry_mirror_that_maps_them() {
         "{err}"
     );
 }
+
+// ---- k3s's own flannel and policy controller --------------------------------------------------
+
+/// devenv's k3d config turns off k3s's flannel and its NetworkPolicy controller so that
+/// Calico alone is the CNI and the policy engine. The fake's nodes show the servers' real
+/// command line (`k3s.io/node-args`); a cluster made without `--disable-network-policy`
+/// (or with flannel) fails verify, which says why, whatever the probe would have seen.
+#[test]
+fn verify_fails_when_k3s_runs_its_own_policy_controller_or_flannel() {
+    let registry = Registry::start();
+    let sb = Sandbox::new();
+    project(&sb, "npc", 8, &registry);
+    ok(&sb, &["up", "--no-verify"]);
+    let state_file = sb.state.join("state.json");
+    let edit = |drop: &str| {
+        let mut world: Value =
+            serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+        for args in world["clusters"]["npc"]["node_args"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+        {
+            args.as_array_mut().unwrap().retain(|a| a != drop);
+        }
+        std::fs::write(&state_file, world.to_string()).unwrap();
+    };
+    edit("--disable-network-policy");
+    let r = run(&sb, &["verify"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.text.contains(
+            "k3s on k3d-npc-server-0 runs its own NetworkPolicy controller beside Calico (no --disable-network-policy)"
+        ),
+        "{r:?}"
+    );
+    edit("--flannel-backend=none");
+    let r = run(&sb, &["verify"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.text.contains(
+            "k3s on k3d-npc-server-0 runs flannel beside Calico (no --flannel-backend=none)"
+        ),
+        "{r:?}"
+    );
+}
