@@ -581,6 +581,18 @@ fn a_kubeconfig_of_two_files_gets_the_context_in_the_first() {
         ))),
         "{merges:#?}"
     );
+
+    // `down`: k3d removes the context from that file too (k3d alone would only warn that
+    // KUBECONFIG has several files); the other file is still untouched.
+    ok(&sb, &["down"]);
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert!(!text.contains("k3d-twofiles"), "{text}");
+    assert!(text.contains("name: home"), "{text}");
+    assert_eq!(
+        std::fs::metadata(&first).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(std::fs::read(&second).unwrap(), second_before);
 }
 
 /// Issue 13 item 9: a KUBECONFIG of two files is checked by preflight, before the cluster
