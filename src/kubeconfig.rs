@@ -47,6 +47,94 @@ fn paths_from(kubeconfig: Option<&std::ffi::OsStr>, home: Option<&Path>) -> Vec<
         .unwrap_or_default()
 }
 
+/// Where a new context goes when `$KUBECONFIG` lists these files: kubectl writes a new
+/// context to the first of them that exists, else to the first (client-go
+/// tools/clientcmd/loader.go `GetDefaultFilename`, used by config.go `ModifyConfig` for a
+/// context no file has yet). `None` for one file or none: k3d's `--kubeconfig-merge-default`
+/// handles that case itself, and refuses more than one (k3d pkg/client/kubeconfig.go
+/// `KubeconfigGetDefaultPath`: "multiple kubeconfigs specified via KUBECONFIG env var").
+pub fn merge_target(paths: &[PathBuf]) -> Option<PathBuf> {
+    if paths.len() < 2 {
+        return None;
+    }
+    let chosen = paths
+        .iter()
+        .find(|p| p.exists())
+        .unwrap_or(&paths[0])
+        .clone();
+    // k3d runs in the project folder: a relative entry is relative to where devenv started.
+    Some(if chosen.is_relative() {
+        std::env::current_dir()
+            .map(|d| d.join(&chosen))
+            .unwrap_or(chosen)
+    } else {
+        chosen
+    })
+}
+
+/// Whether the kubeconfig files can take devenv's context, before anything is created:
+/// every listed file that exists is a kubeconfig (kubectl and k3d refuse a file that is
+/// not), and the file the context goes to can be written. `Err` is the problem and the fix.
+pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), (String, String)> {
+    let shown = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    for p in paths {
+        match load(p) {
+            Ok(v) if v.is_null() || v.is_mapping() => {}
+            Ok(_) => {
+                return Err((
+                    format!(
+                        "{} (in KUBECONFIG={shown}) is not a kubeconfig: it is not a YAML mapping",
+                        p.display()
+                    ),
+                    "fix or remove that file, or take it out of KUBECONFIG".into(),
+                ))
+            }
+            Err(e) => {
+                return Err((
+                    format!("{e} (in KUBECONFIG={shown})"),
+                    "fix that file (kubectl cannot read it either), or take it out of KUBECONFIG"
+                        .into(),
+                ))
+            }
+        }
+    }
+    let Some(target) = merge_target(paths).or_else(|| paths.first().cloned()) else {
+        return Ok(());
+    };
+    let writable = if target.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&target)
+            .map(|_| ())
+    } else {
+        // k3d creates the file (and its folder); the nearest existing folder must take it.
+        let mut dir = target.parent().map(Path::to_path_buf);
+        while let Some(d) = dir
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        {
+            dir = d.parent().map(Path::to_path_buf);
+        }
+        match dir.filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => tempfile::tempfile_in(&d).map(|_| ()),
+            None => Ok(()),
+        }
+    };
+    writable.map_err(|e| {
+        (
+            format!(
+                "devenv merges its context into {} (the file kubectl writes new contexts to), which cannot be written: {e}",
+                target.display()
+            ),
+            "make it writable, set cluster.merge_kubeconfig = false, or put a writable file first in KUBECONFIG".into(),
+        )
+    })
+}
+
 /// The parsed document (`Value::Null` for a missing or empty file).
 fn load(path: &Path) -> Result<Value, KubeconfigError> {
     let text = match std::fs::read_to_string(path) {
@@ -280,6 +368,28 @@ users:
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    #[test]
+    fn a_new_context_goes_where_kubectl_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = write(dir.path(), "b", CONFIG);
+        assert_eq!(merge_target(std::slice::from_ref(&b)), None);
+        // The first file that exists; none exists: the first.
+        assert_eq!(merge_target(&[a.clone(), b.clone()]), Some(b.clone()));
+        let c = dir.path().join("c");
+        assert_eq!(merge_target(&[a.clone(), c.clone()]), Some(a.clone()));
+        assert!(check_merge_target(&[a.clone(), b.clone()]).is_ok());
+        let bad = write(dir.path(), "bad", "clusters: [\n");
+        let (msg, _) = check_merge_target(&[b.clone(), bad.clone()]).unwrap_err();
+        assert!(
+            msg.contains("bad") && msg.contains("not valid YAML"),
+            "{msg}"
+        );
+        let list = write(dir.path(), "list", "- a\n- b\n");
+        let (msg, _) = check_merge_target(&[list, b.clone()]).unwrap_err();
+        assert!(msg.contains("is not a kubeconfig"), "{msg}");
     }
 
     #[test]

@@ -375,8 +375,7 @@ impl<'a> Builder<'a> {
         let docker = cfg.build.docker.clone();
         let probe = VerifyProbe {
             namespace: "devenv-verify-RANDOM".into(),
-            image: pull_ref,
-            port: DEFAULT_PROBE_PORT,
+            ..VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT)
         };
         let k = crate::overlays::Kubectl::new(
             "kubectl",
@@ -661,17 +660,18 @@ impl<'a> Builder<'a> {
 
             if cfg.cluster.merge_kubeconfig {
                 let switch = format!("--kubeconfig-switch-context={}", cfg.cluster.switch_context);
-                let merge = self.k3d_cmd(
-                    &[
-                        "kubeconfig",
-                        "merge",
-                        &names.cluster,
-                        "--kubeconfig-merge-default",
-                        &switch,
-                    ],
-                    "merge the cluster into your kubeconfig",
-                    60,
-                );
+                // Several files in $KUBECONFIG: k3d's -d refuses them; merge into the file
+                // kubectl writes new contexts to (crate::kubeconfig::merge_target).
+                let target =
+                    crate::kubeconfig::merge_target(&crate::kubeconfig::default_kubeconfig_paths())
+                        .map(|p| p.display().to_string());
+                let mut merge_args = vec!["kubeconfig", "merge", &names.cluster];
+                match &target {
+                    Some(t) => merge_args.extend(["--output", t.as_str()]),
+                    None => merge_args.push("--kubeconfig-merge-default"),
+                }
+                merge_args.push(&switch);
+                let merge = self.k3d_cmd(&merge_args, "merge the cluster into your kubeconfig", 60);
                 let title = format!(
                     "Merge context {} into your kubeconfig{}",
                     names.context,

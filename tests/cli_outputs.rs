@@ -16,18 +16,14 @@ use support::{json, Sandbox};
 /// The Calico manifests stand-in (operator CRDs, Tigera operator).
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 
-/// A port nothing listens on now (the kernel picks it), so preflight finds it free. Ports
-/// 47000-47999 are left to tests/up_engine.rs, which uses fixed ones.
+/// A port nothing listens on now (the kernel picks it), so preflight finds it free. The
+/// tests with fixed ports use blocks below the ephemeral range (support::PortBlock), which
+/// the kernel never hands out here.
 fn free_port() -> u16 {
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if !(47000..48000).contains(&port) {
-            return port;
-        }
-    }
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// A project with one image and one overlay, on free ports, with a docker stub (the real

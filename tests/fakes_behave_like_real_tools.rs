@@ -478,8 +478,11 @@ fn tigerastatus_is_progressing_before_available() {
 fn workloads_with_unknown_images_time_out_like_kubectl() {
     let sb = sample_world();
     install_calico(&sb);
-    sb.pushed(&["localhost:5111/app:v1"]);
-    sb.write("app.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: a}}\n    spec:\n      containers: [{name: a, image: localhost:5111/app:missing}]\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: localhost:5111/app:v1}]\n");
+    // The sample config has no registries.config: only the names k3d mirrors itself
+    // (container name and port, RegistryGenerateK3sConfig) reach the registry from the
+    // nodes; `localhost:5111/...` would not (tests/real_world/cluster.rs).
+    sb.pushed(&["k3d-devenv-registry:5111/app:v1"]);
+    sb.write("app.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: a}}\n    spec:\n      containers: [{name: a, image: k3d-devenv-registry:5111/app:missing}]\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: k3d-devenv-registry:5111/app:v1}]\n");
     let o = kubectl(
         &sb,
         &[

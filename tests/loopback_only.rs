@@ -27,12 +27,18 @@ fn host_ips(nodes: &Value) -> Vec<(String, String, String)> {
     out
 }
 
-fn up(sb: &Sandbox, ports: &str) -> Vec<(String, String, String)> {
+/// Port `i` (0-3) of test `n`: each test its own, below the ephemeral range.
+fn port(n: u16, i: u16) -> u16 {
+    support::reserved_port(support::PortBlock::LoopbackOnly, n * 4 + i)
+}
+
+fn up(sb: &Sandbox, n: u16, ports: &str) -> Vec<(String, String, String)> {
+    let (api, registry) = (port(n, 0), port(n, 2));
     sb.write(
         "devenv.toml",
         &format!(
-            "version = 1\n[project]\nname = \"lo\"\n[cluster]\napi_port = 47901\nagents = 1\nports = [{ports}]\n\
-             [registry]\nport = 47903\n[calico]\nmanifests = \"{CALICO_FIXTURE}\"\n[verify]\nenabled = false\n"
+            "version = 1\n[project]\nname = \"lo\"\n[cluster]\napi_port = {api}\nagents = 1\nports = [{ports}]\n\
+             [registry]\nport = {registry}\n[calico]\nmanifests = \"{CALICO_FIXTURE}\"\n[verify]\nenabled = false\n"
         ),
     );
     let o = sb.devenv(["up"]).output().expect("run devenv up");
@@ -45,7 +51,7 @@ fn up(sb: &Sandbox, ports: &str) -> Vec<(String, String, String)> {
 #[test]
 fn every_published_port_is_bound_to_loopback_by_default() {
     let sb = Sandbox::new();
-    let bindings = up(&sb, "\"47902:80@loadbalancer\"");
+    let bindings = up(&sb, 0, &format!("\"{}:80@loadbalancer\"", port(0, 1)));
     assert!(
         bindings
             .iter()
@@ -74,7 +80,12 @@ fn another_address_only_where_the_config_asks() {
     // The LAN is asked for one mapping: that mapping only is on 0.0.0.0.
     let bindings = up(
         &sb,
-        "\"0.0.0.0:47902:80@loadbalancer\", \"47904:443@loadbalancer\"",
+        1,
+        &format!(
+            "\"0.0.0.0:{}:80@loadbalancer\", \"{}:443@loadbalancer\"",
+            port(1, 1),
+            port(1, 3)
+        ),
     );
     for (node, port, ip) in &bindings {
         let expected = if port == "80/tcp" {

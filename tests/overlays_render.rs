@@ -416,51 +416,79 @@ fn generated_namespaces_and_policies_match_the_api_schemas() {
     assert!(!validator.is_valid(&bad));
 }
 
-/// The shipped probe binary is exactly what its source assembles to.
+/// The shipped probe binaries are exactly what their sources assemble to (with the same
+/// commands as probe/build.sh). The assembler of each target is needed: GNU binutils natively,
+/// or the cross binutils (`binutils-aarch64-linux-gnu` on x86_64, installed by .ci/run).
 #[test]
-#[ignore = "needs binutils (as, ld): scripts/test.sh installs them"]
-fn probe_binary_is_reproducible_from_its_source() {
+#[ignore = "needs binutils (as, ld) and the other architecture's (binutils-aarch64-linux-gnu): scripts/test.sh installs them"]
+fn probe_binaries_are_reproducible_from_their_sources() {
     let have = |tool: &str| {
         Command::new(tool)
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    assert!(
-        have("as") && have("ld"),
-        "binutils (as, ld) are not installed (Debian: binutils; scripts/test.sh installs them)"
-    );
+    let tools = |prefix: &str, native: &str, package: &str| -> (String, String) {
+        let cross = (format!("{prefix}-as"), format!("{prefix}-ld"));
+        if have(&cross.0) && have(&cross.1) {
+            return cross;
+        }
+        assert!(
+            std::env::consts::ARCH == native && have("as") && have("ld"),
+            "no assembler for {native}: install {package} (.ci/run does)"
+        );
+        ("as".into(), "ld".into())
+    };
     let tmp = tempfile::tempdir().unwrap();
     let probe = Path::new(env!("CARGO_MANIFEST_DIR")).join("probe");
-    let object = tmp.path().join("probe.o");
-    let binary = tmp.path().join("devenv-probe");
-    let ok = Command::new("as")
-        .args(["--64", "-o"])
-        .arg(&object)
-        .arg(probe.join("devenv-probe-x86_64.S"))
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let ok = Command::new("ld")
-        .args([
-            "-static",
-            "-nostdlib",
-            "-s",
-            "--build-id=none",
-            "-z",
-            "noseparate-code",
-            "-o",
-        ])
-        .arg(&binary)
-        .arg(&object)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    assert_eq!(
-        std::fs::read(&binary).unwrap(),
-        verify::PROBE_BINARY_X86_64,
-        "probe/devenv-probe-x86_64 is stale: rebuild it from the .S (commands in its header)"
-    );
+    for (source, shipped, (as_, ld), as_flags) in [
+        (
+            "devenv-probe-x86_64.S",
+            verify::PROBE_BINARY_X86_64,
+            tools(
+                "x86_64-linux-gnu",
+                "x86_64",
+                "binutils (or binutils-x86-64-linux-gnu)",
+            ),
+            &["--64"][..],
+        ),
+        (
+            "devenv-probe-aarch64.S",
+            verify::PROBE_BINARY_AARCH64,
+            tools("aarch64-linux-gnu", "aarch64", "binutils-aarch64-linux-gnu"),
+            &[][..],
+        ),
+    ] {
+        let object = tmp.path().join(format!("{source}.o"));
+        let binary = tmp.path().join(format!("{source}.bin"));
+        let ok = Command::new(&as_)
+            .args(as_flags)
+            .arg("-o")
+            .arg(&object)
+            .arg(probe.join(source))
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{as_} {source}");
+        let ok = Command::new(&ld)
+            .args([
+                "-static",
+                "-nostdlib",
+                "-s",
+                "--build-id=none",
+                "-z",
+                "noseparate-code",
+                "-o",
+            ])
+            .arg(&binary)
+            .arg(&object)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{ld} {source}");
+        assert!(
+            std::fs::read(&binary).unwrap() == shipped,
+            "the binary of probe/{source} is stale: rebuild it with probe/build.sh"
+        );
+    }
 }
 
 /// The probe as the cluster runs it: serve, then connect (allowed) and a closed port.
@@ -469,7 +497,7 @@ fn probe_binary_is_reproducible_from_its_source() {
 fn probe_binary_serves_and_reports_connections() {
     let tmp = tempfile::tempdir().unwrap();
     let ctx = verify::write_probe_context(&tmp.path().join("probe")).unwrap();
-    let bin = ctx.dir.join("devenv-probe");
+    let bin = ctx.dir.join("devenv-probe-amd64");
 
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")

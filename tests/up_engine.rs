@@ -18,9 +18,14 @@ const PROJECTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proj
 // helpers
 
 /// Ports no other test uses: each test gets its own pair, so parallel runs never collide
-/// (the fakes do not bind them, but test 7 does).
+/// (the fakes do not bind them, but test 7 does), below the ephemeral range so that no
+/// outgoing connection holds one (support::PortBlock).
 fn ports(n: u16) -> (u16, u16) {
-    (47100 + n * 2, 47101 + n * 2)
+    use support::{reserved_port, PortBlock};
+    (
+        reserved_port(PortBlock::UpEngine, n * 2),
+        reserved_port(PortBlock::UpEngine, n * 2 + 1),
+    )
 }
 
 /// A minimal project: no images (no Docker needed), the Calico stand-in, verify off.

@@ -44,7 +44,7 @@ fn project(name: &str, n: u16) -> Sandbox {
 }
 
 fn project_in(sb: Sandbox, name: &str, n: u16) -> Sandbox {
-    let api = 47700 + n;
+    let api = support::reserved_port(support::PortBlock::VerifyProbe, n);
     let registry = registry_port();
     sb.write(
         "devenv.toml",

@@ -7,7 +7,7 @@ use crate::kubeconfig;
 use crate::logrus::Logger;
 use crate::state::{self, Cluster, PortMapping, Registry, State};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -1197,83 +1197,91 @@ fn expand_env(s: &str) -> String {
     out
 }
 
-const TOP_KEYS: &[&str] = &[
-    "apiVersion",
-    "kind",
-    "metadata",
-    "servers",
-    "agents",
-    "kubeAPI",
-    "image",
-    "network",
-    "subnet",
-    "token",
-    "volumes",
-    "ports",
-    "env",
-    "files",
-    "registries",
-    "hostAliases",
-    "options",
-];
+/// k3d's own JSON schema of `k3d.io/v1alpha5` (pkg/config/v1alpha5/schema.json, the copy
+/// in tests/fixtures/schemas), validated as k3d pkg/config/jsonschema.go `ValidateSchemaJSON`
+/// does with gojsonschema: every error as `- FIELD: DESCRIPTION\n`, FIELD `(root)` or the
+/// dotted path (`options.k3d`, `ports.0.port`), DESCRIPTION in gojsonschema's wording
+/// (locales.go) for the kinds a config meets.
+const K3D_SCHEMA: &str = include_str!("../../tests/fixtures/schemas/k3d-v1alpha5.schema.json");
 
 fn schema_check(cfg: &Value) -> Result<(), String> {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as K};
+    let schema: Value = serde_json::from_str(K3D_SCHEMA).expect("k3d's schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("k3d's schema compiles");
+    // gojsonschema sees the YAML as JSON: a null document is `{}` (jsonschema.go).
+    let instance = if cfg.is_null() {
+        json!({})
+    } else {
+        cfg.clone()
+    };
+    let go_type = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
     let mut errs = Vec::new();
-    if let Some(m) = cfg.as_object() {
-        for k in m.keys() {
-            if !TOP_KEYS.contains(&k.as_str()) {
-                errs.push(format!("(root): Additional property {k} is not allowed"));
+    for e in validator.iter_errors(&instance) {
+        let path = e
+            .instance_path
+            .as_str()
+            .trim_start_matches('/')
+            .replace('/', ".");
+        let field = if path.is_empty() {
+            "(root)".to_string()
+        } else {
+            path
+        };
+        let description = match &e.kind {
+            K::AdditionalProperties { unexpected } => unexpected
+                .iter()
+                .map(|p| format!("Additional property {p} is not allowed"))
+                .collect::<Vec<_>>()
+                .join("\n- {field}: "),
+            K::Type { kind } => {
+                let expected = match kind {
+                    TypeKind::Single(t) => t.to_string(),
+                    TypeKind::Multiple(set) => set
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                };
+                format!(
+                    "Invalid type. Expected: {expected}, given: {}",
+                    go_type(&e.instance)
+                )
             }
-        }
-    }
-    if cfg.get("kind").and_then(Value::as_str) != Some("Simple") {
-        errs.push("kind: kind must be one of the following: \"Simple\"".to_string());
-    }
-    for key in ["servers", "agents"] {
-        if let Some(v) = cfg.get(key) {
-            if !v.is_u64() {
-                errs.push(format!(
-                    "{key}: Invalid type. Expected: integer, given: {}",
-                    if v.is_string() { "string" } else { "number" }
-                ));
+            K::Enum { options } => format!(
+                "{} must be one of the following: {}",
+                field.rsplit('.').next().unwrap_or(&field),
+                options
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            K::Required { property } => {
+                format!("{} is required", property.as_str().unwrap_or_default())
             }
-        }
-    }
-    for (opt, keys) in [
-        (
-            "k3d",
-            &[
-                "wait",
-                "timeout",
-                "disableLoadbalancer",
-                "disableImageVolume",
-                "disableRollback",
-                "loadbalancer",
-            ][..],
-        ),
-        ("k3s", &["extraArgs", "nodeLabels"][..]),
-        (
-            "kubeconfig",
-            &["updateDefaultKubeconfig", "switchCurrentContext"][..],
-        ),
-    ] {
-        if let Some(m) = cfg
-            .pointer(&format!("/options/{opt}"))
-            .and_then(Value::as_object)
-        {
-            for k in m.keys() {
-                if !keys.contains(&k.as_str()) {
-                    errs.push(format!(
-                        "options.{opt}: Additional property {k} is not allowed"
-                    ));
-                }
-            }
-        }
+            K::Pattern { pattern } => format!("Does not match pattern '{pattern}'"),
+            K::Minimum { limit } => format!("Must be greater than or equal to {limit}"),
+            _ => e.to_string(),
+        };
+        errs.push(format!(
+            "- {field}: {}\n",
+            description.replace("{field}", &field)
+        ));
     }
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(errs.iter().map(|e| format!("- {e}\n")).collect())
+        Err(errs.concat())
     }
 }
 
@@ -1459,6 +1467,13 @@ impl Ctx<'_> {
                 })
             })
             .or_else(|| get("/registries/config").and_then(yaml_str));
+        // Read as k3d pkg/config/transform.go reads it (into rancher/wharfie's Registry):
+        // a value of the wrong type stops `cluster create` (network.rs).
+        if let Some(text) = &registries_config {
+            if let Err(e) = crate::network::parse_registries_config(text) {
+                log.fatal(&e);
+            }
+        }
         let update_default = if p.has("kubeconfig-update-default") {
             p.bool("kubeconfig-update-default", true)
         } else {
@@ -1720,6 +1735,7 @@ impl Ctx<'_> {
             node_labels,
             missing_nodes: vec![],
             not_started: false,
+            arch: std::env::var("DEVENV_FAKE_ARCH").unwrap_or_default(),
             objects: vec![],
             rv: 0,
         };

@@ -477,14 +477,19 @@ impl View<'_> {
             let Some((host, _)) = img.split_once('/') else {
                 continue;
             };
-            let Some(port) = host
-                .strip_prefix("localhost:")
-                .or_else(|| host.strip_prefix("127.0.0.1:"))
-            else {
-                continue;
-            };
-            // localhost:PORT is only reachable through a k3d registry published on that port
-            if !self.state.registries.values().any(|r| r.host_port == port) {
+            let local = host.starts_with("localhost:") || host.starts_with("127.0.0.1:");
+            let served = network::registry_serving(host, self.cluster, &self.state.registries);
+            let k3d_registry = self
+                .state
+                .registries
+                .values()
+                .any(|r| host.split(':').next() == Some(r.name.as_str()));
+            if !local && !k3d_registry {
+                continue; // a public registry: the fake pulls anything from it
+            }
+            // localhost:PORT (or a registry container's name) is pullable only through a
+            // registries.yaml mirror to one of the cluster's registries (network.rs).
+            if served.is_none() {
                 return false;
             }
             if let Some(pushed) = &self.pushed {
@@ -503,6 +508,28 @@ impl View<'_> {
             }
         }
         true
+    }
+
+    /// The node a pod of `spec` runs on, among those its nodeSelector admits (None: it
+    /// cannot be scheduled).
+    fn pod_node_for(&self, pod: &str, spec: &Value) -> Option<(String, u32)> {
+        let nodes = network::schedulable_on(self.cluster, &self.node_names(), spec);
+        if nodes.is_empty() {
+            return None;
+        }
+        let i = hex_id(pod, 4)
+            .chars()
+            .fold(0usize, |a, c| a * 16 + c.to_digit(16).unwrap_or(0) as usize)
+            % nodes.len();
+        let node = nodes[i].clone();
+        let idx = self.node_index(&node);
+        Some((node, idx))
+    }
+
+    /// Why the program of a pod of `spec` cannot run on its node (runc's message), if so.
+    fn exec_error(&self, pod: &str, spec: &Value) -> Option<String> {
+        let (node, _) = self.pod_node_for(pod, spec)?;
+        network::exec_error(spec, &network::node_arch(self.cluster, &node))
     }
 
     /// When the Tigera operator Deployment is available (it runs on the host network).
@@ -538,6 +565,13 @@ impl View<'_> {
         if !self.images_resolvable(&o.body) {
             return None;
         }
+        // No node its nodeSelector admits: Pending for ever.
+        self.pod_node_for(&o.name, pod_spec(&o.body))?;
+        // A long-running program that cannot be executed never gets Ready (a Job's pod
+        // runs and fails instead: `job_run`).
+        if o.kind != "Job" && self.exec_error(&o.name, pod_spec(&o.body)).is_some() {
+            return None;
+        }
         let host_network = pod_spec(&o.body)
             .get("hostNetwork")
             .and_then(Value::as_bool)
@@ -553,6 +587,14 @@ impl View<'_> {
     /// How the single pod of a Job ran (None: it has not started, as things stand).
     pub fn job_run(&self, job: &Obj) -> Option<JobRun> {
         let started = self.workload_ready_at(job)?;
+        if self.exec_error(&job.name, pod_spec(&job.body)).is_some() {
+            return Some(JobRun {
+                started,
+                finished: started,
+                exit: network::EXEC_FAILED_EXIT,
+                message: None,
+            });
+        }
         if let Some(program) = self.job_program(job) {
             let exit = program["exit"].as_i64().unwrap_or(0) as i32;
             // Real milliseconds: a test says how long its program runs.
@@ -851,18 +893,6 @@ impl View<'_> {
             "status": self.pod_status(pod_spec(&job.body), &name, job.rollout_ms, self.workload_ready_at(job), run.as_ref())})
     }
 
-    /// The node a pod runs on (spread over the nodes by name) and its index.
-    fn pod_node(&self, pod: &str) -> (String, u32) {
-        let nodes = self.node_names();
-        let i = hex_id(pod, 4)
-            .chars()
-            .fold(0usize, |a, c| a * 16 + c.to_digit(16).unwrap_or(0) as usize)
-            % nodes.len().max(1);
-        let node = nodes.get(i).cloned().unwrap_or_default();
-        let idx = self.node_index(&node);
-        (node, idx)
-    }
-
     /// What the API server fills in a pod's spec (only what the manifest left out).
     fn pod_spec_defaults(&self, mut spec: Value, pod: &str) -> Value {
         if !spec.is_object() {
@@ -879,7 +909,9 @@ impl View<'_> {
             }
         }
         if self.nodes_ready() {
-            spec["nodeName"] = json!(self.pod_node(pod).0);
+            if let Some((node, _)) = self.pod_node_for(pod, &spec) {
+                spec["nodeName"] = json!(node);
+            }
         }
         if let Some(cs) = spec.get_mut("containers").and_then(Value::as_array_mut) {
             for c in cs {
@@ -923,7 +955,12 @@ impl View<'_> {
                 "message":format!("0/{n} nodes are available: {n} node(s) had untolerated taint {{node.kubernetes.io/not-ready: }}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."),
                 "reason":"Unschedulable","status":"False","type":"PodScheduled"}],"phase":"Pending","qosClass":"Burstable"});
         }
-        let (_, idx) = self.pod_node(pod);
+        let Some((_, idx)) = self.pod_node_for(pod, spec) else {
+            let n = self.node_names().len();
+            return json!({"conditions":[{"lastProbeTime":null,"lastTransitionTime":ts(created),
+                "message":network::unschedulable_message(n),
+                "reason":"Unschedulable","status":"False","type":"PodScheduled"}],"phase":"Pending","qosClass":"Burstable"});
+        };
         let scheduled = created.max(self.nodes_ready_at().unwrap_or(created));
         let host_ip = format!("172.{}.0.{}", 18 + self.cluster.net % 200, 3 + idx);
         let pod_ip = if host_network {
@@ -954,6 +991,35 @@ impl View<'_> {
             s
         };
         let mut st = json!({"hostIP":host_ip,"hostIPs":[{"ip":host_ip}],"qosClass":"Burstable","startTime":ts(scheduled)});
+        if run.is_none() && self.images_resolvable(&json!({"kind":"Pod","spec":spec})) {
+            if self.exec_error(pod, spec).is_some() {
+                // `kubectl logs` would show runc's `exec PATH: exec format error`.
+                // The kubelet restarts it with a back-off (kubernetes pkg/kubelet/kuberuntime
+                // kuberuntime_container.go: "back-off ... restarting failed container").
+                let started_at = scheduled + scaled(WORKLOAD_MS);
+                st["phase"] = json!("Running");
+                st["podIP"] = json!(pod_ip);
+                st["podIPs"] = json!([{ "ip": pod_ip }]);
+                st["conditions"] = json!([
+                    cond("PodReadyToStartContainers", true, started_at),
+                    cond("Initialized", true, scheduled),
+                    cond("Ready", false, scheduled),
+                    cond("ContainersReady", false, scheduled),
+                    cond("PodScheduled", true, scheduled)
+                ]);
+                st["containerStatuses"] = json!(containers.iter().map(|c| {
+                    let name = c["name"].as_str().unwrap_or("");
+                    let last = json!({"terminated":{"containerID":container_id(c),"exitCode":network::EXEC_FAILED_EXIT,
+                        "finishedAt":ts(started_at),"reason":"Error","startedAt":ts(started_at)}});
+                    let mut s = status_of(c, json!({"waiting":{"message":format!("back-off 5m0s restarting failed container={name} pod={pod}_{}({})", self.cluster.name, uuid_from(pod)),"reason":"CrashLoopBackOff"}}), false, false);
+                    s["lastState"] = last;
+                    s["restartCount"] = json!(5);
+                    s["containerID"] = json!(container_id(c));
+                    s
+                }).collect::<Vec<_>>());
+                return st;
+            }
+        }
         let started = match ready_at {
             Some(at) if at <= now => at,
             _ => {
@@ -1334,11 +1400,8 @@ impl View<'_> {
             octets.get(1).unwrap_or(&"42"),
             idx
         );
-        let mut labels = json!({"beta.kubernetes.io/arch":"amd64","beta.kubernetes.io/instance-type":"k3s","beta.kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","kubernetes.io/hostname":name,"kubernetes.io/os":"linux","node.kubernetes.io/instance-type":"k3s"});
-        if server {
-            labels["node-role.kubernetes.io/control-plane"] = json!("true");
-            labels["node-role.kubernetes.io/master"] = json!("true");
-        }
+        let labels = network::node_labels(c, name);
+        let arch = network::node_arch(c, name);
         let heartbeat = ts(self.now - self.now % 30_000);
         let cond = |t: &str, reason: &str, msg: &str| json!({"lastHeartbeatTime":heartbeat,"lastTransitionTime":ts(created),"message":msg,"reason":reason,"status":"False","type":t});
         let ready_cond = if ready {
@@ -1365,7 +1428,7 @@ impl View<'_> {
                 "capacity":{"cpu":"8","ephemeral-storage":"251868504Ki","hugepages-1Gi":"0","hugepages-2Mi":"0","memory":"32594884Ki","pods":"110"},
                 "conditions":[cond("MemoryPressure","KubeletHasSufficientMemory","kubelet has sufficient memory available"),cond("DiskPressure","KubeletHasNoDiskPressure","kubelet has no disk pressure"),cond("PIDPressure","KubeletHasSufficientPID","kubelet has sufficient PID available"),ready_cond],
                 "daemonEndpoints":{"kubeletEndpoint":{"Port":10250}},
-                "nodeInfo":{"architecture":"amd64","bootID":uuid_from(&format!("boot {name}")),"containerRuntimeVersion":"containerd://2.0.5-k3s1","kernelVersion":"6.8.0-60-generic","kubeProxyVersion":k3s,"kubeletVersion":k3s,"machineID":"","operatingSystem":"linux","osImage":format!("K3s {k3s}"),"systemUUID":uuid_from(&format!("sys {name}"))}}})
+                "nodeInfo":{"architecture":arch,"bootID":uuid_from(&format!("boot {name}")),"containerRuntimeVersion":"containerd://2.0.5-k3s1","kernelVersion":"6.8.0-60-generic","kubeProxyVersion":k3s,"kubeletVersion":k3s,"machineID":"","operatingSystem":"linux","osImage":format!("K3s {k3s}"),"systemUUID":uuid_from(&format!("sys {name}"))}}})
     }
 
     fn node_index(&self, name: &str) -> u32 {
@@ -1803,16 +1866,15 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
         .first()
         .and_then(|r| state.registries.get(r))
     {
-        // KEP-1755 ConfigMap, as k3d applies it (k3d.md §9.2)
-        let host = if reg.host.is_empty() {
-            reg.host_ip.clone()
-        } else {
-            reg.host.clone()
-        };
-        let host = if host == "0.0.0.0" || host.is_empty() {
-            "localhost".to_string()
-        } else {
-            host
+        // KEP-1755 ConfigMap, as k3d applies it (k3d.md §9.2). The registry comes from
+        // `registries.use`: k3d pkg/client/cluster.go replaces it by `RegistryFromNode`
+        // (pkg/client/registry.go), which sets only Host (the container name), Image and the
+        // port binding, so RegistryGenerateLocalRegistryHostingConfigMapYAML finds no
+        // ExposureOpts.Host and advertises the binding's HostIP; "0.0.0.0" becomes
+        // "localhost". The registry's `k3d.registry.host` label plays no part.
+        let host = match reg.host_ip.as_str() {
+            "" | "0.0.0.0" => "localhost".to_string(),
+            ip => ip.to_string(),
         };
         let data = format!(
             "help: https://k3d.io/stable/usage/registries/#using-a-local-registry\nhost: {host}:{}\nhostFromClusterNetwork: {}:5000\nhostFromContainerRuntime: {}:5000\n",

@@ -9,7 +9,10 @@
 //! `{"enforce": false}` (policies ignored even with Calico) and/or
 //! `{"results": {"JOB": "connected" | "no-connection"}}` (one client's outcome, by Job name).
 
-use serde_json::Value;
+use crate::state::{Cluster, Registry};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// A pod as the network sees it: where it lives and its labels.
 #[derive(Clone, Debug)]
@@ -174,7 +177,7 @@ pub struct ConnectArgs {
 
 pub fn connect_args(pod_spec: &Value) -> Option<ConnectArgs> {
     let c = pod_spec.pointer("/containers/0")?;
-    if c.get("command").is_some() {
+    if !is_probe_command(c) {
         return None;
     }
     let args: Vec<&str> = c
@@ -247,7 +250,7 @@ pub fn listens_on(backend_spec: &Value, port: u16) -> bool {
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
-            if c.get("command").is_none() && args.first() == Some(&"serve") {
+            if is_probe_command(c) && args.first() == Some(&"serve") {
                 return args.get(1) == Some(&port.to_string().as_str());
             }
             c.get("ports")
@@ -256,6 +259,309 @@ pub fn listens_on(backend_spec: &Value, port: u16) -> bool {
                 .flatten()
                 .any(|p| p["containerPort"].as_u64() == Some(port as u64))
         })
+}
+
+// ---- nodes: architecture, labels, scheduling, exec ----------------------------------------
+
+/// The architecture of a node of `cluster` (Go's GOARCH, as `status.nodeInfo.architecture`
+/// and the `kubernetes.io/arch` label show it). k3d's nodes are containers of the Docker
+/// host's native platform (the multi-arch `rancher/k3s` image resolves to it), so the fake
+/// takes the "host" architecture from `DEVENV_FAKE_ARCH` when the cluster is created
+/// (default `amd64`); a comma-separated list (`amd64,arm64`) gives node i the entry i mod n,
+/// for a mixed cluster.
+pub fn node_arch(cluster: &Cluster, node: &str) -> String {
+    let list: Vec<&str> = cluster
+        .arch
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    if list.is_empty() {
+        return "amd64".into();
+    }
+    let mut all = cluster.server_names();
+    all.extend(cluster.agent_names());
+    let i = all.iter().position(|n| n == node).unwrap_or(0);
+    list[i % list.len()].to_string()
+}
+
+/// The labels the kubelet registers a node with (k8s.io/api/core/v1 well_known_labels.go:
+/// `kubernetes.io/arch`, `kubernetes.io/os`, `kubernetes.io/hostname`, and the deprecated
+/// `beta.` ones; k3s adds the instance type).
+pub fn node_labels(cluster: &Cluster, node: &str) -> Value {
+    let arch = node_arch(cluster, node);
+    let mut labels = json!({"beta.kubernetes.io/arch":arch,"beta.kubernetes.io/instance-type":"k3s","beta.kubernetes.io/os":"linux","kubernetes.io/arch":arch,"kubernetes.io/hostname":node,"kubernetes.io/os":"linux","node.kubernetes.io/instance-type":"k3s"});
+    if node.contains("-server-") {
+        labels["node-role.kubernetes.io/control-plane"] = json!("true");
+        labels["node-role.kubernetes.io/master"] = json!("true");
+    }
+    labels
+}
+
+/// The nodes a pod may be scheduled on: those whose labels carry every pair of its
+/// `nodeSelector` (kubernetes pkg/scheduler/framework/plugins/nodeaffinity/node_affinity.go,
+/// through component-helpers/scheduling/corev1/nodeaffinity: a nodeSelector is a set of
+/// labels that must all match).
+pub fn schedulable_on(cluster: &Cluster, nodes: &[String], pod_spec: &Value) -> Vec<String> {
+    let selector = pod_spec
+        .get("nodeSelector")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    nodes
+        .iter()
+        .filter(|n| {
+            let labels = node_labels(cluster, n);
+            selector
+                .iter()
+                .all(|(k, v)| labels.get(k).and_then(Value::as_str) == v.as_str())
+        })
+        .cloned()
+        .collect()
+}
+
+/// The scheduler's message for a pod no node fits because of its nodeSelector (kubernetes
+/// pkg/scheduler/framework/plugins/nodeaffinity/node_affinity.go `ErrReasonPod`, counted
+/// by pkg/scheduler/schedule_one.go as in "0/3 nodes are available: ...").
+pub fn unschedulable_message(n: usize) -> String {
+    format!("0/{n} nodes are available: {n} node(s) didn't match Pod's node affinity/selector. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.")
+}
+
+/// The architecture the verify probe's program is built for, when a container runs it: the
+/// image holds `/devenv-probe-amd64` and `/devenv-probe-arm64` (`command` names one); an
+/// image whose entrypoint is the probe (no `command`, as devenv shipped it before arm64)
+/// holds the x86_64 one. Other programs are taken to match their node.
+pub fn program_arch(container: &Value) -> Option<&'static str> {
+    let args: Vec<&str> = container
+        .get("args")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    match container.get("command").and_then(Value::as_array) {
+        Some(cmd) => match cmd.first().and_then(Value::as_str) {
+            Some("/devenv-probe-amd64") => Some("amd64"),
+            Some("/devenv-probe-arm64") => Some("arm64"),
+            _ => None,
+        },
+        None if matches!(args.first(), Some(&"serve") | Some(&"connect")) => Some("amd64"),
+        None => None,
+    }
+}
+
+/// What runc says when the kernel refuses to run a container's program on `node_arch`
+/// (ENOEXEC for a foreign ELF): opencontainers/runc internal/linux/linux.go `Exec` wraps the
+/// error as `exec PATH: exec format error`, and libcontainer/init_linux.go `Init` prints it
+/// and exits 255 (the container terminates with exit code 255, reason Error).
+pub fn exec_error(pod_spec: &Value, node_arch: &str) -> Option<String> {
+    pod_spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(|c| {
+            let arch = program_arch(c)?;
+            (arch != node_arch).then(|| {
+                let path = c
+                    .pointer("/command/0")
+                    .and_then(Value::as_str)
+                    .unwrap_or("/devenv-probe");
+                format!("exec {path}: exec format error")
+            })
+        })
+}
+
+/// Exit code of a container whose program could not be executed (runc init_linux.go).
+pub const EXEC_FAILED_EXIT: i32 = 255;
+
+/// The probe's `command` (when it has one) names the probe program.
+fn is_probe_command(c: &Value) -> bool {
+    match c.get("command").and_then(Value::as_array) {
+        None => true,
+        Some(cmd) => cmd.len() == 1 && program_arch(c).is_some(),
+    }
+}
+
+// ---- images: k3d's registries.yaml and what containerd can pull ---------------------------
+
+/// One `mirrors` entry of a k3s `registries.yaml`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Mirror {
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Option<Vec<String>>,
+    #[serde(default, rename = "rewrite")]
+    pub rewrites: Option<BTreeMap<String, String>>,
+}
+
+/// A k3s `registries.yaml` as k3d reads it: rancher/wharfie pkg/registries/types.go
+/// `Registry` (json tags `mirrors`, `configs`, `auths`; `Mirror` has `endpoint`, `rewrite`),
+/// decoded by sigs.k8s.io/yaml (YAML → JSON → encoding/json: unknown keys are ignored,
+/// a value of the wrong type is an error).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct RegistriesYaml {
+    #[serde(default)]
+    pub mirrors: Option<BTreeMap<String, Mirror>>,
+    #[serde(default)]
+    pub configs: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub auths: Option<BTreeMap<String, Value>>,
+}
+
+/// Parses `registries.config` as k3d pkg/config/transform.go does: a multi-line value is an
+/// embedded registries.yaml (`failed to read embedded registries config: %w`), a single line
+/// a path (`failed to open registry config file at %s: %w`).
+pub fn parse_registries_config(text: &str) -> Result<RegistriesYaml, String> {
+    let (yaml, what) = if text.contains('\n') {
+        (
+            text.to_string(),
+            "failed to read embedded registries config",
+        )
+    } else {
+        match std::fs::read_to_string(text) {
+            Ok(t) => (t, "failed to read registry configuration"),
+            Err(_) => {
+                return Err(format!(
+                    "failed to open registry config file at {text}: open {text}: no such file or directory"
+                ))
+            }
+        }
+    };
+    let value: Value = serde_yaml_ng::from_str(&yaml)
+        .map_err(|e| format!("{what}: error converting YAML to JSON: yaml: {e}"))?;
+    if value.is_null() {
+        return Ok(RegistriesYaml::default());
+    }
+    serde_json::from_value::<RegistriesYaml>(value.clone()).map_err(|_| {
+        format!(
+            "{what}: error unmarshaling JSON: while decoding JSON: json: {}",
+            go_type_error(&value)
+        )
+    })
+}
+
+/// encoding/json's UnmarshalTypeError text for the first value of the wrong type.
+fn go_type_error(v: &Value) -> String {
+    let kind = |v: &Value| match v {
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    };
+    if !v.is_object() {
+        return format!(
+            "cannot unmarshal {} into Go value of type registries.Registry",
+            kind(v)
+        );
+    }
+    for key in ["mirrors", "configs", "auths"] {
+        match v.get(key) {
+            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+            Some(other) => {
+                return format!(
+                    "cannot unmarshal {} into Go struct field Registry.{key} of type map[string]registries.{}",
+                    kind(other),
+                    match key {
+                        "mirrors" => "Mirror",
+                        "configs" => "RegistryConfig",
+                        _ => "AuthConfig",
+                    }
+                )
+            }
+        }
+    }
+    for m in v["mirrors"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        if !(m.is_object() || m.is_null()) {
+            return format!(
+                "cannot unmarshal {} into Go struct field Registry.mirrors of type registries.Mirror",
+                kind(m)
+            );
+        }
+        match m.get("endpoint") {
+            Some(Value::Array(a)) => {
+                if let Some(bad) = a.iter().find(|e| !e.is_string()) {
+                    return format!(
+                        "cannot unmarshal {} into Go struct field Mirror.mirrors.endpoint of type string",
+                        kind(bad)
+                    );
+                }
+            }
+            None | Some(Value::Null) => {}
+            Some(other) => {
+                return format!(
+                "cannot unmarshal {} into Go struct field Mirror.mirrors.endpoint of type []string",
+                kind(other)
+            )
+            }
+        }
+        if let Some(r) = m.get("rewrite").filter(|r| !r.is_object() && !r.is_null()) {
+            return format!(
+                "cannot unmarshal {} into Go struct field Mirror.mirrors.rewrite of type map[string]string",
+                kind(r)
+            );
+        }
+    }
+    "cannot unmarshal the registries config".into()
+}
+
+/// The mirrors the nodes' `/etc/rancher/k3s/registries.yaml` holds: for each registry the
+/// cluster uses, k3d pkg/client/registry.go `RegistryGenerateK3sConfig` maps
+/// `NAME:HOSTPORT` and `NAME:5000` to `http://NAME:5000`; pkg/client/cluster.go then merges
+/// `registries.config` over it with `RegistryMergeConfig` (mergo.MergeWithOverwrite: a
+/// mirror of the same name is replaced).
+pub fn effective_mirrors(
+    cluster: &Cluster,
+    registries: &BTreeMap<String, Registry>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for name in &cluster.registries_use {
+        let Some(r) = registries.get(name) else {
+            continue;
+        };
+        let internal = format!("http://{}:5000", r.name);
+        out.insert(
+            format!("{}:{}", r.name, r.host_port),
+            vec![internal.clone()],
+        );
+        out.insert(format!("{}:5000", r.name), vec![internal]);
+    }
+    if let Some(cfg) = cluster
+        .registries_config
+        .as_deref()
+        .and_then(|t| parse_registries_config(t).ok())
+    {
+        for (host, m) in cfg.mirrors.unwrap_or_default() {
+            out.insert(host, m.endpoints.unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// Where containerd on a node gets an image of registry host `host` from: the registry
+/// container behind the first mirror endpoint that is one of the cluster's registries
+/// (`http://NAME:5000`, reachable on the cluster network). None when no endpoint reaches
+/// one: containerd then falls back to `https://HOST` itself (k3s
+/// pkg/agent/containerd/config.go keeps the default endpoint), which for `localhost:PORT`
+/// is the node container's own loopback, where nothing listens: ErrImagePull.
+pub fn registry_serving(
+    host: &str,
+    cluster: &Cluster,
+    registries: &BTreeMap<String, Registry>,
+) -> Option<String> {
+    let mirrors = effective_mirrors(cluster, registries);
+    mirrors.get(host)?.iter().find_map(|e| {
+        let rest = e.strip_prefix("http://")?;
+        let hostport = rest.split('/').next()?;
+        let (name, port) = hostport.rsplit_once(':')?;
+        (port == "5000" && cluster.registries_use.iter().any(|u| u == name))
+            .then(|| name.to_string())
+    })
 }
 
 #[cfg(test)]

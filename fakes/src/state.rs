@@ -68,6 +68,10 @@ pub struct Cluster {
     pub missing_nodes: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_started: bool,
+    /// The Docker host's architecture when the cluster was created (`DEVENV_FAKE_ARCH`,
+    /// empty: amd64); see `network::node_arch`.
+    #[serde(default)]
+    pub arch: String,
     /// Objects in the simulated API server.
     #[serde(default)]
     pub objects: Vec<Obj>,

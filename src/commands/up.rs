@@ -618,6 +618,11 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
             reporter.step_started(&format!("delete-{kind}"), &format!("Delete {kind} {name}"));
             let t = std::time::Instant::now();
             let cmd = if kind == "cluster" { k3d(&["cluster", "delete", &name], "delete the cluster") } else { k3d(&["registry", "delete", &name], "delete the registry") };
+            // Several files in $KUBECONFIG: k3d cleans the one devenv merged into.
+            let mut cmd = cmd;
+            if kind == "cluster" {
+                cmd.env.extend(crate::steps::cluster::k3d_kubeconfig_env());
+            }
             // `k3d cluster delete` rewrites the user's kubeconfig (0600): keep its mode.
             let mode = crate::steps::cluster::user_kubeconfig_mode();
             let result = run(cmd).await;

@@ -4,10 +4,16 @@
 //! behind a NetworkPolicy that admits only pods labelled `devenv-probe=allowed`. Two
 //! client Jobs try to connect: the allowed one must connect, the denied one must not.
 //!
-//! The probe program is `probe/devenv-probe-x86_64` (source: `probe/devenv-probe-x86_64.S`),
-//! a 1.4 KB static Linux binary with no libc, shipped inside devenv. [`write_probe_context`]
-//! writes it with a `FROM scratch` Dockerfile into `.devenv/probe/`; the engine builds and
-//! pushes it to the local registry like any image, so nothing is pulled from outside.
+//! The probe program exists for both architectures nodes have: `probe/devenv-probe-x86_64`
+//! (linux/amd64, source `probe/devenv-probe-x86_64.S`) and `probe/devenv-probe-aarch64`
+//! (linux/arm64: Apple Silicon laptops, ARM CI runners; source `probe/devenv-probe-aarch64.S`),
+//! each a 1.4 KB static Linux binary with no libc, shipped inside devenv (`probe/build.sh`
+//! rebuilds both). [`write_probe_context`] writes both with a `FROM scratch` Dockerfile into
+//! `.devenv/probe/`; the engine builds and pushes that one image to the local registry like
+//! any image (the legacy builder and every buildx driver can build it: no platform, no
+//! manifest list), so nothing is pulled from outside. The node architecture (read before the
+//! pods are created) picks the program: the pods run `/devenv-probe-ARCH` with a
+//! `kubernetes.io/arch` nodeSelector, so a cluster with mixed nodes runs it where it can.
 //! Why not devenv itself or busybox: devenv's own binary is dynamically linked (no musl
 //! target here) and is a Mach-O on macOS; a host busybox is not something devenv ships.
 //!
@@ -40,6 +46,50 @@ const DOCKERFILE: &str = include_str!("../../templates/verify/Dockerfile");
 
 /// The probe program for linux/amd64 nodes (see `probe/devenv-probe-x86_64.S`).
 pub const PROBE_BINARY_X86_64: &[u8] = include_bytes!("../../probe/devenv-probe-x86_64");
+/// The probe program for linux/arm64 nodes (see `probe/devenv-probe-aarch64.S`).
+pub const PROBE_BINARY_AARCH64: &[u8] = include_bytes!("../../probe/devenv-probe-aarch64");
+
+/// A node architecture the probe exists for, as Kubernetes names it
+/// (`status.nodeInfo.architecture`, the `kubernetes.io/arch` label: Go's GOARCH).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProbeArch {
+    Amd64,
+    Arm64,
+}
+
+impl ProbeArch {
+    pub const ALL: [ProbeArch; 2] = [ProbeArch::Amd64, ProbeArch::Arm64];
+
+    /// From a node's `status.nodeInfo.architecture`.
+    pub fn from_node(arch: &str) -> Option<ProbeArch> {
+        match arch {
+            "amd64" => Some(ProbeArch::Amd64),
+            "arm64" => Some(ProbeArch::Arm64),
+            _ => None,
+        }
+    }
+
+    /// `amd64` / `arm64`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeArch::Amd64 => "amd64",
+            ProbeArch::Arm64 => "arm64",
+        }
+    }
+
+    /// The static binary for this architecture.
+    pub fn binary(self) -> &'static [u8] {
+        match self {
+            ProbeArch::Amd64 => PROBE_BINARY_X86_64,
+            ProbeArch::Arm64 => PROBE_BINARY_AARCH64,
+        }
+    }
+
+    /// Its file name in the build context and its path in the image.
+    pub fn file_name(self) -> String {
+        format!("devenv-probe-{}", self.name())
+    }
+}
 
 /// Port the server listens on unless configured.
 pub const DEFAULT_PROBE_PORT: u16 = 8080;
@@ -89,16 +139,25 @@ pub struct VerifyProbe {
     /// Image reference as the nodes pull it (`localhost:5111/devenv-probe:TAG`).
     pub image: String,
     pub port: u16,
+    /// The nodes it runs on (the program the pods run, their nodeSelector).
+    pub arch: ProbeArch,
 }
 
 impl VerifyProbe {
-    /// A probe in a fresh `devenv-verify-<random>` namespace.
+    /// A probe in a fresh `devenv-verify-<random>` namespace, for amd64 nodes until
+    /// [`VerifyProbe::on`] says otherwise.
     pub fn new(image: impl Into<String>, port: u16) -> VerifyProbe {
         VerifyProbe {
             namespace: format!("devenv-verify-{}", random_suffix()),
             image: image.into(),
             port,
+            arch: ProbeArch::Amd64,
         }
+    }
+
+    /// The same probe for nodes of `arch`.
+    pub fn on(self, arch: ProbeArch) -> VerifyProbe {
+        VerifyProbe { arch, ..self }
     }
 
     fn fill(&self, template: &str) -> String {
@@ -106,6 +165,8 @@ impl VerifyProbe {
             .replace("{{namespace}}", &self.namespace)
             .replace("{{image}}", &self.image)
             .replace("{{port}}", &self.port.to_string())
+            .replace("{{arch}}", self.arch.name())
+            .replace("{{program}}", &format!("/{}", self.arch.file_name()))
     }
 
     /// Stage 1: Namespace, NetworkPolicy, Service, server Pod.
@@ -178,11 +239,12 @@ impl VerifyProbe {
 }
 
 /// Both stages in one multi-document YAML (what `devenv verify --dry-run` would show).
-pub fn render_verify(namespace: &str, image_ref: &str, port: u16) -> String {
+pub fn render_verify(namespace: &str, image_ref: &str, port: u16, arch: ProbeArch) -> String {
     let probe = VerifyProbe {
         namespace: namespace.to_string(),
         image: image_ref.to_string(),
         port,
+        arch,
     };
     format!(
         "{}---\n{}",
@@ -393,7 +455,8 @@ fn observed(pod: &Json) -> Observed {
     Observed::Unknown(format!("its pod is {phase} and has not finished"))
 }
 
-/// The image build context for the probe: `DIR/Dockerfile` and `DIR/devenv-probe`.
+/// The image build context for the probe: `DIR/Dockerfile`, `DIR/devenv-probe-amd64` and
+/// `DIR/devenv-probe-arm64`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeContext {
     pub dir: PathBuf,
@@ -402,10 +465,12 @@ pub struct ProbeContext {
 
 /// Writes the probe's build context into `dir` (`.devenv/probe`).
 pub fn write_probe_context(dir: &Path) -> Result<ProbeContext, OverlayError> {
-    let binary = dir.join("devenv-probe");
-    write_atomic(&binary, PROBE_BINARY_X86_64)?;
-    // The scratch image runs it as uid 65534: it must be executable by everyone.
-    {
+    // The program of an older devenv (one binary, amd64 only) is not part of the image.
+    let _ = std::fs::remove_file(dir.join("devenv-probe"));
+    for arch in ProbeArch::ALL {
+        let binary = dir.join(arch.file_name());
+        write_atomic(&binary, arch.binary())?;
+        // The scratch image runs it as uid 65534: it must be executable by everyone.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).map_err(
             |source| OverlayError::Write {
@@ -423,45 +488,108 @@ pub fn write_probe_context(dir: &Path) -> Result<ProbeContext, OverlayError> {
 }
 
 /// Content tag of the probe image (first 12 hex digits of the sha256 of the Dockerfile
-/// and the binary): the same devenv version pushes the same tag, so it is built once.
+/// and the binaries): the same devenv version pushes the same tag, so it is built once.
 pub fn probe_image_tag() -> String {
     let mut h = Sha256::new();
     h.update(DOCKERFILE.as_bytes());
-    h.update(PROBE_BINARY_X86_64);
+    for arch in ProbeArch::ALL {
+        h.update(arch.file_name().as_bytes());
+        h.update(arch.binary());
+    }
     hex::encode(h.finalize())[..12].to_string()
 }
 
-/// Whether the probe can run on every node (`kubectl get nodes -o json`): it exists for
-/// amd64 only. `Err` names the nodes it cannot run on.
-pub fn check_node_architectures(nodes_json: &str) -> Result<(), String> {
+/// Which program the probe runs, from the nodes (`kubectl get nodes -o json`): the
+/// architecture most Ready nodes have among those the probe exists for (amd64 on a tie);
+/// the pods are pinned to it by a nodeSelector. `Err` when no node can run it, naming them.
+pub fn probe_arch_for_nodes(nodes_json: &str) -> Result<ProbeArch, String> {
     let nodes: Json =
         serde_json::from_str(nodes_json).map_err(|e| format!("cannot read the nodes: {e}"))?;
-    let others: Vec<String> = nodes["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| {
-            let arch = n
-                .pointer("/status/nodeInfo/architecture")
-                .and_then(Json::as_str)?;
-            (arch != "amd64").then(|| {
-                format!(
-                    "{} ({arch})",
-                    n.pointer("/metadata/name")
-                        .and_then(Json::as_str)
-                        .unwrap_or("?")
-                )
-            })
-        })
-        .collect();
-    if others.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the verify probe is built for linux/amd64 only; these nodes are not: {}",
-            others.join(", ")
-        ))
+    let mut counts = std::collections::BTreeMap::<ProbeArch, usize>::new();
+    let mut others = Vec::new();
+    for n in nodes["items"].as_array().into_iter().flatten() {
+        let arch = n
+            .pointer("/status/nodeInfo/architecture")
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        match ProbeArch::from_node(arch) {
+            Some(a) => *counts.entry(a).or_default() += 1,
+            None => others.push(format!(
+                "{} ({})",
+                n.pointer("/metadata/name")
+                    .and_then(Json::as_str)
+                    .unwrap_or("?"),
+                if arch.is_empty() { "unknown" } else { arch }
+            )),
+        }
     }
+    // Ties go to the first in ALL order (amd64): max_by_key keeps the last maximum.
+    match counts.iter().rev().max_by_key(|(_, n)| **n) {
+        Some((arch, _)) => Ok(*arch),
+        None if others.is_empty() => Err("the cluster has no nodes".into()),
+        None => Err(format!(
+            "the verify probe exists for linux/amd64 and linux/arm64; no node is either: {}",
+            others.join(", ")
+        )),
+    }
+}
+
+/// What k3s runs beside Calico on a k3d cluster, from each server node's `k3s.io/node-args`
+/// annotation (the server's command line, written by k3s pkg/nodeconfig/nodeconfig.go
+/// `SetNodeConfigAnnotations`, called from pkg/agent/run.go `configureNode`): without
+/// `--flannel-backend=none` k3s starts flannel (pkg/agent/run.go: `if !nodeConfig.NoFlannel`),
+/// a second CNI; without `--disable-network-policy` it starts its own NetworkPolicy
+/// controller (kube-router's, pkg/agent/netpol/netpol.go), a second policy engine writing
+/// iptables rules beside Calico's. Either way a passing probe proves nothing about Calico.
+/// Empty when both are off, or when the nodes are not k3s (no annotation).
+pub fn k3s_conflicts_with_calico(nodes_json: &str) -> Vec<String> {
+    let Ok(nodes) = serde_json::from_str::<Json>(nodes_json) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for n in nodes["items"].as_array().into_iter().flatten() {
+        let Some(args) = n
+            .pointer("/metadata/annotations/k3s.io~1node-args")
+            .and_then(Json::as_str)
+            .and_then(|a| serde_json::from_str::<Vec<String>>(a).ok())
+        else {
+            continue;
+        };
+        if args.first().map(String::as_str) != Some("server") {
+            continue; // agents take both settings from the server
+        }
+        // The last occurrence of a flag wins, as the k3s CLI parses it.
+        let value = |flag: &str| -> Option<String> {
+            let mut found = None;
+            let mut it = args.iter().peekable();
+            while let Some(a) = it.next() {
+                if a == flag {
+                    found = Some(match it.peek() {
+                        Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
+                        _ => "true".to_string(),
+                    });
+                } else if let Some(v) = a.strip_prefix(&format!("{flag}=")) {
+                    found = Some(v.to_string());
+                }
+            }
+            found
+        };
+        let name = n
+            .pointer("/metadata/name")
+            .and_then(Json::as_str)
+            .unwrap_or("?");
+        if value("--flannel-backend").as_deref() != Some("none") {
+            out.push(format!(
+                "k3s on {name} runs flannel beside Calico (no --flannel-backend=none)"
+            ));
+        }
+        if value("--disable-network-policy").as_deref() != Some("true") {
+            out.push(format!(
+                "k3s on {name} runs its own NetworkPolicy controller beside Calico (no --disable-network-policy)"
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -481,12 +609,18 @@ mod tests {
             namespace: "devenv-verify-0a1b2c3d".into(),
             image: "localhost:5111/devenv-probe:abc".into(),
             port: 8080,
+            arch: ProbeArch::Amd64,
         }
     }
 
     #[test]
     fn manifests_have_no_placeholder_left_and_the_policy_under_test() {
-        let all = render_verify("devenv-verify-x", "localhost:5111/devenv-probe:abc", 9000);
+        let all = render_verify(
+            "devenv-verify-x",
+            "localhost:5111/devenv-probe:abc",
+            9000,
+            ProbeArch::Arm64,
+        );
         assert!(!all.contains("{{"), "{all}");
         let d = docs(&all);
         let kinds: Vec<&str> = d.iter().map(|v| v["kind"].as_str().unwrap()).collect();
@@ -508,6 +642,19 @@ mod tests {
         );
         assert_eq!(policy["ingress"][0]["ports"][0]["port"], 9000);
         assert_eq!(d[3]["spec"]["containers"][0]["args"][1], "9000");
+        // The arm64 program, on arm64 nodes only: server and both clients.
+        for spec in [
+            &d[3]["spec"],
+            &d[4]["spec"]["template"]["spec"],
+            &d[5]["spec"]["template"]["spec"],
+        ] {
+            assert_eq!(
+                spec["containers"][0]["command"],
+                docs("['/devenv-probe-arm64']")[0]
+            );
+            assert_eq!(spec["nodeSelector"]["kubernetes.io/arch"], "arm64");
+            assert_eq!(spec["nodeSelector"]["kubernetes.io/os"], "linux");
+        }
         assert_eq!(
             d[3]["spec"]["containers"][0]["image"],
             "localhost:5111/devenv-probe:abc"
@@ -651,17 +798,81 @@ mod tests {
     }
 
     #[test]
-    fn node_architecture_check() {
-        let nodes = |arch: &str| {
+    fn k3s_flannel_or_policy_controller_beside_calico_is_found() {
+        let nodes = |args: &[&str]| {
+            let a = serde_json::to_string(&serde_json::to_string(args).unwrap()).unwrap();
             format!(
-                r#"{{"items":[{{"metadata":{{"name":"n1"}},"status":{{"nodeInfo":{{"architecture":"{arch}"}}}}}}]}}"#
+                r#"{{"items":[{{"metadata":{{"name":"s0","annotations":{{"k3s.io/node-args":{a}}}}}}}]}}"#
             )
         };
-        assert!(check_node_architectures(&nodes("amd64")).is_ok());
+        let good = [
+            "server",
+            "--flannel-backend",
+            "none",
+            "--disable-network-policy",
+            "--tls-san",
+            "127.0.0.1",
+        ];
+        assert!(k3s_conflicts_with_calico(&nodes(&good)).is_empty());
+        assert!(k3s_conflicts_with_calico(&nodes(&[
+            "server",
+            "--flannel-backend=none",
+            "--disable-network-policy=true"
+        ]))
+        .is_empty());
         assert_eq!(
-            check_node_architectures(&nodes("arm64")).unwrap_err(),
-            "the verify probe is built for linux/amd64 only; these nodes are not: n1 (arm64)"
+            k3s_conflicts_with_calico(&nodes(&["server", "--flannel-backend", "none"])),
+            ["k3s on s0 runs its own NetworkPolicy controller beside Calico (no --disable-network-policy)"]
         );
+        assert_eq!(
+            k3s_conflicts_with_calico(&nodes(&[
+                "server",
+                "--disable-network-policy",
+                "--disable-network-policy=false"
+            ]))
+            .len(),
+            2
+        );
+        assert!(k3s_conflicts_with_calico(&nodes(&["agent"])).is_empty());
+        assert!(k3s_conflicts_with_calico(r#"{"items":[{"metadata":{"name":"x"}}]}"#).is_empty());
+    }
+
+    #[test]
+    fn the_node_architecture_picks_the_program() {
+        let nodes = |archs: &[&str]| {
+            let items: Vec<String> = archs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!(r#"{{"metadata":{{"name":"n{i}"}},"status":{{"nodeInfo":{{"architecture":"{a}"}}}}}}"#))
+                .collect();
+            format!(r#"{{"items":[{}]}}"#, items.join(","))
+        };
+        assert_eq!(
+            probe_arch_for_nodes(&nodes(&["amd64"])),
+            Ok(ProbeArch::Amd64)
+        );
+        assert_eq!(
+            probe_arch_for_nodes(&nodes(&["arm64", "arm64"])),
+            Ok(ProbeArch::Arm64)
+        );
+        // Mixed: where most nodes are (the nodeSelector keeps the pods there); a tie: amd64.
+        assert_eq!(
+            probe_arch_for_nodes(&nodes(&["amd64", "arm64", "arm64"])),
+            Ok(ProbeArch::Arm64)
+        );
+        assert_eq!(
+            probe_arch_for_nodes(&nodes(&["arm64", "amd64"])),
+            Ok(ProbeArch::Amd64)
+        );
+        assert_eq!(
+            probe_arch_for_nodes(&nodes(&["s390x", "arm64"])),
+            Ok(ProbeArch::Arm64)
+        );
+        assert_eq!(
+            probe_arch_for_nodes(&nodes(&["s390x"])).unwrap_err(),
+            "the verify probe exists for linux/amd64 and linux/arm64; no node is either: n0 (s390x)"
+        );
+        assert!(probe_arch_for_nodes("[").is_err());
     }
 
     #[test]
@@ -669,16 +880,25 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let ctx = write_probe_context(&tmp.path().join("probe")).unwrap();
-        let bin = std::fs::read(ctx.dir.join("devenv-probe")).unwrap();
-        assert_eq!(&bin[..4], b"\x7fELF");
-        assert_eq!(u16::from_le_bytes([bin[18], bin[19]]), 62, "EM_X86_64");
-        let mode = std::fs::metadata(ctx.dir.join("devenv-probe"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o755);
+        // ELF e_machine: 62 = EM_X86_64, 183 = EM_AARCH64 (include/uapi/linux/elf-em.h).
+        for (file, machine) in [("devenv-probe-amd64", 62), ("devenv-probe-arm64", 183)] {
+            let bin = std::fs::read(ctx.dir.join(file)).unwrap();
+            assert_eq!(&bin[..4], b"\x7fELF");
+            assert_eq!(u16::from_le_bytes([bin[18], bin[19]]), machine, "{file}");
+            let mode = std::fs::metadata(ctx.dir.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o755);
+        }
         let dockerfile = std::fs::read_to_string(&ctx.dockerfile).unwrap();
         assert!(dockerfile.contains("FROM scratch"));
+        for file in ["devenv-probe-amd64", "devenv-probe-arm64"] {
+            assert!(
+                dockerfile.contains(&format!("COPY {file} /{file}")),
+                "{dockerfile}"
+            );
+        }
         assert_eq!(probe_image_tag().len(), 12);
     }
 }

@@ -432,6 +432,7 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
                 300,
             );
             del.env.push(("LOG_COLORS".into(), "false".into()));
+            del.env.extend(k3d_kubeconfig_env());
             let mode = user_kubeconfig_mode();
             let deleted = ctx.run(step, &del).await;
             restore_kubeconfig_mode(mode);
@@ -540,15 +541,26 @@ async fn wait_for_api(
     }
 }
 
-/// The user's kubeconfig that k3d rewrites (`merge -d`, `cluster delete`) and its mode.
+/// The user's kubeconfig that k3d rewrites (`merge -d`, `cluster delete`; with several files
+/// in `$KUBECONFIG`, the one devenv merges into with `--output`) and its mode.
 pub fn user_kubeconfig_mode() -> Option<(std::path::PathBuf, u32)> {
     use std::os::unix::fs::PermissionsExt;
     let paths = crate::kubeconfig::default_kubeconfig_paths();
-    let [path] = paths.as_slice() else {
-        return None;
+    let path = match paths.as_slice() {
+        [path] => path.clone(),
+        _ => crate::kubeconfig::merge_target(&paths)?,
     };
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
-    Some((path.clone(), mode))
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
+    Some((path, mode))
+}
+
+/// `KUBECONFIG=FILE` for a `k3d cluster delete` when `$KUBECONFIG` lists several files:
+/// k3d removes the cluster's entries from "the default kubeconfig" only when there is one
+/// (pkg/client/kubeconfig.go `KubeconfigRemoveClusterFromDefaultConfig` fails on several,
+/// and cluster delete then only warns), so it is pointed at the file devenv merged into.
+pub fn k3d_kubeconfig_env() -> Option<(String, String)> {
+    let target = crate::kubeconfig::merge_target(&crate::kubeconfig::default_kubeconfig_paths())?;
+    Some(("KUBECONFIG".into(), target.display().to_string()))
 }
 
 /// k3d writes the kubeconfig to a new 0600 file (clientcmd.WriteToFile) renamed over the old

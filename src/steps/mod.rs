@@ -142,6 +142,14 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         }
         // Docker up but k3d missing: devenv's own registry may hold its port; the check
         // runs once k3d is there.
+        if cfg.cluster.merge_kubeconfig {
+            // The kubeconfig files take the context: found out before the cluster exists.
+            if let Err((m, hint)) = crate::kubeconfig::check_merge_target(
+                &crate::kubeconfig::default_kubeconfig_paths(),
+            ) {
+                checks.push(preflight::Check::fail("kubeconfig", m, hint));
+            }
+        }
     }
     let problems: Vec<&preflight::Check> = checks
         .iter()

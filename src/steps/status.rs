@@ -51,8 +51,13 @@ async fn read(
         .map_err(|e| format!("`{}` did not print JSON: {e}", cmd.display()))
 }
 
-/// The `local-registry-hosting` ConfigMap (KEP-1755) must advertise the registry devenv pushes to.
-pub fn check_registry_hosting(cm: &Value, port: u16) -> Result<String, String> {
+/// The `local-registry-hosting` ConfigMap (KEP-1755) must advertise the registry devenv
+/// pushes to, as k3d writes it for a registry the cluster uses (`registries.use`): k3d
+/// pkg/client/cluster.go turns the registry container back into a spec with
+/// `RegistryFromNode` (pkg/client/registry.go), which keeps no host name, so
+/// `RegistryGenerateLocalRegistryHostingConfigMapYAML` advertises the address the port is
+/// bound to (`registry.bind`), with `0.0.0.0` written as `localhost`.
+pub fn check_registry_hosting(cm: &Value, port: u16, bind: &str) -> Result<String, String> {
     let text = cm
         .pointer("/data/localRegistryHosting.v1")
         .and_then(Value::as_str)
@@ -62,12 +67,21 @@ pub fn check_registry_hosting(cm: &Value, port: u16) -> Result<String, String> {
         .find_map(|l| l.trim().strip_prefix("host:"))
         .map(|h| h.trim().trim_matches('"').to_string())
         .ok_or("no host in localRegistryHosting.v1")?;
-    let ok = [format!("localhost:{port}"), format!("127.0.0.1:{port}")].contains(&host);
-    if ok {
+    let bound = match bind {
+        "" | "0.0.0.0" => "localhost",
+        b => b,
+    };
+    let mut expected = vec![format!("{bound}:{port}")];
+    if ["localhost", "127.0.0.1"].contains(&bound) {
+        // The same address either way (an older devenv or k3d wrote the other).
+        expected.extend([format!("localhost:{port}"), format!("127.0.0.1:{port}")]);
+    }
+    if expected.contains(&host) {
         Ok(format!("advertises {host}"))
     } else {
         Err(format!(
-            "advertises {host}, but devenv pushes to localhost:{port}"
+            "advertises {host}, but the registry devenv pushes to is bound to {}",
+            expected[0]
         ))
     }
 }
@@ -267,7 +281,11 @@ pub async fn observe(
                         false,
                         e,
                     ),
-                    Ok(v) => match check_registry_hosting(&v, loaded.config.registry.port) {
+                    Ok(v) => match check_registry_hosting(
+                        &v,
+                        loaded.config.registry.port,
+                        &loaded.config.registry.bind,
+                    ) {
                         Ok(d) => comp(
                             "registry-hosting",
                             "kube-public/local-registry-hosting",
@@ -443,4 +461,29 @@ pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
     super::preflight::run_all(&runner, &input)
         .await
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cm(host: &str) -> Value {
+        serde_json::json!({"data": {"localRegistryHosting.v1": format!(
+            "help: https://k3d.io/stable/usage/registries/#using-a-local-registry\nhost: {host}\nhostFromClusterNetwork: k3d-p-registry:5000\nhostFromContainerRuntime: k3d-p-registry:5000\n"
+        )}})
+    }
+
+    #[test]
+    fn registry_hosting_is_the_bound_address() {
+        assert!(check_registry_hosting(&cm("127.0.0.1:5111"), 5111, "127.0.0.1").is_ok());
+        assert!(check_registry_hosting(&cm("localhost:5111"), 5111, "127.0.0.1").is_ok());
+        assert!(check_registry_hosting(&cm("localhost:5111"), 5111, "0.0.0.0").is_ok());
+        assert!(check_registry_hosting(&cm("192.168.1.10:5111"), 5111, "192.168.1.10").is_ok());
+        assert_eq!(
+            check_registry_hosting(&cm("localhost:5111"), 5111, "192.168.1.10").unwrap_err(),
+            "advertises localhost:5111, but the registry devenv pushes to is bound to 192.168.1.10:5111"
+        );
+        assert!(check_registry_hosting(&cm("127.0.0.1:5112"), 5111, "127.0.0.1").is_err());
+        assert!(check_registry_hosting(&serde_json::json!({}), 5111, "127.0.0.1").is_err());
+    }
 }

@@ -592,7 +592,7 @@ async fn explain(ctx: &Ctx, step_id: &str, k: &Kubectl, target: &overlays::WaitT
 /// plan's commands, with the probe's random namespace in place of `devenv-verify-RANDOM`.
 pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     use overlays::verify::{
-        check_node_architectures, interpret_probe_results, probe_image_tag, write_probe_context,
+        interpret_probe_results, probe_arch_for_nodes, probe_image_tag, write_probe_context,
         VerifyProbe, DEFAULT_PROBE_PORT, PROBE_IMAGE_NAME,
     };
     if ctx.was_done(step) {
@@ -642,7 +642,23 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             )));
         }
     }
-    check_node_architectures(&nodes.stdout_str()).map_err(StepError::new)?;
+    // On devenv's k3d cluster, k3s's own CNI or policy controller beside Calico: the probe
+    // would prove nothing. (An existing k3s cluster may rightly use k3s's own.)
+    let conflicts =
+        if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
+            overlays::verify::k3s_conflicts_with_calico(&nodes.stdout_str())
+        } else {
+            vec![]
+        };
+    if !conflicts.is_empty() {
+        return Err(StepError::new(format!(
+            "NetworkPolicy verification failed:\n  {}",
+            conflicts.join("\n  ")
+        ))
+        .hint("recreate the cluster (`devenv reset`): devenv's k3d config passes --flannel-backend=none and --disable-network-policy to every server"));
+    }
+    // The nodes' architecture picks the probe program (amd64 or arm64).
+    let arch = probe_arch_for_nodes(&nodes.stdout_str()).map_err(StepError::new)?;
 
     // A verify killed half-way left its namespace: delete it first.
     if let Some(old) = crate::overlays::verify::leftover_namespace(&ctx.state_dir()) {
@@ -662,7 +678,7 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         crate::overlays::verify::clear_pending_namespace(&ctx.state_dir());
     }
     let pull_ref = format!("{}/{PROBE_IMAGE_NAME}:{tag}", ctx.plan.registry.pull);
-    let probe = VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT);
+    let probe = VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT).on(arch);
     crate::overlays::verify::record_pending_namespace(&ctx.state_dir(), &probe.namespace)
         .map_err(|e| StepError::new(format!("cannot write .devenv/verify/namespace: {e}")))?;
     let with_ns = |c: &PlannedCommand| {

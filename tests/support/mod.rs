@@ -462,3 +462,51 @@ impl Sandbox {
             .unwrap_or(serde_json::json!({}))
     }
 }
+
+/// Blocks of fixed test ports, one per test file that needs ports known in advance (a
+/// devenv.toml is written before anything listens). They lie below the kernel's ephemeral
+/// range (Linux 32768-60999, `net.ipv4.ip_local_port_range`), so an outgoing connection can
+/// never hold one, and apart from each other, so two tests running at once never collide:
+/// each test of a file takes its own `n`. All blocks stay within 21000-21999: scripts/test.sh
+/// starts its registry on a random port of 22000-31999.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortBlock {
+    /// tests/up_engine.rs (two ports per test).
+    UpEngine,
+    /// tests/verify_probe.rs.
+    VerifyProbe,
+    /// tests/loopback_only.rs.
+    LoopbackOnly,
+    /// tests/real_world/cluster.rs.
+    RealWorldCluster,
+}
+
+impl PortBlock {
+    /// First port and size of the block.
+    pub fn range(self) -> (u16, u16) {
+        match self {
+            PortBlock::UpEngine => (21100, 400),
+            PortBlock::VerifyProbe => (21500, 100),
+            PortBlock::LoopbackOnly => (21600, 100),
+            PortBlock::RealWorldCluster => (21700, 100),
+        }
+    }
+}
+
+/// Port `n` of `block`; panics when `n` is outside the block or the block reaches into this
+/// machine's ephemeral range (a collision could then come back).
+pub fn reserved_port(block: PortBlock, n: u16) -> u16 {
+    let (first, len) = block.range();
+    assert!(n < len, "{block:?} has {len} ports, not {}", n + 1);
+    let port = first + n;
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    assert!(
+        first + len <= ephemeral_low,
+        "{block:?} ({first}..{}) reaches into the ephemeral port range (from {ephemeral_low})",
+        first + len
+    );
+    port
+}
