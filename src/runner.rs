@@ -1415,8 +1415,12 @@ mod tests {
         let records = dir.path().join("children");
         let r = runner(dir.path()).with_child_records(records.clone());
         let rec_dir = records.clone();
+        // The record is written right after the spawn (the pid is its name): wait for it.
+        let d = rec_dir.display();
+        let script =
+            format!("while [ -z \"$(ls '{d}' 2>/dev/null)\" ]; do sleep 0.01; done; ls '{d}'");
         let out = r
-            .run("s", &sh(&format!("ls '{}'", rec_dir.display())))
+            .run("s", &sh(&script).timeout(Duration::from_secs(10)))
             .await
             .unwrap();
         assert!(

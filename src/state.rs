@@ -134,11 +134,31 @@ pub fn ensure_state_dir(state_dir: &Path) -> io::Result<()> {
     }
 }
 
-/// This checkout's ownership id, or `None` when it has none yet (see [`checkout_id`]).
+/// This checkout's ownership id, or `None` when it has none yet (see [`checkout_id`]), or
+/// when the file was made for another folder (a copied or moved checkout).
 pub fn read_checkout_id(state_dir: &Path) -> Option<String> {
+    match read_checkout_file(state_dir)? {
+        (id, root) if root == checkout_root(state_dir) => Some(id),
+        _ => None,
+    }
+}
+
+/// The id and the checkout folder recorded in `.devenv/checkout-id`.
+fn read_checkout_file(state_dir: &Path) -> Option<(String, String)> {
     let text = fs::read_to_string(state_dir.join(CHECKOUT_ID_FILE)).ok()?;
-    let id = text.trim();
-    is_checkout_id(id).then(|| id.to_string())
+    let mut lines = text.lines();
+    let id = lines.next()?.trim().to_string();
+    let root = lines.next().unwrap_or("").to_string();
+    is_checkout_id(&id).then_some((id, root))
+}
+
+/// The checkout folder the id belongs to: the state directory's parent, resolved.
+fn checkout_root(state_dir: &Path) -> String {
+    let root = state_dir.parent().unwrap_or(state_dir);
+    fs::canonicalize(root)
+        .unwrap_or_else(|_| root.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// 32 lowercase hex digits.
@@ -149,36 +169,69 @@ pub fn is_checkout_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// This checkout's ownership id (`.devenv/checkout-id`), made on first use: 128 random
-/// bits. devenv puts it on everything it creates (a label on every k3d node, a volume path
-/// on its registries) and deletes or adopts only what carries it. It lives in its own file,
-/// not in the journal, so that deleting a corrupt `state.json` keeps what devenv owns.
-pub fn checkout_id(state_dir: &Path) -> io::Result<String> {
-    if let Some(id) = read_checkout_id(state_dir) {
-        return Ok(id);
+/// What [`checkout_id`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutId {
+    pub id: String,
+    /// Set when `.devenv/` was copied or moved from another folder: the folder its old id
+    /// belonged to. This checkout got a new id (what the other one created stays its own).
+    pub replaced_from: Option<String>,
+}
+
+/// This checkout's ownership id (`.devenv/checkout-id`: the id, then the folder it belongs
+/// to), made on first use: 128 random bits. devenv puts it on everything it creates (a
+/// label on every k3d node, a volume path on its registries) and deletes or adopts only
+/// what carries it. It lives in its own file, not in the journal, so that deleting a corrupt
+/// `state.json` keeps what devenv owns; and it is bound to the folder, so that a copy of the
+/// project with its `.devenv/` (`cp -r`) is another checkout, not a second owner.
+pub fn checkout_id(state_dir: &Path) -> io::Result<CheckoutId> {
+    let root = checkout_root(state_dir);
+    let old = read_checkout_file(state_dir);
+    if let Some((id, r)) = &old {
+        if *r == root {
+            return Ok(CheckoutId {
+                id: id.clone(),
+                replaced_from: None,
+            });
+        }
     }
     ensure_state_dir(state_dir)?;
     let mut bytes = [0u8; 16];
     File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let path = state_dir.join(CHECKOUT_ID_FILE);
+    let content = format!("{id}\n{root}\n");
+    if old.is_some() {
+        write_atomic(&path, content.as_bytes())?;
+        return Ok(CheckoutId {
+            id,
+            replaced_from: old.map(|(_, r)| r),
+        });
+    }
     // Two devenvs starting at once: the first one's id wins, the other reads it.
     match OpenOptions::new().write(true).create_new(true).open(&path) {
         Ok(mut f) => {
-            f.write_all(format!("{id}\n").as_bytes())?;
+            f.write_all(content.as_bytes())?;
             f.sync_all()?;
-            Ok(id)
+            Ok(CheckoutId {
+                id,
+                replaced_from: None,
+            })
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match read_checkout_id(state_dir) {
+            Some(id) => Ok(CheckoutId {
+                id,
+                replaced_from: None,
+            }),
             // An empty or torn file from a crash between create and write: replace it.
-            match read_checkout_id(state_dir) {
-                Some(id) => Ok(id),
-                None => {
-                    write_atomic(&path, format!("{id}\n").as_bytes())?;
-                    Ok(id)
-                }
+            None => {
+                write_atomic(&path, content.as_bytes())?;
+                Ok(CheckoutId {
+                    id,
+                    replaced_from: None,
+                })
             }
-        }
+        },
         Err(e) => Err(e),
     }
 }

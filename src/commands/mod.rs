@@ -179,12 +179,21 @@ pub fn prepare_plan(
     // This checkout's ownership id (and `.devenv/.gitignore`), before the plan renders it
     // into the k3d config and the registry's create command.
     let state_dir = crate::render::state_dir(&loaded.root);
-    if let Err(e) = crate::state::checkout_id(&state_dir) {
-        eprintln!(
-            "error: cannot write {}: {e}",
-            state_dir.join(crate::state::CHECKOUT_ID_FILE).display()
-        );
-        return Err(Exit::StepFailed);
+    match crate::state::checkout_id(&state_dir) {
+        Ok(c) => {
+            if let Some(from) = c.replaced_from {
+                eprintln!(
+                    "note: .devenv/ was copied or moved from {from}: this checkout gets its own ownership id; a cluster or registry the other one created is not this one's (`devenv down --force` deletes it)"
+                );
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot write {}: {e}",
+                state_dir.join(crate::state::CHECKOUT_ID_FILE).display()
+            );
+            return Err(Exit::StepFailed);
+        }
     }
     let tags = crate::steps::images::compute_tags(loaded).map_err(|e| {
         eprintln!("error: {e}");

@@ -564,6 +564,7 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
             return Exit::StepFailed;
         }
     };
+    stop_leftovers(&state_dir, reporter);
     if loaded.config.cluster.provider == ClusterProvider::Existing {
         let exit = teardown_existing(loaded, reporter);
         if exit == Exit::Success {
@@ -572,7 +573,6 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
         }
         return exit;
     }
-    stop_leftovers(&state_dir, reporter);
     let rt = runtime();
     rt.block_on(async {
         let cancel = CancellationToken::new();
@@ -824,7 +824,9 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
     rt.block_on(async {
         let cancel = CancellationToken::new();
         let _ = crate::runner::install_signal_handlers(cancel.clone());
-        let runner = Runner::new(log_dir(loaded), cancel);
+        let runner = Runner::new(log_dir(loaded), cancel).with_child_records(
+            crate::render::state_dir(&loaded.root).join(CHILDREN_DIR),
+        );
         let run = |argv: Vec<String>, timeout: u64| {
             let runner = runner.clone();
             let root = loaded.root.clone();

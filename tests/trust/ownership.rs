@@ -75,8 +75,17 @@ pub fn registries(sb: &Sandbox) -> Vec<String> {
         .collect()
 }
 
+/// The id in `DIR/.devenv/checkout-id` (its first line; the second names the folder).
+fn id_of(sb: &Sandbox, dir: &str) -> String {
+    sb.read(format!("{dir}.devenv/checkout-id"))
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 fn checkout_id(sb: &Sandbox) -> String {
-    sb.read(".devenv/checkout-id").trim().to_string()
+    id_of(sb, "")
 }
 
 /// devenv's create failed (after it had been recorded in the journal), then someone made a
@@ -144,7 +153,7 @@ fn down_leaves_the_cluster_another_checkout_made_after_ours_was_deleted() {
     sb.write("other/devenv.toml", &toml("own2", 2, ""));
     let r = run(&sb, &["-f", "other/devenv.toml", "up"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let other_id = sb.read("other/.devenv/checkout-id").trim().to_string();
+    let other_id = id_of(&sb, "other/");
     assert_ne!(other_id, checkout_id(&sb));
     sb.clear_calls();
     let r = run(&sb, &["down"]);
@@ -312,4 +321,37 @@ fn reset_leaves_a_cluster_devenv_did_not_create() {
         "{:?}",
         sb.calls()
     );
+}
+
+/// A copy of the project with its `.devenv/` (`cp -r`) is another checkout: it gets its own
+/// id, so the original's `down` leaves the cluster the copy made.
+#[test]
+fn a_copied_checkout_is_another_owner() {
+    let sb = Sandbox::new();
+    project(&sb, "own6", 6);
+    let r = run(&sb, &["up"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = checkout_id(&sb);
+    sb.k3d_ok(&["cluster", "delete", "own6"]);
+    let copy = sb.root.path().join("copy");
+    let out = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&sb.project)
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let r = run(
+        &sb,
+        &["-f", copy.join("devenv.toml").to_str().unwrap(), "up"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.text.contains("copied or moved from"), "{r:?}");
+    let copy_id = std::fs::read_to_string(copy.join(".devenv/checkout-id")).unwrap();
+    let copy_id = copy_id.lines().next().unwrap();
+    assert_ne!(copy_id, id);
+    assert_eq!(checkout_id(&sb), id, "the original keeps its id");
+    let r = run(&sb, &["down"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(clusters(&sb).contains(&"own6".to_string()), "{r:?}");
 }

@@ -97,6 +97,10 @@ fn sigkill_leaves_no_child_running_and_the_next_up_stops_what_is_left() {
         },
     );
     let (fake, grandchild) = pids.unwrap();
+    // devenv records a child right after spawning it.
+    wait_until(Duration::from_secs(5), "the child record", || {
+        std::fs::read_dir(sb.path(".devenv/children")).is_ok_and(|mut d| d.next().is_some())
+    });
     devenv.kill().unwrap();
     devenv.wait().unwrap();
     wait_until(
