@@ -863,3 +863,29 @@ fn a_statefulset_whose_service_name_changed_is_recreated() {
     let s = get_json(&sb, "stsname", &["statefulset", "db", "-n", "shop"]);
     assert_eq!(s["spec"]["serviceName"], "db-headless");
 }
+
+#[test]
+fn an_overlay_applied_into_a_namespace_still_terminating_waits_for_it_and_creates_it_again() {
+    // Someone deleted the namespace (or a down that did not wait): it takes 3 s to go.
+    let sb = Sandbox::new()
+        .sleep_scale(0.05)
+        .env("DEVENV_FAKE_NAMESPACE_TERMINATION_MS", "3000");
+    project(&sb, "terminating", "\"auto\"");
+    overlay(&sb, &[("migrate.yaml", &job("migrate", "1", ""))]);
+    up_ok(&sb);
+    admin(
+        &sb,
+        "terminating",
+        &["delete", "namespace", "shop", "--wait=false"],
+    );
+    overlay(&sb, &[("migrate.yaml", &job("migrate", "2", ""))]);
+    let r = up_ok(&sb);
+    assert!(
+        r.text().contains("namespace(s) shop still terminating"),
+        "{r:?}"
+    );
+    let ns = get_json(&sb, "terminating", &["namespace", "shop"]);
+    assert_eq!(ns["status"]["phase"], "Active", "{ns:#}");
+    let j = get_json(&sb, "terminating", &["job", "migrate", "-n", "shop"]);
+    assert_eq!(condition(&j, "Complete").as_deref(), Some("True"), "{j:#}");
+}
