@@ -231,7 +231,6 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
                     &step.id,
                     &k,
                     name,
-                    &rendered,
                     &inventory,
                     &applied_before,
                     &changes,
@@ -477,12 +476,13 @@ async fn recreate(
     step_id: &str,
     k: &Kubectl,
     overlay: &str,
-    rendered: &RenderedOverlay,
     inventory: &crate::tenancy::Inventory,
     applied_before: &crate::tenancy::Inventory,
     changes: &[overlays::ImmutableChange],
     timeout: Duration,
 ) -> Result<(), StepError> {
+    // Every object first: if one is not devenv's, nothing is deleted at all.
+    let mut doomed = Vec::new();
     for change in changes {
         // The object in this overlay's rendering (the error names kind and name only).
         let refs: Vec<&crate::tenancy::ObjectRef> = inventory
@@ -490,7 +490,6 @@ async fn recreate(
             .iter()
             .filter(|r| r.kind == change.kind && r.group() == change.group && r.name == change.name)
             .collect();
-        let _ = rendered;
         let what = format!("{}/{}", change.display_kind(), change.name);
         if refs.is_empty() {
             return Err(StepError::new(format!(
@@ -519,21 +518,29 @@ async fn recreate(
                     change.fields_text()
                 )));
             }
-            ctx.run_cmd(
-                step_id,
-                &cmd_of(
-                    k.delete_foreground_argv(&r.resource_arg(), &r.name, ns, timeout),
-                    &ctx.root,
-                    timeout + Duration::from_secs(30),
-                ),
-                &format!("delete {what}{place} to create it again"),
-            )
-            .await?;
-            ctx.reporter.info(&format!(
-                "overlay {overlay}: re-created {what}{place} ({} cannot change in place)",
-                change.fields_text()
-            ));
+            doomed.push((change, r, what.clone(), place));
         }
+    }
+    for (change, r, what, place) in doomed {
+        ctx.run_cmd(
+            step_id,
+            &cmd_of(
+                k.delete_foreground_argv(
+                    &r.resource_arg(),
+                    &r.name,
+                    r.namespace.as_deref(),
+                    timeout,
+                ),
+                &ctx.root,
+                timeout + Duration::from_secs(30),
+            ),
+            &format!("delete {what}{place} to create it again"),
+        )
+        .await?;
+        ctx.reporter.info(&format!(
+            "overlay {overlay}: re-created {what}{place} ({} cannot change in place)",
+            change.fields_text()
+        ));
     }
     Ok(())
 }
