@@ -331,6 +331,9 @@ fn a_failing_job_is_reported_within_seconds_with_its_log() {
         "job/migrate in shop failed (BackoffLimitExceeded: Job has reached the specified backoff limit)",
         "error: relation \"users\" does not exist",
         "running 0042_users.sql",
+        // its events, as the Job controller records them
+        "Warning BackoffLimitExceeded: Job has reached the specified backoff limit",
+        "Normal SuccessfulCreate: Created pod: migrate-",
     ] {
         assert!(text.contains(want), "missing {want:?}: {r:?}");
     }
