@@ -855,6 +855,43 @@ impl View<'_> {
         labels
     }
 
+    /// The events the Job controller records about a Job (kubernetes
+    /// pkg/controller/job/job_controller.go): `SuccessfulCreate` "Created pod: NAME" when
+    /// its pod is created, then `Completed` "Job completed", or a Warning with the failure's
+    /// reason and message (BackoffLimitExceeded, DeadlineExceeded).
+    fn job_events(&self, job: &Obj) -> Vec<Value> {
+        let ns = job.namespace.clone().unwrap_or_else(|| "default".into());
+        let event = |at: u64, kind: &str, reason: &str, message: String, n: u32| {
+            let name = format!("{}.{:x}{n}", job.name, job.rollout_ms);
+            json!({"apiVersion":"v1","kind":"Event","count":1,"type":kind,"reason":reason,"message":message,
+                "firstTimestamp":rfc3339_utc(at),"lastTimestamp":rfc3339_utc(at),
+                "involvedObject":{"apiVersion":"batch/v1","kind":"Job","name":job.name,"namespace":ns,"uid":job.uid},
+                "metadata":{"name":name,"namespace":ns,"creationTimestamp":rfc3339_utc(at)},
+                "source":{"component":"job-controller"}})
+        };
+        let mut out = Vec::new();
+        // The controller creates the pod at once (scheduled or not).
+        let pod = self.job_pod(job);
+        let pod_name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
+        out.push(event(
+            job.rollout_ms,
+            "Normal",
+            "SuccessfulCreate",
+            format!("Created pod: {pod_name}"),
+            0,
+        ));
+        match self.job_outcome(job) {
+            Some((at, _, None)) => {
+                out.push(event(at, "Normal", "Completed", "Job completed".into(), 1))
+            }
+            Some((at, _, Some((reason, message)))) => {
+                out.push(event(at, "Warning", reason, message.into(), 1))
+            }
+            None => {}
+        }
+        out
+    }
+
     /// The pod of a Job (`NAME-xxxxx`), as the API server shows it.
     fn job_pod(&self, job: &Obj) -> Value {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -1142,6 +1179,16 @@ impl View<'_> {
                         "ippools".into(),
                         self.tigerastatus("ippools", created, created),
                     ));
+                }
+            }
+        }
+        if t.group.is_empty() && t.kind == "Event" {
+            for job in self.cluster.objects.iter().filter(|o| {
+                is_kind(o, "batch", "Job") && (ns.is_none() || o.namespace.as_deref() == ns)
+            }) {
+                for (i, e) in self.job_events(job).into_iter().enumerate() {
+                    let name = format!("{}.{:x}{i}", job.name, job.rollout_ms);
+                    out.push((job.namespace.clone().unwrap_or_default(), name, e));
                 }
             }
         }

@@ -1178,6 +1178,30 @@ impl<'a> Kubectl<'a> {
         let targets = self.resource_args(&v, &p.args, false)?;
         let all_ns = p.bool("all-namespaces", false);
         let sel = p.str("selector").map(parse_selector).unwrap_or_default();
+        // --field-selector: `path=value`, `path==value`, `path!=value`, comma-separated, on
+        // the fields the API indexes (apimachinery pkg/fields/selector.go; for events
+        // involvedObject.*, reason, type, source: pkg/registry/core/event/strategy.go).
+        let fields: Vec<(String, bool, String)> = p
+            .str("field-selector")
+            .unwrap_or("")
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                if let Some((k, v)) = t.split_once("!=") {
+                    (k.to_string(), false, v.to_string())
+                } else {
+                    let (k, v) = t.split_once('=').unwrap_or((t, ""));
+                    (k.to_string(), true, v.trim_start_matches('=').to_string())
+                }
+            })
+            .collect();
+        let field_ok = |o: &Value| {
+            fields.iter().all(|(k, eq, v)| {
+                let ptr = format!("/{}", k.replace('.', "/"));
+                let got = o.pointer(&ptr).and_then(Value::as_str).unwrap_or("");
+                (got == v) == *eq
+            })
+        };
         let mut items = Vec::new();
         let mut errors = Vec::new();
         let single = targets.len() == 1 && targets[0].1.is_some();
@@ -1196,7 +1220,7 @@ impl<'a> Kubectl<'a> {
                 None => items.extend(
                     v.list(rt, ns)
                         .into_iter()
-                        .filter(|o| matches_selector(o, &sel))
+                        .filter(|o| matches_selector(o, &sel) && field_ok(o))
                         .map(|o| (rt.clone(), o)),
                 ),
             }

@@ -679,6 +679,25 @@ pub fn parse_immutable_changes(stderr: &str) -> Vec<ImmutableChange> {
     out
 }
 
+/// The namespaces an apply could not create content in because they are being deleted
+/// (`… is forbidden: unable to create new content in namespace X because it is being
+/// terminated`, kubernetes apiserver pkg/admission/plugin/namespace/lifecycle), each once.
+pub fn terminating_namespaces(stderr: &str) -> Vec<String> {
+    const MARK: &str = "unable to create new content in namespace ";
+    let mut out: Vec<String> = Vec::new();
+    for (i, _) in stderr.match_indices(MARK) {
+        let rest = &stderr[i + MARK.len()..];
+        if let Some(ns) = rest.split_whitespace().next() {
+            if rest[ns.len()..].starts_with(" because it is being terminated")
+                && !out.iter().any(|n| n == ns)
+            {
+                out.push(ns.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Whether the overlay declares this StatefulSet or DaemonSet with `updateStrategy.type:
 /// OnDelete`: `kubectl rollout status` refuses those ("rollout status is only available for
 /// RollingUpdate strategy type", kubectl pkg/polymorphichelpers/rollout_status.go), so devenv
@@ -1206,6 +1225,13 @@ Error from server (NotFound): namespaces \"x\" not found";
             ]
         );
         assert!(parse_immutable_changes("error: something else").is_empty());
+    }
+
+    #[test]
+    fn terminating_namespaces_are_found_in_apply_errors() {
+        let stderr = "Error from server (Forbidden): error when serverside-apply \"f\": jobs.batch \"m\" is forbidden: unable to create new content in namespace shop because it is being terminated\nError from server (Forbidden): error when serverside-apply \"f\": services \"s\" is forbidden: unable to create new content in namespace shop because it is being terminated\nError from server (NotFound): namespaces \"x\" not found";
+        assert_eq!(terminating_namespaces(stderr), ["shop"]);
+        assert!(terminating_namespaces("error: other").is_empty());
     }
 
     #[test]

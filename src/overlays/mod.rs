@@ -24,11 +24,12 @@ mod rendered;
 pub mod verify;
 mod wrapper;
 
+pub(crate) use apply::timeout_flag;
 pub use apply::{
     explain_not_ready, explain_pods, job_failure, parse_immutable_changes, parse_wait_spec,
     plan_apply, pods_selector, ready_without_rollout, rollout_status_unsupported,
-    updates_on_delete, ApplyFiles, ApplyPlan, ImmutableChange, Kubectl, WaitKind, WaitRef,
-    WaitSpec, WaitTarget,
+    terminating_namespaces, updates_on_delete, ApplyFiles, ApplyPlan, ImmutableChange, Kubectl,
+    WaitKind, WaitRef, WaitSpec, WaitTarget,
 };
 pub use namespaces::{render_namespaces, NamespaceSpec, PodSecurityLevel};
 pub use rendered::{render_argv, Manifest, RenderedOverlay};

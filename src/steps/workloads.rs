@@ -207,27 +207,37 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
     if let Some(rest) = &files.rest {
         let apply = cmd_of(k.apply_argv(rest), &ctx.root, Duration::from_secs(300));
         let purpose = format!("apply overlay {name}");
-        if let Err(e) = ctx.run_cmd(&step.id, &apply, &purpose).await {
-            if e.is_interrupted() {
+        // What the API server refuses for a while or until devenv acts: a namespace still
+        // terminating (wait until it is gone, then the apply creates it again), a field that
+        // cannot change in place (re-create the object). Then apply again (one cause may
+        // hide the other: a re-created object meets the terminating namespace).
+        let mut retries = 0;
+        while let Err(e) = ctx.run_cmd(&step.id, &apply, &purpose).await {
+            if e.is_interrupted() || retries == 2 {
                 return Err(e);
             }
+            let terminating = overlays::terminating_namespaces(&e.message);
             let changes = overlays::parse_immutable_changes(&e.message);
-            if changes.is_empty() {
+            if terminating.is_empty() && changes.is_empty() {
                 return Err(e);
             }
-            recreate(
-                ctx,
-                &step.id,
-                &k,
-                name,
-                &rendered,
-                &inventory,
-                &applied_before,
-                &changes,
-                timeout,
-            )
-            .await?;
-            ctx.run_cmd(&step.id, &apply, &purpose).await?;
+            retries += 1;
+            if !terminating.is_empty() {
+                wait_namespaces_gone(ctx, &step.id, &k, name, &terminating, timeout).await?;
+            }
+            if !changes.is_empty() {
+                recreate(
+                    ctx,
+                    &step.id,
+                    &k,
+                    name,
+                    &inventory,
+                    &applied_before,
+                    &changes,
+                    timeout,
+                )
+                .await?;
+            }
         }
     }
     let deadline = std::time::Instant::now() + timeout;
@@ -466,12 +476,13 @@ async fn recreate(
     step_id: &str,
     k: &Kubectl,
     overlay: &str,
-    rendered: &RenderedOverlay,
     inventory: &crate::tenancy::Inventory,
     applied_before: &crate::tenancy::Inventory,
     changes: &[overlays::ImmutableChange],
     timeout: Duration,
 ) -> Result<(), StepError> {
+    // Every object first: if one is not devenv's, nothing is deleted at all.
+    let mut doomed = Vec::new();
     for change in changes {
         // The object in this overlay's rendering (the error names kind and name only).
         let refs: Vec<&crate::tenancy::ObjectRef> = inventory
@@ -479,7 +490,6 @@ async fn recreate(
             .iter()
             .filter(|r| r.kind == change.kind && r.group() == change.group && r.name == change.name)
             .collect();
-        let _ = rendered;
         let what = format!("{}/{}", change.display_kind(), change.name);
         if refs.is_empty() {
             return Err(StepError::new(format!(
@@ -508,23 +518,70 @@ async fn recreate(
                     change.fields_text()
                 )));
             }
-            ctx.run_cmd(
-                step_id,
-                &cmd_of(
-                    k.delete_foreground_argv(&r.resource_arg(), &r.name, ns, timeout),
-                    &ctx.root,
-                    timeout + Duration::from_secs(30),
-                ),
-                &format!("delete {what}{place} to create it again"),
-            )
-            .await?;
-            ctx.reporter.info(&format!(
-                "overlay {overlay}: re-created {what}{place} ({} cannot change in place)",
-                change.fields_text()
-            ));
+            doomed.push((change, r, what.clone(), place));
         }
     }
+    for (change, r, what, place) in doomed {
+        ctx.run_cmd(
+            step_id,
+            &cmd_of(
+                k.delete_foreground_argv(
+                    &r.resource_arg(),
+                    &r.name,
+                    r.namespace.as_deref(),
+                    timeout,
+                ),
+                &ctx.root,
+                timeout + Duration::from_secs(30),
+            ),
+            &format!("delete {what}{place} to create it again"),
+        )
+        .await?;
+        ctx.reporter.info(&format!(
+            "overlay {overlay}: re-created {what}{place} ({} cannot change in place)",
+            change.fields_text()
+        ));
+    }
     Ok(())
+}
+
+/// Namespaces the overlay applies into that are still being deleted (a `down` that did not
+/// wait, someone's `kubectl delete namespace`): wait until they are gone, within the
+/// overlay's timeout, saying so.
+async fn wait_namespaces_gone(
+    ctx: &Ctx,
+    step_id: &str,
+    k: &Kubectl,
+    overlay: &str,
+    namespaces: &[String],
+    timeout: Duration,
+) -> Result<(), StepError> {
+    ctx.reporter.info(&format!(
+        "overlay {overlay}: namespace(s) {} still terminating: waiting up to {} for them to be gone",
+        namespaces.join(", "),
+        humantime::format_duration(timeout)
+    ));
+    let mut args = vec![
+        "wait".to_string(),
+        "--for=delete".to_string(),
+        crate::overlays::timeout_flag(timeout),
+    ];
+    args.extend(namespaces.iter().map(|n| format!("namespace/{n}")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctx.run_cmd(
+        step_id,
+        &cmd_of(k.argv(&args), &ctx.root, timeout + Duration::from_secs(30)),
+        &format!("wait for namespace(s) {} to be gone", namespaces.join(", ")),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        let hint = format!(
+            "`kubectl get namespace {} -o yaml` shows what holds it (finalizers of objects still in it)",
+            namespaces[0]
+        );
+        e.hint(hint)
+    })
 }
 
 /// On a shared cluster, an object that carries this project's and owner's labels was

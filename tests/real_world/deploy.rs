@@ -331,6 +331,9 @@ fn a_failing_job_is_reported_within_seconds_with_its_log() {
         "job/migrate in shop failed (BackoffLimitExceeded: Job has reached the specified backoff limit)",
         "error: relation \"users\" does not exist",
         "running 0042_users.sql",
+        // its events, as the Job controller records them
+        "Warning BackoffLimitExceeded: Job has reached the specified backoff limit",
+        "Normal SuccessfulCreate: Created pod: migrate-",
     ] {
         assert!(text.contains(want), "missing {want:?}: {r:?}");
     }
@@ -862,4 +865,80 @@ fn a_statefulset_whose_service_name_changed_is_recreated() {
     );
     let s = get_json(&sb, "stsname", &["statefulset", "db", "-n", "shop"]);
     assert_eq!(s["spec"]["serviceName"], "db-headless");
+}
+
+#[test]
+fn an_overlay_applied_into_a_namespace_still_terminating_waits_for_it_and_creates_it_again() {
+    // Someone deleted the namespace (or a down that did not wait): it takes 3 s to go.
+    let sb = Sandbox::new()
+        .sleep_scale(0.05)
+        .env("DEVENV_FAKE_NAMESPACE_TERMINATION_MS", "3000");
+    project(&sb, "terminating", "\"auto\"");
+    overlay(&sb, &[("migrate.yaml", &job("migrate", "1", ""))]);
+    up_ok(&sb);
+    admin(
+        &sb,
+        "terminating",
+        &["delete", "namespace", "shop", "--wait=false"],
+    );
+    overlay(&sb, &[("migrate.yaml", &job("migrate", "2", ""))]);
+    let r = up_ok(&sb);
+    assert!(
+        r.text().contains("namespace(s) shop still terminating"),
+        "{r:?}"
+    );
+    let ns = get_json(&sb, "terminating", &["namespace", "shop"]);
+    assert_eq!(ns["status"]["phase"], "Active", "{ns:#}");
+    let j = get_json(&sb, "terminating", &["job", "migrate", "-n", "shop"]);
+    assert_eq!(condition(&j, "Complete").as_deref(), Some("True"), "{j:#}");
+}
+
+#[test]
+fn a_deployment_whose_selector_changed_and_a_service_whose_cluster_ip_changed_are_recreated() {
+    let sb = Sandbox::new();
+    project(&sb, "selectors", "\"auto\"");
+    let files = |app: &str, ip: &str| {
+        [
+            (
+                "api.yaml",
+                format!(
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  selector:\n    matchLabels: {{app: {app}}}\n  template:\n    metadata:\n      labels: {{app: {app}}}\n    spec:\n      containers:\n        - name: api\n          image: docker.io/library/busybox:1.36\n"
+                ),
+            ),
+            (
+                "svc.yaml",
+                format!(
+                    "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\nspec:\n  clusterIP: {ip}\n  selector: {{app: {app}}}\n  ports:\n    - port: 80\n"
+                ),
+            ),
+        ]
+    };
+    let first = files("api", "10.43.0.50");
+    overlay(
+        &sb,
+        &first
+            .iter()
+            .map(|(f, t)| (*f, t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    up_ok(&sb);
+    let second = files("api-v2", "10.43.0.51");
+    overlay(
+        &sb,
+        &second
+            .iter()
+            .map(|(f, t)| (*f, t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let r = up_ok(&sb);
+    for want in [
+        "re-created deployment.apps/api in shop (spec.selector cannot change in place)",
+        "re-created service/api in shop (spec.clusterIPs[0] cannot change in place)",
+    ] {
+        assert!(r.text().contains(want), "missing {want:?}: {r:?}");
+    }
+    let d = get_json(&sb, "selectors", &["deployment", "api", "-n", "shop"]);
+    assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "api-v2");
+    let s = get_json(&sb, "selectors", &["service", "api", "-n", "shop"]);
+    assert_eq!(s["spec"]["clusterIP"], "10.43.0.51");
 }
