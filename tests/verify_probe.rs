@@ -125,6 +125,9 @@ fn namespaces(sb: &Sandbox, name: &str) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|o| o["kind"] == "Namespace")
+        // A namespace deleted with `--wait=false` stays Terminating a while on a real
+        // cluster too: deleted is what devenv can promise.
+        .filter(|o| o["deleted_ms"].is_null())
         .filter_map(|o| o["name"].as_str().map(String::from))
         .collect()
 }

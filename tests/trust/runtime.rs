@@ -254,6 +254,8 @@ fn an_interrupted_verify_leaves_no_namespace_after_the_next_run_real_docker() {
             .into_iter()
             .flatten()
             .filter(|o| o["kind"] == "Namespace")
+            // Deleted (Terminating, as `delete --wait=false` leaves it) counts as cleaned up.
+            .filter(|o| o["deleted_ms"].is_null())
             .filter_map(|o| o["name"].as_str().map(String::from))
             .filter(|n| n.starts_with("devenv-verify-"))
             .collect()
