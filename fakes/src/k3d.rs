@@ -846,16 +846,16 @@ fn lb_node(c: &Cluster, idx: u32, with_config: bool) -> NodeJson {
         role: "loadbalancer".into(),
         image: image_id("ghcr.io/k3d-io/k3d-proxy:5.9.0"),
         volumes: vec![],
+        // k3d proxy/Dockerfile: `ENV ARCH=${ARCH}`, the platform of the image variant the
+        // Docker host pulled (the architecture of the host, like the nodes').
         env: [
-            "K3S_KUBECONFIG_OUTPUT=/output/kubeconfig.yaml",
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "NGINX_VERSION=1.29.1",
-            "OS=linux",
-            "ARCH=amd64",
+            "K3S_KUBECONFIG_OUTPUT=/output/kubeconfig.yaml".to_string(),
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            "NGINX_VERSION=1.29.1".to_string(),
+            "OS=linux".to_string(),
+            format!("ARCH={}", crate::network::node_arch(c, &c.lb_name())),
         ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        .to_vec(),
         cmd: None,
         port_mappings: ports,
         restart: true,

@@ -1028,34 +1028,45 @@ impl View<'_> {
             s
         };
         let mut st = json!({"hostIP":host_ip,"hostIPs":[{"ip":host_ip}],"qosClass":"Burstable","startTime":ts(scheduled)});
-        if run.is_none() && self.images_resolvable(&json!({"kind":"Pod","spec":spec})) {
-            if self.exec_error(pod, spec).is_some() {
-                // `kubectl logs` would show runc's `exec PATH: exec format error`.
-                // The kubelet restarts it with a back-off (kubernetes pkg/kubelet/kuberuntime
-                // kuberuntime_container.go: "back-off ... restarting failed container").
-                let started_at = scheduled + scaled(WORKLOAD_MS);
-                st["phase"] = json!("Running");
-                st["podIP"] = json!(pod_ip);
-                st["podIPs"] = json!([{ "ip": pod_ip }]);
-                st["conditions"] = json!([
-                    cond("PodReadyToStartContainers", true, started_at),
-                    cond("Initialized", true, scheduled),
-                    cond("Ready", false, scheduled),
-                    cond("ContainersReady", false, scheduled),
-                    cond("PodScheduled", true, scheduled)
-                ]);
-                st["containerStatuses"] = json!(containers.iter().map(|c| {
+        if run.is_none()
+            && self.images_resolvable(&json!({"kind":"Pod","spec":spec}))
+            && self.exec_error(pod, spec).is_some()
+        {
+            // `kubectl logs` would show runc's `exec PATH: exec format error`.
+            // The kubelet restarts it with a back-off (kubernetes pkg/kubelet/kuberuntime
+            // kuberuntime_manager.go doBackOff: "back-off %s restarting failed
+            // container=%s pod=%s", the pod as format.Pod: NAME_NAMESPACE(UID)).
+            let obj = self
+                .cluster
+                .objects
+                .iter()
+                .find(|o| o.kind == "Pod" && o.name == pod);
+            let ns = obj
+                .and_then(|o| o.namespace.clone())
+                .unwrap_or_else(|| "default".into());
+            let uid = obj.map(|o| o.uid.clone()).unwrap_or_else(|| uuid_from(pod));
+            let started_at = scheduled + scaled(WORKLOAD_MS);
+            st["phase"] = json!("Running");
+            st["podIP"] = json!(pod_ip);
+            st["podIPs"] = json!([{ "ip": pod_ip }]);
+            st["conditions"] = json!([
+                cond("PodReadyToStartContainers", true, started_at),
+                cond("Initialized", true, scheduled),
+                cond("Ready", false, scheduled),
+                cond("ContainersReady", false, scheduled),
+                cond("PodScheduled", true, scheduled)
+            ]);
+            st["containerStatuses"] = json!(containers.iter().map(|c| {
                     let name = c["name"].as_str().unwrap_or("");
                     let last = json!({"terminated":{"containerID":container_id(c),"exitCode":network::EXEC_FAILED_EXIT,
                         "finishedAt":ts(started_at),"reason":"Error","startedAt":ts(started_at)}});
-                    let mut s = status_of(c, json!({"waiting":{"message":format!("back-off 5m0s restarting failed container={name} pod={pod}_{}({})", self.cluster.name, uuid_from(pod)),"reason":"CrashLoopBackOff"}}), false, false);
+                    let mut s = status_of(c, json!({"waiting":{"message":format!("back-off 5m0s restarting failed container={name} pod={pod}_{ns}({uid})"),"reason":"CrashLoopBackOff"}}), false, false);
                     s["lastState"] = last;
                     s["restartCount"] = json!(5);
                     s["containerID"] = json!(container_id(c));
                     s
                 }).collect::<Vec<_>>());
-                return st;
-            }
+            return st;
         }
         let started = match ready_at {
             Some(at) if at <= now => at,

@@ -664,4 +664,94 @@ mod tests {
         );
         assert!(listens_on(&server, 8080) && !listens_on(&server, 8081));
     }
+
+    fn cluster(arch: &str, use_: &[&str], config: Option<&str>) -> Cluster {
+        serde_json::from_value(json!({"name":"p","created_ms":0,"servers":1,"agents":2,"image":"k3s",
+            "api_host":"127.0.0.1","api_host_ip":"127.0.0.1","api_port":"6550","no_lb":false,"net":0,
+            "token":"t","arch":arch,"registries_use":use_,"registries_config":config}))
+        .unwrap()
+    }
+
+    #[test]
+    fn node_architecture_labels_and_scheduling() {
+        let c = cluster("arm64,amd64", &[], None);
+        assert_eq!(node_arch(&c, "k3d-p-server-0"), "arm64");
+        assert_eq!(node_arch(&c, "k3d-p-agent-0"), "amd64");
+        assert_eq!(node_arch(&c, "k3d-p-agent-1"), "arm64");
+        assert_eq!(node_arch(&cluster("", &[], None), "k3d-p-agent-0"), "amd64");
+        let nodes: Vec<String> = ["k3d-p-agent-0", "k3d-p-agent-1", "k3d-p-server-0"]
+            .map(String::from)
+            .to_vec();
+        let spec = json!({"nodeSelector":{"kubernetes.io/arch":"amd64"}});
+        assert_eq!(schedulable_on(&c, &nodes, &spec), ["k3d-p-agent-0"]);
+        assert_eq!(schedulable_on(&c, &nodes, &json!({})).len(), 3);
+        assert!(schedulable_on(
+            &c,
+            &nodes,
+            &json!({"nodeSelector":{"kubernetes.io/arch":"s390x"}})
+        )
+        .is_empty());
+        let probe =
+            |cmd: &str| json!({"containers":[{"name":"c","command":[cmd],"args":["serve","80"]}]});
+        assert_eq!(exec_error(&probe("/devenv-probe-arm64"), "arm64"), None);
+        assert_eq!(
+            exec_error(&probe("/devenv-probe-amd64"), "arm64").as_deref(),
+            Some("exec /devenv-probe-amd64: exec format error")
+        );
+        // The single-binary image of old: its entrypoint is the x86_64 probe.
+        let old = json!({"containers":[{"name":"c","args":["connect","h","80","1"]}]});
+        assert!(exec_error(&old, "arm64").is_some() && exec_error(&old, "amd64").is_none());
+        assert!(connect_args(&json!({"containers":[{"command":["/devenv-probe-arm64"],"args":["connect","h","80","1"]}]})).is_some());
+        assert!(connect_args(
+            &json!({"containers":[{"command":["/bin/sh"],"args":["connect","h","80","1"]}]})
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn registries_config_as_k3d_reads_it_and_the_mirrors_nodes_get() {
+        let ok =
+            "mirrors:\n  \"localhost:5111\":\n    endpoint:\n      - http://k3d-p-registry:5000\n";
+        let r = parse_registries_config(ok).unwrap();
+        assert_eq!(
+            r.mirrors.unwrap()["localhost:5111"].endpoints.as_deref(),
+            Some(&["http://k3d-p-registry:5000".to_string()][..])
+        );
+        // Unknown keys are ignored (encoding/json), wrong types are not.
+        assert!(parse_registries_config("mirrors:\n  x:\n    endpoints: [a]\n").is_ok());
+        assert_eq!(
+            parse_registries_config("mirrors:\n  x:\n    endpoint: http://a\n").unwrap_err(),
+            "failed to read embedded registries config: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal string into Go struct field Mirror.mirrors.endpoint of type []string"
+        );
+        assert!(parse_registries_config("mirrors: [a]\n").is_err());
+
+        let mut regs = BTreeMap::new();
+        regs.insert(
+            "k3d-p-registry".to_string(),
+            serde_json::from_value::<Registry>(
+                json!({"name":"k3d-p-registry","host":"127.0.0.1","host_ip":"127.0.0.1",
+                "host_port":"5111","image":"registry:2","created_ms":0,"networks":["k3d-p"]}),
+            )
+            .unwrap(),
+        );
+        let with = cluster("", &["k3d-p-registry"], Some(ok));
+        assert_eq!(
+            registry_serving("localhost:5111", &with, &regs).as_deref(),
+            Some("k3d-p-registry")
+        );
+        // k3d's own mirrors: the container name with either port.
+        assert!(registry_serving("k3d-p-registry:5111", &with, &regs).is_some());
+        assert!(registry_serving("k3d-p-registry:5000", &with, &regs).is_some());
+        let without = cluster("", &["k3d-p-registry"], None);
+        assert_eq!(registry_serving("localhost:5111", &without, &regs), None);
+        let typo = cluster(
+            "",
+            &["k3d-p-registry"],
+            Some(&ok.replace("endpoint:", "endpoints:")),
+        );
+        assert_eq!(registry_serving("localhost:5111", &typo, &regs), None);
+        // A mirror to a registry the cluster does not use reaches nothing.
+        let unused = cluster("", &[], Some(ok));
+        assert_eq!(registry_serving("localhost:5111", &unused, &regs), None);
+    }
 }

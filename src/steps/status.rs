@@ -458,9 +458,25 @@ pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
             })
             .collect(),
     };
-    super::preflight::run_all(&runner, &input)
+    let mut checks = super::preflight::run_all(&runner, &input)
         .await
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if k3d && c.cluster.merge_kubeconfig {
+        // The files of $KUBECONFIG take devenv's context (the same check as up's preflight).
+        let paths = crate::kubeconfig::default_kubeconfig_paths();
+        let target = crate::kubeconfig::merge_target(&paths).or_else(|| paths.first().cloned());
+        checks.push(match crate::kubeconfig::check_merge_target(&paths) {
+            Ok(()) => super::preflight::Check::ok(
+                "kubeconfig",
+                format!(
+                    "the context goes into {}",
+                    target.map_or("~/.kube/config".into(), |t| t.display().to_string())
+                ),
+            ),
+            Err((detail, fix)) => super::preflight::Check::fail("kubeconfig", detail, fix),
+        });
+    }
+    checks
 }
 
 #[cfg(test)]
