@@ -117,10 +117,6 @@ path = "deploy/overlays/dev"
             .unwrap_or_else(|| panic!("{text:?} not in devenv.toml"))
             + 1
     }
-
-    fn docker_calls(&self) -> String {
-        std::fs::read_to_string(self.sb.root.path().join("docker-calls.log")).unwrap_or_default()
-    }
 }
 
 /// A registry API on 127.0.0.1:PORT that has every manifest (`status` asks it whether the

@@ -215,13 +215,6 @@ fn signal(pid: u32, sig: i32) {
     unsafe { kill(pid as i32, sig) };
 }
 
-const MUTATING_STEPS: &[(&str, &[&str])] = &[
-    ("k3d", &["registry", "create"]),
-    ("k3d", &["cluster", "create"]),
-    ("k3d", &["cluster", "delete"]),
-    ("k3d", &["registry", "delete"]),
-];
-
 // ---------------------------------------------------------------------------------------
 // 1. order
 

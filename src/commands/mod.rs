@@ -72,42 +72,7 @@ fn load_quietly(g: &GlobalArgs) -> Result<Loaded, Exit> {
     };
     let mut loaded = crate::config::load(&opts).map_err(|errors| {
         eprint!("{errors}");
-        // On GitHub Actions, each problem is also an annotation on its devenv.toml line.
-        let mode = crate::ui::detect(crate::ui::UiFlags::default());
-        // On GitLab CI, each problem again as `devenv.toml:LINE:COL: error: message`.
-        if mode == crate::ui::OutputMode::Gitlab {
-            for e in &errors.errors {
-                let loc = e
-                    .location
-                    .as_ref()
-                    .filter(|l| l.line > 0)
-                    .map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
-                eprint!(
-                    "{}",
-                    crate::ui::gitlab::error_line(loc.as_ref(), &e.message)
-                );
-            }
-        }
-        if mode == crate::ui::OutputMode::Github {
-            for e in &errors.errors {
-                let loc = e
-                    .location
-                    .as_ref()
-                    .filter(|l| l.line > 0)
-                    .map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
-                // stderr: stdout is for data (`-o json`); the runner reads both streams.
-                eprintln!(
-                    "{}",
-                    crate::ui::github::annotation(
-                        crate::ui::github::Level::Error,
-                        Some("devenv.toml"),
-                        loc.as_ref(),
-                        crate::ui::github::workspace().as_deref(),
-                        &e.message
-                    )
-                );
-            }
-        }
+        report_config_errors_to_ci(&errors);
         Exit::Usage
     })?;
     // Pinned tools devenv installed into its cache are the ones every command runs.
@@ -118,6 +83,43 @@ fn load_quietly(g: &GlobalArgs) -> Result<Loaded, Exit> {
         }
     }
     Ok(loaded)
+}
+
+/// On a CI service, each config problem again where the service shows it: a GitHub
+/// annotation on its devenv.toml line, or GitLab's `devenv.toml:LINE:COL: error: message`.
+/// (stderr: stdout is for data, `-o json`.)
+fn report_config_errors_to_ci(errors: &crate::config::diagnostic::ConfigErrors) {
+    let mode = crate::ui::detect(crate::ui::UiFlags::default());
+    if !matches!(
+        mode,
+        crate::ui::OutputMode::Gitlab | crate::ui::OutputMode::Github
+    ) {
+        return;
+    }
+    for e in &errors.errors {
+        let loc = e
+            .location
+            .as_ref()
+            .filter(|l| l.line > 0)
+            .map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
+        if mode == crate::ui::OutputMode::Gitlab {
+            eprint!(
+                "{}",
+                crate::ui::gitlab::error_line(loc.as_ref(), &e.message)
+            );
+        } else {
+            eprintln!(
+                "{}",
+                crate::ui::github::annotation(
+                    crate::ui::github::Level::Error,
+                    Some("devenv.toml"),
+                    loc.as_ref(),
+                    crate::ui::github::workspace().as_deref(),
+                    &e.message
+                )
+            );
+        }
+    }
 }
 
 /// For an existing cluster, the context comes from `--context` or devenv.toml (never the

@@ -412,25 +412,8 @@ async fn explain_failed_job(
     target: &overlays::WaitTarget,
 ) -> String {
     let t = Duration::from_secs(20);
-    let object = ctx
-        .run_cmd(
-            step_id,
-            &cmd_of(k.describe_argv(target), &ctx.root, t),
-            "read the Job",
-        )
-        .await
-        .map(|o| o.stdout_str())
-        .unwrap_or_default();
+    let (object, events) = object_and_events(ctx, step_id, k, target).await;
     let reason = overlays::job_failure(&object).unwrap_or_else(|| "Failed".into());
-    let events = ctx
-        .run_cmd(
-            step_id,
-            &cmd_of(k.events_argv(target), &ctx.root, t),
-            "read its events",
-        )
-        .await
-        .map(|o| o.stdout_str())
-        .unwrap_or_default();
     let selector = format!("batch.kubernetes.io/job-name={}", target.name);
     let pods = ctx
         .run_cmd(
@@ -623,26 +606,28 @@ async fn owned_by_labels(
 
 /// The object's conditions and recent events, for a timeout message.
 async fn explain(ctx: &Ctx, step_id: &str, k: &Kubectl, target: &overlays::WaitTarget) -> String {
-    let t = Duration::from_secs(20);
-    let object = ctx
-        .run_cmd(
-            step_id,
-            &cmd_of(k.describe_argv(target), &ctx.root, t),
-            "read the object",
-        )
-        .await
-        .map(|o| o.stdout_str())
-        .unwrap_or_default();
-    let events = ctx
-        .run_cmd(
-            step_id,
-            &cmd_of(k.events_argv(target), &ctx.root, t),
-            "read its events",
-        )
-        .await
-        .map(|o| o.stdout_str())
-        .unwrap_or_default();
+    let (object, events) = object_and_events(ctx, step_id, k, target).await;
     overlays::explain_not_ready(&object, &events)
+}
+
+/// The object (`get -o json`) and its events, as read for a failure message: each empty
+/// when it cannot be read (the message then says less, it does not fail).
+async fn object_and_events(
+    ctx: &Ctx,
+    step_id: &str,
+    k: &Kubectl,
+    target: &overlays::WaitTarget,
+) -> (String, String) {
+    let t = Duration::from_secs(20);
+    let read = |argv: Vec<String>, purpose: &'static str| async move {
+        ctx.run_cmd(step_id, &cmd_of(argv, &ctx.root, t), purpose)
+            .await
+            .map(|o| o.stdout_str())
+            .unwrap_or_default()
+    };
+    let object = read(k.describe_argv(target), "read the object").await;
+    let events = read(k.events_argv(target), "read its events").await;
+    (object, events)
 }
 
 /// NetworkPolicy enforcement, node readiness, and a pull from the local registry. Runs the

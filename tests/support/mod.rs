@@ -17,6 +17,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+#[allow(unused_imports)] // not every test binary builds JSON
 pub use serde_json::json;
 
 /// One recorded invocation of a fake.
