@@ -108,7 +108,7 @@ fn open_session_for(g: &GlobalArgs, wait: bool, needs_cluster: bool) -> Result<S
         reporter.error(&e.to_string(), None);
         Exit::StepFailed
     })?;
-    let (plan, tags) = super::prepare_plan(&loaded)?;
+    let (plan, tags) = super::prepare_plan(&loaded, true)?;
     Ok(Session {
         loaded,
         plan,

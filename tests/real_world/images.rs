@@ -1,4 +1,549 @@
-//! See main.rs.
+//! Images on real machines: which builder `docker build` uses (legacy, buildx with the
+//! `docker` or the `docker-container` driver) and where its result lands, the ignore file
+//! each builder reads, bad ignore lines, build args; kustomizations at the project root or
+//! beside it. Issue 12 items 6, 10, 11 and "tests that can tell"; issue 13 items 4 and 7.
 
-#[allow(unused_imports)]
-use crate::support;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{fakes_dir, Sandbox};
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+/// A plain `docker-registry` (distribution, no auth) on a free loopback port; killed on drop.
+struct Registry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry() -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry (the distribution registry) is installed");
+    let reg = Registry {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&reg.addr).is_err() {
+        assert!(Instant::now() < deadline, "no registry on {}", reg.addr);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reg
+}
+
+/// HTTP status of `HEAD /v2/REPO/manifests/TAG` on a plain-HTTP registry.
+fn manifest_status(addr: &str, repo: &str, tag: &str) -> u16 {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "HEAD /v2/{repo}/manifests/{tag} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(sb: &Sandbox, args: &[&str]) -> Run {
+    let o = sb
+        .devenv(args)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("run devenv");
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A project with one image `api` pushed to an external registry `REGISTRY/team`.
+fn image_project(sb: &Sandbox, registry: &str, extra_image_keys: &str, extra: &str) {
+    sb.write(
+        "devenv.toml",
+        &format!(
+            "version = 1\n\n[project]\nname = \"imgs\"\n\n[registry]\nprovider = \"external\"\n\
+             address = \"{registry}/team\"\n\n[verify]\nenabled = false\n\n[[images]]\nname = \"api\"\n\
+             context = \"api\"\n{extra_image_keys}\n{extra}"
+        ),
+    );
+    sb.write("api/Dockerfile", "FROM scratch\nCOPY . /app/\n");
+    sb.write("api/app.txt", "v1\n");
+}
+
+fn plan_json(sb: &Sandbox) -> serde_json::Value {
+    let r = run(sb, &["plan", "-o", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    serde_json::from_str(&r.stdout).expect("plan json")
+}
+
+/// The argv of the `docker build` of image `name` in the plan.
+fn build_args(plan: &serde_json::Value, name: &str) -> Vec<String> {
+    let step = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == format!("image:{name}"))
+        .unwrap_or_else(|| panic!("no image:{name} step in {plan:#}"));
+    step["commands"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The tag of the reference after `-t`.
+fn tag_in(args: &[String]) -> String {
+    let i = args.iter().position(|a| a == "-t").expect("-t");
+    args[i + 1].rsplit_once(':').unwrap().1.to_string()
+}
+
+/// The fake docker as the sandbox runs it.
+fn fake_docker(sb: &Sandbox, args: &[&str]) -> String {
+    let o = sb
+        .command(fakes_dir().join("docker"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Install the fake buildx plugin in the sandbox's `~/.docker/cli-plugins` (where
+/// `apt install docker-buildx-plugin` or Docker Desktop put it for the CLI to find).
+fn install_buildx(sb: &Sandbox) {
+    let dir = sb.home.join(".docker/cli-plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("docker-buildx"), "").unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 12 item 6: the builder decides where the image lands
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// Debian's docker.io: no buildx, the legacy builder (`--load` is an unknown flag).
+    NoBuildx,
+    /// buildx with the Docker context's own builder (driver `docker`).
+    BuildxDocker,
+    /// buildx with a `docker-container` builder chosen for `docker build`, as CI does after
+    /// `docker buildx create --use` with `BUILDX_BUILDER` set.
+    BuildxContainer,
+}
+
+fn sandbox_in(mode: Mode) -> Sandbox {
+    let mut sb = Sandbox::new();
+    if mode == Mode::BuildxContainer {
+        sb = sb.env("BUILDX_BUILDER", "ci-builder");
+    }
+    if mode != Mode::NoBuildx {
+        install_buildx(&sb);
+    }
+    if mode == Mode::BuildxContainer {
+        fake_docker(
+            &sb,
+            &[
+                "buildx",
+                "create",
+                "--name",
+                "ci-builder",
+                "--driver",
+                "docker-container",
+                "--use",
+            ],
+        );
+    }
+    sb
+}
+
+#[test]
+fn each_builder_of_the_fake_docker_builds_so_that_the_push_works() {
+    let reg = start_registry();
+    for mode in [Mode::NoBuildx, Mode::BuildxDocker, Mode::BuildxContainer] {
+        let sb = sandbox_in(mode);
+        image_project(&sb, &reg.addr, "", "");
+        sb.write("api/app.txt", &format!("{mode:?}\n"));
+        let r = run(&sb, &["build"]);
+        assert_eq!(r.code, 0, "{mode:?}: {r:?}");
+        let calls = sb.calls();
+        // Asked once which builder `docker build` uses, then built accordingly.
+        let asks = calls
+            .iter()
+            .filter(|c| c.tool == "docker" && c.has(&["builder", "inspect"]))
+            .count();
+        assert_eq!(asks, 1, "{mode:?}: {:?}", calls);
+        let build = calls
+            .iter()
+            .find(|c| c.tool == "docker" && c.argv.first().is_some_and(|a| a == "build"))
+            .unwrap_or_else(|| panic!("{mode:?}: no docker build in {calls:?}"));
+        let load = build.argv.iter().any(|a| a == "--load");
+        assert_eq!(load, mode != Mode::NoBuildx, "{mode:?}: {:?}", build.argv);
+        let tag = tag_in(&build.argv);
+        assert_eq!(
+            manifest_status(&reg.addr, "team/api", &tag),
+            200,
+            "{mode:?}: the pushed image is not in the registry: {r:?}"
+        );
+        // The answer is cached: a second build asks nothing (nothing to build either).
+        sb.clear_calls();
+        let r = run(&sb, &["build"]);
+        assert_eq!(r.code, 0, "{mode:?}: {r:?}");
+        assert!(
+            sb.calls().iter().all(|c| c.tool != "docker"),
+            "{mode:?}: {:?}",
+            sb.calls()
+        );
+        // The plan shows what `up` runs.
+        let args = build_args(&plan_json(&sb), "api");
+        assert_eq!(args.iter().any(|a| a == "--load"), load, "{args:?}");
+    }
+}
+
+#[test]
+fn buildkit_forced_without_buildx_is_a_missing_prerequisite_before_anything_runs() {
+    let reg = start_registry();
+    let sb = Sandbox::new().env("DOCKER_BUILDKIT", "1");
+    image_project(&sb, &reg.addr, "", "");
+    let r = run(&sb, &["build"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains("buildx component is missing")
+            && r.stderr.contains("apt install docker-buildx")
+            && r.stderr.contains("DOCKER_BUILDKIT"),
+        "{r:?}"
+    );
+    assert!(
+        sb.calls()
+            .iter()
+            .all(|c| c.tool != "docker" || c.has(&["builder", "inspect"])),
+        "{:?}",
+        sb.calls()
+    );
+}
+
+/// The registry the real-Docker tests push to.
+fn test_registry() -> String {
+    std::env::var("DEVENV_TEST_REGISTRY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "127.0.0.1:5000".into())
+}
+
+/// The real docker client of this machine (28.2.2 without buildx: the legacy builder).
+fn real_docker() -> String {
+    for p in ["/usr/local/bin/docker", "/usr/bin/docker"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("no real docker client installed")
+}
+
+#[test]
+#[ignore = "needs docker"]
+fn real_docker_legacy_builder_builds_and_pushes_and_forced_buildkit_is_refused() {
+    let registry = test_registry();
+    let docker = real_docker();
+    let sb = Sandbox::new().with_docker();
+    let nonce = format!("{:?} {}", Instant::now(), sb.project.display());
+    image_project(
+        &sb,
+        &registry,
+        "",
+        &format!("[build]\ndocker = \"{docker}\"\n"),
+    );
+    sb.write("api/app.txt", &format!("{nonce}\n"));
+    let r = run(&sb, &["build"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let args = build_args(&plan_json(&sb), "api");
+    assert!(!args.iter().any(|a| a == "--load"), "{args:?}");
+    let tag = tag_in(&args);
+    assert_eq!(manifest_status(&registry, "team/api", &tag), 200, "{r:?}");
+    let _ = Command::new(&docker)
+        .args(["rmi", "-f", &format!("{registry}/team/api:{tag}")])
+        .output();
+
+    // DOCKER_BUILDKIT=1 with no buildx: `docker build` itself would fail.
+    let sb = Sandbox::new().with_docker().env("DOCKER_BUILDKIT", "1");
+    image_project(
+        &sb,
+        &registry,
+        "",
+        &format!("[build]\ndocker = \"{docker}\"\n"),
+    );
+    sb.write("api/app.txt", &format!("{nonce} forced\n"));
+    let r = run(&sb, &["build"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("buildx component is missing"), "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 13 item 4: `<Dockerfile>.dockerignore` as the builder in use reads it
+
+#[test]
+fn dockerfile_specific_ignore_file_counts_only_for_buildkit() {
+    let reg = start_registry();
+    for mode in [Mode::NoBuildx, Mode::BuildxContainer] {
+        let sb = sandbox_in(mode);
+        image_project(&sb, &reg.addr, "dockerfile = \"build/api.Dockerfile\"", "");
+        sb.write("api/build/api.Dockerfile", "FROM scratch\nCOPY . /app/\n");
+        sb.write("api/.dockerignore", "secret.txt\n");
+        sb.write("api/build/api.Dockerfile.dockerignore", "notes.txt\n");
+        sb.write("api/notes.txt", "n1\n");
+        sb.write("api/secret.txt", "s1\n");
+        // The builder is asked by the first build; the plan then follows it.
+        let r = run(&sb, &["build"]);
+        assert_eq!(r.code, 0, "{mode:?}: {r:?}");
+        let before = tag_in(&build_args(&plan_json(&sb), "api"));
+        sb.write("api/notes.txt", "n2\n");
+        let notes = tag_in(&build_args(&plan_json(&sb), "api"));
+        sb.write("api/secret.txt", "s2\n");
+        let secret = tag_in(&build_args(&plan_json(&sb), "api"));
+        match mode {
+            // The legacy builder reads only api/.dockerignore: notes.txt is sent.
+            Mode::NoBuildx => {
+                assert_ne!(before, notes, "legacy: notes.txt is in the context");
+                assert_eq!(notes, secret, "legacy: secret.txt is ignored");
+            }
+            // BuildKit reads build/api.Dockerfile.dockerignore instead.
+            _ => {
+                assert_eq!(before, notes, "buildkit: notes.txt is ignored");
+                assert_ne!(notes, secret, "buildkit: secret.txt is in the context");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 13 item 7: an ignore line Docker refuses is bad input
+
+#[test]
+fn invalid_dockerignore_line_is_bad_input_naming_file_and_line() {
+    for (ignore, line) in [("src\n!\n", 2), ("# c\n\nok\n[abc\n", 4)] {
+        let sb = Sandbox::new();
+        image_project(&sb, "127.0.0.1:9", "", "");
+        sb.write("api/.dockerignore", ignore);
+        for cmd in [&["plan"][..], &["up"][..]] {
+            let r = run(&sb, cmd);
+            assert_eq!(r.code, 2, "{ignore:?} {cmd:?}: {r:?}");
+            assert!(
+                r.stderr.contains(&format!("api/.dockerignore:{line}:"))
+                    && r.stderr.contains("help:"),
+                "{ignore:?}: {r:?}"
+            );
+            // Nothing run: at most the read-only question which builder `docker build` uses.
+            assert!(
+                sb.calls().iter().all(|c| c.has(&["builder", "inspect"])),
+                "{:?}",
+                sb.calls()
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests that can tell: build args reach `docker build` and the tag
+
+#[test]
+fn build_args_from_devenv_toml_reach_docker_build_and_the_tag() {
+    let sb = Sandbox::new();
+    image_project(&sb, "127.0.0.1:9", "build_args = { VERSION = \"1.4\" }", "");
+    let a = build_args(&plan_json(&sb), "api");
+    let i = a
+        .iter()
+        .position(|x| x == "--build-arg")
+        .expect("--build-arg");
+    assert_eq!(a[i + 1], "VERSION=1.4", "{a:?}");
+    image_project(&sb, "127.0.0.1:9", "build_args = { VERSION = \"1.5\" }", "");
+    let b = build_args(&plan_json(&sb), "api");
+    assert!(b.contains(&"VERSION=1.5".to_string()), "{b:?}");
+    assert_ne!(tag_in(&a), tag_in(&b), "a changed build arg keeps the tag");
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 12 item 11: overlays wherever they are
+
+/// Every file under `dir` (not .devenv, not .git) with its content.
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            if name == ".devenv" || name == ".git" {
+                continue;
+            }
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_symlink() {
+                out.push((
+                    p.clone(),
+                    std::fs::read_link(&p)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                ));
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn deployment(name: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: c\n        image: ghcr.io/example/api:1.0\n"
+    )
+}
+
+#[test]
+fn overlays_at_the_root_beside_and_through_symlinks_render_with_real_kustomize() {
+    // One git repository: the project and an infra folder beside it (a monorepo).
+    let sb = Sandbox::new();
+    let repo = sb.root.path().to_path_buf();
+    assert!(Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&repo)
+        .status()
+        .unwrap()
+        .success());
+    sb.write(
+        "kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- root.yaml\n",
+    );
+    sb.write("root.yaml", &deployment("root"));
+    let infra = repo.join("infra/overlays/dev");
+    std::fs::create_dir_all(&infra).unwrap();
+    std::fs::write(
+        infra.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- beside.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(infra.join("beside.yaml"), deployment("beside")).unwrap();
+    // `deploy` → the infra overlay; `self` → the project root itself.
+    std::os::unix::fs::symlink("../infra/overlays/dev", sb.path("deploy")).unwrap();
+    std::os::unix::fs::symlink(".", sb.path("self")).unwrap();
+    let overlays = [
+        ("root", ".", "root"),
+        ("beside", "../infra/overlays/dev", "beside"),
+        ("linked", "deploy", "beside"),
+        ("selflink", "self", "root"),
+    ];
+    let mut toml = String::from(
+        "version = 1\n\n[project]\nname = \"roots\"\n\n[registry]\nprovider = \"external\"\n\
+         address = \"127.0.0.1:9/team\"\n\n[verify]\nenabled = false\n\n[[images]]\nname = \"api\"\n\
+         context = \"api\"\nstands_for = \"ghcr.io/example/api\"\n",
+    );
+    for (name, path, _) in &overlays {
+        toml.push_str(&format!(
+            "\n[[overlays]]\nname = \"{name}\"\npath = \"{path}\"\n"
+        ));
+    }
+    sb.write("devenv.toml", &toml);
+    sb.write("api/Dockerfile", "FROM scratch\n");
+    let before = (tree(&sb.project), tree(&repo.join("infra")));
+
+    let plan = plan_json(&sb);
+    let kubectl = std::env::var("DEVENV_REAL_KUBECTL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "kubectl".into());
+    for (name, _, object) in &overlays {
+        let step = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == format!("render:{name}"))
+            .unwrap_or_else(|| panic!("no render:{name}"));
+        let args: Vec<String> = step["commands"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        // Exactly what `up` runs, in the project folder, with the real kustomize.
+        let o = Command::new(&kubectl)
+            .args(&args)
+            .current_dir(&sb.project)
+            .env("HOME", &sb.home)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "overlay {name}: kubectl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.contains(&format!("name: {object}")), "{name}: {out}");
+        assert!(
+            out.contains("image: 127.0.0.1:9/team/api:dv-"),
+            "{name}: the built image is not substituted:\n{out}"
+        );
+    }
+    assert_eq!(
+        before,
+        (tree(&sb.project), tree(&repo.join("infra"))),
+        "the team's files changed"
+    );
+}
