@@ -516,6 +516,19 @@ async fn download(
 /// for https, `HTTP_PROXY` for http, else `ALL_PROXY`, lower case first; `NO_PROXY` (`*`, or
 /// hosts and domain suffixes, comma-separated) bypasses it.
 pub fn proxy_for(url: &str) -> Option<(String, String)> {
+    let (value, name) = env_proxy_for(url)?;
+    let shown = match reqwest::Url::parse(&value) {
+        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => value,
+    };
+    Some((shown, name))
+}
+
+/// [`proxy_for`] with the proxy URL as configured (credentials included), for a client.
+pub fn env_proxy_for(url: &str) -> Option<(String, String)> {
     let parsed = reqwest::Url::parse(url).ok()?;
     let host = parsed
         .host_str()?
@@ -547,14 +560,13 @@ pub fn proxy_for(url: &str) -> Option<(String, String)> {
         "HTTP_PROXY"
     };
     let (name, value) = var(scheme_var).or_else(|| var("ALL_PROXY"))?;
-    let shown = match reqwest::Url::parse(&value) {
-        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => value,
+    // `proxy.corp:3128` means http:// (as reqwest and curl read it).
+    let value = if value.contains("://") {
+        value
+    } else {
+        format!("http://{value}")
     };
-    Some((shown, name))
+    Some((value, name))
 }
 
 /// A download error's cause with what the user needs to fix it: the proxy it went through,

@@ -765,6 +765,21 @@ async fn corporate_proxy_and_a_ca_only_the_platform_store_holds() {
     assert_eq!(seen.lock().unwrap().len(), before, "NO_PROXY was ignored");
     std::env::remove_var("NO_PROXY");
 
+    // devenv's registry client never sends a loopback registry through the proxy (a
+    // corporate proxy cannot reach this machine's 127.0.0.1), even without NO_PROXY.
+    let reg = tokio::task::spawn_blocking(start_registry).await.unwrap();
+    std::env::set_var("HTTP_PROXY", format!("http://127.0.0.1:{proxy}"));
+    let client = devenv::images::RegistryClient::new(Default::default()).unwrap();
+    let before = seen.lock().unwrap().len();
+    let found = client.has_manifest(&reg.addr, "team/none", "dv-0").await;
+    assert!(matches!(found, Ok(None)), "{found:?}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        before,
+        "the registry went through the proxy"
+    );
+    std::env::remove_var("HTTP_PROXY");
+
     // A proxy that refuses: the error names it.
     let (refusing, _) = corporate::connect_proxy(server, true).await;
     std::env::set_var(
