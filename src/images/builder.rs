@@ -128,8 +128,14 @@ pub fn interpret(
             fatal: true,
         });
     }
-    // No buildx (or DOCKER_BUILDKIT=0): the CLI's own `docker builder` has no `inspect`.
-    if stderr.contains("unknown command") || stderr.contains("is not a docker command") {
+    // No buildx (or DOCKER_BUILDKIT=0): the CLI's own `docker builder` has no `inspect`
+    // (docker ≥ 23: "unknown command"; Debian's 20.10 client prints the group's usage).
+    let usage = "Usage:  docker builder COMMAND";
+    if stderr.contains("unknown command")
+        || stderr.contains("is not a docker command")
+        || stderr.contains(usage)
+        || stdout.contains(usage)
+    {
         let on = buildkit_env
             .map(|v| matches!(v.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
             .unwrap_or(false);
@@ -288,6 +294,13 @@ mod tests {
         assert_eq!(b.semantics(), ContextSemantics::BuildKit);
         assert!(DockerBuilder::Legacy.build_flags().is_empty());
         assert_eq!(DockerBuilder::Legacy.semantics(), ContextSemantics::Classic);
+        // Debian's docker.io 20.10 client (/usr/bin/docker here), verbatim.
+        let old = "\nUsage:  docker builder COMMAND\n\nManage builds\n\nCommands:\n  build       Build an image from a Dockerfile\n  prune       Remove build cache\n\nRun 'docker builder COMMAND --help' for more information on a command.\n";
+        assert_eq!(interpret(1, "", old, None), Ok(DockerBuilder::Legacy));
+        assert_eq!(
+            interpret(1, "", old, Some("true")),
+            Ok(DockerBuilder::CliBuildKit)
+        );
         let e = interpret(1, "", "Cannot connect to the Docker daemon", None).unwrap_err();
         assert!(!e.fatal);
     }

@@ -798,3 +798,116 @@ async fn corporate_proxy_and_a_ca_only_the_platform_store_holds() {
         "the proxy password is shown: {err}"
     );
 }
+
+/// The files of `ctx` that reach an image built by the real `program` (+ env) with
+/// `dockerfile`, whose Dockerfile is `FROM scratch` + `COPY . /ctx/`.
+fn arrived_with(program: &str, env: &[(&str, &str)], ctx: &Path, dockerfile: &Path) -> Vec<String> {
+    let image = format!(
+        "devenv-test-ignore-{}-{}:t",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let o = Command::new(program)
+        .args(["build", "-q", "-t", &image, "-f"])
+        .arg(dockerfile)
+        .arg(ctx)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{program} build: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let cid = String::from_utf8(
+        Command::new(program)
+            .args(["create", &image, "/none"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let export = Command::new(program)
+        .args(["export", &cid])
+        .output()
+        .unwrap();
+    let _ = Command::new(program).args(["rm", "-f", &cid]).output();
+    let _ = Command::new(program).args(["rmi", "-f", &image]).output();
+    let mut tar = Command::new("tar")
+        .args(["-tf", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tar.stdin.take().unwrap().write_all(&export.stdout).unwrap();
+    let out = tar.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ctx/"))
+        .map(|l| l.trim_end_matches('/').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs docker"]
+fn real_docker_buildkit_reads_the_dockerfile_ignore_file_and_the_legacy_builder_does_not() {
+    use devenv::images::{context_entries, ContextSemantics};
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("build")).unwrap();
+    std::fs::write(ctx.join("a.txt"), "a").unwrap();
+    std::fs::write(ctx.join("b.txt"), "b").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "a.txt\n").unwrap();
+    std::fs::write(
+        ctx.join("build/api.Dockerfile"),
+        "FROM scratch\nCOPY . /ctx/\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("build/api.Dockerfile.dockerignore"), "b.txt\n").unwrap();
+    let df = ctx.join("build/api.Dockerfile");
+    // The legacy builder of the 28.x client; BuildKit through Debian's 20.10 client (the
+    // daemon's BuildKit: its Dockerfile frontend has read `<Dockerfile>.dockerignore` since
+    // 2019, moby/buildkit 7ac4bf07 "dockerfile: add dockerignore override support").
+    let cases = [
+        (
+            "/usr/local/bin/docker",
+            ("DOCKER_BUILDKIT", "0"),
+            ContextSemantics::Classic,
+        ),
+        (
+            "/usr/bin/docker",
+            ("DOCKER_BUILDKIT", "1"),
+            ContextSemantics::BuildKit,
+        ),
+    ];
+    for (program, env, semantics) in cases {
+        assert!(Path::new(program).exists(), "{program} is not installed");
+        let got = arrived_with(program, &[env], &ctx, &df);
+        let predicted: Vec<String> = context_entries(&ctx, &df, semantics)
+            .unwrap()
+            .iter()
+            .map(|e| e.path_lossy())
+            .collect();
+        for f in ["a.txt", "b.txt"] {
+            assert_eq!(
+                got.contains(&f.to_string()),
+                predicted.contains(&f.to_string()),
+                "{program} {semantics:?}: {f}: docker sent {got:?}, devenv predicts {predicted:?}"
+            );
+        }
+        let a_sent = semantics == ContextSemantics::BuildKit;
+        assert_eq!(
+            got.contains(&"a.txt".to_string()),
+            a_sent,
+            "{program}: {got:?}"
+        );
+        assert_eq!(
+            got.contains(&"b.txt".to_string()),
+            !a_sent,
+            "{program}: {got:?}"
+        );
+    }
+}
