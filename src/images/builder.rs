@@ -230,13 +230,9 @@ struct CacheFile {
 }
 
 /// Where the answer is kept: per user (one question per machine and setup, whatever the
-/// project), `$XDG_CACHE_HOME/devenv/docker-builder.json`.
+/// project), in devenv's cache (`$DEVENV_CACHE_DIR`, else `~/.cache/devenv`).
 pub fn cache_path() -> Option<PathBuf> {
-    Some(
-        dirs::cache_dir()?
-            .join("devenv")
-            .join("docker-builder.json"),
-    )
+    Some(crate::calico::default_cache_root()?.join("docker-builder.json"))
 }
 
 /// The cached answer for `docker`, if it still holds.
