@@ -911,3 +911,42 @@ fn real_docker_buildkit_reads_the_dockerfile_ignore_file_and_the_legacy_builder_
         );
     }
 }
+
+#[test]
+#[ignore = "needs docker"]
+fn real_docker_and_the_fake_agree_on_what_the_legacy_builder_answers() {
+    // The 28.x client without buildx, as the fake models it (same messages, exit codes).
+    let sb = Sandbox::new();
+    sb.write("ctx/Dockerfile", "FROM scratch\n");
+    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+        (&[], &["builder", "inspect"]),
+        (&[("DOCKER_BUILDKIT", "1")], &["builder", "inspect"]),
+        (&[("DOCKER_BUILDKIT", "0")], &["builder", "inspect"]),
+        (
+            &[],
+            &["build", "--load", "-t", "devenv-test-never:t", "ctx"],
+        ),
+    ];
+    for (env, args) in cases {
+        let real = Command::new("/usr/local/bin/docker")
+            .env_clear()
+            .env("HOME", &sb.home)
+            .env("PATH", "/usr/bin:/bin")
+            .envs(env.iter().copied())
+            .args(args)
+            .current_dir(&sb.project)
+            .output()
+            .unwrap();
+        let fake = sb
+            .command(fakes_dir().join("docker"))
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            (real.status.code(), String::from_utf8_lossy(&real.stderr)),
+            (fake.status.code(), String::from_utf8_lossy(&fake.stderr)),
+            "{env:?} docker {args:?}"
+        );
+    }
+}
