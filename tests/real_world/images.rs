@@ -375,6 +375,16 @@ fn dockerfile_specific_ignore_file_counts_only_for_buildkit() {
 // Issue 13 item 7: an ignore line Docker refuses is bad input
 
 #[test]
+fn invalid_line_of_the_dockerfile_specific_ignore_file_names_that_file() {
+    let sb = sandbox_in(Mode::BuildxDocker);
+    image_project(&sb, "127.0.0.1:9", "", "");
+    sb.write("api/Dockerfile.dockerignore", "# keep\n!\n");
+    let r = run(&sb, &["build"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("api/Dockerfile.dockerignore:2:"), "{r:?}");
+}
+
+#[test]
 fn invalid_dockerignore_line_is_bad_input_naming_file_and_line() {
     for (ignore, line) in [("src\n!\n", 2), ("# c\n\nok\n[abc\n", 4)] {
         let sb = Sandbox::new();
@@ -949,4 +959,54 @@ fn real_docker_and_the_fake_agree_on_what_the_legacy_builder_answers() {
             "{env:?} docker {args:?}"
         );
     }
+}
+
+#[test]
+fn the_builder_answer_is_asked_again_when_docker_setup_changes() {
+    let reg = start_registry();
+    let sb = Sandbox::new();
+    image_project(&sb, &reg.addr, "", "");
+    let build = |sb: &Sandbox, env: &[(&str, &str)], content: &str| {
+        sb.write("api/app.txt", content);
+        sb.clear_calls();
+        let o = sb
+            .devenv(["build"])
+            .envs(env.iter().copied())
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let calls = sb.calls();
+        let asked = calls.iter().any(|c| c.has(&["builder", "inspect"]));
+        let load = calls
+            .iter()
+            .any(|c| c.argv.first().is_some_and(|a| a == "build") && c.has(&["--load"]));
+        (asked, load)
+    };
+    assert_eq!(
+        build(&sb, &[], "1\n"),
+        (true, false),
+        "legacy: asked, no --load"
+    );
+    assert_eq!(build(&sb, &[], "2\n"), (false, false), "cached");
+    // buildx installed and a docker-container builder chosen, as CI setups do.
+    install_buildx(&sb);
+    fake_docker(
+        &sb,
+        &[
+            "buildx",
+            "create",
+            "--name",
+            "ci",
+            "--driver",
+            "docker-container",
+        ],
+    );
+    let ci = [("BUILDX_BUILDER", "ci")];
+    assert_eq!(
+        build(&sb, &ci, "3\n"),
+        (true, true),
+        "buildx: asked again, --load"
+    );
+    assert_eq!(build(&sb, &ci, "4\n"), (false, true), "cached");
 }
