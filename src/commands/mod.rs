@@ -116,6 +116,20 @@ pub fn docker_builder(
     loaded: &Loaded,
     ask: bool,
 ) -> Result<Option<crate::images::DockerBuilder>, Exit> {
+    match detect_builder(loaded, ask) {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            eprintln!("error: {}\n  = help: {}", e.message, e.hint);
+            Err(Exit::Prerequisite)
+        }
+    }
+}
+
+/// [`docker_builder`] with the fatal case as a value (for `doctor`).
+pub fn detect_builder(
+    loaded: &Loaded,
+    ask: bool,
+) -> Result<Option<crate::images::DockerBuilder>, crate::images::builder::DetectError> {
     use crate::images::builder;
     let cfg = &loaded.config;
     if cfg.images.is_empty() && !cfg.verify.enabled {
@@ -136,7 +150,7 @@ pub fn docker_builder(
         Err(_) => return Ok(None),
     };
     let runner = crate::runner::Runner::new(
-        crate::render::state_dir(&loaded.root).join("cache"),
+        crate::render::state_dir(&loaded.root).join("logs"),
         tokio_util::sync::CancellationToken::new(),
     );
     let out =
@@ -157,10 +171,7 @@ pub fn docker_builder(
             builder::remember(docker, &b);
             Ok(Some(b))
         }
-        Err(e) if e.fatal => {
-            eprintln!("error: {}\n  = help: {}", e.message, e.hint);
-            Err(Exit::Prerequisite)
-        }
+        Err(e) if e.fatal => Err(e),
         Err(e) => {
             tracing::warn!("{}", e.message);
             Ok(None)

@@ -1010,3 +1010,32 @@ fn the_builder_answer_is_asked_again_when_docker_setup_changes() {
     );
     assert_eq!(build(&sb, &ci, "4\n"), (false, true), "cached");
 }
+
+#[test]
+fn doctor_says_which_builder_docker_build_uses() {
+    for (mode, want) in [
+        (Mode::NoBuildx, "the legacy builder (no buildx)"),
+        (
+            Mode::BuildxContainer,
+            "buildx builder \"ci-builder\" (driver docker-container) (devenv adds --load",
+        ),
+    ] {
+        let sb = sandbox_in(mode);
+        image_project(&sb, "127.0.0.1:9", "", "");
+        let r = run(&sb, &["doctor"]);
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains("docker build") && l.contains(want)),
+            "{mode:?}: {r:?}"
+        );
+    }
+    let sb = Sandbox::new().env("DOCKER_BUILDKIT", "1");
+    image_project(&sb, "127.0.0.1:9", "", "");
+    let r = run(&sb, &["doctor"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stdout.contains("FAIL  docker build") && r.stdout.contains("docker-buildx"),
+        "{r:?}"
+    );
+}
