@@ -956,12 +956,13 @@ fn build(dir: &Path, args: &[String], bx: Option<&BuildxBuilder>) -> i32 {
         let b = bx.expect("only buildx pushes");
         // A docker-container builder runs in its own network namespace (buildx
         // driver/docker-container/driver.go sets a network mode only for
-        // `--driver-opt network=…`): the host's loopback is not its loopback.
+        // `--driver-opt network=…`): the host's loopback is not its loopback. BuildKit talks
+        // plain HTTP to localhost registries (containerd remotes/docker `MatchLocalhost`).
         for r in &refs {
             let loopback = r.domain.starts_with("localhost") || r.domain.starts_with("127.");
             if b.driver != "docker" && loopback && b.network.as_deref() != Some("host") {
                 let port = r.domain.rsplit_once(':').map(|(_, p)| p).unwrap_or("443");
-                eprintln!("ERROR: failed to build: failed to solve: failed to push {}: failed to do request: Head \"https://{}/v2/{}/blobs/sha256:{}\": dial tcp 127.0.0.1:{port}: connect: connection refused", p.all("tag").first().cloned().unwrap_or_default(), r.domain, r.path, &id);
+                eprintln!("ERROR: failed to build: failed to solve: failed to push {}: failed to do request: Head \"http://{}/v2/{}/blobs/sha256:{}\": dial tcp 127.0.0.1:{port}: connect: connection refused", p.all("tag").first().cloned().unwrap_or_default(), r.domain, r.path, &id);
                 return 1;
             }
             let cfg = serde_json::to_vec(&config).expect("serializable");
