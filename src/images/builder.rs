@@ -297,7 +297,16 @@ mod tests {
             interpret(1, "", old, Some("true")),
             Ok(DockerBuilder::CliBuildKit)
         );
-        let e = interpret(1, "", "Cannot connect to the Docker daemon", None).unwrap_err();
+        // Another failure: not fatal (preflight reports Docker), and the message quotes the
+        // first line that says something, not the deprecation banner nor a blank line.
+        let down = "DEPRECATED: The legacy builder is deprecated\n\nCannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n";
+        let e = interpret(1, "", down, None).unwrap_err();
         assert!(!e.fatal);
+        assert!(
+            e.message
+                .ends_with("(exit status 1): Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -983,14 +983,23 @@ fn the_builder_answer_is_asked_again_when_docker_setup_changes() {
             .any(|c| c.argv.first().is_some_and(|a| a == "build") && c.has(&["--load"]));
         (asked, load)
     };
+    // An empty DOCKER_CONFIG means ~/.docker, for docker (cli/config Dir) and for devenv.
+    let none = [("DOCKER_CONFIG", "")];
     assert_eq!(
-        build(&sb, &[], "1\n"),
+        build(&sb, &none, "1\n"),
         (true, false),
         "legacy: asked, no --load"
     );
-    assert_eq!(build(&sb, &[], "2\n"), (false, false), "cached");
-    // buildx installed and a docker-container builder chosen, as CI setups do.
+    assert_eq!(build(&sb, &none, "2\n"), (false, false), "cached");
+    // `apt install docker-buildx-plugin`: nothing else changes, the answer does.
     install_buildx(&sb);
+    assert_eq!(
+        build(&sb, &none, "3\n"),
+        (true, true),
+        "buildx appeared: asked again"
+    );
+    assert_eq!(build(&sb, &none, "4\n"), (false, true), "cached");
+    // A docker-container builder chosen, as CI setups do.
     fake_docker(
         &sb,
         &[
@@ -1002,13 +1011,13 @@ fn the_builder_answer_is_asked_again_when_docker_setup_changes() {
             "docker-container",
         ],
     );
-    let ci = [("BUILDX_BUILDER", "ci")];
+    let ci = [("BUILDX_BUILDER", "ci"), ("DOCKER_CONFIG", "")];
     assert_eq!(
-        build(&sb, &ci, "3\n"),
+        build(&sb, &ci, "5\n"),
         (true, true),
         "buildx: asked again, --load"
     );
-    assert_eq!(build(&sb, &ci, "4\n"), (false, true), "cached");
+    assert_eq!(build(&sb, &ci, "6\n"), (false, true), "cached");
 }
 
 #[test]
