@@ -106,14 +106,14 @@ pub fn read_ignore_file_numbered(content: &[u8]) -> io::Result<Vec<(usize, Strin
     Ok(out)
 }
 
-/// The line of the ignore file `content` that produced the pattern `err` names.
+/// The line of the ignore file `content` that produced the pattern `err` names (the
+/// matcher reports patterns as [`read_ignore_file`] gives them: cleaned, `!` kept).
 pub fn line_of(content: &[u8], err: &PatternError) -> Option<usize> {
-    let lines = read_ignore_file_numbered(content).ok()?;
-    let same = |p: &str| {
-        let c = go_clean(p.trim());
-        p == err.pattern || c == err.pattern || c.strip_prefix('!') == Some(err.pattern.as_str())
-    };
-    lines.iter().find(|(_, p)| same(p)).map(|(n, _)| *n)
+    read_ignore_file_numbered(content)
+        .ok()?
+        .into_iter()
+        .find(|(_, p)| *p == err.pattern)
+        .map(|(n, _)| n)
 }
 
 /// Reads `CONTEXT/.dockerignore`; no file means no patterns (as in the docker CLI).
