@@ -270,8 +270,11 @@ pub fn cache_dir_for(cache_root: &Path, version: &str) -> PathBuf {
     cache_root.join("calico").join(version)
 }
 
-/// An HTTP client for the downloads: honours the usual proxy variables, gives up on a
-/// dead network quickly instead of hanging.
+/// An HTTP client for the downloads: honours the usual proxy variables (`HTTPS_PROXY`,
+/// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, upper or lower case, read by reqwest), trusts the
+/// platform's certificate store (rustls-native-certs: the system bundle, `SSL_CERT_FILE`,
+/// `SSL_CERT_DIR`, where a company installs its TLS-inspecting proxy's CA) as well as the
+/// bundled Mozilla roots, and gives up on a dead network quickly instead of hanging.
 pub fn http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("devenv/", env!("CARGO_PKG_VERSION")))
@@ -468,7 +471,7 @@ async fn download(
     cache_dir: &Path,
 ) -> Result<(), CalicoError> {
     let net_err = |e: reqwest::Error| {
-        let cause = error_chain(&e);
+        let cause = explain_network_error(url, &error_chain(&e));
         if e.is_connect() || e.is_timeout() {
             CalicoError::Offline {
                 url: url.to_string(),
@@ -506,6 +509,87 @@ async fn download(
     std::fs::create_dir_all(cache_dir)
         .and_then(|_| write_atomic(&path, &body))
         .map_err(|source| CalicoError::Io { path, source })
+}
+
+/// The proxy reqwest takes for `url` from the environment, and the variable that named it,
+/// credentials hidden (`http://user:***@proxy:3128`). Follows reqwest's rules: `HTTPS_PROXY`
+/// for https, `HTTP_PROXY` for http, else `ALL_PROXY`, lower case first; `NO_PROXY` (`*`, or
+/// hosts and domain suffixes, comma-separated) bypasses it.
+pub fn proxy_for(url: &str) -> Option<(String, String)> {
+    let (value, name) = env_proxy_for(url)?;
+    let shown = match reqwest::Url::parse(&value) {
+        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => value,
+    };
+    Some((shown, name))
+}
+
+/// [`proxy_for`] with the proxy URL as configured (credentials included), for a client.
+pub fn env_proxy_for(url: &str) -> Option<(String, String)> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed
+        .host_str()?
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    let var = |name: &str| {
+        [name.to_ascii_lowercase(), name.to_string()]
+            .into_iter()
+            .find_map(|n| {
+                std::env::var(&n)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (n, v))
+            })
+    };
+    if let Some((_, no_proxy)) = var("NO_PROXY") {
+        for entry in no_proxy.split(',').map(|e| e.trim().to_ascii_lowercase()) {
+            let entry = entry.trim_start_matches('.');
+            if entry == "*"
+                || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}"))))
+            {
+                return None;
+            }
+        }
+    }
+    let scheme_var = if parsed.scheme() == "https" {
+        "HTTPS_PROXY"
+    } else {
+        "HTTP_PROXY"
+    };
+    let (name, value) = var(scheme_var).or_else(|| var("ALL_PROXY"))?;
+    // `proxy.corp:3128` means http:// (as reqwest and curl read it).
+    let value = if value.contains("://") {
+        value
+    } else {
+        format!("http://{value}")
+    };
+    Some((value, name))
+}
+
+/// A download error's cause with what the user needs to fix it: the proxy it went through,
+/// and for a certificate the server (or a TLS-inspecting proxy) shows that nothing trusts,
+/// where devenv looks for trusted CAs.
+fn explain_network_error(url: &str, cause: &str) -> String {
+    let mut out = cause.to_string();
+    match proxy_for(url) {
+        Some((proxy, var)) => out.push_str(&format!(" (through the proxy {proxy} from {var})")),
+        None => out
+            .push_str(" (no proxy: HTTPS_PROXY/HTTP_PROXY are unset or NO_PROXY covers the host)"),
+    }
+    let lower = cause.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") {
+        out.push_str(
+            "\nThe server's TLS certificate is not trusted. Behind a TLS-inspecting proxy, its CA \
+             must be trusted: devenv uses the system's certificate store (and SSL_CERT_FILE / \
+             SSL_CERT_DIR) besides the Mozilla roots. Add the CA to the system store (Debian/Ubuntu: \
+             copy it to /usr/local/share/ca-certificates/ and run `sudo update-ca-certificates`; \
+             macOS: add it to the System keychain), or set SSL_CERT_FILE to a PEM bundle holding it",
+        );
+    }
+    out
 }
 
 /// The useful part of a reqwest error ("tcp connect error: Connection refused"): its own

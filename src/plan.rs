@@ -152,6 +152,9 @@ pub struct PlanInputs {
     pub image_tags: BTreeMap<String, String>,
     /// A fingerprint of the Calico manifests (their sha256s), when known.
     pub calico_manifests: Option<String>,
+    /// The builder `docker build` uses (`None`: not asked yet, e.g. by `devenv plan` before
+    /// the first `up`; the commands are then shown without builder flags).
+    pub docker_builder: Option<crate::images::DockerBuilder>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -371,7 +374,9 @@ impl<'a> Builder<'a> {
         let tag = probe_image_tag();
         let push_ref = format!("{}/{PROBE_IMAGE_NAME}:{tag}", self.registry_push());
         let pull_ref = format!("{}/{PROBE_IMAGE_NAME}:{tag}", self.registry_pull());
-        let inputs = crate::images::BuildInputs::new(".devenv/probe", ".devenv/probe/Dockerfile");
+        let mut inputs =
+            crate::images::BuildInputs::new(".devenv/probe", ".devenv/probe/Dockerfile");
+        inputs.builder_flags = self.builder_flags();
         let docker = cfg.build.docker.clone();
         let probe = VerifyProbe {
             namespace: "devenv-verify-RANDOM".into(),
@@ -438,6 +443,15 @@ impl<'a> Builder<'a> {
             kc(probe.results_argv(&k), "read what each client saw", 30),
             kc(probe.cleanup_argv(&k), "delete the probe namespace", 60),
         ]
+    }
+
+    /// `--load` when buildx builds (see `images::builder`); none otherwise or unknown.
+    fn builder_flags(&self) -> Vec<String> {
+        self.inputs
+            .docker_builder
+            .as_ref()
+            .map(|b| b.build_flags())
+            .unwrap_or_default()
     }
 
     fn registry_push(&self) -> String {
@@ -887,7 +901,8 @@ impl<'a> Builder<'a> {
             let reference = format!("{push}/{}:{tag}", img.name);
             // Paths relative to the project folder: commands run there, and the plan is the
             // same on every machine.
-            let inputs = image_build_inputs(std::path::Path::new(""), img);
+            let mut inputs = image_build_inputs(std::path::Path::new(""), img);
+            inputs.builder_flags = self.builder_flags();
             let args = crate::images::docker_build_argv(&inputs, &reference);
             let build = PlannedCommand {
                 program: docker.clone(),
@@ -942,7 +957,11 @@ impl<'a> Builder<'a> {
             let mut needs = overlay_base_needs.clone();
             needs.extend(image_ids.iter().cloned());
             needs.extend(o.depends_on.iter().map(|d| format!("overlay:{d}")));
-            let wrapper = format!(".devenv/overlays/{}", o.name);
+            let wrapper = crate::overlays::wrapper_dir(
+                &self.loaded.root,
+                &o.name,
+                &self.loaded.root.join(&o.path),
+            );
             let overrides: Vec<crate::overlays::ImageOverride> = cfg
                 .images
                 .iter()

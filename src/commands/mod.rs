@@ -168,9 +168,83 @@ fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Ex
     }
 }
 
+/// Which builder `docker build` uses (see `images::builder`), when a docker build can
+/// happen: images to build, or the verify probe. `ask`: run `docker builder inspect` if the
+/// cached answer is missing or stale (`up`, `build`); else only the cache (`plan` runs
+/// nothing). A detection that fails for a reason `docker build` would also fail on is an
+/// error (exit 3); any other failure leaves the builder unknown (preflight reports Docker).
+pub fn docker_builder(
+    loaded: &Loaded,
+    ask: bool,
+) -> Result<Option<crate::images::DockerBuilder>, Exit> {
+    match detect_builder(loaded, ask) {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            eprintln!("error: {}\n  = help: {}", e.message, e.hint);
+            Err(Exit::Prerequisite)
+        }
+    }
+}
+
+/// [`docker_builder`] with the fatal case as a value (for `doctor`).
+pub fn detect_builder(
+    loaded: &Loaded,
+    ask: bool,
+) -> Result<Option<crate::images::DockerBuilder>, crate::images::builder::DetectError> {
+    use crate::images::builder;
+    let cfg = &loaded.config;
+    if cfg.images.is_empty() && !cfg.verify.enabled {
+        return Ok(None);
+    }
+    let docker = cfg.build.docker.as_str();
+    if let Some(b) = builder::cached(docker) {
+        return Ok(Some(b));
+    }
+    if !ask {
+        return Ok(None);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return Ok(None),
+    };
+    let runner = crate::runner::Runner::new(
+        crate::render::state_dir(&loaded.root).join("logs"),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let out =
+        match rt.block_on(runner.run_unchecked("docker-builder", &builder::detect_cmd(docker))) {
+            Ok(o) => o,
+            // Not installed, hung: the preflight says so with its fix.
+            Err(_) => return Ok(None),
+        };
+    let buildkit = std::env::var("DOCKER_BUILDKIT").ok();
+    match builder::interpret(
+        out.status,
+        &out.stdout_str(),
+        &out.stderr_str(),
+        buildkit.as_deref(),
+    ) {
+        Ok(b) => {
+            tracing::debug!("docker build uses {}", b.describe());
+            builder::remember(docker, &b);
+            Ok(Some(b))
+        }
+        Err(e) if e.fatal => Err(e),
+        Err(e) => {
+            tracing::warn!("{}", e.message);
+            Ok(None)
+        }
+    }
+}
+
 /// Compute the image tags, build the plan and write its generated files under `.devenv/`.
+/// `ask_builder`: see [`docker_builder`].
 pub fn prepare_plan(
     loaded: &Loaded,
+    ask_builder: bool,
 ) -> Result<
     (
         crate::plan::Plan,
@@ -197,13 +271,22 @@ pub fn prepare_plan(
             return Err(Exit::StepFailed);
         }
     }
-    let tags = crate::steps::images::compute_tags(loaded).map_err(|e| {
-        eprintln!("error: {e}");
-        Exit::StepFailed
+    let builder = docker_builder(loaded, ask_builder)?;
+    let tags = crate::steps::images::compute_tags(loaded, builder.as_ref()).map_err(|e| {
+        eprintln!("error: {}", e.message);
+        if let Some(h) = &e.hint {
+            eprintln!("  = help: {h}");
+        }
+        if e.bad_input {
+            Exit::Usage
+        } else {
+            Exit::StepFailed
+        }
     })?;
     let inputs = crate::plan::PlanInputs {
         image_tags: tags.clone(),
         calico_manifests: None,
+        docker_builder: builder,
     };
     let plan = crate::plan::Plan::build_with(loaded, &inputs);
     if let Err(e) = crate::render::write_files(&loaded.root, &plan.generated) {

@@ -9,7 +9,7 @@ pub fn run(g: &GlobalArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return e,
     };
-    let (plan, _) = match super::prepare_plan(&loaded) {
+    let (plan, _) = match super::prepare_plan(&loaded, false) {
         Ok(p) => p,
         Err(e) => return e,
     };

@@ -108,7 +108,7 @@ fn open_session_for(g: &GlobalArgs, wait: bool, needs_cluster: bool) -> Result<S
         reporter.error(&e.to_string(), None);
         Exit::StepFailed
     })?;
-    let (plan, tags) = super::prepare_plan(&loaded)?;
+    let (plan, tags) = super::prepare_plan(&loaded, true)?;
     Ok(Session {
         loaded,
         plan,
@@ -777,7 +777,28 @@ pub fn doctor(g: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     let rt = runtime();
-    let checks = rt.block_on(crate::steps::status::doctor(&loaded));
+    let mut checks = rt.block_on(crate::steps::status::doctor(&loaded));
+    // Which builder `docker build` uses, and how devenv calls it (images::builder).
+    match super::detect_builder(&loaded, true) {
+        Ok(Some(b)) => checks.push(crate::steps::preflight::Check::ok(
+            "docker build",
+            if b.build_flags().is_empty() {
+                b.describe()
+            } else {
+                format!(
+                    "{} (devenv adds {} so the push finds the image)",
+                    b.describe(),
+                    b.build_flags().join(" ")
+                )
+            },
+        )),
+        Ok(None) => {}
+        Err(e) => checks.push(crate::steps::preflight::Check::fail(
+            "docker build",
+            e.message,
+            e.hint,
+        )),
+    }
     let mut failed = false;
     for c in &checks {
         let mark = match c.status {

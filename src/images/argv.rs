@@ -1,6 +1,6 @@
 //! The argv of `docker build` and `docker push` (without the program name), in the
 //! fixed order of `docs/architecture.md`:
-//! `build -t REF -f DOCKERFILE [--target T] [--build-arg K=V]... [--label K=V]...
+//! `build [--load] -t REF -f DOCKERFILE [--target T] [--build-arg K=V]... [--label K=V]...
 //! [--platform P] CONTEXT`. Build args and labels come sorted by key (they are
 //! `BTreeMap`s), so the same inputs always give the same command line.
 
@@ -10,13 +10,14 @@ use super::fingerprint::BuildInputs;
 /// docker reads it from there. Paths are passed as given (make them absolute or relative
 /// to the directory the command runs in).
 pub fn docker_build_argv(inputs: &BuildInputs, image_ref: &str) -> Vec<String> {
-    let mut argv = vec![
-        "build".to_string(),
+    let mut argv = vec!["build".to_string()];
+    argv.extend(inputs.builder_flags.iter().cloned());
+    argv.extend([
         "-t".to_string(),
         image_ref.to_string(),
         "-f".to_string(),
         inputs.dockerfile.to_string_lossy().into_owned(),
-    ];
+    ]);
     if let Some(t) = &inputs.target {
         argv.push("--target".into());
         argv.push(t.clone());

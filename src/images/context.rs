@@ -26,8 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
 use super::dockerignore::{
-    matches_or_parent_matches, matches_single_parent, read_dockerignore, MatchInfo, PatternError,
-    PatternMatcher,
+    matches_or_parent_matches, matches_single_parent, MatchInfo, PatternError, PatternMatcher,
 };
 use super::statcache::FileStat;
 
@@ -77,6 +76,14 @@ pub enum ContextError {
     },
     #[error(transparent)]
     Pattern(#[from] PatternError),
+    /// A line of the ignore file Docker refuses (`docker build` fails on it too).
+    #[error("{}{}: {source}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    BadIgnoreLine {
+        file: PathBuf,
+        line: Option<usize>,
+        #[source]
+        source: PatternError,
+    },
 }
 
 impl ContextError {
@@ -115,13 +122,57 @@ pub fn relative_dockerfile(context: &Path, dockerfile: &Path) -> io::Result<Stri
     })
 }
 
+/// The ignore file the builder reads. BuildKit reads `<Dockerfile>.dockerignore` (beside
+/// the Dockerfile, its name plus `.dockerignore`) instead of the context's `.dockerignore`
+/// when it exists: moby/buildkit `frontend/dockerui/config.go` (`ReadEntrypoint` loads
+/// `bctx.filename + ".dockerignore"` from the Dockerfile's folder and, when found, it
+/// replaces the `.dockerignore` that `dockerIgnorePatterns` would read); buildx sends the
+/// Dockerfile's folder and its base name (`build/opt.go`: `dockerfileDir =
+/// filepath.Dir(DockerfilePath)`, `filename = filepath.Base(...)`). The legacy builder
+/// reads only `CONTEXT/.dockerignore` (docker/cli `cli/command/image/build.go`,
+/// `build.ReadDockerignore(contextDir)`).
+pub fn ignore_file(context: &Path, dockerfile: &Path, semantics: ContextSemantics) -> PathBuf {
+    if semantics == ContextSemantics::BuildKit {
+        let mut specific = dockerfile.as_os_str().to_owned();
+        specific.push(".dockerignore");
+        let specific = PathBuf::from(specific);
+        if specific.is_file() {
+            return specific;
+        }
+    }
+    context.join(".dockerignore")
+}
+
 /// The entries Docker sends for `context` built with `dockerfile`, sorted by path bytes.
 pub fn context_entries(
     context: &Path,
     dockerfile: &Path,
     semantics: ContextSemantics,
 ) -> Result<Vec<ContextEntry>, ContextError> {
-    let excludes = read_dockerignore(context).map_err(|e| ContextError::io(context, e))?;
+    let file = ignore_file(context, dockerfile, semantics);
+    let content = match fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(ContextError::io(&file, e)),
+    };
+    let excludes =
+        super::dockerignore::read_ignore_file(&content).map_err(|e| ContextError::io(&file, e))?;
+    context_entries_with(context, dockerfile, semantics, excludes).map_err(|e| match e {
+        ContextError::Pattern(source) => ContextError::BadIgnoreLine {
+            line: super::dockerignore::line_of(&content, &source),
+            file,
+            source,
+        },
+        other => other,
+    })
+}
+
+fn context_entries_with(
+    context: &Path,
+    dockerfile: &Path,
+    semantics: ContextSemantics,
+    excludes: Vec<String>,
+) -> Result<Vec<ContextEntry>, ContextError> {
     let mut out = match semantics {
         ContextSemantics::BuildKit => {
             let pm = PatternMatcher::new(&excludes)?;

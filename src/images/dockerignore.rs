@@ -52,6 +52,14 @@ const MAX_LINE: usize = 64 * 1024;
 /// `ignorefile.ReadAll`: the patterns of a `.dockerignore`, in order, still with their
 /// `!` prefix.
 pub fn read_ignore_file(content: &[u8]) -> io::Result<Vec<String>> {
+    Ok(read_ignore_file_numbered(content)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect())
+}
+
+/// [`read_ignore_file`] with the 1-based line number of each pattern (for messages).
+pub fn read_ignore_file_numbered(content: &[u8]) -> io::Result<Vec<(usize, String)>> {
     let mut out = Vec::new();
     let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
     let mut lines: Vec<&[u8]> = content.split(|&b| b == b'\n').collect();
@@ -59,7 +67,7 @@ pub fn read_ignore_file(content: &[u8]) -> io::Result<Vec<String>> {
     if lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
     }
-    for line in lines {
+    for (n, line) in lines.into_iter().enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.len() > MAX_LINE {
             return Err(io::Error::new(
@@ -86,13 +94,26 @@ pub fn read_ignore_file(content: &[u8]) -> io::Result<Vec<String>> {
                 cleaned.remove(0);
             }
         }
-        out.push(if invert {
-            format!("!{cleaned}")
-        } else {
-            cleaned
-        });
+        out.push((
+            n + 1,
+            if invert {
+                format!("!{cleaned}")
+            } else {
+                cleaned
+            },
+        ));
     }
     Ok(out)
+}
+
+/// The line of the ignore file `content` that produced the pattern `err` names (the
+/// matcher reports patterns as [`read_ignore_file`] gives them: cleaned, `!` kept).
+pub fn line_of(content: &[u8], err: &PatternError) -> Option<usize> {
+    read_ignore_file_numbered(content)
+        .ok()?
+        .into_iter()
+        .find(|(_, p)| *p == err.pattern)
+        .map(|(n, _)| n)
 }
 
 /// Reads `CONTEXT/.dockerignore`; no file means no patterns (as in the docker CLI).

@@ -48,6 +48,9 @@ pub struct BuildInputs {
     /// Which builder's `.dockerignore` walk to reproduce (BuildKit by default: it sends
     /// a superset of the classic builder's files, so it is safe for either).
     pub semantics: ContextSemantics,
+    /// Flags the builder in use needs (`--load` for buildx, see [`super::builder`]). They
+    /// decide where the image lands, not what it is: never hashed.
+    pub builder_flags: Vec<String>,
 }
 
 impl BuildInputs {

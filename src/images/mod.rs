@@ -6,6 +6,7 @@
 //! already exist? with Docker's credentials).
 
 pub mod argv;
+pub mod builder;
 pub mod context;
 pub mod docker_config;
 pub mod dockerignore;
@@ -15,6 +16,7 @@ pub mod registry;
 pub mod statcache;
 
 pub use argv::{docker_build_argv, docker_push_argv};
+pub use builder::DockerBuilder;
 pub use context::{context_entries, ContextEntry, ContextError, ContextSemantics, EntryKind};
 pub use dockerignore::{read_dockerignore, read_ignore_file, PatternError, PatternMatcher};
 pub use fingerprint::{fingerprint, BuildInputs, Fingerprint, FingerprintError, FingerprintStats};

@@ -147,6 +147,22 @@ impl RegistryClient {
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .user_agent(concat!("devenv/", env!("CARGO_PKG_VERSION")))
+            // The proxy variables as reqwest reads them (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
+            // NO_PROXY), except that a registry on this machine (localhost:PORT, 127.0.0.1)
+            // is never reached through a proxy: a corporate proxy cannot see our loopback,
+            // and NO_PROXY rarely lists it.
+            .proxy(reqwest::Proxy::custom(|url| {
+                let host = url.host_str()?.trim_matches(['[', ']']);
+                let loopback = host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                if loopback {
+                    return None;
+                }
+                crate::calico::env_proxy_for(url.as_str())
+                    .and_then(|(p, _)| reqwest::Url::parse(&p).ok())
+            }))
             // Redirects are followed (blob storage), but never with our Authorization:
             // reqwest drops it on a cross-host redirect.
             .build()

@@ -33,7 +33,7 @@ pub use apply::{
 };
 pub use namespaces::{render_namespaces, NamespaceSpec, PodSecurityLevel};
 pub use rendered::{render_argv, Manifest, RenderedOverlay};
-pub use wrapper::{image_name, relative_path, wrapper_kustomization, ImageOverride};
+pub use wrapper::{image_name, relative_path, wrapper_dir, wrapper_kustomization, ImageOverride};
 
 use std::path::PathBuf;
 

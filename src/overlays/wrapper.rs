@@ -97,6 +97,39 @@ pub fn wrapper_kustomization(
     )
 }
 
+/// Where the wrapper of overlay `name` lives, for the project at `root` whose overlay
+/// folder is `overlay_dir`: `.devenv/overlays/NAME` (relative to `root`), unless that lies
+/// inside the overlay's own folder (a kustomization at the project root, `path = "."`, or
+/// an ancestor such as `..`, or a symlink to one). Kustomize refuses a root that contains a
+/// root it already visited: "cycle detected: candidate root '%s' contains visited root
+/// '%s'" (kubernetes-sigs/kustomize `api/internal/loader/fileloader.go`,
+/// `errIfArgEqualOrHigher`, on symlink-resolved `ConfirmedDir`s). The wrapper then goes to
+/// devenv's cache (`$DEVENV_CACHE_DIR` or `~/.cache/devenv`, then `overlays/<project
+/// hash>/NAME`; else the temp folder): outside the project, so outside any overlay folder
+/// of it, and never in the team's files. Returned as an absolute path in that case.
+pub fn wrapper_dir(root: &Path, name: &str, overlay_dir: &Path) -> String {
+    let default = format!(".devenv/overlays/{name}");
+    let overlay = resolve(overlay_dir);
+    let inside = |dir: &Path| resolve(dir).starts_with(&overlay);
+    if !inside(&root.join(&default)) {
+        return default;
+    }
+    let project = resolve(root);
+    let key = &blake3::hash(project.as_os_str().as_encoded_bytes()).to_hex()[..16];
+    let bases = [
+        crate::calico::default_cache_root(),
+        Some(std::env::temp_dir().join("devenv")),
+    ];
+    for base in bases.into_iter().flatten() {
+        let dir = base.join("overlays").join(key).join(name);
+        if !inside(&dir) {
+            return dir.to_string_lossy().into_owned();
+        }
+    }
+    // An overlay that contains the cache and the temp folder (`/`): nothing can work.
+    default
+}
+
 /// The name part of an image reference: without `@digest` and without `:tag` (a colon
 /// before the last `/` is a registry port, as in `localhost:5111/api`).
 pub fn image_name(reference: &str) -> &str {
@@ -343,6 +376,32 @@ images:
   newTag: '0123'
 ";
         assert_eq!(a, expected);
+    }
+
+    #[test]
+    fn wrapper_leaves_the_overlay_folder_only_when_it_would_be_inside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("project");
+        std::fs::create_dir_all(root.join("deploy")).unwrap();
+        assert_eq!(
+            wrapper_dir(&root, "dev", &root.join("deploy")),
+            ".devenv/overlays/dev"
+        );
+        assert_eq!(
+            wrapper_dir(&root, "up", &tmp.path().join("infra")),
+            ".devenv/overlays/up"
+        );
+        for overlay in [root.clone(), root.join("."), tmp.path().to_path_buf()] {
+            let w = wrapper_dir(&root, "root", &overlay);
+            let w = Path::new(&w);
+            assert!(w.is_absolute(), "{}", w.display());
+            assert!(
+                !resolve(w).starts_with(resolve(&overlay)),
+                "{}",
+                w.display()
+            );
+            assert!(w.ends_with("root"), "{}", w.display());
+        }
     }
 
     #[test]

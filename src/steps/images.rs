@@ -11,15 +11,69 @@ use crate::ui::{ImageAction, ImageRecord};
 
 pub use crate::plan::image_build_inputs as build_inputs;
 
-/// The content-addressed tag of every image (a walk per context; reads only changed files).
-pub fn compute_tags(loaded: &Loaded) -> Result<BTreeMap<String, String>, String> {
+/// Why the tags cannot be computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagError {
+    pub message: String,
+    pub hint: Option<String>,
+    /// The team's input is wrong (an ignore-file line Docker refuses): exit 2, nothing run.
+    pub bad_input: bool,
+}
+
+impl std::fmt::Display for TagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The content-addressed tag of every image (a walk per context; reads only changed files),
+/// following the rules of `builder` (the builder `docker build` uses; `None`: BuildKit's,
+/// the default of current Docker).
+pub fn compute_tags(
+    loaded: &Loaded,
+    builder: Option<&crate::images::DockerBuilder>,
+) -> Result<BTreeMap<String, String>, TagError> {
     let mut tags = BTreeMap::new();
     for img in &loaded.config.images {
-        let inputs = build_inputs(&loaded.root, img);
+        let mut inputs = build_inputs(&loaded.root, img);
+        if let Some(b) = builder {
+            inputs.semantics = b.semantics();
+        }
         let cache_path = StatCache::default_path(&loaded.root, &img.name);
         let mut cache = StatCache::open(&cache_path);
-        let fp = crate::images::fingerprint(&inputs, &mut cache)
-            .map_err(|e| format!("image {}: {e}", img.name))?;
+        let fp = crate::images::fingerprint(&inputs, &mut cache).map_err(|e| {
+            use crate::images::{ContextError, FingerprintError};
+            match e {
+                FingerprintError::Context(ContextError::BadIgnoreLine { file, line, source }) => {
+                    let shown = file
+                        .strip_prefix(&loaded.root)
+                        .unwrap_or(&file)
+                        .display()
+                        .to_string();
+                    let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+                    TagError {
+                        message: format!(
+                            "{shown}{at}: {source} (image {}): Docker refuses this line, so \
+                             `docker build` would fail",
+                            img.name
+                        ),
+                        hint: Some(format!(
+                            "fix or delete {} of {shown}: a lone `!` needs a pattern after it \
+                             (`!keep.txt`), and `[` opens a character class that needs its `]` \
+                             (write `\\[` for a literal bracket)",
+                            line.map(|l| format!("line {l}"))
+                                .unwrap_or_else(|| "the line".into())
+                        )),
+                        bad_input: true,
+                    }
+                }
+                other => TagError {
+                    message: format!("image {}: {other}", img.name),
+                    hint: None,
+                    bad_input: false,
+                },
+            }
+        })?;
         // A cache that cannot be saved only costs speed next time.
         if let Err(e) = cache.save() {
             tracing::warn!("cannot save the stat cache {}: {e}", cache_path.display());

@@ -306,7 +306,11 @@ pub async fn observe(
 
     // Images: is the content tag of the current sources in the registry?
     if !loaded.config.images.is_empty() {
-        let tags = super::images::compute_tags(loaded).unwrap_or_default();
+        let tags = super::images::compute_tags(
+            loaded,
+            crate::images::builder::cached(&loaded.config.build.docker).as_ref(),
+        )
+        .unwrap_or_default();
         let push = crate::plan::Plan::build(loaded).registry.push;
         let (host, prefix) = super::images::split_registry(&push);
         let client =

@@ -1,5 +1,10 @@
-//! The fake `docker` CLI (client 28.2.2, legacy builder) for the commands devenv runs:
-//! `version --format`, `info --format`, `build`, `tag`, `push`. Flags, messages and exit
+//! The fake `docker` CLI (client 28.2.2) for the commands devenv runs: `version --format`,
+//! `info --format`, `build`, `builder inspect`, `tag`, `push`, and a buildx plugin
+//! (`buildx create/use/inspect/build`) when `$DOCKER_CONFIG/cli-plugins/docker-buildx`
+//! exists: `docker build` goes to the legacy builder or to buildx exactly as docker/cli's
+//! `processBuilder` decides, and the image lands in the image store, in the build cache
+//! only, or in the registry as the legacy builder and buildx's `docker` and
+//! `docker-container` drivers really do it. Flags, messages and exit
 //! codes are the real client's (`unknown flag` → 125, a missing argument → 1, ...).
 //!
 //! Builds only sleep (15 s of "real" time × `DEVENV_FAKE_SLEEP_SCALE`) and remember the
@@ -64,16 +69,48 @@ fn run(argv: Vec<String>) -> i32 {
         return 0;
     };
     let rest = &argv[i + 1..];
+    // docker/cli cmd/docker/builder.go `processBuilder`: `build`, `image build` and
+    // `builder …` go to buildx when it is there and BuildKit is not disabled.
+    let forwarded = matches!(
+        (cmd.as_str(), rest.first().map(String::as_str)),
+        ("build", _) | ("builder", _) | ("image", Some("build"))
+    );
+    if forwarded {
+        match route_builder() {
+            Err(code) => return code,
+            Ok(Some(builder_env)) => {
+                let sub: Vec<String> = match cmd.as_str() {
+                    "build" => std::iter::once("build".to_string())
+                        .chain(rest.iter().cloned())
+                        .collect(),
+                    "image" => std::iter::once("build".to_string())
+                        .chain(rest[1..].iter().cloned())
+                        .collect(),
+                    _ => rest.to_vec(),
+                };
+                return buildx(&dir, &sub, builder_env);
+            }
+            Ok(None) => {}
+        }
+    }
+    if cmd == "buildx" && buildx_installed() {
+        return buildx(&dir, rest, None);
+    }
     // `docker image build` / `docker image push` / `docker image tag` are the same commands.
     let (cmd, rest) = match (cmd.as_str(), rest.first().map(String::as_str)) {
         ("image", Some(sub @ ("build" | "push" | "tag"))) => (sub.to_string(), &rest[1..]),
         ("builder", Some("build")) => ("build".to_string(), &rest[1..]),
+        ("builder", Some(other)) if other != "prune" && !other.starts_with('-') => {
+            // cobra's unknown subcommand of the CLI's own `docker builder` (legacy).
+            eprintln!("docker: unknown command: docker builder {other}\n\nUsage:  docker builder\n\nRun 'docker builder --help' for more information");
+            return 1;
+        }
         _ => (cmd.clone(), rest),
     };
     match cmd.as_str() {
         "version" => version(rest),
         "info" => info(rest),
-        "build" => build(&dir, rest),
+        "build" => build(&dir, rest, None),
         "tag" => tag(&dir, rest),
         "push" => push(&dir, rest),
         other => {
@@ -229,6 +266,294 @@ fn info(args: &[String]) -> i32 {
 }
 
 // ---------------------------------------------------------------------------------------
+// The builder: legacy, or buildx with its builders (where `docker build` sends its result)
+
+// docker/cli cmd/docker/builder.go (messages verbatim).
+const BUILDX_MISSING_WARNING: &str = "DEPRECATED: The legacy builder is deprecated and will be removed in a future release.\n            Install the buildx component to build images with BuildKit:\n            https://docs.docker.com/go/buildx/";
+const BUILDKIT_DISABLED_WARNING: &str = "DEPRECATED: The legacy builder is deprecated and will be removed in a future release.\n            BuildKit is currently disabled; enable it by removing the DOCKER_BUILDKIT=0\n            environment-variable.";
+const BUILDX_MISSING_ERROR: &str = "ERROR: BuildKit is enabled but the buildx component is missing or broken.\n       Install the buildx component to build images with BuildKit:\n       https://docs.docker.com/go/buildx/";
+
+/// `$DOCKER_CONFIG`, else `~/.docker` (docker/cli cli/config/config.go `Dir`).
+fn docker_config_dir() -> PathBuf {
+    match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".docker"),
+    }
+}
+
+/// The buildx plugin is installed: `$DOCKER_CONFIG/cli-plugins/docker-buildx` exists
+/// (docker/cli cli-plugins/manager: the user's plugin folder comes first; the system folders
+/// are not looked at, so the machine's own plugins never leak into a test).
+fn buildx_installed() -> bool {
+    docker_config_dir()
+        .join("cli-plugins")
+        .join("docker-buildx")
+        .is_file()
+}
+
+/// `processBuilder`: `Ok(None)` for the legacy builder (after its warning), `Ok(Some(env))`
+/// to forward to buildx with the `BUILDX_BUILDER` the CLI sets (`None`: keep the user's
+/// choice), `Err(exit)` when BuildKit is required but missing.
+fn route_builder() -> Result<Option<Option<String>>, i32> {
+    let mut disabled = false;
+    let mut use_builder = false;
+    if let Ok(v) = std::env::var("DOCKER_BUILDKIT") {
+        if !v.is_empty() {
+            match common::parse_go_bool(&v) {
+                Some(true) => use_builder = true,
+                Some(false) => disabled = true,
+                None => {
+                    eprintln!("DOCKER_BUILDKIT environment variable expects boolean value: strconv.ParseBool: parsing {}: invalid syntax", common::go_quote(&v));
+                    return Err(1);
+                }
+            }
+        }
+    }
+    // `docker buildx install` writes the alias `"aliases": {"builder": "buildx"}`.
+    let alias = std::fs::read(docker_config_dir().join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|c| c["aliases"]["builder"].is_string());
+    if alias {
+        use_builder = true;
+    }
+    if disabled {
+        eprintln!("{BUILDKIT_DISABLED_WARNING}\n");
+        return Ok(None);
+    }
+    if !buildx_installed() {
+        if use_builder {
+            eprintln!("{BUILDX_MISSING_ERROR}");
+            return Err(1);
+        }
+        eprintln!("{BUILDX_MISSING_WARNING}\n");
+        return Ok(None);
+    }
+    // "user would expect docker build to always create a local docker image (default
+    // context builder)": BUILDX_BUILDER=<current context> unless a builder is named.
+    let named = std::env::var("BUILDX_BUILDER").is_ok_and(|v| !v.is_empty());
+    if alias || named {
+        Ok(Some(None))
+    } else {
+        Ok(Some(Some("default".to_string())))
+    }
+}
+
+/// A buildx builder instance (docker/buildx store/nodegroup.go `NodeGroup`, reduced).
+#[derive(Debug, Clone)]
+struct BuildxBuilder {
+    name: String,
+    driver: String,
+    /// `--driver-opt network=…` (docker-container).
+    network: Option<String>,
+    /// `--driver-opt default-load=true`.
+    default_load: bool,
+}
+
+fn buildx_dir() -> PathBuf {
+    docker_config_dir().join("buildx")
+}
+
+/// The builder named `name`, or the current one; the context's own builder `default`
+/// (driver `docker`) always exists (docker/buildx builder/builder.go `New`).
+fn resolve_builder(name: Option<&str>) -> Result<BuildxBuilder, String> {
+    let name = match name.filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => std::fs::read(buildx_dir().join("current"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|c| c["Name"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "default".to_string()),
+    };
+    if name == "default" {
+        return Ok(BuildxBuilder {
+            name,
+            driver: "docker".into(),
+            network: None,
+            default_load: false,
+        });
+    }
+    let v: Value = std::fs::read(buildx_dir().join("instances").join(&name))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| format!("no builder {} found", common::go_quote(&name)))?;
+    let opt = |k: &str| v["Nodes"][0]["DriverOpts"][k].as_str().map(str::to_string);
+    Ok(BuildxBuilder {
+        name,
+        driver: v["Driver"]
+            .as_str()
+            .unwrap_or("docker-container")
+            .to_string(),
+        network: opt("network"),
+        default_load: opt("default-load").as_deref() == Some("true"),
+    })
+}
+
+/// `docker buildx …` (and `docker build` / `docker builder …` forwarded to it).
+fn buildx(dir: &Path, args: &[String], builder_env: Option<String>) -> i32 {
+    // root flag `--builder` defaults to $BUILDX_BUILDER (docker/buildx commands/root.go).
+    let env_builder = builder_env.or_else(|| std::env::var("BUILDX_BUILDER").ok());
+    let Some(sub) = args.first() else {
+        println!("\nUsage:  docker buildx [OPTIONS] COMMAND\n\nExtended build capabilities with BuildKit");
+        return 0;
+    };
+    let rest = &args[1..];
+    match sub.as_str() {
+        "version" => {
+            println!("github.com/docker/buildx v0.24.0 d0e5e86");
+            0
+        }
+        "build" | "b" => {
+            let named = rest
+                .iter()
+                .position(|a| a == "--builder")
+                .and_then(|i| rest.get(i + 1).cloned())
+                .or_else(|| {
+                    rest.iter()
+                        .find_map(|a| a.strip_prefix("--builder=").map(str::to_string))
+                })
+                .or(env_builder);
+            match resolve_builder(named.as_deref()) {
+                Ok(b) => build(dir, rest, Some(&b)),
+                Err(e) => {
+                    eprintln!("ERROR: {e}");
+                    1
+                }
+            }
+        }
+        "inspect" => {
+            let fl = [
+                flag(
+                    "bootstrap",
+                    None,
+                    Kind::Bool,
+                    "false",
+                    "Ensure builder has booted before inspecting",
+                ),
+                help(),
+            ];
+            let p = match parse(&fl, rest, "buildx inspect", "docker buildx inspect [NAME]") {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            let name = p.args.first().cloned().or(env_builder);
+            match resolve_builder(name.as_deref()) {
+                // commands/inspect.go (tabwriter, padding 1).
+                Ok(b) => {
+                    let endpoint = if b.driver == "docker" {
+                        "default".to_string()
+                    } else {
+                        "unix:///var/run/docker.sock".to_string()
+                    };
+                    let node = if b.driver == "docker" {
+                        b.name.clone()
+                    } else {
+                        format!("{}0", b.name)
+                    };
+                    println!("Name:          {}\nDriver:        {}\n\nNodes:\nName:             {node}\nEndpoint:         {endpoint}\nStatus:           running\nBuildKit version: v0.22.0\nPlatforms:        linux/amd64", b.name, b.driver);
+                    0
+                }
+                Err(e) => {
+                    eprintln!("ERROR: {e}");
+                    1
+                }
+            }
+        }
+        "create" => {
+            let fl = [
+                flag("name", None, Kind::Str, "", "Builder instance name"),
+                flag("driver", None, Kind::Str, "", "Driver to use"),
+                flag(
+                    "driver-opt",
+                    None,
+                    Kind::StrArray,
+                    "[]",
+                    "Options for the driver",
+                ),
+                flag(
+                    "use",
+                    None,
+                    Kind::Bool,
+                    "false",
+                    "Set the current builder instance",
+                ),
+                flag(
+                    "bootstrap",
+                    None,
+                    Kind::Bool,
+                    "false",
+                    "Boot builder after creation",
+                ),
+                help(),
+            ];
+            let p = match parse(
+                &fl,
+                rest,
+                "buildx create",
+                "docker buildx create [OPTIONS] [CONTEXT|ENDPOINT]",
+            ) {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            let name = p.str("name").unwrap_or("fake_builder").to_string();
+            let driver = p.str("driver").unwrap_or("docker-container").to_string();
+            // docker/buildx builder/builder.go Create: the docker driver cannot be created.
+            if driver == "docker" {
+                eprintln!("ERROR: failed to find driver \"docker\"");
+                return 1;
+            }
+            let mut opts = serde_json::Map::new();
+            for o in p.all("driver-opt") {
+                if let Some((k, v)) = o.split_once('=') {
+                    opts.insert(k.to_string(), Value::String(v.to_string()));
+                }
+            }
+            let group = json!({
+                "Name": name, "Driver": driver, "Dynamic": false,
+                "Nodes": [{ "Name": format!("{name}0"), "Endpoint": "unix:///var/run/docker.sock", "DriverOpts": opts }],
+            });
+            let inst = buildx_dir().join("instances");
+            let _ = std::fs::create_dir_all(&inst);
+            if let Err(e) = write_atomic(&inst.join(&name), group.to_string().as_bytes()) {
+                common::die_internal(&format!("cannot write the builder: {e}"));
+            }
+            if p.bool("use", false) {
+                set_current(&name);
+            }
+            println!("{name}");
+            0
+        }
+        "use" => {
+            let Some(name) = rest.first() else {
+                eprintln!("ERROR: \"docker buildx use\" requires exactly 1 argument.");
+                return 1;
+            };
+            if let Err(e) = resolve_builder(Some(name)) {
+                eprintln!(
+                    "ERROR: run `docker buildx create --name {name}` to create a builder: {e}"
+                );
+                return 1;
+            }
+            set_current(name);
+            0
+        }
+        other => {
+            eprintln!("docker: unknown command: docker buildx {other}\n\nRun 'docker buildx --help' for more information");
+            1
+        }
+    }
+}
+
+/// docker/buildx store: `current` holds the builder per Docker endpoint.
+fn set_current(name: &str) {
+    let _ = std::fs::create_dir_all(buildx_dir());
+    let cur = json!({ "Key": "unix:///var/run/docker.sock", "Name": name, "Global": false });
+    if let Err(e) = write_atomic(&buildx_dir().join("current"), cur.to_string().as_bytes()) {
+        common::die_internal(&format!("cannot write the current builder: {e}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // References and the local image store
 
 /// A parsed image reference: registry host, repository path, tag.
@@ -327,9 +652,13 @@ fn save_store(dir: &Path, store: &BTreeMap<String, Value>) {
 // ---------------------------------------------------------------------------------------
 // build
 
-fn build(dir: &Path, args: &[String]) -> i32 {
-    let usage = "docker build [OPTIONS] PATH | URL | -";
-    let fl = [
+fn build(dir: &Path, args: &[String], bx: Option<&BuildxBuilder>) -> i32 {
+    let usage = if bx.is_some() {
+        "docker buildx build [OPTIONS] PATH | URL | -"
+    } else {
+        "docker build [OPTIONS] PATH | URL | -"
+    };
+    let mut fl = vec![
         flag(
             "tag",
             Some('t'),
@@ -416,7 +745,56 @@ fn build(dir: &Path, args: &[String]) -> i32 {
         ),
         help(),
     ];
-    let p = match parse(&fl, args, "build", usage) {
+    if bx.is_some() {
+        // docker/buildx commands/build.go: the output flags the legacy builder lacks.
+        fl.extend([
+            flag(
+                "load",
+                None,
+                Kind::Bool,
+                "false",
+                "Shorthand for \"--output=type=docker\"",
+            ),
+            flag(
+                "push",
+                None,
+                Kind::Bool,
+                "false",
+                "Shorthand for \"--output=type=registry\"",
+            ),
+            flag(
+                "output",
+                Some('o'),
+                Kind::StrArray,
+                "[]",
+                "Output destination (format: \"type=local,dest=path\")",
+            ),
+            flag(
+                "builder",
+                None,
+                Kind::Str,
+                "",
+                "Override the configured builder instance",
+            ),
+            flag(
+                "progress",
+                None,
+                Kind::Str,
+                "auto",
+                "Set type of progress output",
+            ),
+        ]);
+    }
+    let p = match parse(
+        &fl,
+        args,
+        if bx.is_some() {
+            "buildx build"
+        } else {
+            "build"
+        },
+        usage,
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -503,7 +881,15 @@ fn build(dir: &Path, args: &[String]) -> i32 {
         steps.push(format!("LABEL {}={}", l.0, l.1));
     }
 
-    let quiet = p.bool("quiet", false);
+    // buildx prints BuildKit's progress on stderr, not the legacy builder's steps.
+    if let Some(b) = bx {
+        eprintln!(
+            "#0 building with {} instance using {} driver",
+            common::go_quote(&b.name),
+            b.driver
+        );
+    }
+    let quiet = p.bool("quiet", false) || bx.is_some();
     if !quiet {
         println!(
             "Sending build context to Docker daemon  {}",
@@ -539,7 +925,54 @@ fn build(dir: &Path, args: &[String]) -> i32 {
         "rootfs": { "type": "layers", "diff_ids": [] },
         "history": [{ "created_by": format!("devenv fake docker build {id}") }],
     });
-    {
+    // Where the result lands (docker/buildx build/opt.go: with no output, only the moby
+    // (`docker`) driver, or a builder with `default-load`, exports to the image store;
+    // `BUILDX_NO_DEFAULT_LOAD` turns that default off; build/build.go `warnOnNoOutput`).
+    let (to_store, to_push) = match bx {
+        None => (true, false),
+        Some(b) => {
+            let load = p.bool("load", false);
+            let push = p.bool("push", false);
+            let outputs = p.all("output");
+            let no_default_load = std::env::var("BUILDX_NO_DEFAULT_LOAD")
+                .ok()
+                .and_then(|v| common::parse_go_bool(&v))
+                .unwrap_or(false);
+            let default = !load && !push && outputs.is_empty();
+            let moby = b.driver == "docker";
+            let store = load
+                || outputs
+                    .iter()
+                    .any(|o| o == "type=docker" || o.starts_with("type=docker,"))
+                || (default && !no_default_load && (moby || b.default_load))
+                || (moby && push);
+            if default && !store && !moby {
+                eprintln!("WARNING: No output specified with {} driver. Build result will only remain in the build cache. To push result image into registry use --push or to load image into docker use --load", b.driver);
+            }
+            (store, push)
+        }
+    };
+    if to_push {
+        let b = bx.expect("only buildx pushes");
+        // A docker-container builder runs in its own network namespace (buildx
+        // driver/docker-container/driver.go sets a network mode only for
+        // `--driver-opt network=…`): the host's loopback is not its loopback. BuildKit talks
+        // plain HTTP to localhost registries (containerd remotes/docker `MatchLocalhost`).
+        for r in &refs {
+            let loopback = r.domain.starts_with("localhost") || r.domain.starts_with("127.");
+            if b.driver != "docker" && loopback && b.network.as_deref() != Some("host") {
+                let port = r.domain.rsplit_once(':').map(|(_, p)| p).unwrap_or("443");
+                eprintln!("ERROR: failed to build: failed to solve: failed to push {}: failed to do request: Head \"http://{}/v2/{}/blobs/sha256:{}\": dial tcp 127.0.0.1:{port}: connect: connection refused", p.all("tag").first().cloned().unwrap_or_default(), r.domain, r.path, &id);
+                return 1;
+            }
+            let cfg = serde_json::to_vec(&config).expect("serializable");
+            if let Err(e) = upload(r, &cfg) {
+                eprintln!("ERROR: failed to build: failed to solve: failed to push: {e}");
+                return 1;
+            }
+        }
+    }
+    if to_store {
         let _lock = lock_state(dir);
         let mut store = load_store(dir);
         for r in &refs {
@@ -550,7 +983,11 @@ fn build(dir: &Path, args: &[String]) -> i32 {
     if let Some(f) = p.str("iidfile") {
         let _ = std::fs::write(cwd.join(f), format!("sha256:{id}"));
     }
-    if quiet {
+    if bx.is_some() {
+        if p.bool("quiet", false) {
+            println!("sha256:{id}");
+        }
+    } else if quiet {
         println!("sha256:{id}");
     } else {
         println!("Successfully built {}", &id[..12]);

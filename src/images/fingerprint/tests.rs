@@ -291,3 +291,15 @@ fn same_size_same_mtime_change_is_caught_by_ctime_or_racy_rule() {
         .unwrap();
     assert_ne!(fingerprint(&inputs, &mut cache).unwrap().tag(), first.tag());
 }
+
+#[test]
+fn an_unreadable_ignore_file_is_an_error_not_an_empty_one() {
+    // docker/cli ReadDockerignore: only a missing file means no patterns.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::create_dir(dir.path().join(".dockerignore")).unwrap();
+    let inputs = BuildInputs::new(dir.path(), dir.path().join("Dockerfile"));
+    let mut cache = StatCache::open(&dir.path().join("cache.json"));
+    let err = fingerprint(&inputs, &mut cache).unwrap_err();
+    assert!(err.to_string().contains(".dockerignore"), "{err}");
+}
