@@ -111,6 +111,42 @@ impl Cmd {
         self
     }
 
+    /// Whether stdout is data for devenv to read rather than progress for a person:
+    /// `-o json|yaml|name|jsonpath=…`, `--output …`, `--format …` (docker's Go templates),
+    /// `k3d version -o json`, `kubectl kustomize` (the rendered manifests).
+    pub fn stdout_is_data(&self) -> bool {
+        const DATA: [&str; 5] = ["json", "yaml", "name", "jsonpath", "go-template"];
+        let is_data = |v: &str| {
+            DATA.iter()
+                .any(|d| v == *d || v.starts_with(&format!("{d}=")))
+        };
+        let mut args = self.args.iter().map(String::as_str).peekable();
+        if self.args.first().map(String::as_str) == Some("kustomize") {
+            return true;
+        }
+        while let Some(a) = args.next() {
+            match a {
+                "-o" | "--output" => {
+                    if args.peek().is_some_and(|v| is_data(v)) {
+                        return true;
+                    }
+                }
+                "--format" => return true,
+                _ => {
+                    if let Some(v) = a.strip_prefix("-o").or_else(|| a.strip_prefix("--output=")) {
+                        if is_data(v.trim_start_matches('=')) {
+                            return true;
+                        }
+                    }
+                    if a.starts_with("--format=") {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
     /// Marks the output as secret (the `secret_output` field): the log says that the
     /// command ran and how it ended, never what it printed.
     pub fn with_secret_output(mut self) -> Cmd {
@@ -601,7 +637,7 @@ impl Runner {
                 _ = tokio::time::sleep_until(deadline) => break Some(Stop::TimedOut),
                 msg = rx.recv(), if pipes_open => match msg {
                     Some((stream, bytes)) => {
-                        self.record(step_id, cmd.secret_output, &mut out, &mut log, stream, bytes);
+                        self.record(step_id, cmd, &mut out, &mut log, stream, bytes);
                     }
                     None => pipes_open = false,
                 },
@@ -626,14 +662,7 @@ impl Runner {
             // Everything is dead now, so the pipes reach EOF quickly; keep what was written.
             let _ = tokio::time::timeout(Duration::from_millis(200), async {
                 while let Some((stream, bytes)) = rx.recv().await {
-                    self.record(
-                        step_id,
-                        cmd.secret_output,
-                        &mut out,
-                        &mut log,
-                        stream,
-                        bytes,
-                    );
+                    self.record(step_id, cmd, &mut out, &mut log, stream, bytes);
                 }
             })
             .await;
@@ -689,13 +718,13 @@ impl Runner {
     fn record(
         &self,
         step_id: &str,
-        secret: bool,
+        cmd: &Cmd,
         out: &mut Output,
         log: &mut StepLog,
         stream: Stream,
         bytes: Vec<u8>,
     ) {
-        if secret {
+        if cmd.secret_output {
             // In memory only: not in the log, not on the screen.
             match stream {
                 Stream::Stdout => out.stdout.extend_from_slice(&bytes),
@@ -709,7 +738,10 @@ impl Runner {
             "{} {text}\n",
             if stream == Stream::Stdout { '|' } else { '!' }
         ));
-        if let Some(sink) = &self.line_sink {
+        // Data devenv reads (`-o json`, a version string) is in the log, not in what the
+        // reporter shows (`-v`, the CI folds): there it is noise.
+        let shown = !(stream == Stream::Stdout && cmd.stdout_is_data());
+        if let (Some(sink), true) = (&self.line_sink, shown) {
             sink(Line {
                 step_id,
                 stream,
@@ -1377,6 +1409,28 @@ mod tests {
         );
         assert!(!log.contains("hunter2"));
         assert!(lines[6].starts_with("==> exit status: 4 after "), "{log}");
+    }
+
+    #[test]
+    fn stdout_is_data_only_when_asked_for_in_a_machine_format() {
+        let c = |args: &[&str]| Cmd::new("kubectl").args(args.iter().copied());
+        for data in [
+            &["get", "nodes", "-o", "json"][..],
+            &["get", "nodes", "-ojson"],
+            &["get", "nodes", "--output=yaml"],
+            &["get", "x", "-o", "jsonpath={.a}"],
+            &["version", "--format", "{{.Server.Version}}"],
+            &["kustomize", "dir"],
+        ] {
+            assert!(c(data).stdout_is_data(), "{data:?}");
+        }
+        for progress in [
+            &["apply", "-f", "x.yaml"][..],
+            &["get", "nodes", "-o", "wide"],
+            &["rollout", "status", "deployment/x"],
+        ] {
+            assert!(!c(progress).stdout_is_data(), "{progress:?}");
+        }
     }
 
     #[tokio::test]

@@ -137,11 +137,16 @@ impl fmt::Display for ConfigError {
             None => writeln!(f, "  --> key `{}`", self.key)?,
         }
         if let Some(help) = &self.help {
+            // `=` under the gutter's `|`, as rustc aligns it.
+            let pad = match &self.location {
+                Some(loc) if loc.line > 0 => " ".repeat(loc.line.to_string().len()),
+                _ => " ".into(),
+            };
             for (i, line) in help.lines().enumerate() {
                 if i == 0 {
-                    writeln!(f, "  = help: {line}")?;
+                    writeln!(f, "{pad} = help: {line}")?;
                 } else {
-                    writeln!(f, "          {line}")?;
+                    writeln!(f, "{pad}         {line}")?;
                 }
             }
         }

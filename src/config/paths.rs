@@ -88,12 +88,12 @@ impl PathFence {
     pub fn describe(&self) -> String {
         if self.git {
             format!(
-                "the git repository holding devenv.toml ({})",
+                "the git repository holding devenv.toml, {}",
                 self.boundary.display()
             )
         } else {
             format!(
-                "devenv.toml's folder ({}; it is in no git repository)",
+                "devenv.toml's folder {} (it is in no git repository)",
                 self.boundary.display()
             )
         }

@@ -794,17 +794,14 @@ pub fn outside_repository(
         Some(p) if loaded.root.join(rel).is_file() && !p.as_os_str().is_empty() => p,
         _ => rel,
     };
-    let via = if fence.lexically_inside(rel) {
-        format!(
-            " (it resolves to {} through a symlink)",
-            out.resolved.display()
-        )
+    let resolved = if fence.lexically_inside(rel) {
+        format!("through a symlink it is {}", out.resolved.display())
     } else {
-        format!(" ({})", out.resolved.display())
+        format!("it is {}", out.resolved.display())
     };
     Some(loaded.error_at(
         key,
-        format!("{what} is outside {}{via}", fence.describe()),
+        format!("{what} is outside {}; {resolved}", fence.describe()),
         Some(format!(
             "devenv only builds and applies files of the repository holding devenv.toml, so a cloned repository cannot send your files (your home folder) to a registry or a cluster; move it into the repository, or, if this folder is meant, allow it explicitly:\n[project] allow_paths_outside = [{:?}]",
             allow.display().to_string().trim_end_matches('/')
