@@ -367,6 +367,20 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             } else {
                 opts.cwd.join(f)
             };
+            if f.is_dir() {
+                // `-f path/to/project` is a common slip: say what is there, and the file meant.
+                let inside = f.join("devenv.toml");
+                return Err(ConfigErrors::single(ConfigError {
+                    key: "--file".into(),
+                    message: format!("config file {} is a folder, not a file", f.display()),
+                    help: Some(if inside.is_file() {
+                        format!("pass the file itself: -f {}", inside.display())
+                    } else {
+                        "pass the path of a devenv.toml file (-f takes a file, not a folder), or run `devenv init` there to create one".into()
+                    }),
+                    location: None,
+                }));
+            }
             if !f.is_file() {
                 return Err(ConfigErrors::single(ConfigError {
                     key: "--file".into(),
