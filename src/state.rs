@@ -611,6 +611,8 @@ pub fn new_run_id() -> String {
 /// Creates `<state_dir>/logs/<run_id>/`, points `<state_dir>/logs/latest` at it, and
 /// deletes the oldest run directories beyond `keep` (only names made by [`new_run_id`]).
 pub fn new_log_dir(state_dir: &Path, run_id: &str, keep: usize) -> io::Result<PathBuf> {
+    // Whatever command writes logs first, `.devenv/` gets its `.gitignore`.
+    ensure_state_dir(state_dir)?;
     let logs = state_dir.join("logs");
     let dir = logs.join(run_id);
     fs::create_dir_all(&dir)?;

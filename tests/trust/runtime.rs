@@ -281,3 +281,46 @@ fn an_interrupted_verify_leaves_no_namespace_after_the_next_run_real_docker() {
     assert_eq!(probe_namespaces(), Vec::<String>::new(), "{r:?}");
     assert!(!sb.path(".devenv/verify/namespace").exists());
 }
+
+/// Item 9, every command: whichever command first writes into `.devenv/` (also when the
+/// folder already exists, empty, e.g. made by a script) leaves the `.gitignore` beside
+/// what it wrote. `doctor` wrote `.devenv/logs/doctor/` without it. This test failed
+/// before the fix.
+#[test]
+fn every_command_that_writes_into_devenv_dir_writes_its_gitignore() {
+    let sb = Sandbox::new();
+    project(&sb, "rt20", 20);
+    let dir = sb.path(".devenv");
+    for args in [
+        &["doctor"][..],
+        &["status"],
+        &["plan"],
+        &["build"],
+        &["down"],
+        &["verify"],
+        &["apply"],
+    ] {
+        for pre_existing in [false, true] {
+            let _ = std::fs::remove_dir_all(&dir);
+            if pre_existing {
+                std::fs::create_dir(&dir).unwrap();
+            }
+            let _ = run_fast(&sb, args);
+            let wrote = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) > 0;
+            if wrote {
+                let ignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap_or_default();
+                assert_eq!(
+                    ignore.lines().last(),
+                    Some("*"),
+                    "`devenv {}` (.devenv/ existed: {pre_existing}) wrote {:?} without a .gitignore",
+                    args.join(" "),
+                    std::fs::read_dir(&dir)
+                        .unwrap()
+                        .flatten()
+                        .map(|e| e.file_name())
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}
