@@ -1538,6 +1538,18 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
             None => (rest, ""),
         };
         let max = super::schema::MAX_DURATION_TEXT;
+        // "5M" reads as 5 months (humantime's `M`): surely minutes were meant.
+        let raw = text.trim_matches('"');
+        let minutes = raw.replace('M', "m");
+        if raw.contains('M')
+            && humantime::parse_duration(minutes.trim())
+                .is_ok_and(|d| d <= super::schema::MAX_DURATION)
+        {
+            return (
+                format!("`{path}` = {text} is too long: `M` means months"),
+                format!("for minutes write a lowercase `m`: `{name} = \"{minutes}\"`"),
+            );
+        }
         return (
             format!("`{path}` = {text} is too long: {why}"),
             format!("devenv waits at most {max} for anything: write a shorter duration, e.g. `{name} = \"30m\"`"),
