@@ -549,7 +549,10 @@ fn teardown_targets(
 
 fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
     let state_dir = crate::render::state_dir(&loaded.root);
-    let _ = crate::state::ensure_state_dir(&state_dir);
+    if let Err(e) = crate::state::ensure_state_dir(&state_dir) {
+        reporter.error(&e.to_string(), None);
+        return Exit::StepFailed;
+    }
     let _lock = match ProjectLock::acquire(&state_dir, false) {
         Ok(l) => l,
         Err(e) => {
@@ -716,7 +719,10 @@ pub fn status(g: &GlobalArgs) -> Exit {
     };
     let names = Names::new(&loaded);
     // status writes its logs under .devenv/: never without the .gitignore.
-    let _ = crate::state::ensure_state_dir(&crate::render::state_dir(&loaded.root));
+    if let Err(e) = crate::state::ensure_state_dir(&crate::render::state_dir(&loaded.root)) {
+        eprintln!("error: {e}");
+        return Exit::StepFailed;
+    }
     let journal = Journal::load(&crate::render::state_dir(&loaded.root));
     let rt = runtime();
     let components = rt.block_on(crate::steps::status::observe(
@@ -776,6 +782,10 @@ pub fn doctor(g: &GlobalArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return e,
     };
+    if let Err(e) = crate::state::ensure_state_dir(&crate::render::state_dir(&loaded.root)) {
+        eprintln!("error: {e}");
+        return Exit::StepFailed;
+    }
     let rt = runtime();
     let checks = rt.block_on(crate::steps::status::doctor(&loaded));
     let mut failed = false;

@@ -324,3 +324,62 @@ fn every_command_that_writes_into_devenv_dir_writes_its_gitignore() {
         }
     }
 }
+
+/// A cloned repository can commit files under `.devenv/` (`git add -f` ignores the
+/// `.gitignore`). A link there, `.devenv/k3d-config.yaml -> ~/victim`, made `plan`/`up`
+/// overwrite the user's file with the k3d config (devenv writes through links), and a
+/// kubeconfig link would have k3d merge the cluster's admin credentials into the target.
+/// devenv refuses a `.devenv/` holding a link it did not make, or that is one, and writes
+/// nothing through it. This test failed before the fix.
+#[test]
+fn links_planted_in_devenv_dir_are_refused_and_nothing_is_written_through_them() {
+    let sb = Sandbox::new();
+    project(&sb, "rt21", 21);
+    let victim = sb.home.join("victim");
+    for link in [
+        ".devenv/k3d-config.yaml",
+        ".devenv/kubeconfig",
+        ".devenv/state.json",
+        ".devenv/calico/operator-crds.yaml",
+        ".devenv",
+    ] {
+        let _ = std::fs::remove_file(sb.path(".devenv"));
+        let _ = std::fs::remove_dir_all(sb.path(".devenv"));
+        std::fs::write(&victim, "the user's own file\n").unwrap();
+        let at = sb.path(link);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        let target = if link == ".devenv" {
+            sb.home.clone()
+        } else {
+            victim.clone()
+        };
+        std::os::unix::fs::symlink(&target, &at).unwrap();
+        for args in [&["plan"][..], &["up"], &["down"], &["status"], &["doctor"]] {
+            let r = run_fast(&sb, args);
+            assert_ne!(r.code, 0, "{link}, {args:?}: {r:?}");
+            assert!(
+                r.text
+                    .contains(&format!("{} is a symbolic link", at.display())),
+                "{link}, {args:?}: {r:?}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&victim).unwrap(),
+                "the user's own file\n",
+                "{link}, {args:?}"
+            );
+            assert!(sb.mutating_calls().is_empty(), "{:?}", sb.mutating_calls());
+        }
+        let home: Vec<_> = std::fs::read_dir(&sb.home)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(home, ["victim"], "{link}: devenv wrote into $HOME");
+    }
+    // Removing the link is the fix the message gives; then up works (and makes logs/latest,
+    // its own link, which the next run accepts).
+    std::fs::remove_file(sb.path(".devenv")).unwrap();
+    assert_eq!(run_fast(&sb, &["up"]).code, 0);
+    let r = run_fast(&sb, &["up"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
