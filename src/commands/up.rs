@@ -719,10 +719,14 @@ pub fn status(g: &GlobalArgs) -> Exit {
     };
     let names = Names::new(&loaded);
     // status writes its logs under .devenv/: never without the .gitignore.
-    if let Err(e) = crate::state::ensure_state_dir(&crate::render::state_dir(&loaded.root)) {
+    // A link planted in .devenv/ is refused; a folder that cannot be written (a read-only
+    // checkout) only costs the logs.
+    let state_dir = crate::render::state_dir(&loaded.root);
+    if let Err(e) = crate::state::refuse_links_in_state_dir(&state_dir) {
         eprintln!("error: {e}");
         return Exit::StepFailed;
     }
+    let _ = crate::state::ensure_state_dir(&state_dir);
     let journal = Journal::load(&crate::render::state_dir(&loaded.root));
     let rt = runtime();
     let components = rt.block_on(crate::steps::status::observe(
@@ -782,10 +786,14 @@ pub fn doctor(g: &GlobalArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return e,
     };
-    if let Err(e) = crate::state::ensure_state_dir(&crate::render::state_dir(&loaded.root)) {
+    // A link planted in .devenv/ is refused; a folder that cannot be written (a read-only
+    // checkout) only costs the logs.
+    let state_dir = crate::render::state_dir(&loaded.root);
+    if let Err(e) = crate::state::refuse_links_in_state_dir(&state_dir) {
         eprintln!("error: {e}");
         return Exit::StepFailed;
     }
+    let _ = crate::state::ensure_state_dir(&state_dir);
     let rt = runtime();
     let checks = rt.block_on(crate::steps::status::doctor(&loaded));
     let mut failed = false;
