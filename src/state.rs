@@ -124,7 +124,20 @@ pub const CHECKOUT_ID_FILE: &str = "checkout-id";
 /// in a commit. An existing `.gitignore` is left as the user made it.
 pub fn ensure_state_dir(state_dir: &Path) -> io::Result<()> {
     refuse_links_in_state_dir(state_dir)?;
-    fs::create_dir_all(state_dir)?;
+    // Private (0700): besides the admin kubeconfig it holds rendered overlays and their
+    // logs, which carry the data of every Secret a kustomize secretGenerator made (from
+    // `.env` files the user keeps at 0600). A folder widened since (or made by someone
+    // else's script) is narrowed again.
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)?;
+    if let Ok(m) = fs::metadata(state_dir) {
+        if m.permissions().mode() & 0o077 != 0 {
+            let _ = fs::set_permissions(state_dir, fs::Permissions::from_mode(0o700));
+        }
+    }
     let ignore = state_dir.join(".gitignore");
     match OpenOptions::new().write(true).create_new(true).open(&ignore) {
         Ok(mut f) => f.write_all(

@@ -242,3 +242,69 @@ fn no_credential_reaches_the_disk_after_sigkill() {
         assert!(leaks.is_empty(), "secret on disk:\n{}", leaks.join("\n"));
     }
 }
+
+/// A Secret made by a kustomize secretGenerator from a `.env` the user keeps at 0600 is
+/// rendered by devenv into `.devenv/rendered/*.yaml` and the render log: those copies were
+/// 0644 in a 0755 `.devenv/`, readable by every local user. `.devenv/` is now 0700 (and
+/// narrowed again when something widened it), so no copy is readable by anyone else. This
+/// test failed before the fix.
+#[test]
+fn rendered_secrets_under_devenv_dir_are_readable_by_the_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let password = "pw-Zx81-rendered-secret";
+    let sb = Sandbox::new();
+    sb.write(
+        "devenv.toml",
+        &crate::ownership::toml(
+            "sec-render",
+            22,
+            "\n[[overlays]]\nname = \"app\"\npath = \"k/app\"\n",
+        ),
+    );
+    sb.write(
+        "k/app/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: app\nresources: [ns.yaml]\nsecretGenerator:\n- name: db\n  envs: [.env]\n",
+    );
+    sb.write(
+        "k/app/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n",
+    );
+    let env = sb.write("k/app/.env", &format!("DB_PASSWORD={password}\n"));
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o600)).unwrap();
+    let b64 = base64(password);
+    let dir = sb.path(".devenv");
+    for widened in [false, true] {
+        if widened {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let r = crate::ownership::run(&sb, &["up"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        // Every copy devenv wrote: none may be reachable by group or others.
+        let mut copies = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let meta = fs::symlink_metadata(&p).unwrap();
+                if meta.is_dir() {
+                    stack.push(p);
+                } else if meta.is_file() {
+                    let text = String::from_utf8_lossy(&fs::read(&p).unwrap()).into_owned();
+                    if text.contains(password) || text.contains(&b64) {
+                        copies.push(p);
+                    }
+                }
+            }
+        }
+        assert!(
+            !copies.is_empty(),
+            "the overlay was not rendered under .devenv/"
+        );
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "widened: {widened}: .devenv/ is {mode:o}, so others can read {copies:?}"
+        );
+    }
+}
