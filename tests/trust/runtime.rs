@@ -383,3 +383,47 @@ fn links_planted_in_devenv_dir_are_refused_and_nothing_is_written_through_them()
     let r = run_fast(&sb, &["up"]);
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+/// Item 8, the other way round: a child record whose process group id now names someone
+/// else's group (the pid was reused: after a reboot, or a record committed by a cloned
+/// repository) must not make devenv kill it. devenv SIGTERMed/SIGKILLed any live group a
+/// record named; it now checks that the group's leader is the process it recorded (boot id
+/// and start time). This test failed before the fix.
+#[test]
+fn a_child_record_naming_someone_elses_process_group_kills_nothing() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    project(&sb, "rt22", 22);
+    let records = sb.path(".devenv/children");
+    std::fs::create_dir_all(&records).unwrap();
+    let mut theirs = std::process::Command::new("sleep")
+        .arg("60")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = theirs.id() as i32;
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    for leader in [
+        // A record made for a process of that pid before a reboot.
+        json!({"boot_id": "00000000-0000-0000-0000-000000000000", "start_ticks": 1}),
+        // Same boot, an earlier process with that pid.
+        json!({"boot_id": boot_id.trim(), "start_ticks": 1}),
+        // No identity at all (planted by hand).
+        serde_json::Value::Null,
+    ] {
+        let mut rec = json!({"pgid": pgid, "devenv_pid": 1, "command": "k3d cluster create", "started_at": "2026-01-01T00:00:00Z"});
+        if !leader.is_null() {
+            rec["leader"] = leader;
+        }
+        std::fs::write(records.join(format!("{pgid}.json")), rec.to_string()).unwrap();
+        let r = run_fast(&sb, &["down"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            theirs.try_wait().unwrap().is_none(),
+            "devenv killed another program's process group {pgid} ({rec}): {r:?}"
+        );
+        assert!(alive(pgid));
+    }
+    theirs.kill().unwrap();
+    theirs.wait().unwrap();
+}
