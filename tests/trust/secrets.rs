@@ -31,41 +31,39 @@ fn start_registry() -> String {
 fn serve(conn: TcpStream) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut conn = conn;
-    loop {
-        let mut auth = false;
-        let mut first = String::new();
-        if reader.read_line(&mut first).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line.to_ascii_lowercase().starts_with("authorization:") {
-                auth = true;
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
-        let resp = if auth {
-            format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len())
-        } else {
-            let b = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
-            format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{b}", b.len())
-        };
-        let head_only = first.starts_with("HEAD ");
-        let resp = if head_only {
-            resp.split("\r\n\r\n").next().unwrap().to_string() + "\r\n\r\n"
-        } else {
-            resp
-        };
-        let _ = conn.write_all(resp.as_bytes());
-        let _ = conn.flush();
+    // One request per connection (Connection: close).
+    let mut auth = false;
+    let mut first = String::new();
+    if reader.read_line(&mut first).unwrap_or(0) == 0 {
         return;
     }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if line.to_ascii_lowercase().starts_with("authorization:") {
+            auth = true;
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+    let resp = if auth {
+        format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+    } else {
+        let b = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+        format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{b}", b.len())
+    };
+    let head_only = first.starts_with("HEAD ");
+    let resp = if head_only {
+        resp.split("\r\n\r\n").next().unwrap().to_string() + "\r\n\r\n"
+    } else {
+        resp
+    };
+    let _ = conn.write_all(resp.as_bytes());
+    let _ = conn.flush();
 }
 
 /// The three ways a Docker config gives credentials.
