@@ -306,3 +306,52 @@ fn rendered_secrets_under_devenv_dir_are_readable_by_the_user_only() {
         );
     }
 }
+
+/// The k3s cluster token (whoever has it can join a node to the cluster) is in the output
+/// of `k3d node list -o json`, which devenv reads to observe the cluster. In GitHub Actions
+/// and GitLab CI, where each step's output is folded into the job log (readable by everyone
+/// who can read the job), and with `-v`, it was printed in clear. It is masked now. This
+/// test failed before the fix.
+#[test]
+fn the_cluster_token_is_not_printed_in_ci_logs() {
+    let sb = Sandbox::new();
+    sb.write("devenv.toml", &crate::ownership::toml("sec-token", 23, ""));
+    let r = crate::ownership::run(&sb, &["up"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let nodes = sb.k3d_ok(&["node", "list", "-o", "json"]);
+    let token = nodes
+        .split("K3S_TOKEN=")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the fake k3d puts K3S_TOKEN in the nodes' env")
+        .to_string();
+    assert!(token.len() >= 8, "{token}");
+    for env in [
+        &[("GITHUB_ACTIONS", "true"), ("CI", "true")][..],
+        &[("GITLAB_CI", "true"), ("CI", "true")],
+        &[("CI", "true")],
+        &[],
+    ] {
+        for args in [
+            &["up"][..],
+            &["up", "-vv"],
+            &["status", "-v"],
+            &["up", "-o", "json"],
+        ] {
+            let mut cmd = sb.devenv(args);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let o = cmd.output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(
+                !text.contains(&token),
+                "{env:?} devenv {args:?} printed the cluster token:\n{text}"
+            );
+        }
+    }
+}
