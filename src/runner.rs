@@ -909,6 +909,53 @@ pub struct ChildRecord {
     pub command: String,
     /// RFC 3339.
     pub started_at: String,
+    /// Who the group leader is: this boot's id and the leader's start time in clock ticks
+    /// after boot (`/proc/PID/stat` field 22). A pid is reused once its process and group
+    /// are gone (after a reboot, surely): the record then names someone else's process
+    /// group, which must not be killed. `None` where there is no procfs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<LeaderId>,
+}
+
+/// See [`ChildRecord::leader`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeaderId {
+    pub boot_id: String,
+    pub start_ticks: u64,
+}
+
+/// The identity of process `pid` now, where procfs tells it.
+pub fn leader_id(pid: libc::pid_t) -> Option<LeaderId> {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) S ppid ...`: field 22 (starttime) is the 20th after the comm.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let start_ticks = rest.split_whitespace().nth(19)?.parse().ok()?;
+    Some(LeaderId {
+        boot_id: boot_id.trim().to_string(),
+        start_ticks,
+    })
+}
+
+/// Whether the live group `rec.pgid` is still the one the record was made for: its leader
+/// (the child) is the same process, or it has exited, in which case the group id cannot
+/// have been reused (a pid stays taken while a group of that id has members). A record
+/// with no identity is trusted only when procfs cannot tell (macOS).
+fn same_group(rec: &ChildRecord) -> bool {
+    let boot_now = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok();
+    let Some(boot_now) = boot_now else {
+        return true; // no procfs: nothing better to go by
+    };
+    let Some(recorded) = &rec.leader else {
+        return false;
+    };
+    if recorded.boot_id != boot_now.trim() {
+        return false;
+    }
+    match leader_id(rec.pgid) {
+        Some(now) => now == *recorded,
+        None => true,
+    }
 }
 
 fn write_child_record(dir: &Path, pgid: libc::pid_t, command: &str) -> Option<PathBuf> {
@@ -917,6 +964,7 @@ fn write_child_record(dir: &Path, pgid: libc::pid_t, command: &str) -> Option<Pa
         devenv_pid: std::process::id(),
         command: command.to_string(),
         started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        leader: leader_id(pgid),
     };
     let path = dir.join(format!("{pgid}.json"));
     let write = || -> io::Result<()> {
@@ -978,7 +1026,7 @@ pub fn reap_leftovers(dir: &Path) -> Vec<ChildRecord> {
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(rec) = rec {
             let mine = rec.devenv_pid == std::process::id();
-            if !mine && rec.pgid > 1 && group_alive(rec.pgid) {
+            if !mine && rec.pgid > 1 && group_alive(rec.pgid) && same_group(&rec) {
                 signal_group(rec.pgid, libc::SIGTERM);
                 let deadline = Instant::now() + KILL_GRACE;
                 while group_alive(rec.pgid) && Instant::now() < deadline {
@@ -1496,6 +1544,7 @@ mod tests {
             devenv_pid: 1,
             command: "sleep 100".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
+            leader: leader_id(pgid),
         };
         std::fs::write(
             records.join(format!("{pgid}.json")),

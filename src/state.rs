@@ -123,7 +123,21 @@ pub const CHECKOUT_ID_FILE: &str = "checkout-id";
 /// on first use: the directory holds an admin kubeconfig and logs, none of which belongs
 /// in a commit. An existing `.gitignore` is left as the user made it.
 pub fn ensure_state_dir(state_dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(state_dir)?;
+    refuse_links_in_state_dir(state_dir)?;
+    // Private (0700): besides the admin kubeconfig it holds rendered overlays and their
+    // logs, which carry the data of every Secret a kustomize secretGenerator made (from
+    // `.env` files the user keeps at 0600). A folder widened since (or made by someone
+    // else's script) is narrowed again.
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)?;
+    if let Ok(m) = fs::metadata(state_dir) {
+        if m.permissions().mode() & 0o077 != 0 {
+            let _ = fs::set_permissions(state_dir, fs::Permissions::from_mode(0o700));
+        }
+    }
     let ignore = state_dir.join(".gitignore");
     match OpenOptions::new().write(true).create_new(true).open(&ignore) {
         Ok(mut f) => f.write_all(
@@ -132,6 +146,54 @@ pub fn ensure_state_dir(state_dir: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Refuses a `.devenv/` that is, or holds, a symbolic link devenv did not make (it makes
+/// only `logs/latest`). devenv writes the admin kubeconfig, the k3d config and its journal
+/// there, and writes through links ([`write_atomic`], k3d's `--output`): a cloned
+/// repository that commits `.devenv/k3d-config.yaml -> ~/.bashrc` (a `.gitignore` does not
+/// stop `git add -f`) would have devenv overwrite the user's file, or copy the cluster's
+/// credentials wherever the link points.
+pub fn refuse_links_in_state_dir(state_dir: &Path) -> io::Result<()> {
+    let refuse = |p: &Path| -> io::Error {
+        let target = fs::read_link(p)
+            .map(|t| format!(" (to {})", t.display()))
+            .unwrap_or_default();
+        io::Error::other(format!(
+            "{} is a symbolic link{target}: devenv keeps its own files (an admin kubeconfig, its journal, the k3d config) in .devenv/ and does not write through links that it did not make; remove the link (devenv recreates what it needs)",
+            p.display()
+        ))
+    };
+    match fs::symlink_metadata(state_dir) {
+        Ok(m) if m.file_type().is_symlink() => return Err(refuse(state_dir)),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let logs = state_dir.join("logs");
+    let mut stack = vec![state_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_symlink() {
+                // `logs/latest` (and its temp name while it is replaced) is devenv's own.
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if dir == logs && (name == "latest" || name.starts_with(".latest.")) {
+                    continue;
+                }
+                return Err(refuse(&p));
+            }
+            if t.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// This checkout's ownership id, or `None` when it has none yet (see [`checkout_id`]), or
@@ -611,6 +673,8 @@ pub fn new_run_id() -> String {
 /// Creates `<state_dir>/logs/<run_id>/`, points `<state_dir>/logs/latest` at it, and
 /// deletes the oldest run directories beyond `keep` (only names made by [`new_run_id`]).
 pub fn new_log_dir(state_dir: &Path, run_id: &str, keep: usize) -> io::Result<PathBuf> {
+    // Whatever command writes logs first, `.devenv/` gets its `.gitignore`.
+    ensure_state_dir(state_dir)?;
     let logs = state_dir.join("logs");
     let dir = logs.join(run_id);
     fs::create_dir_all(&dir)?;

@@ -267,6 +267,58 @@ fn pins_are_enforced_by_doctor_and_preflight() {
     assert_eq!(o.code, Some(0), "{o:?}");
 }
 
+/// A fresh machine: the pinned k3d and helm are not installed at all. doctor and preflight
+/// name the pin and its line and say `devenv up --install-tools` (for an exact pin), not
+/// the generic "install k3d v5.5.0 or newer", which would get the team another version.
+/// (Before: the pin was not mentioned when the tool was missing.)
+#[test]
+fn a_pinned_tool_that_is_missing_gets_the_pins_fix() {
+    let sb = Sandbox::new();
+    let (registry, api) = ports(11);
+    project(
+        &sb,
+        "pinmissing",
+        registry,
+        api,
+        "\n[tools]\nk3d = \"5.8.3\"\nhelm = \">=3.18, <4\"\n",
+    );
+    let text = sb.read("devenv.toml");
+    let line_of = |key: &str| text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+    let (k3d_line, helm_line) = (line_of("k3d ="), line_of("helm ="));
+    let path = path_with_only(&sb, &["kubectl", "docker"]);
+    let d = run(sb.devenv(["doctor"]).env("PATH", &path));
+    assert_eq!(d.code, Some(3), "{d:?}");
+    let o = run(sb.devenv(["up"]).env("PATH", &path));
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert!(sb.mutating_calls().is_empty(), "{:?}", sb.mutating_calls());
+    for (what, out) in [("doctor", &d.stdout), ("up", &o.stderr)] {
+        assert!(
+            out.contains(&format!(
+                "not found on PATH (tools.k3d = \"5.8.3\", devenv.toml:{k3d_line})"
+            )),
+            "{what}: {out}"
+        );
+        assert!(
+            out.contains("run `devenv up --install-tools` to download k3d v5.8.3"),
+            "{what}: {out}"
+        );
+        assert!(
+            !out.contains("install k3d v5.5.0 or newer"),
+            "{what}: {out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "(tools.helm = \">=3.18, <4\", devenv.toml:{helm_line})"
+            )),
+            "{what}: {out}"
+        );
+        assert!(
+            out.contains("install a helm matching \">=3.18, <4\""),
+            "{what}: {out}"
+        );
+    }
+}
+
 /// A tiny HTTP/1.1 server: serves `files` (path → body), 404 otherwise, counts requests.
 struct Server {
     base: String,

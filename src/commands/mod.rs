@@ -255,6 +255,10 @@ pub fn prepare_plan(
     // This checkout's ownership id (and `.devenv/.gitignore`), before the plan renders it
     // into the k3d config and the registry's create command.
     let state_dir = crate::render::state_dir(&loaded.root);
+    if let Err(e) = crate::state::ensure_state_dir(&state_dir) {
+        eprintln!("error: {e}");
+        return Err(Exit::StepFailed);
+    }
     match crate::state::checkout_id(&state_dir) {
         Ok(c) => {
             if let Some(from) = c.replaced_from {

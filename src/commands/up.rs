@@ -549,7 +549,10 @@ fn teardown_targets(
 
 fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
     let state_dir = crate::render::state_dir(&loaded.root);
-    let _ = crate::state::ensure_state_dir(&state_dir);
+    if let Err(e) = crate::state::ensure_state_dir(&state_dir) {
+        reporter.error(&e.to_string(), None);
+        return Exit::StepFailed;
+    }
     let _lock = match ProjectLock::acquire(&state_dir, false) {
         Ok(l) => l,
         Err(e) => {
@@ -716,7 +719,14 @@ pub fn status(g: &GlobalArgs) -> Exit {
     };
     let names = Names::new(&loaded);
     // status writes its logs under .devenv/: never without the .gitignore.
-    let _ = crate::state::ensure_state_dir(&crate::render::state_dir(&loaded.root));
+    // A link planted in .devenv/ is refused; a folder that cannot be written (a read-only
+    // checkout) only costs the logs.
+    let state_dir = crate::render::state_dir(&loaded.root);
+    if let Err(e) = crate::state::refuse_links_in_state_dir(&state_dir) {
+        eprintln!("error: {e}");
+        return Exit::StepFailed;
+    }
+    let _ = crate::state::ensure_state_dir(&state_dir);
     let journal = Journal::load(&crate::render::state_dir(&loaded.root));
     let rt = runtime();
     let components = rt.block_on(crate::steps::status::observe(
@@ -776,6 +786,14 @@ pub fn doctor(g: &GlobalArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return e,
     };
+    // A link planted in .devenv/ is refused; a folder that cannot be written (a read-only
+    // checkout) only costs the logs.
+    let state_dir = crate::render::state_dir(&loaded.root);
+    if let Err(e) = crate::state::refuse_links_in_state_dir(&state_dir) {
+        eprintln!("error: {e}");
+        return Exit::StepFailed;
+    }
+    let _ = crate::state::ensure_state_dir(&state_dir);
     let rt = runtime();
     let mut checks = rt.block_on(crate::steps::status::doctor(&loaded));
     // Which builder `docker build` uses, and how devenv calls it (images::builder).

@@ -367,6 +367,20 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
             } else {
                 opts.cwd.join(f)
             };
+            if f.is_dir() {
+                // `-f path/to/project` is a common slip: say what is there, and the file meant.
+                let inside = f.join("devenv.toml");
+                return Err(ConfigErrors::single(ConfigError {
+                    key: "--file".into(),
+                    message: format!("config file {} is a folder, not a file", f.display()),
+                    help: Some(if inside.is_file() {
+                        format!("pass the file itself: -f {}", inside.display())
+                    } else {
+                        "pass the path of a devenv.toml file (-f takes a file, not a folder), or run `devenv init` there to create one".into()
+                    }),
+                    location: None,
+                }));
+            }
             if !f.is_file() {
                 return Err(ConfigErrors::single(ConfigError {
                     key: "--file".into(),
@@ -1524,6 +1538,18 @@ fn humanize_type_error(path: &str, msg: &str) -> (String, String) {
             None => (rest, ""),
         };
         let max = super::schema::MAX_DURATION_TEXT;
+        // "5M" reads as 5 months (humantime's `M`): surely minutes were meant.
+        let raw = text.trim_matches('"');
+        let minutes = raw.replace('M', "m");
+        if raw.contains('M')
+            && humantime::parse_duration(minutes.trim())
+                .is_ok_and(|d| d <= super::schema::MAX_DURATION)
+        {
+            return (
+                format!("`{path}` = {text} is too long: `M` means months"),
+                format!("for minutes write a lowercase `m`: `{name} = \"{minutes}\"`"),
+            );
+        }
         return (
             format!("`{path}` = {text} is too long: {why}"),
             format!("devenv waits at most {max} for anything: write a shorter duration, e.g. `{name} = \"30m\"`"),

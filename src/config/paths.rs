@@ -54,6 +54,11 @@ impl PathFence {
 
     /// `Ok` when `path` (existing; symlinks resolved) is inside the boundary or an allowed
     /// folder. A path that does not exist is `Ok` here: another check reports it.
+    /// Whether `path` exists and, symlinks resolved, lies inside the repository itself.
+    pub fn inside_repository(&self, path: &Path) -> bool {
+        std::fs::canonicalize(path).is_ok_and(|r| r.starts_with(&self.boundary))
+    }
+
     pub fn check(&self, path: &Path) -> Result<(), Outside> {
         let Ok(resolved) = std::fs::canonicalize(path) else {
             return Ok(());

@@ -732,6 +732,26 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     }
     // [tools]: each spec a version or a range (src/tools.rs).
     errs.out.extend(crate::tools::validate(loaded));
+    // A program devenv runs (build.docker, build.kustomize) that is a file of the repository
+    // would let a cloned repository run anything on this machine, as the user, before any
+    // container: the fence above would mean nothing. Programs come from PATH or from an
+    // absolute path outside the repository.
+    let programs = [
+        ("build.docker", Some(c.build.docker.as_str())),
+        ("build.kustomize", c.build.kustomize.as_deref()),
+    ];
+    for (key, program) in programs {
+        let Some(program) = program.filter(|p| p.contains('/')) else {
+            continue;
+        };
+        if fence.inside_repository(&loaded.resolve(program)) {
+            errs.push(
+                key,
+                format!("`{key}` = {program:?} runs a program from the repository holding devenv.toml"),
+                "devenv runs only programs on your PATH or at an absolute path outside the repository, so a cloned repository cannot run its own code on your machine: name the program (e.g. \"docker\"), or install that one outside the repository and give its absolute path",
+            );
+        }
+    }
     if c.build.parallel > 64 {
         errs.push(
             "build.parallel",

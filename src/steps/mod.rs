@@ -114,7 +114,14 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
                     .as_deref(),
             ),
             Err(e) if e.is_interrupted() => return Err(StepError::interrupted()),
-            Err(e) => vec![preflight::spawn_failure_for(kind, &cmd.program, &e)],
+            Err(e) => vec![preflight::spawn_failure_pinned(
+                kind,
+                &cmd.program,
+                &e,
+                pin.as_ref(),
+                tool.and_then(|t| crate::tools::pin_location(&ctx.loaded, t))
+                    .as_deref(),
+            )],
         };
         let failed = found
             .iter()

@@ -693,15 +693,7 @@ pub fn evaluate_pin(
         pin.spec,
         at.map(|a| format!(" ({a})")).unwrap_or_default()
     );
-    let fix = match &pin.exact {
-        Some(v) => format!(
-            "run `devenv up --install-tools` to download {tool} v{v} into devenv's cache (your PATH is left alone), or install {tool} v{v} yourself"
-        ),
-        None => format!(
-            "install a {tool} matching {:?}, or pin an exact version so that `devenv up --install-tools` can download it",
-            pin.spec
-        ),
-    };
+    let fix = pin_fix(pin);
     match installed {
         Some(v) if pin.matches(&v.to_semver()) => {
             Check::ok(name, format!("{tool} {v} matches {key}"))
@@ -711,6 +703,20 @@ pub fn evaluate_pin(
             name,
             format!("{tool} reports version `{reported}`, which cannot be compared with {key}"),
             fix,
+        ),
+    }
+}
+
+/// What to do when the installed tool does not satisfy its pin (or is not installed).
+fn pin_fix(pin: &crate::tools::Pin) -> String {
+    let tool = pin.tool.name();
+    match &pin.exact {
+        Some(v) => format!(
+            "run `devenv up --install-tools` to download {tool} v{v} into devenv's cache (your PATH is left alone), or install {tool} v{v} yourself"
+        ),
+        None => format!(
+            "install a {tool} matching {:?}, or pin an exact version so that `devenv up --install-tools` can download it",
+            pin.spec
         ),
     }
 }
@@ -754,6 +760,30 @@ pub fn interpret_tool(
         checks.push(evaluate_pin(pin, installed.as_ref(), &reported, pin_at));
     }
     checks
+}
+
+/// The check for a tool that could not be started: with a `[tools]` pin, the pin says
+/// which version to install (and `--install-tools` can, for an exact one); a newcomer's
+/// machine has none of the tools yet, so the generic "v5.5.0 or newer" would mislead.
+pub fn spawn_failure_pinned(
+    kind: &str,
+    program: &str,
+    e: &RunError,
+    pin: Option<&crate::tools::Pin>,
+    pin_at: Option<&str>,
+) -> Check {
+    let mut check = spawn_failure_for(kind, program, e);
+    if let (Some(pin), false) = (pin, matches!(e, RunError::TimedOut { .. })) {
+        check.detail = format!(
+            "{} (tools.{} = {:?}{})",
+            check.detail,
+            pin.tool.name(),
+            pin.spec,
+            pin_at.map(|a| format!(", {a}")).unwrap_or_default()
+        );
+        check.fix = Some(pin_fix(pin));
+    }
+    check
 }
 
 /// The check for a tool that could not be started, with its install hint.
@@ -1274,7 +1304,13 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
                     pin.and_then(|(_, at)| at.as_deref()),
                 )),
                 Err(e) if e.is_interrupted() => Err(e),
-                Err(e) => Ok(vec![spawn_failure_for(kind, &program, &e)]),
+                Err(e) => Ok(vec![spawn_failure_pinned(
+                    kind,
+                    &program,
+                    &e,
+                    pin.map(|(p, _)| p),
+                    pin.and_then(|(_, at)| at.as_deref()),
+                )]),
             }
         }
     };

@@ -397,9 +397,10 @@ pub async fn observe(
 /// cluster are fine (devenv is up), so they are checked only for what does not exist yet.
 pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
     let names = Names::new(loaded);
-    let logs = crate::render::state_dir(&loaded.root)
-        .join("logs")
-        .join("doctor");
+    let state_dir = crate::render::state_dir(&loaded.root);
+    // doctor writes its logs under .devenv/: never without the .gitignore.
+    let _ = crate::state::ensure_state_dir(&state_dir);
+    let logs = state_dir.join("logs").join("doctor");
     let runner = Runner::new(logs, tokio_util::sync::CancellationToken::new());
     let k3d = loaded.config.cluster.provider == ClusterProvider::K3d;
     let nodes = if k3d {

@@ -303,9 +303,42 @@ pub fn sanitize_line(line: &str) -> String {
     let stripped = console::strip_ansi_codes(line);
     // A carriage return inside a line is a progress redraw: keep the last frame.
     let last = stripped.rsplit('\r').find(|s| !s.is_empty()).unwrap_or("");
-    last.chars()
+    let clean: String = last
+        .chars()
         .filter(|c| *c == '\t' || !c.is_control())
-        .collect()
+        .collect();
+    redact_cluster_token(&clean)
+}
+
+/// The k3s cluster token (a node that has it joins the cluster) appears in `k3d node list
+/// -o json` (each node's env `K3S_TOKEN=…` and label `k3d.cluster.token`), which devenv
+/// reads to observe the cluster: shown in a CI log (GitHub/GitLab groups, `-v`) it would be
+/// readable by everyone who can read the job. Its value is masked as `***`.
+pub fn redact_cluster_token(line: &str) -> String {
+    const KEYS: [&str; 2] = ["K3S_TOKEN=", "\"k3d.cluster.token\":\""];
+    if !KEYS.iter().any(|k| line.contains(k)) {
+        return line.to_string();
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some((at, key)) = KEYS
+        .iter()
+        .filter_map(|k| rest.find(k).map(|i| (i, *k)))
+        .min_by_key(|(i, _)| *i)
+    {
+        let value_start = at + key.len();
+        out.push_str(&rest[..value_start]);
+        let value = &rest[value_start..];
+        let end = value
+            .find(|c: char| c == '"' || c == ',' || c.is_whitespace())
+            .unwrap_or(value.len());
+        if end > 0 {
+            out.push_str("***");
+        }
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The spinners of the running Tty reporter, so tracing output can be printed above them.

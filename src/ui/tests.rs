@@ -111,6 +111,11 @@ fn sanitize_removes_escapes_and_progress_redraws() {
     assert_eq!(sanitize_line("\x1b[1;32mok\x1b[0m done"), "ok done");
     assert_eq!(sanitize_line("10%\r50%\r100%"), "100%");
     assert_eq!(sanitize_line("a\x07b\tc"), "ab\tc");
+    assert_eq!(
+        sanitize_line(r#"{"env":["K3S_TOKEN=abc123","X=1"],"k3d.cluster.token":"abc123","n":1}"#),
+        r#"{"env":["K3S_TOKEN=***","X=1"],"k3d.cluster.token":"***","n":1}"#
+    );
+    assert_eq!(sanitize_line("K3S_TOKEN= none"), "K3S_TOKEN= none");
 }
 
 #[test]

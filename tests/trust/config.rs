@@ -281,3 +281,27 @@ fn a_folder_named_devenv_toml_is_refused_not_skipped() {
     let out = sb.devenv(["plan", "--default-config"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// `-f services/api` (the folder, not its devenv.toml) is a common slip. It was called a
+/// config file that "does not exist" (it does: it is a folder); it is named as a folder,
+/// with the file inside it to pass. This test failed before the fix.
+#[test]
+fn dash_f_naming_a_folder_says_it_is_a_folder() {
+    let sb = Sandbox::new();
+    sb.write("services/api/devenv.toml", "version = 1\n");
+    fs::create_dir_all(sb.path("empty")).unwrap();
+    for (dir, help) in [
+        ("services/api", "pass the file itself: -f "),
+        ("empty", "-f takes a file, not a folder"),
+    ] {
+        let out = sb.devenv(["-f", dir, "up"]).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("is a folder, not a file"), "{err}");
+        assert!(!err.contains("does not exist"), "{err}");
+        assert!(err.contains(help), "{err}");
+        assert!(sb.calls().is_empty());
+    }
+    let err = stderr(&sb.devenv(["-f", "services/api", "up"]).output().unwrap());
+    assert!(err.contains("services/api/devenv.toml"), "{err}");
+}

@@ -283,3 +283,149 @@ fn an_interrupted_verify_leaves_no_namespace_after_the_next_run_real_docker() {
     assert_eq!(probe_namespaces(), Vec::<String>::new(), "{r:?}");
     assert!(!sb.path(".devenv/verify/namespace").exists());
 }
+
+/// Item 9, every command: whichever command first writes into `.devenv/` (also when the
+/// folder already exists, empty, e.g. made by a script) leaves the `.gitignore` beside
+/// what it wrote. `doctor` wrote `.devenv/logs/doctor/` without it. This test failed
+/// before the fix.
+#[test]
+fn every_command_that_writes_into_devenv_dir_writes_its_gitignore() {
+    let sb = Sandbox::new();
+    project(&sb, "rt20", 20);
+    let dir = sb.path(".devenv");
+    for args in [
+        &["doctor"][..],
+        &["status"],
+        &["plan"],
+        &["build"],
+        &["down"],
+        &["verify"],
+        &["apply"],
+    ] {
+        for pre_existing in [false, true] {
+            let _ = std::fs::remove_dir_all(&dir);
+            if pre_existing {
+                std::fs::create_dir(&dir).unwrap();
+            }
+            let _ = run_fast(&sb, args);
+            let wrote = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) > 0;
+            if wrote {
+                let ignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap_or_default();
+                assert_eq!(
+                    ignore.lines().last(),
+                    Some("*"),
+                    "`devenv {}` (.devenv/ existed: {pre_existing}) wrote {:?} without a .gitignore",
+                    args.join(" "),
+                    std::fs::read_dir(&dir)
+                        .unwrap()
+                        .flatten()
+                        .map(|e| e.file_name())
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}
+
+/// A cloned repository can commit files under `.devenv/` (`git add -f` ignores the
+/// `.gitignore`). A link there, `.devenv/k3d-config.yaml -> ~/victim`, made `plan`/`up`
+/// overwrite the user's file with the k3d config (devenv writes through links), and a
+/// kubeconfig link would have k3d merge the cluster's admin credentials into the target.
+/// devenv refuses a `.devenv/` holding a link it did not make, or that is one, and writes
+/// nothing through it. This test failed before the fix.
+#[test]
+fn links_planted_in_devenv_dir_are_refused_and_nothing_is_written_through_them() {
+    let sb = Sandbox::new();
+    project(&sb, "rt21", 21);
+    let victim = sb.home.join("victim");
+    for link in [
+        ".devenv/k3d-config.yaml",
+        ".devenv/kubeconfig",
+        ".devenv/state.json",
+        ".devenv/calico/operator-crds.yaml",
+        ".devenv",
+    ] {
+        let _ = std::fs::remove_file(sb.path(".devenv"));
+        let _ = std::fs::remove_dir_all(sb.path(".devenv"));
+        std::fs::write(&victim, "the user's own file\n").unwrap();
+        let at = sb.path(link);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        let target = if link == ".devenv" {
+            sb.home.clone()
+        } else {
+            victim.clone()
+        };
+        std::os::unix::fs::symlink(&target, &at).unwrap();
+        for args in [&["plan"][..], &["up"], &["down"], &["status"], &["doctor"]] {
+            let r = run_fast(&sb, args);
+            assert_ne!(r.code, 0, "{link}, {args:?}: {r:?}");
+            assert!(
+                r.text
+                    .contains(&format!("{} is a symbolic link", at.display())),
+                "{link}, {args:?}: {r:?}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&victim).unwrap(),
+                "the user's own file\n",
+                "{link}, {args:?}"
+            );
+            assert!(sb.mutating_calls().is_empty(), "{:?}", sb.mutating_calls());
+        }
+        let home: Vec<_> = std::fs::read_dir(&sb.home)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(home, ["victim"], "{link}: devenv wrote into $HOME");
+    }
+    // Removing the link is the fix the message gives; then up works (and makes logs/latest,
+    // its own link, which the next run accepts).
+    std::fs::remove_file(sb.path(".devenv")).unwrap();
+    assert_eq!(run_fast(&sb, &["up"]).code, 0);
+    let r = run_fast(&sb, &["up"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// Item 8, the other way round: a child record whose process group id now names someone
+/// else's group (the pid was reused: after a reboot, or a record committed by a cloned
+/// repository) must not make devenv kill it. devenv SIGTERMed/SIGKILLed any live group a
+/// record named; it now checks that the group's leader is the process it recorded (boot id
+/// and start time). This test failed before the fix.
+#[test]
+fn a_child_record_naming_someone_elses_process_group_kills_nothing() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    project(&sb, "rt22", 22);
+    let records = sb.path(".devenv/children");
+    std::fs::create_dir_all(&records).unwrap();
+    let mut theirs = std::process::Command::new("sleep")
+        .arg("60")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = theirs.id() as i32;
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    for leader in [
+        // A record made for a process of that pid before a reboot.
+        json!({"boot_id": "00000000-0000-0000-0000-000000000000", "start_ticks": 1}),
+        // Same boot, an earlier process with that pid.
+        json!({"boot_id": boot_id.trim(), "start_ticks": 1}),
+        // No identity at all (planted by hand).
+        serde_json::Value::Null,
+    ] {
+        let mut rec = json!({"pgid": pgid, "devenv_pid": 1, "command": "k3d cluster create", "started_at": "2026-01-01T00:00:00Z"});
+        if !leader.is_null() {
+            rec["leader"] = leader;
+        }
+        std::fs::write(records.join(format!("{pgid}.json")), rec.to_string()).unwrap();
+        let r = run_fast(&sb, &["down"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            theirs.try_wait().unwrap().is_none(),
+            "devenv killed another program's process group {pgid} ({rec}): {r:?}"
+        );
+        assert!(alive(pgid));
+    }
+    theirs.kill().unwrap();
+    theirs.wait().unwrap();
+}

@@ -31,41 +31,39 @@ fn start_registry() -> String {
 fn serve(conn: TcpStream) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut conn = conn;
-    loop {
-        let mut auth = false;
-        let mut first = String::new();
-        if reader.read_line(&mut first).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line.to_ascii_lowercase().starts_with("authorization:") {
-                auth = true;
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
-        let resp = if auth {
-            format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len())
-        } else {
-            let b = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
-            format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{b}", b.len())
-        };
-        let head_only = first.starts_with("HEAD ");
-        let resp = if head_only {
-            resp.split("\r\n\r\n").next().unwrap().to_string() + "\r\n\r\n"
-        } else {
-            resp
-        };
-        let _ = conn.write_all(resp.as_bytes());
-        let _ = conn.flush();
+    // One request per connection (Connection: close).
+    let mut auth = false;
+    let mut first = String::new();
+    if reader.read_line(&mut first).unwrap_or(0) == 0 {
         return;
     }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if line.to_ascii_lowercase().starts_with("authorization:") {
+            auth = true;
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+    let resp = if auth {
+        format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+    } else {
+        let b = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+        format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{b}", b.len())
+    };
+    let head_only = first.starts_with("HEAD ");
+    let resp = if head_only {
+        resp.split("\r\n\r\n").next().unwrap().to_string() + "\r\n\r\n"
+    } else {
+        resp
+    };
+    let _ = conn.write_all(resp.as_bytes());
+    let _ = conn.flush();
 }
 
 /// The three ways a Docker config gives credentials.
@@ -240,5 +238,120 @@ fn no_credential_reaches_the_disk_after_sigkill() {
         child.wait().unwrap();
         let leaks = files_with_secret(sb.root.path());
         assert!(leaks.is_empty(), "secret on disk:\n{}", leaks.join("\n"));
+    }
+}
+
+/// A Secret made by a kustomize secretGenerator from a `.env` the user keeps at 0600 is
+/// rendered by devenv into `.devenv/rendered/*.yaml` and the render log: those copies were
+/// 0644 in a 0755 `.devenv/`, readable by every local user. `.devenv/` is now 0700 (and
+/// narrowed again when something widened it), so no copy is readable by anyone else. This
+/// test failed before the fix.
+#[test]
+fn rendered_secrets_under_devenv_dir_are_readable_by_the_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let password = "pw-Zx81-rendered-secret";
+    let sb = Sandbox::new();
+    sb.write(
+        "devenv.toml",
+        &crate::ownership::toml(
+            "sec-render",
+            22,
+            "\n[[overlays]]\nname = \"app\"\npath = \"k/app\"\n",
+        ),
+    );
+    sb.write(
+        "k/app/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: app\nresources: [ns.yaml]\nsecretGenerator:\n- name: db\n  envs: [.env]\n",
+    );
+    sb.write(
+        "k/app/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n",
+    );
+    let env = sb.write("k/app/.env", &format!("DB_PASSWORD={password}\n"));
+    fs::set_permissions(&env, fs::Permissions::from_mode(0o600)).unwrap();
+    let b64 = base64(password);
+    let dir = sb.path(".devenv");
+    for widened in [false, true] {
+        if widened {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let r = crate::ownership::run(&sb, &["up"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        // Every copy devenv wrote: none may be reachable by group or others.
+        let mut copies = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let meta = fs::symlink_metadata(&p).unwrap();
+                if meta.is_dir() {
+                    stack.push(p);
+                } else if meta.is_file() {
+                    let text = String::from_utf8_lossy(&fs::read(&p).unwrap()).into_owned();
+                    if text.contains(password) || text.contains(&b64) {
+                        copies.push(p);
+                    }
+                }
+            }
+        }
+        assert!(
+            !copies.is_empty(),
+            "the overlay was not rendered under .devenv/"
+        );
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "widened: {widened}: .devenv/ is {mode:o}, so others can read {copies:?}"
+        );
+    }
+}
+
+/// The k3s cluster token (whoever has it can join a node to the cluster) is in the output
+/// of `k3d node list -o json`, which devenv reads to observe the cluster. In GitHub Actions
+/// and GitLab CI, where each step's output is folded into the job log (readable by everyone
+/// who can read the job), and with `-v`, it was printed in clear. It is masked now. This
+/// test failed before the fix.
+#[test]
+fn the_cluster_token_is_not_printed_in_ci_logs() {
+    let sb = Sandbox::new();
+    sb.write("devenv.toml", &crate::ownership::toml("sec-token", 23, ""));
+    let r = crate::ownership::run(&sb, &["up"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let nodes = sb.k3d_ok(&["node", "list", "-o", "json"]);
+    let token = nodes
+        .split("K3S_TOKEN=")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the fake k3d puts K3S_TOKEN in the nodes' env")
+        .to_string();
+    assert!(token.len() >= 8, "{token}");
+    for env in [
+        &[("GITHUB_ACTIONS", "true"), ("CI", "true")][..],
+        &[("GITLAB_CI", "true"), ("CI", "true")],
+        &[("CI", "true")],
+        &[],
+    ] {
+        for args in [
+            &["up"][..],
+            &["up", "-vv"],
+            &["status", "-v"],
+            &["up", "-o", "json"],
+        ] {
+            let mut cmd = sb.devenv(args);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let o = cmd.output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(
+                !text.contains(&token),
+                "{env:?} devenv {args:?} printed the cluster token:\n{text}"
+            );
+        }
     }
 }
