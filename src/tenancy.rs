@@ -347,6 +347,72 @@ impl OwnerLabels {
 
 /// `app.kubernetes.io/managed-by=devenv,devenv.dev/project=P,devenv.dev/owner=O`: selects
 /// exactly what one owner applied for one project (the fallback when the inventory is lost).
+/// Consecutive refs of one delete tier and namespace: `(namespace, ["kind.group/name", …])`.
+fn batches(refs: &[ObjectRef]) -> Vec<(Option<String>, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < refs.len() {
+        let key = (refs[i].delete_tier(), refs[i].namespace.clone());
+        let mut j = i;
+        while j < refs.len() && (refs[j].delete_tier(), refs[j].namespace.clone()) == key {
+            j += 1;
+        }
+        let objects = refs[i..j]
+            .iter()
+            .map(|r| format!("{}/{}", r.resource_arg(), r.name))
+            .collect();
+        out.push((key.1, objects));
+        i = j;
+    }
+    out
+}
+
+/// The refs whose live object (in `listings`, the JSON that [`KubectlTarget::get_batches`]
+/// printed: a List, one object, or nothing) carries this project's and owner's labels, and
+/// those found without them (refs not found are gone already: in neither).
+/// Deletions on a shared cluster go through this: the inventory is a file in `.devenv/`,
+/// and a stale or planted one must not make devenv delete what it did not apply.
+pub fn owned_objects(
+    refs: &[ObjectRef],
+    listings: &[String],
+    project: &str,
+    owner: &str,
+) -> (Vec<ObjectRef>, Vec<ObjectRef>) {
+    let mut labelled = std::collections::HashSet::new();
+    let mut found = std::collections::HashSet::new();
+    for text in listings {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+            continue;
+        };
+        let items = match v.get("items").and_then(|i| i.as_array()) {
+            Some(items) => items.clone(),
+            None => vec![v],
+        };
+        for o in items {
+            let labels = &o["metadata"]["labels"];
+            let has = |k: &str, want: &str| labels[k].as_str() == Some(want);
+            let id = (
+                o["kind"].as_str().unwrap_or("").to_string(),
+                o["metadata"]["namespace"].as_str().map(String::from),
+                o["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            );
+            if has(MANAGED_BY_LABEL, MANAGED_BY)
+                && has(PROJECT_LABEL, project)
+                && has(OWNER_LABEL, owner)
+            {
+                labelled.insert(id.clone());
+            }
+            found.insert(id);
+        }
+    }
+    let id = |r: &ObjectRef| (r.kind.clone(), r.namespace.clone(), r.name.clone());
+    // Gone already: nothing to delete, nothing to say.
+    refs.iter()
+        .filter(|r| found.contains(&id(r)))
+        .cloned()
+        .partition(|r| labelled.contains(&id(r)))
+}
+
 pub fn label_selector(project: &str, owner: &str) -> String {
     format!("{MANAGED_BY_LABEL}={MANAGED_BY},{PROJECT_LABEL}={project},{OWNER_LABEL}={owner}")
 }
@@ -1260,28 +1326,35 @@ impl KubectlTarget {
     /// one `delete KIND/NAME KIND/NAME … [-n NS] --ignore-not-found --wait=false` (order
     /// kept, so the tiers' order holds).
     pub fn delete_batches(&self, refs: &[ObjectRef]) -> Vec<Vec<String>> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < refs.len() {
-            let key = (refs[i].delete_tier(), refs[i].namespace.clone());
-            let mut j = i;
-            while j < refs.len() && (refs[j].delete_tier(), refs[j].namespace.clone()) == key {
-                j += 1;
-            }
-            let objects: Vec<String> = refs[i..j]
-                .iter()
-                .map(|r| format!("{}/{}", r.resource_arg(), r.name))
-                .collect();
-            let mut args: Vec<&str> = vec!["delete"];
-            args.extend(objects.iter().map(String::as_str));
-            if let Some(ns) = &key.1 {
-                args.extend(["-n", ns.as_str()]);
-            }
-            args.extend(["--ignore-not-found", "--wait=false"]);
-            out.push(self.argv(&args));
-            i = j;
-        }
-        out
+        batches(refs)
+            .into_iter()
+            .map(|(ns, objects)| {
+                let mut args: Vec<&str> = vec!["delete"];
+                args.extend(objects.iter().map(String::as_str));
+                if let Some(ns) = &ns {
+                    args.extend(["-n", ns.as_str()]);
+                }
+                args.extend(["--ignore-not-found", "--wait=false"]);
+                self.argv(&args)
+            })
+            .collect()
+    }
+
+    /// What [`Self::delete_batches`] would delete, read first: `get KIND/NAME … [-n NS]
+    /// --ignore-not-found -o json` per batch, for [`owned_objects`] to check their labels.
+    pub fn get_batches(&self, refs: &[ObjectRef]) -> Vec<Vec<String>> {
+        batches(refs)
+            .into_iter()
+            .map(|(ns, objects)| {
+                let mut args: Vec<&str> = vec!["get"];
+                args.extend(objects.iter().map(String::as_str));
+                if let Some(ns) = &ns {
+                    args.extend(["-n", ns.as_str()]);
+                }
+                args.extend(["--ignore-not-found", "-o", "json"]);
+                self.argv(&args)
+            })
+            .collect()
     }
 
     /// `api-resources --namespaced=true --verbs=delete,list -o name`: the namespaced kinds

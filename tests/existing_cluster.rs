@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Call, Sandbox};
+use support::{json, Call, Sandbox};
 
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 const INSTALLATION: &str = concat!(
@@ -652,6 +652,72 @@ fn down_without_the_inventory_finds_the_owners_objects_by_label() {
         ids(&owned_by(&t.sb, "alice"))
     );
     assert_eq!(owned_by(&t.sb, "bob"), bobs, "bob's objects changed");
+}
+
+/// The inventory is a file in `.devenv/`: a stale one, or one a cloned repository planted,
+/// naming objects alice never applied (bob's Deployment, a ConfigMap of nobody's). Neither
+/// `down` nor the prune of `up` deletes them: only what carries alice's labels goes.
+#[test]
+fn a_planted_inventory_deletes_nothing_without_the_owners_labels() {
+    let t = team();
+    dev_ok(&t.sb, &t.alice, "alice", &["up"]);
+    dev_ok(&t.sb, &t.bob, "bob", &["up"]);
+    let cm = t.sb.write(
+        "cluster-settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n  namespace: kube-system\ndata:\n  a: b\n",
+    );
+    admin(
+        &t.sb,
+        &["apply", "--server-side", "-f", &cm.display().to_string()],
+    );
+    let plant = |dir: &Path| {
+        let inv_dir = dir.join(".devenv/inventory");
+        let file = std::fs::read_dir(&inv_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "json"))
+            .expect("alice's inventory");
+        let mut store: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let overlay = store["overlays"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+            .next()
+            .unwrap();
+        let objects = overlay["objects"].as_array_mut().unwrap();
+        objects.push(json!({"api_version":"apps/v1","kind":"Deployment","namespace":"shop-bob","name":"web"}));
+        objects.push(json!({"api_version":"v1","kind":"ConfigMap","namespace":"kube-system","name":"cluster-settings"}));
+        std::fs::write(&file, serde_json::to_string(&store).unwrap()).unwrap();
+    };
+    let bobs = owned_by(&t.sb, "bob");
+    let still_there = |sb: &Sandbox| {
+        let all = objects(sb, "shared");
+        assert!(find(&all, "ConfigMap", Some("kube-system"), "cluster-settings").is_some());
+        assert_eq!(owned_by(sb, "bob"), bobs, "bob's objects changed");
+    };
+
+    // The prune of `up`: the planted refs are not rendered, so they look removed.
+    plant(&t.alice);
+    let r = dev_ok(&t.sb, &t.alice, "alice", &["up"]);
+    still_there(&t.sb);
+    assert!(
+        r.stderr
+            .contains("does not carry this project's and owner's labels: left in place"),
+        "{r:?}"
+    );
+
+    // `down`.
+    plant(&t.alice);
+    let r = dev_ok(&t.sb, &t.alice, "alice", &["down"]);
+    still_there(&t.sb);
+    assert!(
+        owned_by(&t.sb, "alice").is_empty(),
+        "{:?}",
+        ids(&owned_by(&t.sb, "alice"))
+    );
+    assert!(r.stderr.contains("left in place"), "{r:?}");
 }
 
 // ---------------------------------------------------------------------------------------

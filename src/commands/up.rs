@@ -894,6 +894,17 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
                 reporter.info(&format!("{r} is shared by the cluster: left in place"));
             }
             crate::tenancy::sort_for_delete(&mut ours);
+            // Only what still carries this project's and owner's labels: the inventory is a
+            // file, and a stale or planted one must not delete someone else's objects.
+            let mut listings = Vec::new();
+            for argv in target.get_batches(&ours) {
+                listings.push(run(argv, 120).await?.stdout_str());
+            }
+            let (mut ours, foreign) = crate::tenancy::owned_objects(&ours, &listings, &names.project, &owner);
+            for r in foreign {
+                reporter.warn(&format!("{r} is in the inventory but does not carry the labels of {} for {owner}: left in place", names.project));
+            }
+            crate::tenancy::sort_for_delete(&mut ours);
             for argv in target.delete_batches(&ours) {
                 run(argv, 600).await?;
             }

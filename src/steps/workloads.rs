@@ -880,6 +880,35 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     }
     crate::tenancy::sort_for_delete(&mut doomed);
     let target = delete_target(ctx);
+    if let Some(isolation) = &ctx.isolation {
+        // On a shared cluster, only what still carries this project's and owner's labels:
+        // the inventory is a file, and a stale or planted one must not delete someone
+        // else's objects.
+        let mut listings = Vec::new();
+        for argv in target.get_batches(&doomed) {
+            let out = ctx
+                .run_cmd(
+                    &step.id,
+                    &cmd_of(argv, &ctx.root, Duration::from_secs(120)),
+                    "read the objects to delete",
+                )
+                .await?;
+            listings.push(out.stdout_str());
+        }
+        let (ours, foreign) = crate::tenancy::owned_objects(
+            &doomed,
+            &listings,
+            &isolation.labels.project,
+            &isolation.labels.owner,
+        );
+        for r in foreign {
+            ctx.reporter.warn(&format!(
+                "{r} is in the inventory but does not carry this project's and owner's labels: left in place"
+            ));
+        }
+        doomed = ours;
+        crate::tenancy::sort_for_delete(&mut doomed);
+    }
     for argv in target.delete_batches(&doomed) {
         ctx.run_cmd(
             &step.id,
