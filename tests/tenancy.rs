@@ -772,6 +772,7 @@ fn every_argv_passes_the_real_kubectls_flag_parsing() {
     let all = prune_set(&inv("v1.yaml", "alice"), &Inventory::default());
     let mut argvs: Vec<Vec<String>> = all.iter().map(|r| k.delete_argv(r)).collect();
     argvs.extend(k.delete_batches(&all));
+    argvs.extend(k.get_batches(&all));
     let selector = label_selector("shop", "alice");
     argvs.push(k.delete_by_label_argv(
         &[
