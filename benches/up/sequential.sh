@@ -9,8 +9,14 @@ calico=$1
 api_port=$2
 
 k3d registry create bench-registry --port 127.0.0.1:5000
+# The course pushes and runs `localhost:5000/IMAGE`, but `--registry-use` alone mirrors only
+# `k3d-bench-registry:5000` in the nodes (k3d pkg/client/registry.go
+# RegistryGenerateK3sConfig), so the pods could not pull: add the mirror a working manual
+# setup needs, as devenv writes it.
+printf '%s\n' 'mirrors:' '  "localhost:5000":' '    endpoint:' '      - http://k3d-bench-registry:5000' >registries.yaml
 k3d cluster create bench --agents 2 --api-port "127.0.0.1:$api_port" \
   --registry-use k3d-bench-registry:5000 \
+  --registry-config registries.yaml \
   --k3s-arg "--flannel-backend=none@server:*" \
   --k3s-arg "--disable-network-policy@server:*" \
   --k3s-arg "--cluster-cidr=10.42.0.0/16@server:*" \
