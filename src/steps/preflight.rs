@@ -115,7 +115,9 @@ pub fn render_checks(checks: &[Check]) -> String {
 
 /// A tool version, compared as semver does: a pre-release sorts before its release
 /// (`v5.9.0-rc.0 < v5.9.0`, semver.org §11), build metadata (`+dfsg1`) is ignored.
-/// Vendor suffixes such as kubectl's `-dispatcher` are pre-releases in semver's terms.
+/// A suffix is a pre-release only when it names one (`alpha`, `beta`, `rc`, `pre`, `dev`, as
+/// Kubernetes, k3d and helm tag theirs); vendor suffixes such as kubectl's `-dispatcher` or
+/// `-eks-5e0fdde` mark builds of a release and are ignored like build metadata.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
     pub major: u64,
@@ -153,7 +155,9 @@ impl Version {
             Some(p) => p.parse().ok()?,
         };
         let pre = match s[end..].strip_prefix('-') {
-            Some(p) if !p.is_empty() => semver::Prerelease::new(p).ok()?,
+            Some(p) if is_prerelease_tag(p) => semver::Prerelease::new(p).ok()?,
+            // A vendor's suffix on a release (`-dispatcher` of Google Cloud SDK's kubectl,
+            // `-eks-5e0fdde`, `-gke.100`): the release itself, or `>=1.31` would refuse it.
             _ => semver::Prerelease::EMPTY,
         };
         Some(Version {
@@ -179,6 +183,21 @@ impl Version {
             build: semver::BuildMetadata::EMPTY,
         }
     }
+}
+
+/// Whether a version's `-suffix` names a pre-release: its first identifier starts with a
+/// pre-release word (`rc.0`, `rc1`, `beta.2`, `alpha`, `dev.3`, `pre`).
+fn is_prerelease_tag(suffix: &str) -> bool {
+    let first = suffix
+        .split(['.', '-'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    ["alpha", "beta", "rc", "pre", "dev"].iter().any(|w| {
+        first
+            .strip_prefix(w)
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 impl fmt::Display for Version {
@@ -1365,12 +1384,30 @@ mod tests {
 
     #[test]
     fn versions_parse_and_compare_by_release() {
+        // Vendor builds of a release are that release (`[tools] kubectl = ">=1.31"` must
+        // accept Google Cloud SDK's and EKS's kubectl).
         let dispatcher = Version::parse("v1.32.4-dispatcher").unwrap();
+        assert_eq!(dispatcher, Version::new(1, 32, 4));
+        assert!(!dispatcher.is_prerelease());
+        let at_least = crate::tools::parse_spec(">=1.31").unwrap().0;
+        assert!(at_least.matches(&dispatcher.to_semver()));
         assert_eq!(
-            (dispatcher.major, dispatcher.minor, dispatcher.patch),
-            (1, 32, 4)
+            Version::parse("v1.29.0-eks-5e0fdde"),
+            Some(Version::new(1, 29, 0))
         );
-        assert_eq!(dispatcher.to_string(), "v1.32.4-dispatcher");
+        assert_eq!(
+            Version::parse("v1.27.3-gke.100"),
+            Some(Version::new(1, 27, 3))
+        );
+        for pre in [
+            "v1.34.0-alpha.1",
+            "v1.34.0-beta.0",
+            "v3.19.0-rc.1",
+            "v5.9.0-dev.2",
+            "1.0.0-rc1",
+        ] {
+            assert!(Version::parse(pre).unwrap().is_prerelease(), "{pre}");
+        }
         assert_eq!(
             Version::parse("20.10.24+dfsg1"),
             Some(Version::new(20, 10, 24))
