@@ -25,7 +25,7 @@ use super::statcache::{now_ns, StatCache};
 
 /// Bumped whenever what goes into the hash changes, so old tags are never reused for a
 /// different meaning.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Prefix of devenv's content tags (`dv-` + 16 hex digits of the fingerprint).
 pub const TAG_PREFIX: &str = "dv-";
@@ -183,8 +183,10 @@ pub fn fingerprint(
             }
             EntryKind::File => {
                 let st = e.stat.as_ref().expect("files carry stat data");
-                let exec = st.mode & 0o111 != 0;
-                h.update(if exec { b"x" } else { b"f" });
+                // Docker sends every permission bit (the legacy builder's tar, BuildKit's
+                // fsutil) and COPY keeps them: `chmod 600` changes the image.
+                h.update(b"f");
+                h.update(&(st.mode & 0o7777).to_le_bytes());
                 h.update(&st.size.to_le_bytes());
                 h.update(&content.expect("every file hashed"));
             }

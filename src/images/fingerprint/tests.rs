@@ -55,6 +55,21 @@ fn same_content_in_two_folders_gives_the_same_tag() {
     // Dockerfile, .dockerignore, src/main.rs, src/nested/data.bin, keep.log
     assert_eq!(ta.stats.files, 5, "{:?}", ta.stats);
     assert_eq!(ta.stats.symlinks, 1);
+    // What the benchmark reports: src, src/nested, empty; the bytes of the five files.
+    assert_eq!(ta.stats.dirs, 3, "{:?}", ta.stats);
+    assert_eq!(ta.stats.entries, 3 + 5 + 1, "{:?}", ta.stats);
+    let bytes = [
+        "Dockerfile",
+        ".dockerignore",
+        "src/main.rs",
+        "src/nested/data.bin",
+        "keep.log",
+    ]
+    .iter()
+    .map(|f| fs::metadata(a.path().join(f)).unwrap().len())
+    .sum::<u64>();
+    assert_eq!(ta.stats.bytes_total, bytes);
+    assert_eq!((ta.stats.files_hashed, ta.stats.bytes_hashed), (5, bytes));
 }
 
 #[test]
@@ -101,6 +116,13 @@ fn every_input_change_gives_a_new_tag() {
         "mode",
         tag_after(root, |r| {
             fs::set_permissions(r.join("src/new2.rs"), fs::Permissions::from_mode(0o755)).unwrap()
+        }),
+    );
+    // Every permission bit, not only the executable ones: COPY keeps them all.
+    expect_new(
+        "mode without exec bits",
+        tag_after(root, |r| {
+            fs::set_permissions(r.join("src/main.rs"), fs::Permissions::from_mode(0o600)).unwrap()
         }),
     );
     expect_new(
