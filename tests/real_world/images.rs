@@ -5,64 +5,13 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{fakes_dir, Sandbox};
+use crate::support::{fakes_dir, start_registry, Sandbox};
 
 // ---------------------------------------------------------------------------------------
 // helpers
-
-/// A plain `docker-registry` (distribution, no auth) on a free loopback port; killed on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_registry() -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let cfg = dir.path().join("config.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry (the distribution registry) is installed");
-    let reg = Registry {
-        child,
-        addr,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&reg.addr).is_err() {
-        assert!(Instant::now() < deadline, "no registry on {}", reg.addr);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    reg
-}
 
 /// HTTP status of `HEAD /v2/REPO/manifests/TAG` on a plain-HTTP registry.
 fn manifest_status(addr: &str, repo: &str, tag: &str) -> u16 {
