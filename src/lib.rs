@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod exit;
+pub mod hint;
 pub mod images;
 pub mod kubeconfig;
 pub mod mirror;
