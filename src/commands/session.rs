@@ -29,6 +29,8 @@ fn ui_flags(g: &GlobalArgs) -> UiFlags {
     }
 }
 
+/// The reporter of a run (its mode from the flags, CI and the terminal), with devenv's own
+/// logs (`-v`, `RUST_LOG`) set up to print above it.
 pub(super) fn reporter(g: &GlobalArgs) -> Reporter {
     let flags = ui_flags(g);
     let mode = crate::ui::detect(flags);
@@ -50,6 +52,7 @@ pub(super) fn interactive(loaded: &Loaded) -> bool {
         && !crate::ui::is_ci()
 }
 
+/// The runtime a run's commands are awaited on (two workers: the steps mostly wait).
 pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -58,6 +61,7 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime starts")
 }
 
+/// `devenv up --recreate`: how this run was started, for the journal and lock messages.
 pub(super) fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("devenv {}", args.join(" "))
