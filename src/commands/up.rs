@@ -5,6 +5,8 @@ use crate::cli::{GlobalArgs, UpArgs};
 use crate::engine::RunOptions;
 use crate::exit::Exit;
 use crate::plan::StepKind;
+use crate::tools::Tool;
+use semver::Version;
 
 pub fn run(g: &GlobalArgs, args: &UpArgs) -> Exit {
     let s = match open_session(g, args.wait) {
@@ -34,46 +36,10 @@ pub fn run(g: &GlobalArgs, args: &UpArgs) -> Exit {
 /// neither in the cache nor the one on PATH: downloads the exact pins of `[tools]` into
 /// devenv's cache and makes every command of this run use them.
 fn install_tools(s: &Session, args: &UpArgs) -> Result<(), Exit> {
-    let pins = crate::tools::pins(&s.loaded.config);
-    if pins.is_empty() {
-        if args.install_tools {
-            s.reporter
-                .warn("--install-tools: devenv.toml has no [tools] table; nothing to install");
-        }
+    let wanted = tools_to_install(s, args)?;
+    if wanted.is_empty() {
         return Ok(());
     }
-    let wanted = if args.install_tools {
-        match crate::tools::exact_pins(&s.loaded) {
-            Ok(w) => w,
-            Err(e) => {
-                s.reporter.error(&e.to_string(), None);
-                return Err(Exit::Usage);
-            }
-        }
-    } else {
-        let missing = crate::tools::missing_exact_pins(&s.loaded.config);
-        // The question exists only on a terminal; --yes answers it there.
-        if missing.is_empty() || !interactive(&s.loaded) {
-            return Ok(());
-        }
-        let list: Vec<String> = missing.iter().map(|(t, v)| format!("{t} v{v}")).collect();
-        if args.yes {
-            missing
-        } else {
-            match dialoguer::Confirm::new()
-                .with_prompt(format!(
-                "devenv.toml pins {}, which is not what PATH has. Download {} into devenv's cache?",
-                list.join(", "),
-                if missing.len() == 1 { "it" } else { "them" }
-            ))
-                .default(false)
-                .interact()
-            {
-                Ok(true) => missing,
-                _ => return Ok(()),
-            }
-        }
-    };
     let Ok(root) = crate::tools::cache_root() else {
         s.reporter
             .error(&crate::tools::ToolsError::NoCache.to_string(), None);
@@ -109,4 +75,45 @@ fn install_tools(s: &Session, args: &UpArgs) -> Result<(), Exit> {
             Err(Exit::Prerequisite)
         }
     }
+}
+
+/// The pinned tools this `up` installs: every exact pin with `--install-tools`; else those
+/// PATH and the cache lack, when the user says yes on a terminal (`--yes` answers there).
+fn tools_to_install(s: &Session, args: &UpArgs) -> Result<Vec<(Tool, Version)>, Exit> {
+    let pins = crate::tools::pins(&s.loaded.config);
+    if pins.is_empty() {
+        if args.install_tools {
+            s.reporter
+                .warn("--install-tools: devenv.toml has no [tools] table; nothing to install");
+        }
+        return Ok(Vec::new());
+    }
+    if args.install_tools {
+        return crate::tools::exact_pins(&s.loaded).map_err(|e| {
+            s.reporter.error(&e.to_string(), None);
+            Exit::Usage
+        });
+    }
+    let missing = crate::tools::missing_exact_pins(&s.loaded.config);
+    // The question exists only on a terminal; --yes answers it there.
+    if missing.is_empty() || !interactive(&s.loaded) {
+        return Ok(Vec::new());
+    }
+    if args.yes {
+        return Ok(missing);
+    }
+    let list: Vec<String> = missing.iter().map(|(t, v)| format!("{t} v{v}")).collect();
+    let yes = dialoguer::Confirm::new()
+        .with_prompt(format!(
+            "devenv.toml pins {}, which is not what PATH has. Download {} into devenv's cache?",
+            list.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        ))
+        .default(false)
+        .interact();
+    Ok(if matches!(yes, Ok(true)) {
+        missing
+    } else {
+        Vec::new()
+    })
 }
