@@ -27,7 +27,7 @@ pub mod teardown;
 pub mod up;
 pub mod verify;
 
-pub use load::{load_config, load_config_unannounced, load_config_without_cluster, which_config};
+pub use load::{load_config, load_config_unannounced, load_config_without_cluster};
 pub use prepare::{detect_builder, docker_builder, prepare_plan};
 
 use crate::exit::Exit;
