@@ -1,4 +1,5 @@
-//! The documented exit codes (README, `devenv --help`).
+//! The documented exit codes (README, `devenv --help`). 5 is reserved there ("not built
+//! yet"); no command returns it, so it has no variant.
 
 /// Why devenv stopped, as the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,8 +14,6 @@ pub enum Exit {
     Prerequisite,
     /// 4: `status` found something unhealthy.
     Unhealthy,
-    /// 5: the subcommand is not built yet.
-    NotBuilt,
     /// 130: interrupted by SIGINT or SIGTERM; children were stopped.
     Interrupted,
 }
@@ -27,7 +26,6 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Prerequisite => 3,
             Exit::Unhealthy => 4,
-            Exit::NotBuilt => 5,
             Exit::Interrupted => 130,
         }
     }

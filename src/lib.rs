@@ -26,24 +26,25 @@ pub mod ui;
 use cli::{Cli, Command, ConfigCommand};
 use exit::Exit;
 
-/// Run one devenv command and say how it ended.
+/// Run one devenv command and say how it ended: a dispatch to `commands/`, one module per
+/// subcommand.
 pub fn run(cli: Cli) -> Exit {
-    let g = cli.global.clone();
+    let g = &cli.global;
     match cli.command {
-        Command::Plan => commands::plan::run(&g),
-        Command::Config(ConfigCommand::Show) => commands::config::show(&g),
-        Command::Config(ConfigCommand::Validate) => commands::config::validate(&g),
+        Command::Plan => commands::plan::run(g),
+        Command::Config(ConfigCommand::Show) => commands::config::show(g),
+        Command::Config(ConfigCommand::Validate) => commands::config::validate(g),
         Command::Config(ConfigCommand::Schema) => commands::config::schema(),
-        Command::Completions { shell } => commands::completions::completions(shell),
-        Command::Man => commands::completions::man(),
-        Command::Init(args) => commands::init::run(&g, &args),
-        Command::Up(args) => commands::up::up(&g, &args),
-        Command::Down(args) => commands::up::down(&g, &args),
-        Command::Reset(args) => commands::up::reset(&g, &args),
-        Command::Status => commands::up::status(&g),
-        Command::Doctor => commands::up::doctor(&g),
-        Command::Build(args) => commands::up::build(&g, &args),
-        Command::Apply(args) => commands::up::apply(&g, &args),
-        Command::Verify => commands::up::verify(&g),
+        Command::Completions { shell } => commands::completions::run(shell),
+        Command::Man => commands::man::run(),
+        Command::Init(args) => commands::init::run(g, &args),
+        Command::Up(args) => commands::up::run(g, &args),
+        Command::Down(args) => commands::down::run(g, &args),
+        Command::Reset(args) => commands::reset::run(g, &args),
+        Command::Status => commands::status::run(g),
+        Command::Doctor => commands::doctor::run(g),
+        Command::Build(args) => commands::build::run(g, &args),
+        Command::Apply(args) => commands::apply::run(g, &args),
+        Command::Verify => commands::verify::run(g),
     }
 }

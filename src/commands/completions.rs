@@ -1,23 +1,14 @@
-//! `devenv completions SHELL` and the hidden `devenv man`, both from the clap definitions.
+//! `devenv completions SHELL`: the completion script, from the clap definitions, on stdout
+//! (it is piped into a file or `source`d).
 
 use clap::CommandFactory;
 
+use super::printer;
 use crate::cli::Cli;
 use crate::exit::Exit;
 
-pub fn completions(shell: clap_complete::Shell) -> Exit {
+pub fn run(shell: clap_complete::Shell) -> Exit {
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "devenv", &mut std::io::stdout());
+    clap_complete::generate(shell, &mut cmd, "devenv", &mut printer::answer_writer());
     Exit::Success
-}
-
-pub fn man() -> Exit {
-    let cmd = Cli::command();
-    match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
-        Ok(()) => Exit::Success,
-        Err(e) => {
-            eprintln!("error: cannot write the man page: {e}");
-            Exit::StepFailed
-        }
-    }
 }

@@ -1,7 +1,10 @@
-//! `devenv config show | validate | schema`.
+//! `devenv config show | validate | schema`. `show` and `schema` print documents a user
+//! pipes (TOML, JSON Schema): stdout; `validate` answers in one line on stderr.
 
+use super::{fail, printer};
 use crate::cli::GlobalArgs;
 use crate::exit::Exit;
+use crate::hint::Hinted;
 
 pub fn show(g: &GlobalArgs) -> Exit {
     let loaded = match super::load_config_without_cluster(g) {
@@ -22,13 +25,13 @@ pub fn show(g: &GlobalArgs) -> Exit {
     );
     match toml::to_string_pretty(&config) {
         Ok(text) => {
-            print!("{header}{text}");
+            printer::answer(&format!("{header}{text}"));
             Exit::Success
         }
-        Err(e) => {
-            eprintln!("error: cannot print the config: {e}");
-            Exit::StepFailed
-        }
+        Err(e) => fail(
+            Exit::StepFailed,
+            Hinted::new(format!("cannot print the config: {e}")),
+        ),
     }
 }
 
@@ -36,14 +39,14 @@ pub fn validate(g: &GlobalArgs) -> Exit {
     // Its one line names the file (or the built-in default): no separate `config:` line.
     match super::load_config_unannounced(g) {
         Ok(l) => {
-            eprintln!(
+            printer::line(&format!(
                 "{} is valid{}",
                 l.source_name(),
                 l.profile
                     .as_ref()
                     .map(|p| format!(" (with profile {p})"))
                     .unwrap_or_default()
-            );
+            ));
             Exit::Success
         }
         Err(e) => e,
@@ -51,9 +54,6 @@ pub fn validate(g: &GlobalArgs) -> Exit {
 }
 
 pub fn schema() -> Exit {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&crate::config::json_schema()).expect("schema serializes")
-    );
+    printer::json(&crate::config::json_schema());
     Exit::Success
 }

@@ -5,10 +5,12 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use super::{fail, printer};
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::config::load::folder_project_name;
 use crate::config::validate::check_dns_label;
 use crate::exit::Exit;
+use crate::hint::Hinted;
 
 /// (path relative to the project, template text). `{{project}}` is replaced.
 const FILES: &[(&str, &str)] = &[
@@ -74,34 +76,35 @@ pub fn run(_g: &GlobalArgs, args: &InitArgs) -> Exit {
             .interact_text()
         {
             Ok(n) => n,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Exit::Usage;
-            }
+            Err(e) => return fail(Exit::Usage, Hinted::new(e.to_string())),
         },
         (None, false) => {
-            eprintln!("error: `devenv init` would ask for the project name, but there is no terminal (or CI is set)");
-            eprintln!("  = help: pass --yes to accept the defaults (project name {default_name:?}), or --name NAME");
-            return Exit::Usage;
+            return fail(
+                Exit::Usage,
+                Hinted::new("`devenv init` would ask for the project name, but there is no terminal (or CI is set)")
+                    .help(format!("pass --yes to accept the defaults (project name {default_name:?}), or --name NAME")),
+            );
         }
     };
     if let Err(why) = check_dns_label(&name, 32) {
-        eprintln!("error: project name {name:?} is not valid: {why}");
-        eprintln!("  = help: use lowercase letters, digits and '-', starting with a letter, at most 32 characters");
-        return Exit::Usage;
+        return fail(
+            Exit::Usage,
+            Hinted::new(format!("project name {name:?} is not valid: {why}")).help(
+                "use lowercase letters, digits and '-', starting with a letter, at most 32 characters",
+            ),
+        );
     }
     match write_scaffold(&dir, &name) {
         Ok(report) => {
             for (path, action) in &report {
-                eprintln!("{} {}", action.word(), path.display());
+                printer::line(&format!("{} {}", action.word(), path.display()));
             }
-            eprintln!("\nnext: `devenv plan` shows what `devenv up` will do; `devenv up` does it.");
+            printer::line(
+                "\nnext: `devenv plan` shows what `devenv up` will do; `devenv up` does it.",
+            );
             Exit::Success
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Exit::StepFailed
-        }
+        Err(e) => fail(Exit::StepFailed, Hinted::new(e.to_string())),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `devenv plan`: the steps `up` would run with their exact commands. Runs no external program,
 //! creates, pushes and applies nothing; writes the generated files so they can be read.
+//! The plan (text or `-o json`) is the command's answer: stdout.
 
+use super::printer;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit::Exit;
 
@@ -14,11 +16,8 @@ pub fn run(g: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     match g.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&plan.to_json()).expect("a plan serializes")
-        ),
-        OutputFormat::Text => print!("{}", plan.to_text()),
+        OutputFormat::Json => printer::json(&plan.to_json()),
+        OutputFormat::Text => printer::answer(&plan.to_text()),
     }
     Exit::Success
 }

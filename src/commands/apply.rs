@@ -1,0 +1,37 @@
+//! `devenv apply [OVERLAY…]`: apply overlays (all, or those named) with what they need, then prune.
+
+use super::session::{command_line, interactive, open_session, run_steps, select};
+use crate::cli::{ApplyArgs, GlobalArgs};
+use crate::engine::RunOptions;
+use crate::exit::Exit;
+
+pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Exit {
+    let s = match open_session(g, false) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let known: Vec<String> = s
+        .loaded
+        .config
+        .overlays
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    let wanted = match select("overlay", &known, &args.names, &s.loaded) {
+        Ok(w) => w,
+        Err(e) => return e,
+    };
+    let targets: Vec<String> = wanted.iter().map(|n| format!("overlay:{n}")).collect();
+    let mut ids = s.plan.closure(&targets);
+    // Objects removed from these overlays go too; the overlays not applied keep theirs (prune
+    // runs after the selected ones: needs outside the selection count as met).
+    if s.plan.step("prune").is_some() {
+        ids.push("prune".into());
+    }
+    let opts = RunOptions {
+        interactive: interactive(&s.loaded),
+        command: command_line(),
+        ..Default::default()
+    };
+    run_steps(g, s, ids, opts, &[])
+}
