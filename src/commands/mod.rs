@@ -150,12 +150,8 @@ fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Ex
             loaded.config.cluster.context = Some(ctx);
             Ok(())
         }
-        Err(message) => {
+        Err(crate::hint::Hinted { message, help }) => {
             // Shown like any config error: at the key that chooses the context.
-            let (message, help) = match message.split_once("\n  = help: ") {
-                Some((m, h)) => (m.to_string(), Some(h.to_string())),
-                None => (message, None),
-            };
             let key = if loaded.config.cluster.context.is_some() {
                 "cluster.context"
             } else {
