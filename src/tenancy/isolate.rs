@@ -263,7 +263,8 @@ fn seq_mut(v: Option<&mut Value>) -> impl Iterator<Item = &mut Value> {
         .flat_map(|s| s.iter_mut())
 }
 
-/// One object as a document kubectl reads: a comment line, then the object as JSON.
+/// One object as a document kubectl reads: a comment line, then the object as JSON
+/// (`object` names it in errors).
 ///
 /// JSON because it is YAML that every YAML reader takes the same way: strings are always
 /// quoted, so `yes`, `on` or `0777` stay strings for the YAML 1.1 reader Kubernetes uses
@@ -273,29 +274,31 @@ fn seq_mut(v: Option<&mut Value>) -> impl Iterator<Item = &mut Value> {
 /// character is `{` for a JSON stream, which ends at the first `---` (kubectl 1.32:
 /// "error parsing …: invalid character '-' in numeric literal"); every document starts
 /// with it, so any file made of these documents starts as YAML.
-/// `object` names it in errors.
 pub fn to_document(object: &str, value: &Value) -> Result<String, TenancyError> {
     let cannot = |reason: String| TenancyError::Serialize {
         object: object.to_string(),
         reason,
     };
-    check_json_can_carry(value).map_err(cannot)?;
+    if let Some(reason) = json_cannot_carry(value) {
+        return Err(cannot(reason));
+    }
     let json = serde_json::to_string_pretty(value).map_err(|e| cannot(e.to_string()))?;
     Ok(format!("# written by devenv (JSON is YAML)\n{json}\n"))
 }
 
-/// serde_json would write a non-finite number as `null` and a tagged value as a one-key
-/// map: refused instead (the API server reads neither from YAML either).
-fn check_json_can_carry(value: &Value) -> Result<(), String> {
+/// Why serde_json cannot write `value` faithfully, if it cannot: it would write a
+/// non-finite number as `null` and a tagged value as a one-key map. Refused instead (the API
+/// server reads neither from YAML either).
+fn json_cannot_carry(value: &Value) -> Option<String> {
     match value {
         Value::Number(n) if n.is_nan() || n.is_infinite() => {
-            Err(format!("{n} is not a number JSON can carry"))
+            Some(format!("{n} is not a number JSON can carry"))
         }
-        Value::Tagged(t) => Err(format!("a YAML tag ({}) JSON cannot carry", t.tag)),
-        Value::Sequence(s) => s.iter().try_for_each(check_json_can_carry),
+        Value::Tagged(t) => Some(format!("a YAML tag ({}) JSON cannot carry", t.tag)),
+        Value::Sequence(s) => s.iter().find_map(json_cannot_carry),
         Value::Mapping(m) => m
             .iter()
-            .try_for_each(|(k, v)| check_json_can_carry(k).and(check_json_can_carry(v))),
-        _ => Ok(()),
+            .find_map(|(k, v)| json_cannot_carry(k).or_else(|| json_cannot_carry(v))),
+        _ => None,
     }
 }
