@@ -25,6 +25,27 @@ pub struct Document {
 }
 
 impl Document {
+    /// The object `value` is, or what it lacks to be one (`not a mapping`, `no apiVersion`,
+    /// `no kind`).
+    pub fn from_value(value: Value) -> Result<Document, &'static str> {
+        if !value.is_mapping() {
+            return Err("not a mapping");
+        }
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let api_version = text(value.get("apiVersion")).ok_or("no apiVersion")?;
+        let kind = text(value.get("kind")).ok_or("no kind")?;
+        let metadata = value.get("metadata");
+        let name = text(metadata.and_then(|m| m.get("name"))).unwrap_or_default();
+        let namespace = text(metadata.and_then(|m| m.get("namespace"))).filter(|n| !n.is_empty());
+        Ok(Document {
+            api_version,
+            kind,
+            name,
+            namespace,
+            value,
+        })
+    }
+
     /// API group (`apps`; empty for core).
     pub fn group(&self) -> &str {
         self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
@@ -44,28 +65,11 @@ pub fn parse_documents(name: &str, yaml: &str) -> Result<Vec<Document>, TenancyE
         if value.is_null() {
             continue;
         }
-        let not_object = |what: &str| {
+        out.push(Document::from_value(value).map_err(|what| {
             TenancyError::Render(format!(
                 "overlay `{name}`: document {index} is not a Kubernetes object ({what})"
             ))
-        };
-        if !value.is_mapping() {
-            return Err(not_object("not a mapping"));
-        }
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-        let api_version =
-            text(value.get("apiVersion")).ok_or_else(|| not_object("no apiVersion"))?;
-        let kind = text(value.get("kind")).ok_or_else(|| not_object("no kind"))?;
-        let metadata = value.get("metadata");
-        let object_name = text(metadata.and_then(|m| m.get("name"))).unwrap_or_default();
-        let namespace = text(metadata.and_then(|m| m.get("namespace"))).filter(|n| !n.is_empty());
-        out.push(Document {
-            api_version,
-            kind,
-            name: object_name,
-            namespace,
-            value,
-        });
+        })?);
     }
     Ok(out)
 }

@@ -119,15 +119,12 @@ impl Inventory {
             .map(|m| ObjectRef {
                 api_version: m.api_version.clone(),
                 kind: m.kind.clone(),
-                namespace: if scopes.is_cluster_scoped(m.group(), &m.kind) {
-                    None
-                } else {
-                    Some(
-                        m.namespace
-                            .clone()
-                            .unwrap_or_else(|| default_namespace.to_string()),
-                    )
-                },
+                namespace: scopes.namespace_of(
+                    m.group(),
+                    &m.kind,
+                    m.namespace.as_deref(),
+                    default_namespace,
+                ),
                 name: m.name.clone(),
             })
             .collect();

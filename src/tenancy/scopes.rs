@@ -68,9 +68,20 @@ pub struct Scopes {
 impl Scopes {
     /// The built-in list plus the CRDs among `documents` (their `spec.scope`).
     pub fn from_documents(documents: &[Document]) -> Scopes {
+        Scopes::from_crds(
+            documents
+                .iter()
+                .filter(|m| is_crd(m.group(), &m.kind))
+                .map(|m| &m.value),
+        )
+    }
+
+    /// The built-in list plus what these CustomResourceDefinitions declare: `spec.group`,
+    /// `spec.names.kind` and `spec.scope`.
+    pub fn from_crds<'a>(crds: impl IntoIterator<Item = &'a Value>) -> Scopes {
         let mut s = Scopes::default();
-        for m in documents.iter().filter(|m| is_crd(m.group(), &m.kind)) {
-            let spec = m.value.get("spec");
+        for crd in crds {
+            let spec = crd.get("spec");
             let field = |k: &str| spec.and_then(|s| s.get(k));
             let group = field("group")
                 .and_then(Value::as_str)
@@ -97,9 +108,23 @@ impl Scopes {
         }
         self.cluster.contains(&key) || CLUSTER_SCOPED.contains(&(group, kind))
     }
-}
 
-// ---------------------------------------------------------------------------------------
+    /// The namespace an object of this kind lands in: `None` when cluster-scoped, else
+    /// the one it names or, without one, `default_namespace` (the context's).
+    pub fn namespace_of(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        default_namespace: &str,
+    ) -> Option<String> {
+        if self.is_cluster_scoped(group, kind) {
+            None
+        } else {
+            Some(namespace.unwrap_or(default_namespace).to_string())
+        }
+    }
+}
 
 pub(super) fn is_crd(group: &str, kind: &str) -> bool {
     group == "apiextensions.k8s.io" && kind == "CustomResourceDefinition"
