@@ -2,10 +2,10 @@
 
 pub mod diagnostic;
 pub mod load;
+pub mod namespace_template;
 pub mod paths;
 pub mod profiles;
 pub mod schema;
-pub mod namespace_template;
 pub mod validate;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Location, Source};
