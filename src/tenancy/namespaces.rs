@@ -18,7 +18,8 @@ pub const SYSTEM_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-nod
 /// hash of the full name.
 ///
 /// Ambiguity: `{namespace}-{owner}` maps (`a-b`, owner `c`) and (`a`, owner `b-c`) to the
-/// same `a-b-c`. Namespaces carry the owner label, so [`check_namespace_owner`] refuses to
+/// same `a-b-c`. Namespaces carry the owner label, so
+/// [`check_namespace_owner`](super::check_namespace_owner) refuses to
 /// use (or delete) a namespace another owner created.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamespaceMapping {
