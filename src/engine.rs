@@ -153,7 +153,8 @@ impl Ctx {
             context,
             &owner,
         );
-        let store = crate::tenancy::InventoryStore::load(&path)?
+        let store = crate::tenancy::InventoryStore::load(&path)
+            .map_err(|e| e.to_string())?
             .unwrap_or_else(|| crate::tenancy::InventoryStore::new(context, &owner));
         Ok((store, path))
     }

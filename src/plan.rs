@@ -862,7 +862,7 @@ impl<'a> Builder<'a> {
                 // error here is a shared namespace the config asks to create: keep it visible.
                 yaml = iso
                     .isolate("namespaces", &yaml)
-                    .unwrap_or_else(|e| format!("# {e}\n{yaml}"));
+                    .unwrap_or_else(|e| format!("# {}\n{yaml}", e.hinted().render()));
             }
             self.generated.push(GeneratedFile {
                 path: file.into(),

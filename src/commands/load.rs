@@ -136,9 +136,7 @@ fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Ex
         cluster.context.as_deref(),
         &cluster.allowed_contexts,
         &available,
-    )
-    .map_err(hinted_from_tenancy)
-    {
+    ) {
         Ok(ctx) => {
             loaded.config.cluster.context = Some(ctx);
             Ok(())
@@ -157,11 +155,3 @@ fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Ex
     }
 }
 
-/// Bridge until `tenancy::check_context` returns a [`Hinted`] (the tenancy engineer's part
-/// of issue 15): its help still travels inside the message string. Delete with that change.
-fn hinted_from_tenancy(message: String) -> Hinted {
-    match message.split_once("\n  = help: ") {
-        Some((m, h)) => Hinted::new(m).help(h),
-        None => Hinted::new(message),
-    }
-}

@@ -2,6 +2,7 @@
 
 pub mod diagnostic;
 pub mod load;
+pub mod namespace_template;
 pub mod paths;
 pub mod profiles;
 pub mod schema;

@@ -290,9 +290,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         }
     }
 
-    if let Err(why) =
-        crate::tenancy::NamespaceMapping::new(&cl.namespace_template, "owner", "project")
-    {
+    if let Err(why) = super::namespace_template::NamespaceTemplate::parse(&cl.namespace_template) {
         errs.push(
             "cluster.namespace_template",
             format!(

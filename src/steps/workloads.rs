@@ -86,7 +86,7 @@ pub async fn render(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErro
     if let Some(iso) = &ctx.isolation {
         yaml = iso
             .isolate(name, &yaml)
-            .map_err(|e| StepError::new(format!("overlay {name}: {e}")))?;
+            .map_err(|e| StepError::new(format!("overlay {name}: {}", e.hinted().render())))?;
     }
     let rendered =
         RenderedOverlay::from_yaml(name, &yaml).map_err(|e| StepError::new(e.to_string()))?;
@@ -828,9 +828,9 @@ async fn check_namespaces_are_ours(
             )
             .await?;
         crate::tenancy::check_namespace_owner(&ns, &out.stdout_str(), &iso.labels).map_err(
-            |m| match m.split_once("\n  = help: ") {
-                Some((m, h)) => StepError::new(m.to_string()).hint(h.to_string()),
-                None => StepError::new(m),
+            |e| match e.help {
+                Some(h) => StepError::new(e.message).hint(h),
+                None => StepError::new(e.message),
             },
         )?;
     }
