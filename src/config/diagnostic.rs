@@ -9,6 +9,24 @@
 //!    |          ^^^
 //!    = help: lower cluster.agents
 //! ```
+//!
+//! Why hand-written and not `annotate-snippets` (what rustc and cargo use; 0.12.18 tried,
+//! with `Renderer::plain()`, on the errors of tests/snapshots/config_error_*.snap): it
+//! cannot print what devenv's users read today, and no option of its `Renderer` changes it:
+//! - it always puts an empty gutter line (`   |`) between the caret line and `= help:`
+//!   (or, with the help as a group of its own, prints `help: …` at column 0, without `=`);
+//!   devenv's `= help:` comes right under the caret line;
+//! - its origin line is `--> file:line:col` and nothing more; devenv adds the key,
+//!   `--> devenv.toml:7:10 (key `cluster.agents`)`. Passing that text as an `Origin` path
+//!   prints it, but then the snippet gets a stray ` ::: ` line;
+//! - a key that is not written (line 0) has no snippet: devenv prints
+//!   `  --> devenv.toml (key `x`, not written there: …)` and `  = help:`, indented by two;
+//!   annotate-snippets indents them by zero and one;
+//! - it expands a tab in the source line to four spaces (and shifts the caret); devenv
+//!   keeps the tab in both lines, so the caret stays under the value in any tab width.
+//!
+//! Switching would change every config error users and the snapshots see, which this
+//! reshape (issue 15) must not do.
 
 use std::fmt;
 use std::ops::Range;
