@@ -137,7 +137,7 @@ pub enum WaitTargetError {
     EmptyName,
 }
 
-fn check_wait_object(w: &str) -> Result<(), WaitTargetError> {
+pub(super) fn check_wait_object(w: &str) -> Result<(), WaitTargetError> {
     let parts: Vec<&str> = w.split('/').collect();
     let (kind, name) = match parts.as_slice() {
         [k, n] => (*k, *n),

@@ -59,3 +59,67 @@ fn globs_match_context_names() {
     assert!(glob_match("*-staging", "eu-staging"));
     assert!(!glob_match("dev-*", "prod-1"));
 }
+
+/// The reasons are typed now; their words are the ones the `String` errors had, and users
+/// read them after "is not valid: ".
+#[test]
+fn reasons_read_as_before() {
+    let reason = |r: Result<(), NameError>| r.unwrap_err().to_string();
+    assert_eq!(reason(check_dns_label("", 63)), "it is empty");
+    assert_eq!(
+        reason(check_dns_label("abcdef", 3)),
+        "it has 6 characters, at most 3 are allowed"
+    );
+    assert_eq!(reason(check_dns_label("a_b", 63)), "it contains '_'");
+    assert_eq!(
+        reason(check_dns_label("1ab", 63)),
+        "it must start with a lowercase letter"
+    );
+    assert_eq!(
+        reason(check_dns_label("ab-", 63)),
+        "it must not end with '-'"
+    );
+    assert_eq!(
+        reason(check_repository("team//api")),
+        "it has an empty path component"
+    );
+    assert_eq!(
+        reason(check_repository("team/-api")),
+        "component \"-api\" must start and end with a letter or digit"
+    );
+
+    let filter = |f: &str| check_node_filter(f).unwrap_err().to_string();
+    assert_eq!(filter("node:*"), "unknown node group \"node\"");
+    assert_eq!(filter("server:0:proxy:x"), "too many ':'");
+    assert_eq!(
+        filter("agent"),
+        "k3d needs a subset after \"agent\", e.g. agent:* or agent:0"
+    );
+    assert_eq!(filter("agent:a-b"), "range \"a-b\" is not N-M");
+    assert_eq!(
+        filter("agent:x"),
+        "subset \"x\" is not *, a list of indexes or a range"
+    );
+    assert_eq!(
+        filter("agent:0:1"),
+        "suffix \"1\" is not a word such as proxy or direct"
+    );
+
+    let mapping = |s: &str| parse_port_mapping(s).unwrap_err().to_string();
+    assert_eq!(mapping("8080:80@node:*"), "unknown node group \"node\"");
+    assert_eq!(
+        mapping("8080:80/icmp"),
+        "protocol \"icmp\" is not tcp, udp or sctp"
+    );
+    assert_eq!(
+        mapping("80:99999"),
+        "\"99999\" is not a port number (1-65535)"
+    );
+    assert_eq!(mapping("host:80:80"), "\"host\" is not an IP address");
+    assert_eq!(mapping("1:2:3:4"), "too many ':'");
+
+    let wait = |w: &str| overlays::check_wait_object(w).unwrap_err().to_string();
+    assert_eq!(wait("api"), "expected KIND/NAME");
+    assert_eq!(wait("service/api"), "kind \"service\" cannot be waited for");
+    assert_eq!(wait("job/"), "the name is empty");
+}
