@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{LoadOptions, FILE_NAME};
-use crate::config::diagnostic::{edit_distance, ConfigError, ConfigErrors, Source};
+use crate::config::diagnostic::{ConfigError, ConfigErrors, Source};
+use crate::config::suggest::edit_distance;
 
 /// Whether a file name looks like a misnamed devenv.toml: another case (`Devenv.toml`), an
 /// extra or other extension (`devenv.toml.txt`, `devenv.yaml`, `devenv.tml`), hidden

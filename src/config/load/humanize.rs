@@ -1,7 +1,7 @@
 //! serde's type errors (`invalid type: string "two", expected u32`) in the words of
 //! devenv.toml, each with a help that shows what to write.
 
-use crate::config::diagnostic::closest;
+use crate::config::suggest::closest;
 
 /// A message and its help.
 type Worded = (String, String);

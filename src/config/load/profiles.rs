@@ -5,8 +5,9 @@ use super::keys::{is_at_or_below, join_key};
 use super::spans::{locate_key_or_value, record_spans, SpanEntry, SpanMap};
 use super::syntax::{detable_to_value, parse_toml};
 use super::version::type_name;
-use crate::config::diagnostic::{closest, ConfigError, ConfigErrors, Source};
+use crate::config::diagnostic::{ConfigError, ConfigErrors, Source};
 use crate::config::profiles;
+use crate::config::suggest::closest;
 
 /// The file's own `[profiles]`, taken out of the base while a profile is merged (a profile
 /// is not part of the config it makes) and put back for the type check of its shape.

@@ -5,8 +5,9 @@
 use super::humanize::humanize_type_error;
 use super::keys::{insert_key, join_key, parent_key, remove_key};
 use super::spans::{locate_key_or_value, profile_note, SpanMap};
-use crate::config::diagnostic::{closest, ConfigError, Source};
+use crate::config::diagnostic::{ConfigError, Source};
 use crate::config::schema::Config;
+use crate::config::suggest::closest;
 
 /// What to do with the offending key before trying again.
 pub(super) enum Fix {

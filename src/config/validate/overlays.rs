@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::names::check_dns_label;
 use super::{parent_of, Errors};
-use crate::config::diagnostic::closest;
 use crate::config::schema::{Config, Overlay, WaitSpec};
+use crate::config::suggest::closest;
 
 pub(super) fn check(errs: &mut Errors<'_>) {
     let c = &errs.loaded.config;
