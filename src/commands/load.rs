@@ -154,4 +154,3 @@ fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Ex
         }
     }
 }
-

@@ -6,6 +6,7 @@ pub mod namespace_template;
 pub mod paths;
 pub mod profiles;
 pub mod schema;
+pub mod suggest;
 pub mod validate;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Location, Source};

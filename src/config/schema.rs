@@ -494,33 +494,43 @@ impl<'de> Deserialize<'de> for DurationStr {
             }
             // A number has no unit: say so (the loader turns this into a hint with one).
             fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<DurationStr, E> {
-                Err(E::custom(format!("duration without a unit: {n}")))
+                Err(E::custom(DurationError::WithoutUnit(n.to_string())))
             }
             fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<DurationStr, E> {
-                Err(E::custom(format!("duration without a unit: {n}")))
+                Err(E::custom(DurationError::WithoutUnit(n.to_string())))
             }
             fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<DurationStr, E> {
-                Err(E::custom(format!("duration without a unit: {n}")))
+                Err(E::custom(DurationError::WithoutUnit(n.to_string())))
             }
         }
         d.deserialize_any(V)
     }
 }
 
+/// Why a duration is refused. The wording is what the loader reads back from serde's
+/// message to word its help (config/load/humanize.rs, `duration`): keep the two in step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("duration without a unit: {0}")]
+    WithoutUnit(String),
+    #[error("duration too long {0:?} (more than the maximum, {MAX_DURATION_TEXT})")]
+    TooLong(String),
+    #[error("duration too short {0:?} (less than a second; devenv waits in whole seconds)")]
+    TooShort(String),
+    #[error("invalid duration {text:?} ({why})")]
+    Invalid { text: String, why: String },
+}
+
 /// `"90s"`, `"5m"`, `"1h 30m"`, at most [`MAX_DURATION`].
-fn parse_duration(text: &str) -> Result<DurationStr, String> {
+fn parse_duration(text: &str) -> Result<DurationStr, DurationError> {
     match humantime::parse_duration(text.trim()) {
-        Ok(d) if d > MAX_DURATION => Err(format!(
-            "duration too long {text:?} (more than the maximum, {MAX_DURATION_TEXT})"
-        )),
+        Ok(d) if d > MAX_DURATION => Err(DurationError::TooLong(text.to_string())),
         // Waits are counted in whole seconds: "500ms" would become 0 s.
-        Ok(d) if !d.is_zero() && d.as_secs() == 0 => Err(format!(
-            "duration too short {text:?} (less than a second; devenv waits in whole seconds)"
-        )),
+        Ok(d) if !d.is_zero() && d.as_secs() == 0 => Err(DurationError::TooShort(text.to_string())),
         Ok(d) => Ok(DurationStr(d)),
-        Err(humantime::DurationError::NumberOverflow) => Err(format!(
-            "duration too long {text:?} (more than the maximum, {MAX_DURATION_TEXT})"
-        )),
+        Err(humantime::DurationError::NumberOverflow) => {
+            Err(DurationError::TooLong(text.to_string()))
+        }
         Err(e) => {
             // humantime lists every unit it knows; the help line says what to write.
             let why = e.to_string();
@@ -529,7 +539,10 @@ fn parse_duration(text: &str) -> Result<DurationStr, String> {
                 .next()
                 .unwrap_or(&why)
                 .to_string();
-            Err(format!("invalid duration {text:?} ({why})"))
+            Err(DurationError::Invalid {
+                text: text.to_string(),
+                why,
+            })
         }
     }
 }
