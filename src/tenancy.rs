@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::overlays::{Manifest, RenderedOverlay};
+use crate::deploy::{Manifest, RenderedOverlay};
 
 /// `app.kubernetes.io/managed-by: devenv` on everything devenv applies.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
