@@ -3,7 +3,7 @@
 //! A *unit* is what a team declares to run in the cluster ([`Unit`]; [`UnitKind::Overlay`]
 //! today, a Kustomize overlay). Only the render differs between kinds of unit: the plan
 //! holds the render command (`kubectl kustomize` of the overlay's wrapper, see
-//! [`crate::overlays`]). Everything after it is shared, and lives here (what is pure) and
+//! the overlays module). Everything after it is shared, and lives here (what is pure) and
 //! in `steps/workloads/` (what runs commands):
 //!
 //! 1. **render**: the plan's render command prints YAML; [`RenderedOverlay::from_yaml`]

@@ -5,28 +5,29 @@
 use std::time::Duration;
 
 use super::{apply, check_namespaces_are_ours, wait, StepKubectl};
-use crate::deploy::{self, ApplyPlan, RenderedOverlay, Unit, WaitSpec};
+use crate::config::schema::Overlay;
+use crate::deploy::{self, ApplyPlan, DeployError, RenderedOverlay, Unit, UnitKind, WaitSpec};
 use crate::engine::{Ctx, Done, StepError};
 use crate::plan::Step;
 use crate::ui::OverlayRecord;
 
-/// The unit `name` of devenv.toml.
-fn unit(ctx: &Ctx, name: &str) -> Result<Unit, StepError> {
-    let o = ctx
-        .loaded
+/// The `[[overlays]]` entry `name` of devenv.toml.
+fn overlay_config<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a Overlay, StepError> {
+    ctx.loaded
         .config
         .overlays
         .iter()
         .find(|o| o.name == name)
-        .ok_or_else(|| StepError::new(format!("unknown overlay {name}")))?;
-    Unit::overlay(o).map_err(|e| StepError::new(e.to_string()))
+        .ok_or_else(|| StepError::new(format!("unknown overlay {name}")))
 }
 
 /// Render a unit (an overlay: Kustomize through its wrapper, images pointing at the pushed
 /// tags), isolate it on a shared cluster, and keep it for the apply step. Changes nothing
 /// outside `.devenv/`, so it runs at the start of `up`, while the cluster boots.
 pub async fn render(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
-    let unit = unit(ctx, name)?;
+    // `StepKind::Render` names an overlay (the only kind of unit today). Its wait spec is
+    // not needed to render, so it is not parsed here.
+    let unit = format!("{} {name}", UnitKind::Overlay.noun());
     let out = ctx.run(step, &step.commands[0]).await?;
     let mut yaml = String::from_utf8_lossy(&out.stdout).to_string();
     // A shared cluster: the owner's namespaces, every object labelled with project and owner.
@@ -61,9 +62,22 @@ pub async fn render(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErro
     Ok(Done::Observed(summary))
 }
 
-/// Apply a rendered unit and wait until it is ready.
+/// Apply a rendered overlay and wait until it is ready.
 pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
-    let unit = unit(ctx, name)?;
+    let config = overlay_config(ctx, name)?;
+    deploy(ctx, step, UnitKind::Overlay, name, || Unit::overlay(config)).await
+}
+
+/// The deploy path of the unit `name` after its render. `unit` reads its waits and timeout
+/// from the config, only when there is something to apply (an unchanged unit is done
+/// before).
+async fn deploy(
+    ctx: &Ctx,
+    step: &Step,
+    kind: UnitKind,
+    name: &str,
+    unit: impl FnOnce() -> Result<Unit, DeployError>,
+) -> Result<Done, StepError> {
     // 1. The render step's output (it ran earlier, in parallel with the cluster).
     let rendered = ctx
         .renders
@@ -71,7 +85,12 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
         .unwrap()
         .get(name)
         .cloned()
-        .ok_or_else(|| StepError::new(format!("{unit} was not rendered in this run")))?;
+        .ok_or_else(|| {
+            StepError::new(format!(
+                "{} {name} was not rendered in this run",
+                kind.noun()
+            ))
+        })?;
     let inventory = ctx
         .rendered
         .lock()
@@ -90,6 +109,7 @@ pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepErr
     }
 
     // 3. Split: CRDs first (Established), then everything else, then the waits.
+    let unit = unit().map_err(|e| StepError::new(e.to_string()))?;
     let plan = split(ctx, &unit, &rendered)?;
     if ctx.isolation.is_some() {
         check_namespaces_are_ours(ctx, step, &inventory).await?;
