@@ -5,13 +5,12 @@
 //! does a namespaced object whose Namespace comes later. So: CRDs first, then wait until
 //! they are Established; then Namespaces; then everything else in the renderer's order.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::waits::{WaitKind, WaitRef, WaitSpec, WaitTarget};
 use super::{write_atomic, DeployError, Manifest, RenderedOverlay};
-// Cluster-scoped built-in kinds: one list for the whole crate.
-use crate::tenancy::CLUSTER_SCOPED;
+// Which kinds are cluster-scoped: one answer for the whole crate.
+use crate::tenancy::Scopes;
 
 /// The stages of one overlay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,26 +73,10 @@ pub fn plan_apply(
     default_namespace: &str,
     wait: &WaitSpec,
 ) -> Result<ApplyPlan, DeployError> {
-    // Scope of the custom kinds this overlay defines.
-    let mut crd_cluster_scoped = BTreeMap::new();
-    for m in rendered.manifests.iter().filter(|m| is_crd(m)) {
-        let spec = m.value.get("spec");
-        let field = |k: &str| spec.and_then(|s| s.get(k));
-        let group = field("group").and_then(|v| v.as_str()).unwrap_or_default();
-        let kind = field("names")
-            .and_then(|n| n.get("kind"))
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        let cluster = field("scope").and_then(|v| v.as_str()) == Some("Cluster");
-        crd_cluster_scoped.insert((group.to_string(), kind.to_string()), cluster);
-    }
+    // Scope of the built-in kinds and of the custom kinds this unit defines.
+    let scopes = Scopes::from_manifests(&rendered.manifests);
     let namespace_of = |m: &Manifest| -> Option<String> {
-        let cluster = CLUSTER_SCOPED.contains(&(m.group(), m.kind.as_str()))
-            || crd_cluster_scoped
-                .get(&(m.group().to_string(), m.kind.clone()))
-                .copied()
-                .unwrap_or(false);
-        if cluster {
+        if scopes.is_cluster_scoped(m.group(), &m.kind) {
             None
         } else {
             Some(
