@@ -11,21 +11,23 @@
 //!    keeps it in `.devenv/rendered/NAME.yaml` (`steps/workloads/unit.rs` `render`).
 //! 2. **split**: [`plan_apply`] puts CustomResourceDefinitions first, then Namespaces,
 //!    then the rest, and resolves the unit's [`WaitSpec`] to [`WaitTarget`]s
-//!    ([`stages`](self::stages)).
+//!    (`stages.rs`).
 //! 3. **inventory**: what the unit renders is recorded before anything is applied, so a
 //!    failed apply leaves nothing untracked (`crate::tenancy::Inventory`).
 //! 4. **apply**: server-side ([`Kubectl::apply_argv`]); a refusal devenv can act on
-//!    ([`refusals`](self::refusals): a field that cannot change in place, a namespace
+//!    (`refusals.rs`: a field that cannot change in place, a namespace
 //!    still terminating) is handled and the apply retried (`steps/workloads/apply.rs`).
 //! 5. **wait**: rollouts, Jobs raced against their failure, OnDelete workloads read until
-//!    ready ([`readiness`](self::readiness)); a stuck object is explained
-//!    ([`explain`](self::explain)) (`steps/workloads/wait.rs`).
+//!    ready (`readiness.rs`); a stuck object is explained
+//!    (`explain.rs`) (`steps/workloads/wait.rs`).
 //! 6. **prune**: what earlier runs applied and no unit renders any more is deleted
 //!    (`steps/workloads/prune.rs`).
 //!
 //! To add a kind of unit (a Helm chart rendered with `helm template`): a [`UnitKind`]
-//! variant, its constructor here from its config table, and its render command in the
-//! plan. Nothing below the render changes.
+//! variant and its constructor from its config table (`unit.rs`), its render command in
+//! the plan, a step adapter beside `steps/workloads/unit.rs` `overlay` (look up the config
+//! entry, call the shared `deploy`), and its names in the list `prune` keeps
+//! (`steps/workloads/prune.rs`). Split, inventory, apply, waits and prune are not copied.
 
 mod explain;
 mod kubectl;

@@ -4,11 +4,11 @@
 //! The deploy path of a unit ([`crate::deploy`] holds its pure half and says why each
 //! stage is there), as the steps run it:
 //!
-//! - `render:NAME` ([`unit::render`]): the plan's render command, isolation on a shared
+//! - `render:NAME` (`unit::render`): the plan's render command, isolation on a shared
 //!   cluster, the rendering and its inventory kept for the apply step;
-//! - `overlay:NAME` ([`unit::overlay`]): split, inventory recorded, CRDs applied and
-//!   Established, the rest applied ([`apply`]: refusals handled), then the waits ([`wait`]);
-//! - `prune` ([`prune::prune`]): what no unit renders any more is deleted.
+//! - `overlay:NAME` (`unit::overlay`): split, inventory recorded, CRDs applied and
+//!   Established, the rest applied (`apply.rs`: refusals handled), then the waits (`wait.rs`);
+//! - `prune` (`prune.rs`): what no unit renders any more is deleted.
 
 mod apply;
 mod prune;
