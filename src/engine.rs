@@ -138,7 +138,7 @@ pub struct Ctx {
     /// The inventory of each overlay rendered in this run.
     pub rendered: Mutex<BTreeMap<String, crate::tenancy::Inventory>>,
     /// Each overlay rendered in this run (by its render step), for its apply step.
-    pub renders: Mutex<BTreeMap<String, crate::overlays::RenderedOverlay>>,
+    pub renders: Mutex<BTreeMap<String, crate::deploy::RenderedOverlay>>,
 }
 
 impl Ctx {

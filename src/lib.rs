@@ -7,6 +7,7 @@ pub mod calico;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deploy;
 pub mod engine;
 pub mod exit;
 pub mod hint;

@@ -382,7 +382,7 @@ impl<'a> Builder<'a> {
             namespace: "devenv-verify-RANDOM".into(),
             ..VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT)
         };
-        let k = crate::overlays::Kubectl::new(
+        let k = crate::deploy::Kubectl::new(
             "kubectl",
             if self.k3d() {
                 KUBECONFIG_PATH.to_string()

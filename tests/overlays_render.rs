@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use devenv::deploy::{
+    parse_wait_spec, plan_apply, Kubectl, RenderedOverlay, WaitKind, WaitSpec, WaitTarget,
+};
 use devenv::overlays::verify::{self, VerifyProbe};
 use devenv::overlays::{
-    image_name, parse_wait_spec, plan_apply, render_argv, render_namespaces, wrapper_kustomization,
-    ImageOverride, Kubectl, NamespaceSpec, PodSecurityLevel, RenderedOverlay, WaitKind, WaitSpec,
-    WaitTarget,
+    image_name, render_argv, render_namespaces, wrapper_kustomization, ImageOverride,
+    NamespaceSpec, PodSecurityLevel,
 };
 use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};

@@ -37,8 +37,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use super::apply::timeout_flag;
-use super::{write_atomic, Kubectl, OverlayError};
+use crate::deploy::{timeout_flag, write_atomic, DeployError, Kubectl};
 
 const SERVER: &str = include_str!("../../templates/verify/server.yaml");
 const CLIENT: &str = include_str!("../../templates/verify/client.yaml");
@@ -464,7 +463,7 @@ pub struct ProbeContext {
 }
 
 /// Writes the probe's build context into `dir` (`.devenv/probe`).
-pub fn write_probe_context(dir: &Path) -> Result<ProbeContext, OverlayError> {
+pub fn write_probe_context(dir: &Path) -> Result<ProbeContext, DeployError> {
     // The program of an older devenv (one binary, amd64 only) is not part of the image.
     let _ = std::fs::remove_file(dir.join("devenv-probe"));
     for arch in ProbeArch::ALL {
@@ -473,7 +472,7 @@ pub fn write_probe_context(dir: &Path) -> Result<ProbeContext, OverlayError> {
         // The scratch image runs it as uid 65534: it must be executable by everyone.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).map_err(
-            |source| OverlayError::Write {
+            |source| DeployError::Write {
                 path: binary.clone(),
                 source,
             },
@@ -499,12 +498,23 @@ pub fn probe_image_tag() -> String {
     hex::encode(h.finalize())[..12].to_string()
 }
 
+/// Why no node can run the verify probe.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoProbeNode {
+    #[error("cannot read the nodes: {0}")]
+    Unreadable(String),
+    #[error("the cluster has no nodes")]
+    NoNodes,
+    #[error("the verify probe exists for linux/amd64 and linux/arm64; no node is either: {nodes}")]
+    NoSupportedArch { nodes: String },
+}
+
 /// Which program the probe runs, from the nodes (`kubectl get nodes -o json`): the
 /// architecture most Ready nodes have among those the probe exists for (amd64 on a tie);
-/// the pods are pinned to it by a nodeSelector. `Err` when no node can run it, naming them.
-pub fn probe_arch_for_nodes(nodes_json: &str) -> Result<ProbeArch, String> {
+/// the pods are pinned to it by a nodeSelector. [`NoProbeNode`] when no node can run it.
+pub fn probe_arch_for_nodes(nodes_json: &str) -> Result<ProbeArch, NoProbeNode> {
     let nodes: Json =
-        serde_json::from_str(nodes_json).map_err(|e| format!("cannot read the nodes: {e}"))?;
+        serde_json::from_str(nodes_json).map_err(|e| NoProbeNode::Unreadable(e.to_string()))?;
     let mut counts = std::collections::BTreeMap::<ProbeArch, usize>::new();
     let mut others = Vec::new();
     for n in nodes["items"].as_array().into_iter().flatten() {
@@ -526,11 +536,10 @@ pub fn probe_arch_for_nodes(nodes_json: &str) -> Result<ProbeArch, String> {
     // Ties go to the first in ALL order (amd64): max_by_key keeps the last maximum.
     match counts.iter().rev().max_by_key(|(_, n)| **n) {
         Some((arch, _)) => Ok(*arch),
-        None if others.is_empty() => Err("the cluster has no nodes".into()),
-        None => Err(format!(
-            "the verify probe exists for linux/amd64 and linux/arm64; no node is either: {}",
-            others.join(", ")
-        )),
+        None if others.is_empty() => Err(NoProbeNode::NoNodes),
+        None => Err(NoProbeNode::NoSupportedArch {
+            nodes: others.join(", "),
+        }),
     }
 }
 
@@ -869,7 +878,9 @@ mod tests {
             Ok(ProbeArch::Arm64)
         );
         assert_eq!(
-            probe_arch_for_nodes(&nodes(&["s390x"])).unwrap_err(),
+            probe_arch_for_nodes(&nodes(&["s390x"]))
+                .unwrap_err()
+                .to_string(),
             "the verify probe exists for linux/amd64 and linux/arm64; no node is either: n0 (s390x)"
         );
         assert!(probe_arch_for_nodes("[").is_err());

@@ -1,23 +1,14 @@
-//! The output of `kubectl kustomize`, split into documents and kept byte for byte.
+//! What a renderer printed (`kubectl kustomize` for an overlay), split into documents and
+//! kept byte for byte.
 
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
 
-use super::{write_atomic, OverlayError};
+use super::{write_atomic, DeployError};
 
-/// The argv that renders the wrapper in `wrapper_dir`: `kubectl kustomize DIR`, or
-/// `KUSTOMIZE build DIR` when a standalone kustomize binary is configured.
-pub fn render_argv(kustomize: Option<&str>, wrapper_dir: &Path) -> Vec<String> {
-    let dir = wrapper_dir.to_string_lossy().into_owned();
-    match kustomize {
-        Some(bin) => vec![bin.to_string(), "build".into(), dir],
-        None => vec!["kubectl".into(), "kustomize".into(), dir],
-    }
-}
-
-/// One object of a rendered overlay.
+/// One object of a rendered unit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     pub api_version: String,
@@ -46,8 +37,9 @@ impl Manifest {
     }
 }
 
-/// A rendered overlay: documents in the order Kustomize wrote them, and the sha256 of
-/// the exact bytes (what was applied can be compared with what would be applied now).
+/// A rendered unit: documents in the order the renderer wrote them, and the sha256 of the
+/// exact bytes (what was applied can be compared with what would be applied now). The name
+/// is the overlay's today; a Helm chart's rendering is the same shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderedOverlay {
     pub name: String,
@@ -58,11 +50,11 @@ pub struct RenderedOverlay {
 }
 
 impl RenderedOverlay {
-    pub fn from_yaml(name: &str, yaml: &str) -> Result<RenderedOverlay, OverlayError> {
+    pub fn from_yaml(name: &str, yaml: &str) -> Result<RenderedOverlay, DeployError> {
         let mut manifests = Vec::new();
         for (index, raw) in split_documents(yaml).into_iter().enumerate() {
             let value: Value =
-                serde_yaml_ng::from_str(&raw).map_err(|e| OverlayError::BadDocument {
+                serde_yaml_ng::from_str(&raw).map_err(|e| DeployError::BadDocument {
                     overlay: name.to_string(),
                     index,
                     message: e.to_string(),
@@ -71,7 +63,7 @@ impl RenderedOverlay {
             if value.is_null() {
                 continue;
             }
-            let not_object = |what: &str| OverlayError::NotAnObject {
+            let not_object = |what: &str| DeployError::NotAnObject {
                 overlay: name.to_string(),
                 index,
                 what: what.to_string(),
@@ -112,7 +104,7 @@ impl RenderedOverlay {
     /// Writes `DIR/NAME.yaml` and `DIR/NAME.yaml.sha256` (in `sha256sum` format, so
     /// `sha256sum -c NAME.yaml.sha256` works from DIR), each atomically.
     /// `dir` is `.devenv/rendered`. Returns the path of the YAML file.
-    pub fn save(&self, dir: &Path) -> Result<PathBuf, OverlayError> {
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, DeployError> {
         let path = Self::path_in(dir, &self.name);
         write_atomic(&path, self.yaml.as_bytes())?;
         let sum = format!("{}  {}.yaml\n", self.sha256, self.name);
@@ -179,19 +171,6 @@ fn split_documents(yaml: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn render_argv_uses_kubectl_or_a_configured_kustomize() {
-        let dir = Path::new(".devenv/overlays/dev");
-        assert_eq!(
-            render_argv(None, dir),
-            ["kubectl", "kustomize", ".devenv/overlays/dev"]
-        );
-        assert_eq!(
-            render_argv(Some("/opt/kustomize"), dir),
-            ["/opt/kustomize", "build", ".devenv/overlays/dev"]
-        );
-    }
 
     #[test]
     fn documents_keep_order_bytes_and_metadata() {

@@ -1,0 +1,165 @@
+//! What runs in the cluster: namespaces, the team's units (overlays) on the deploy path, and
+//! the NetworkPolicy verification probe.
+//!
+//! The deploy path of a unit ([`crate::deploy`] holds its pure half and says why each
+//! stage is there), as the steps run it:
+//!
+//! - `render:NAME` (`unit::render`): the plan's render command, isolation on a shared
+//!   cluster, the rendering and its inventory kept for the apply step;
+//! - `overlay:NAME` (`unit::overlay`): split, inventory recorded, CRDs applied and
+//!   Established, the rest applied (`apply.rs`: refusals handled), then the waits (`wait.rs`);
+//! - `prune` (`prune.rs`): what no unit renders any more is deleted.
+
+mod apply;
+mod prune;
+mod unit;
+mod verify;
+mod wait;
+
+pub use prune::prune;
+pub use unit::{overlay, render};
+pub use verify::verify;
+
+use std::time::Duration;
+
+use crate::deploy::Kubectl;
+use crate::engine::{Ctx, Done, StepError};
+use crate::plan::Step;
+use crate::runner::{Cmd, Output};
+
+/// The kubectl devenv uses for this project (its kubeconfig and context). On an existing
+/// cluster the kubeconfig is empty: kubectl reads the user's as it always does (every file
+/// of a `KUBECONFIG` list, merged; naming only the first would lose contexts of the others).
+pub fn kubectl(ctx: &Ctx) -> Kubectl {
+    let kubeconfig =
+        if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
+            ctx.root.join(crate::plan::KUBECONFIG_PATH)
+        } else {
+            std::path::PathBuf::new()
+        };
+    Kubectl::new("kubectl", kubeconfig, ctx.plan.context.clone())
+}
+
+fn cmd_of(mut argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
+    // An empty `--kubeconfig` means the user's kubeconfig: leave the flag out.
+    if let Some(i) = argv
+        .windows(2)
+        .position(|w| w[0] == "--kubeconfig" && w[1].is_empty())
+    {
+        argv.drain(i..i + 2);
+    }
+    let mut it = argv.into_iter();
+    let program = it.next().unwrap_or_else(|| "kubectl".into());
+    Cmd::new(program)
+        .args(it)
+        .cwd(cwd.to_path_buf())
+        .timeout(timeout)
+}
+
+/// The commands a step builds at run time (a wait, a read for a failure message, a
+/// delete), run under the step's log.
+struct StepKubectl<'a> {
+    ctx: &'a Ctx,
+    step_id: &'a str,
+    k: Kubectl,
+}
+
+impl<'a> StepKubectl<'a> {
+    fn new(ctx: &'a Ctx, step_id: &'a str) -> StepKubectl<'a> {
+        StepKubectl {
+            ctx,
+            step_id,
+            k: kubectl(ctx),
+        }
+    }
+
+    /// Runs `argv` (from [`Kubectl`] or a tenancy target) within `timeout`.
+    async fn run(
+        &self,
+        argv: Vec<String>,
+        timeout: Duration,
+        purpose: &str,
+    ) -> Result<Output, StepError> {
+        self.ctx
+            .run_cmd(
+                self.step_id,
+                &cmd_of(argv, &self.ctx.root, timeout),
+                purpose,
+            )
+            .await
+    }
+}
+
+pub async fn namespaces(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    let yaml = std::fs::read_to_string(ctx.root.join(".devenv/namespaces.yaml"))
+        .map_err(|e| StepError::new(format!("cannot read .devenv/namespaces.yaml: {e}")))?;
+    let inventory = match &ctx.isolation {
+        Some(iso) => iso.inventory(&yaml),
+        None => crate::tenancy::Inventory::from_rendered(&yaml, "default"),
+    }
+    .map_err(|e| StepError::new(e.to_string()))?;
+    ctx.rendered
+        .lock()
+        .unwrap()
+        .insert(NAMESPACES_INVENTORY.to_string(), inventory.clone());
+    if ctx.was_done(step) {
+        return Ok(Done::Unchanged("already created".into()));
+    }
+    if ctx.isolation.is_some() {
+        check_namespaces_are_ours(ctx, step, &inventory).await?;
+    }
+    {
+        let mut inv = ctx.inventory.lock().unwrap();
+        inv.0.record_applying(NAMESPACES_INVENTORY, &inventory);
+        let _ = inv.0.save(&inv.1);
+    }
+    for cmd in &step.commands {
+        ctx.run(step, cmd).await?;
+    }
+    Ok(Done::Changed(None))
+}
+
+/// On a shared cluster, a namespace that exists must carry this project's and owner's labels.
+async fn check_namespaces_are_ours(
+    ctx: &Ctx,
+    step: &Step,
+    inventory: &crate::tenancy::Inventory,
+) -> Result<(), StepError> {
+    let Some(iso) = &ctx.isolation else {
+        return Ok(());
+    };
+    let target = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
+    for ns in inventory.namespaces() {
+        if iso.mapping.is_shared(&ns) {
+            continue;
+        }
+        let argv = target.get_namespace_argv(&ns);
+        let out = ctx
+            .run_cmd(
+                &step.id,
+                &cmd_of(argv, &ctx.root, Duration::from_secs(30)),
+                &format!("read namespace {ns}"),
+            )
+            .await?;
+        crate::tenancy::check_namespace_owner(&ns, &out.stdout_str(), &iso.labels).map_err(
+            |e| match e.help {
+                Some(h) => StepError::new(e.message).hint(h),
+                None => StepError::new(e.message),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The name under which the namespaces step's objects are kept in the inventory (not a valid
+/// overlay name, so it cannot collide).
+pub const NAMESPACES_INVENTORY: &str = "@namespaces";
+
+/// kubectl as devenv reaches this project's cluster, for deletes.
+pub fn delete_target(ctx: &Ctx) -> crate::tenancy::KubectlTarget {
+    let mut t = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
+    if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
+        t.kubeconfig = Some(crate::plan::KUBECONFIG_PATH.to_string());
+    }
+    t
+}

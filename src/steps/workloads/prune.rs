@@ -1,0 +1,95 @@
+//! Prune: the last stage of the deploy path. What earlier runs applied and no unit renders
+//! any more (the inventory) is deleted, so an object removed from the manifests is removed
+//! from the cluster too.
+
+use std::time::Duration;
+
+use super::{delete_target, StepKubectl, NAMESPACES_INVENTORY};
+use crate::engine::{Ctx, Done, StepError};
+use crate::plan::Step;
+
+/// Delete what earlier runs applied and no unit renders any more.
+pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+    // The namespaces step counts as an overlay while devenv.toml declares namespaces: when
+    // [namespaces] goes, what it created is pruned like a dropped overlay.
+    let namespaces_step = ctx
+        .plan
+        .step("namespaces")
+        .is_some()
+        .then(|| NAMESPACES_INVENTORY.to_string());
+    let config_overlays: Vec<String> = ctx
+        .loaded
+        .config
+        .overlays
+        .iter()
+        .map(|o| o.name.clone())
+        .chain(namespaces_step)
+        .collect();
+    let rendered = ctx.rendered.lock().unwrap().clone();
+    let mut doomed = ctx
+        .inventory
+        .lock()
+        .unwrap()
+        .0
+        .prune_plan(&rendered, &config_overlays);
+    if ctx.isolation.is_some() {
+        // CRDs and other shared objects are never deleted on a shared cluster.
+        let (ours, kept) = crate::tenancy::split_for_shared_cluster(doomed);
+        for r in kept {
+            ctx.reporter.warn(&format!(
+                "{r} is no longer in the overlays but is shared by the cluster: left in place"
+            ));
+        }
+        doomed = ours;
+    }
+    if doomed.is_empty() {
+        let mut inv = ctx.inventory.lock().unwrap();
+        inv.0.commit(&rendered, &config_overlays);
+        let _ = inv.0.save(&inv.1);
+        return Ok(Done::Unchanged("nothing removed from the overlays".into()));
+    }
+    crate::tenancy::sort_for_delete(&mut doomed);
+    let target = delete_target(ctx);
+    let kube = StepKubectl::new(ctx, &step.id);
+    if let Some(isolation) = &ctx.isolation {
+        // On a shared cluster, only what still carries this project's and owner's labels:
+        // the inventory is a file, and a stale or planted one must not delete someone
+        // else's objects.
+        let mut listings = Vec::new();
+        for argv in target.get_batches(&doomed) {
+            let out = kube
+                .run(argv, Duration::from_secs(120), "read the objects to delete")
+                .await?;
+            listings.push(out.stdout_str());
+        }
+        let (ours, foreign) = crate::tenancy::owned_objects(
+            &doomed,
+            &listings,
+            &isolation.labels.project,
+            &isolation.labels.owner,
+        );
+        for r in foreign {
+            ctx.reporter.warn(&format!(
+                "{r} is in the inventory but does not carry this project's and owner's labels: left in place"
+            ));
+        }
+        doomed = ours;
+        crate::tenancy::sort_for_delete(&mut doomed);
+    }
+    for argv in target.delete_batches(&doomed) {
+        kube.run(
+            argv,
+            Duration::from_secs(300),
+            "delete objects removed from the overlays",
+        )
+        .await?;
+    }
+    let mut inv = ctx.inventory.lock().unwrap();
+    inv.0.commit(&rendered, &config_overlays);
+    inv.0
+        .save(&inv.1)
+        .map_err(|e| StepError::new(format!("cannot save {}: {e}", inv.1.display())))?;
+    Ok(Done::Changed(Some(
+        serde_json::json!({ "pruned": doomed.iter().map(|r| r.to_string()).collect::<Vec<_>>() }),
+    )))
+}
