@@ -101,7 +101,7 @@ fn report_config_errors_to_ci(errors: &crate::config::diagnostic::ConfigErrors) 
             .location
             .as_ref()
             .filter(|l| l.line > 0)
-            .map(|l| crate::ui::SourceLocation::new(l.file.clone(), l.line, l.col));
+            .map(|l| crate::engine::SourceLocation::new(l.file.clone(), l.line, l.col));
         if mode == crate::ui::OutputMode::Gitlab {
             eprint!(
                 "{}",

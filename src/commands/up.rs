@@ -143,7 +143,7 @@ fn run_steps(
     let inventory = match Ctx::load_inventory(&s.loaded, &s.plan.context) {
         Ok(i) => i,
         Err(e) => {
-            s.reporter.error(&e, None);
+            s.reporter.error(&e.render(), None);
             return Exit::StepFailed;
         }
     };
@@ -171,12 +171,12 @@ fn run_steps(
             names,
             plan: s.plan,
             runner,
-            reporter: s.reporter.clone(),
+            reporter: Arc::new(s.reporter.clone()),
             journal: Mutex::new(journal),
             opts,
             observed: Mutex::new(Default::default()),
             image_tags: s.tags,
-            summary: Mutex::new(crate::ui::RunSummary {
+            summary: Mutex::new(crate::engine::RunSummary {
                 command: command_name(),
                 ..Default::default()
             }),
@@ -188,7 +188,10 @@ fn run_steps(
             renders: Mutex::new(Default::default()),
             loaded: s.loaded,
         });
-        let exit = engine::execute(ctx.clone(), ids).await;
+        let exit = engine::execute(ctx.clone(), ids, |ctx, step| {
+            Box::pin(async move { crate::steps::run(&ctx, &step).await })
+        })
+        .await;
         if g.output == OutputFormat::Json {
             println!(
                 "{}",
@@ -244,10 +247,13 @@ fn result_json(ctx: &Ctx, exit: Exit) -> Value {
         .iter()
         .map(|s| {
             let (status, detail) = match &s.outcome {
-                crate::ui::StepOutcome::Done => ("done", Value::Null),
-                crate::ui::StepOutcome::Skipped { reason } => ("unchanged", json!(reason)),
-                crate::ui::StepOutcome::Failed { message } => ("failed", json!(message)),
-                crate::ui::StepOutcome::Interrupted => ("interrupted", Value::Null),
+                crate::engine::StepOutcome::Done => ("done", Value::Null),
+                crate::engine::StepOutcome::Skipped { reason } => ("unchanged", json!(reason)),
+                crate::engine::StepOutcome::Failed { message, help } => (
+                    "failed",
+                    json!(crate::hint::Hinted { message: message.clone(), help: help.clone() }.render()),
+                ),
+                crate::engine::StepOutcome::Interrupted => ("interrupted", Value::Null),
             };
             json!({ "id": s.id, "title": s.title, "status": status, "detail": detail, "duration_ms": s.duration.as_millis() as u64 })
         })
@@ -255,7 +261,7 @@ fn result_json(ctx: &Ctx, exit: Exit) -> Value {
     let images: Vec<Value> = summary
         .images
         .iter()
-        .map(|i| json!({ "name": i.name, "reference": i.reference, "action": match i.action { crate::ui::ImageAction::Built => "built", crate::ui::ImageAction::Reused => "reused" } }))
+        .map(|i| json!({ "name": i.name, "reference": i.reference, "action": match i.action { crate::engine::ImageAction::Built => "built", crate::engine::ImageAction::Reused => "reused" } }))
         .collect();
     let overlays: Vec<Value> = summary
         .overlays
@@ -632,11 +638,11 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
             crate::steps::cluster::restore_kubeconfig_mode(mode);
             match result {
                 Ok(_) => {
-                    reporter.step_finished(&format!("delete-{kind}"), &crate::ui::StepOutcome::Done, t.elapsed());
+                    reporter.step_finished(&format!("delete-{kind}"), &crate::engine::StepOutcome::Done, t.elapsed());
                     if kind == "cluster" { journal.forget_owned_cluster(&name) } else { journal.forget_owned_registry(&name) }
                 }
                 Err(e) => {
-                    reporter.step_finished(&format!("delete-{kind}"), &crate::ui::StepOutcome::Failed { message: e.to_string() }, t.elapsed());
+                    reporter.step_finished(&format!("delete-{kind}"), &crate::engine::StepOutcome::Failed { message: e.to_string(), help: None }, t.elapsed());
                     let _ = journal.save();
                     return if e.is_interrupted() { Exit::Interrupted } else { Exit::StepFailed };
                 }
@@ -853,7 +859,7 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
     let (store, path) = match Ctx::load_inventory(loaded, &context) {
         Ok(x) => x,
         Err(e) => {
-            reporter.error(&e, None);
+            reporter.error(&e.render(), None);
             return Exit::StepFailed;
         }
     };
@@ -921,12 +927,12 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
         match result {
             Ok(n) => {
                 let _ = std::fs::remove_file(&path);
-                reporter.step_finished("down", &crate::ui::StepOutcome::Done, t.elapsed());
+                reporter.step_finished("down", &crate::engine::StepOutcome::Done, t.elapsed());
                 reporter.info(&format!("deleted {n} objects; the cluster and other developers' namespaces are untouched"));
                 Exit::Success
             }
             Err(e) => {
-                reporter.step_finished("down", &crate::ui::StepOutcome::Failed { message: e.to_string() }, t.elapsed());
+                reporter.step_finished("down", &crate::engine::StepOutcome::Failed { message: e.to_string(), help: None }, t.elapsed());
                 if e.is_interrupted() { Exit::Interrupted } else { Exit::StepFailed }
             }
         }

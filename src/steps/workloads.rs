@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use crate::config::schema::WaitSpec as ConfigWait;
+use crate::engine::OverlayRecord;
 use crate::engine::{Ctx, Done, StepError};
 use crate::overlays::{self, Kubectl, RenderedOverlay, WaitSpec};
 use crate::plan::{PlannedCommand, Step};
 use crate::runner::Cmd;
-use crate::ui::OverlayRecord;
 
 /// The kubectl devenv uses for this project (its kubeconfig and context). On an existing
 /// cluster the kubeconfig is empty: kubectl reads the user's as it always does (every file
