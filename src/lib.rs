@@ -3,6 +3,7 @@
 //!
 //! See `docs/architecture.md` for the map of modules.
 
+pub mod cache;
 pub mod calico;
 pub mod cli;
 pub mod commands;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod hint;
+pub mod http;
 pub mod images;
 pub mod kubeconfig;
 pub mod mirror;
@@ -19,9 +21,11 @@ pub mod render;
 pub mod runner;
 pub mod state;
 pub mod steps;
+pub mod template;
 pub mod tenancy;
 pub mod tools;
 pub mod ui;
+pub mod version;
 
 use cli::{Cli, Command, ConfigCommand};
 use exit::Exit;

@@ -5,6 +5,7 @@ pub mod load;
 pub mod paths;
 pub mod profiles;
 pub mod schema;
+pub mod tools;
 pub mod validate;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Location, Source};

@@ -731,7 +731,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
         }
     }
     // [tools]: each spec a version or a range (src/tools.rs).
-    errs.out.extend(crate::tools::validate(loaded));
+    errs.out.extend(super::tools::validate(loaded));
     // A program devenv runs (build.docker, build.kustomize) that is a file of the repository
     // would let a cloned repository run anything on this machine, as the user, before any
     // container: the fence above would mean nothing. Programs come from PATH or from an
