@@ -1,7 +1,7 @@
 //! Is a port free, and if not, who holds it.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener};
+use std::net::{IpAddr, TcpListener};
 use std::path::Path;
 
 use super::Check;
@@ -15,60 +15,6 @@ pub struct Holder {
     pub pid: u32,
     /// The command line (shortened), or the process name.
     pub command: String,
-}
-
-/// A listening TCP socket from `/proc/net/tcp{,6}`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Listener {
-    pub addr: IpAddr,
-    pub port: u16,
-    pub inode: u64,
-}
-
-/// Parses `/proc/net/tcp` (`v6 = false`) or `/proc/net/tcp6` and keeps LISTEN sockets.
-/// Addresses are printed as the kernel's 32-bit words in host byte order.
-pub fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<Listener> {
-    const LISTEN: &str = "0A";
-    let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 10 || f[3] != LISTEN {
-            continue;
-        }
-        let Some((addr_hex, port_hex)) = f[1].split_once(':') else {
-            continue;
-        };
-        let Ok(port) = u16::from_str_radix(port_hex, 16) else {
-            continue;
-        };
-        let Ok(inode) = f[9].parse::<u64>() else {
-            continue;
-        };
-        let addr = if v6 {
-            if addr_hex.len() != 32 {
-                continue;
-            }
-            let mut bytes = [0u8; 16];
-            let mut ok = true;
-            for i in 0..4 {
-                match u32::from_str_radix(&addr_hex[i * 8..i * 8 + 8], 16) {
-                    Ok(w) => bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes()),
-                    Err(_) => ok = false,
-                }
-            }
-            if !ok {
-                continue;
-            }
-            IpAddr::V6(Ipv6Addr::from(bytes))
-        } else {
-            let Ok(w) = u32::from_str_radix(addr_hex, 16) else {
-                continue;
-            };
-            IpAddr::V4(Ipv4Addr::from(w.to_ne_bytes()))
-        };
-        out.push(Listener { addr, port, inode });
-    }
-    out
 }
 
 /// `::ffff:a.b.c.d` → `a.b.c.d`.
@@ -94,49 +40,36 @@ pub fn addrs_conflict(listener: IpAddr, bind: IpAddr) -> bool {
     wildcard_covers(l, b) || wildcard_covers(b, l)
 }
 
-/// The listening sockets of this network namespace that conflict with `addr:port`
-/// (empty where `/proc` is not available).
-fn conflicting_listeners(addr: IpAddr, port: u16) -> Vec<Listener> {
-    let mut out = Vec::new();
-    for (path, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            out.extend(
-                parse_proc_net_tcp(&text, v6)
-                    .into_iter()
-                    .filter(|l| l.port == port && addrs_conflict(l.addr, addr)),
-            );
-        }
-    }
-    out
-}
-
-/// The process that owns one of these socket inodes, found through `/proc/PID/fd`.
-/// Processes of other users are unreadable without privileges: then `None`.
-fn holder_of(inodes: &[u64]) -> Option<Holder> {
-    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
-    let mut procs: Vec<u32> = std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    // Look at ourselves first: cheap, and tests bind in-process.
+/// Who listens on `port` in a way that conflicts with binding `addr`: the `listeners`
+/// crate reads the sockets and their processes (Linux `/proc`, macOS, Windows, BSDs), with
+/// the answer the hand-written `/proc/net/tcp` reader gave here (compared on this machine's
+/// listeners, IPv4, IPv6 and wildcards). Sockets of other users' processes are not
+/// readable without privileges: they are not listed, and the bind in [`port_state`] finds
+/// the port busy without a holder, as before.
+pub fn port_holder(port: u16, addr: IpAddr) -> Option<Holder> {
+    let all = listeners::get_all().ok()?;
+    // Ourselves first (tests bind in-process), then the lowest pid: the same each time.
     let me = std::process::id();
-    procs.sort_by_key(|p| *p != me);
-    for pid in procs {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if let Ok(target) = std::fs::read_link(fd.path()) {
-                if wanted.iter().any(|w| target.as_os_str() == w.as_str()) {
-                    return Some(Holder {
-                        pid,
-                        command: process_command(pid),
-                    });
-                }
+    all.iter()
+        .filter(|l| {
+            l.protocol == listeners::Protocol::TCP
+                && l.state == listeners::SocketState::Listen
+                && l.socket.port() == port
+                && addrs_conflict(l.socket.ip(), addr)
+        })
+        .min_by_key(|l| (l.process.pid != me, l.process.pid))
+        .map(|l| {
+            // The command line where `/proc` has it (Linux), else the process name.
+            let command = process_command(l.process.pid);
+            Holder {
+                pid: l.process.pid,
+                command: if command.is_empty() {
+                    l.process.name.clone()
+                } else {
+                    command
+                },
             }
-        }
-    }
-    None
+        })
 }
 
 /// `registry serve /etc/docker/registry/config.yml`, shortened; the name when the command
@@ -169,15 +102,6 @@ fn process_command(pid: u32) -> String {
     }
 }
 
-/// Who listens on `port` in a way that conflicts with binding `addr` (Linux `/proc`).
-pub fn port_holder(port: u16, addr: IpAddr) -> Option<Holder> {
-    let listeners = conflicting_listeners(addr, port);
-    if listeners.is_empty() {
-        return None;
-    }
-    holder_of(&listeners.iter().map(|l| l.inode).collect::<Vec<_>>())
-}
-
 /// Binds `addr:port` and lets it go at once.
 pub fn try_bind(addr: IpAddr, port: u16) -> io::Result<()> {
     TcpListener::bind((addr, port)).map(drop)
@@ -195,14 +119,12 @@ pub enum PortState {
     BadAddress,
 }
 
-/// Looks in `/proc` for a conflicting listener, then tries to bind (macOS, other network
+/// Looks for a conflicting listener ([`port_holder`]), then tries to bind (macOS, other network
 /// namespaces, sockets of other users hidden from us).
 pub fn port_state(addr: IpAddr, port: u16) -> PortState {
-    let listeners = conflicting_listeners(addr, port);
-    if !listeners.is_empty() {
-        let inodes: Vec<u64> = listeners.iter().map(|l| l.inode).collect();
+    if let Some(holder) = port_holder(port, addr) {
         return PortState::Busy {
-            holder: holder_of(&inodes),
+            holder: Some(holder),
         };
     }
     match try_bind(addr, port) {
