@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::http::{error_chain, proxy_for};
 use crate::state::write_atomic;
 
 /// The Calico version devenv installs unless `calico.version` says otherwise.
@@ -31,8 +31,6 @@ pub const OPERATOR_FILE: &str = "tigera-operator.yaml";
 pub const DEFAULT_BASE_URL: &str = "https://raw.githubusercontent.com/projectcalico/calico";
 /// Overrides [`DEFAULT_BASE_URL`] (a mirror, or a test server).
 pub const ENV_BASE_URL: &str = "DEVENV_CALICO_BASE_URL";
-/// Overrides devenv's cache root (default: the platform cache dir + `devenv`).
-pub const ENV_CACHE_DIR: &str = "DEVENV_CACHE_DIR";
 
 /// sha256 of the manifests at the release tags (version, file, sha256); see
 /// `calico.md` §1.2 of the reference notes. Sizes: v3.32.1 CRDs 3046956 bytes, operator
@@ -256,31 +254,9 @@ pub fn base_url() -> String {
         .unwrap_or_else(|| DEFAULT_BASE_URL.to_string())
 }
 
-/// devenv's cache root: `$DEVENV_CACHE_DIR`, else the platform cache dir + `devenv`
-/// (`~/.cache/devenv` on Linux). `None` when there is no home directory.
-pub fn default_cache_root() -> Option<PathBuf> {
-    match std::env::var_os(ENV_CACHE_DIR) {
-        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
-        _ => dirs::cache_dir().map(|d| d.join("devenv")),
-    }
-}
-
 /// Where the files of `version` are cached under `cache_root`.
 pub fn cache_dir_for(cache_root: &Path, version: &str) -> PathBuf {
     cache_root.join("calico").join(version)
-}
-
-/// An HTTP client for the downloads: honours the usual proxy variables (`HTTPS_PROXY`,
-/// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, upper or lower case, read by reqwest), trusts the
-/// platform's certificate store (rustls-native-certs: the system bundle, `SSL_CERT_FILE`,
-/// `SSL_CERT_DIR`, where a company installs its TLS-inspecting proxy's CA) as well as the
-/// bundled Mozilla roots, and gives up on a dead network quickly instead of hanging.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("devenv/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(180))
-        .build()
 }
 
 /// Why the manifests are not available.
@@ -511,64 +487,6 @@ async fn download(
         .map_err(|source| CalicoError::Io { path, source })
 }
 
-/// The proxy reqwest takes for `url` from the environment, and the variable that named it,
-/// credentials hidden (`http://user:***@proxy:3128`). Follows reqwest's rules: `HTTPS_PROXY`
-/// for https, `HTTP_PROXY` for http, else `ALL_PROXY`, lower case first; `NO_PROXY` (`*`, or
-/// hosts and domain suffixes, comma-separated) bypasses it.
-pub fn proxy_for(url: &str) -> Option<(String, String)> {
-    let (value, name) = env_proxy_for(url)?;
-    let shown = match reqwest::Url::parse(&value) {
-        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => value,
-    };
-    Some((shown, name))
-}
-
-/// [`proxy_for`] with the proxy URL as configured (credentials included), for a client.
-pub fn env_proxy_for(url: &str) -> Option<(String, String)> {
-    let parsed = reqwest::Url::parse(url).ok()?;
-    let host = parsed
-        .host_str()?
-        .trim_matches(['[', ']'])
-        .to_ascii_lowercase();
-    let var = |name: &str| {
-        [name.to_ascii_lowercase(), name.to_string()]
-            .into_iter()
-            .find_map(|n| {
-                std::env::var(&n)
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| (n, v))
-            })
-    };
-    if let Some((_, no_proxy)) = var("NO_PROXY") {
-        for entry in no_proxy.split(',').map(|e| e.trim().to_ascii_lowercase()) {
-            let entry = entry.trim_start_matches('.');
-            if entry == "*"
-                || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}"))))
-            {
-                return None;
-            }
-        }
-    }
-    let scheme_var = if parsed.scheme() == "https" {
-        "HTTPS_PROXY"
-    } else {
-        "HTTP_PROXY"
-    };
-    let (name, value) = var(scheme_var).or_else(|| var("ALL_PROXY"))?;
-    // `proxy.corp:3128` means http:// (as reqwest and curl read it).
-    let value = if value.contains("://") {
-        value
-    } else {
-        format!("http://{value}")
-    };
-    Some((value, name))
-}
-
 /// A download error's cause with what the user needs to fix it: the proxy it went through,
 /// and for a certificate the server (or a TLS-inspecting proxy) shows that nothing trusts,
 /// where devenv looks for trusted CAs.
@@ -590,25 +508,6 @@ fn explain_network_error(url: &str, cause: &str) -> String {
         );
     }
     out
-}
-
-/// The useful part of a reqwest error ("tcp connect error: Connection refused"): its own
-/// message only repeats the URL, the cause is in its sources.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !text.starts_with("client error") && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    }
 }
 
 /// Lower-case hex sha256 of a file's content.

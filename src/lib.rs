@@ -3,6 +3,7 @@
 //!
 //! See `docs/architecture.md` for the map of modules.
 
+pub mod cache;
 pub mod calico;
 pub mod cli;
 pub mod commands;
@@ -11,6 +12,7 @@ pub mod deploy;
 pub mod engine;
 pub mod exit;
 pub mod hint;
+pub mod http;
 pub mod images;
 pub mod kubeconfig;
 pub mod mirror;
@@ -20,9 +22,11 @@ pub mod render;
 pub mod runner;
 pub mod state;
 pub mod steps;
+pub mod template;
 pub mod tenancy;
 pub mod tools;
 pub mod ui;
+pub mod version;
 
 use cli::{Cli, Command, ConfigCommand};
 use exit::Exit;

@@ -19,9 +19,9 @@
 //! (`docker.io/rancher/k3s`), k3d's `ghcr.io/k3d-io/k3d-proxy` and `k3d-tools`, and the
 //! mirrors' own `registry:2`. CI caches those separately (`docker save` / `docker load`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::render::{fill, yq, CacheMirror};
+use crate::template::{fill, yq};
 
 /// The distribution config template (`templates/registry-mirror.yml`).
 pub const MIRROR_CONFIG_TEMPLATE: &str = include_str!("../templates/registry-mirror.yml");
@@ -39,6 +39,19 @@ pub const ADDR_IN_CONTAINER: &str = ":5000";
 /// Folder of the generated mirror configs, relative to the project. Not under `ci_cache.dir`:
 /// only the storage is worth caching.
 pub const CONFIG_DIR: &str = ".devenv/cache";
+
+/// A pull-through cache registry for one upstream registry (the `ci_cache` feature).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheMirror {
+    /// k3d registry name.
+    pub name: String,
+    /// Its container name.
+    pub container: String,
+    /// The upstream's URL (`--proxy-remote-url`).
+    pub remote_url: String,
+    /// Host folder keeping its storage (kept between CI runs by actions/cache).
+    pub storage: PathBuf,
+}
 
 /// A name part for an upstream host: `quay.io` → `quay-io`, `host:5000` → `host-5000`.
 pub fn slug(upstream: &str) -> String {

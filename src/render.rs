@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::validate::parse_port_mapping;
 use crate::config::Loaded;
+use crate::mirror::CacheMirror;
+use crate::template::{fill, yq};
 
 pub const K3D_CONFIG_TEMPLATE: &str = include_str!("../templates/k3d-config.yaml");
 pub const CALICO_INSTALLATION_TEMPLATE: &str =
@@ -76,24 +78,6 @@ impl Names {
     }
 }
 
-/// Fill `{{key}}` placeholders. Every placeholder must be given: a missing one is a bug.
-pub fn fill(template: &str, values: &[(&str, String)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in values {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
-    }
-    debug_assert!(
-        !out.contains("{{"),
-        "unfilled placeholder in template:\n{out}"
-    );
-    out
-}
-
-/// A YAML double-quoted scalar (JSON strings are valid YAML).
-pub fn yq(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize")
-}
-
 /// `registries.yaml` mirrors so that `localhost:PORT/IMAGE` resolves inside the nodes too:
 /// one image reference works from the host (push) and from the nodes (pull), as kind's
 /// local-registry guide does with containerd's hosts.toml.
@@ -121,19 +105,6 @@ pub fn registry_mirrors_yaml(loaded: &Loaded, names: &Names) -> String {
         }
     }
     yaml
-}
-
-/// A pull-through cache registry for one upstream registry (the `ci_cache` feature).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheMirror {
-    /// k3d registry name.
-    pub name: String,
-    /// Its container name.
-    pub container: String,
-    /// The upstream's URL (`--proxy-remote-url`).
-    pub remote_url: String,
-    /// Host folder keeping its storage (kept between CI runs by actions/cache).
-    pub storage: PathBuf,
 }
 
 /// The mirrors of `[ci_cache]`, in the order of `upstreams`.

@@ -4,10 +4,10 @@ use std::io::{self, Write};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use devenv::ui::{
-    ImageAction, ImageRecord, OutputMode, Reporter, RunSummary, SourceLocation, StepOutcome,
-    StepRecord, UiFlags,
+use devenv::engine::{
+    ImageAction, ImageRecord, RunSummary, SourceLocation, StepOutcome, StepRecord,
 };
+use devenv::ui::{OutputMode, Reporter, UiFlags};
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -105,6 +105,7 @@ fn a_failed_step_is_annotated_at_the_step() {
         &StepOutcome::Failed {
             message: "`kubectl wait` failed (exit status: 1)\n--- output\nerror: 100% timed out"
                 .into(),
+            help: None,
         },
         Duration::from_secs(90),
     );
@@ -255,6 +256,7 @@ fn a_step_failure_about_the_config_is_annotated_at_its_line() {
         "registry",
         &StepOutcome::Failed {
             message: "port 5111 on 127.0.0.1 is already in use".into(),
+            help: None,
         },
         Duration::from_secs(1),
         Some(&SourceLocation::new("devenv.toml", 7, 8)),

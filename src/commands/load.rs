@@ -87,7 +87,8 @@ fn load_quietly(g: &GlobalArgs) -> Result<Loaded, Exit> {
 /// annotation on its devenv.toml line, or GitLab's `devenv.toml:LINE:COL: error: message`.
 /// (stderr: stdout is for data, `-o json`.)
 fn report_config_errors_to_ci(errors: &crate::config::diagnostic::ConfigErrors) {
-    use crate::ui::{github, gitlab, OutputMode, SourceLocation};
+    use crate::engine::SourceLocation;
+    use crate::ui::{github, gitlab, OutputMode};
     let mode = crate::ui::detect(crate::ui::UiFlags::default());
     if !matches!(mode, OutputMode::Gitlab | OutputMode::Github) {
         return;

@@ -33,10 +33,17 @@ pub(super) fn result_json(ctx: &Ctx, exit: Exit) -> Value {
         .iter()
         .map(|s| {
             let (status, detail) = match &s.outcome {
-                crate::ui::StepOutcome::Done => ("done", Value::Null),
-                crate::ui::StepOutcome::Skipped { reason } => ("unchanged", json!(reason)),
-                crate::ui::StepOutcome::Failed { message } => ("failed", json!(message)),
-                crate::ui::StepOutcome::Interrupted => ("interrupted", Value::Null),
+                crate::engine::StepOutcome::Done => ("done", Value::Null),
+                crate::engine::StepOutcome::Skipped { reason } => ("unchanged", json!(reason)),
+                crate::engine::StepOutcome::Failed { message, help } => (
+                    "failed",
+                    json!(crate::hint::Hinted {
+                        message: message.clone(),
+                        help: help.clone()
+                    }
+                    .render()),
+                ),
+                crate::engine::StepOutcome::Interrupted => ("interrupted", Value::Null),
             };
             json!({ "id": s.id, "title": s.title, "status": status, "detail": detail, "duration_ms": s.duration.as_millis() as u64 })
         })
@@ -44,7 +51,7 @@ pub(super) fn result_json(ctx: &Ctx, exit: Exit) -> Value {
     let images: Vec<Value> = summary
         .images
         .iter()
-        .map(|i| json!({ "name": i.name, "reference": i.reference, "action": match i.action { crate::ui::ImageAction::Built => "built", crate::ui::ImageAction::Reused => "reused" } }))
+        .map(|i| json!({ "name": i.name, "reference": i.reference, "action": match i.action { crate::engine::ImageAction::Built => "built", crate::engine::ImageAction::Reused => "reused" } }))
         .collect();
     let overlays: Vec<Value> = summary
         .overlays

@@ -149,7 +149,7 @@ pub(super) fn run_steps(
     let inventory = match Ctx::load_inventory(&s.loaded, &s.plan.context) {
         Ok(i) => i,
         Err(e) => {
-            s.reporter.error(&e, None);
+            s.reporter.error(&e.render(), None);
             return Exit::StepFailed;
         }
     };
@@ -177,12 +177,12 @@ pub(super) fn run_steps(
             names,
             plan: s.plan,
             runner,
-            reporter: s.reporter.clone(),
+            reporter: std::sync::Arc::new(s.reporter.clone()),
             journal: Mutex::new(journal),
             opts,
             observed: Mutex::new(Default::default()),
             image_tags: s.tags,
-            summary: Mutex::new(crate::ui::RunSummary {
+            summary: Mutex::new(crate::engine::RunSummary {
                 command: command_name(),
                 ..Default::default()
             }),
@@ -194,7 +194,10 @@ pub(super) fn run_steps(
             renders: Mutex::new(Default::default()),
             loaded: s.loaded,
         });
-        let exit = engine::execute(ctx.clone(), ids).await;
+        let exit = engine::execute(ctx.clone(), ids, |ctx, step| {
+            Box::pin(async move { crate::steps::run(&ctx, &step).await })
+        })
+        .await;
         if g.output == OutputFormat::Json {
             printer::json(&super::run_json::result_json(&ctx, exit));
         }

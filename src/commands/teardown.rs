@@ -14,12 +14,13 @@ use super::session::{log_dir, runtime, stop_leftovers, CHILDREN_DIR};
 use crate::config::schema::{ClusterProvider, RegistryProvider};
 use crate::config::Loaded;
 use crate::engine::Ctx;
+use crate::engine::StepOutcome;
 use crate::exit::Exit;
 use crate::plan::PlannedCommand;
 use crate::render::Names;
 use crate::runner::{RunError, Runner};
 use crate::state::{Journal, ProjectLock};
-use crate::ui::{Reporter, StepOutcome};
+use crate::ui::Reporter;
 
 /// How long `down` waits for the namespaces it deleted to be gone.
 const NAMESPACE_GONE_SECS: u64 = 180;
@@ -245,6 +246,7 @@ async fn teardown_k3d(
             Err(e) => {
                 let failed = StepOutcome::Failed {
                     message: e.to_string(),
+                    help: None,
                 };
                 reporter.step_finished(&step, &failed, t.elapsed());
                 let _ = journal.save();
@@ -275,7 +277,7 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
     let (store, path) = match Ctx::load_inventory(loaded, &context) {
         Ok(x) => x,
         Err(e) => {
-            reporter.error(&e, None);
+            reporter.error(&e.render(), None);
             return Exit::StepFailed;
         }
     };
@@ -313,6 +315,7 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
             Err(e) => {
                 let failed = StepOutcome::Failed {
                     message: e.to_string(),
+                    help: None,
                 };
                 reporter.step_finished("down", &failed, t.elapsed());
                 exit_for(&e)

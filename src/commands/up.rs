@@ -47,7 +47,7 @@ fn install_tools(s: &Session, args: &UpArgs) -> Result<(), Exit> {
     };
     let result = runtime().block_on(async {
         let client =
-            crate::calico::http_client().map_err(|e| crate::tools::ToolsError::Download {
+            crate::http::http_client().map_err(|e| crate::tools::ToolsError::Download {
                 url: String::new(),
                 cause: e.to_string(),
             })?;

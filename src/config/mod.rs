@@ -7,6 +7,7 @@ pub mod paths;
 pub mod profiles;
 pub mod schema;
 pub mod suggest;
+pub mod tools;
 pub mod validate;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Location, Source};

@@ -585,11 +585,11 @@ impl ToolVersions {
     }
 
     /// The spec for one tool.
-    pub fn get(&self, tool: crate::tools::Tool) -> Option<&str> {
+    pub fn get(&self, tool: super::tools::Tool) -> Option<&str> {
         match tool {
-            crate::tools::Tool::K3d => self.k3d.as_deref(),
-            crate::tools::Tool::Kubectl => self.kubectl.as_deref(),
-            crate::tools::Tool::Helm => self.helm.as_deref(),
+            super::tools::Tool::K3d => self.k3d.as_deref(),
+            super::tools::Tool::Kubectl => self.kubectl.as_deref(),
+            super::tools::Tool::Helm => self.helm.as_deref(),
         }
     }
 }

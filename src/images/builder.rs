@@ -232,7 +232,7 @@ struct CacheFile {
 /// Where the answer is kept: per user (one question per machine and setup, whatever the
 /// project), in devenv's cache (`$DEVENV_CACHE_DIR`, else `~/.cache/devenv`).
 pub fn cache_path() -> Option<PathBuf> {
-    Some(crate::calico::default_cache_root()?.join("docker-builder.json"))
+    Some(crate::cache::default_cache_root()?.join("docker-builder.json"))
 }
 
 /// The cached answer for `docker`, if it still holds.

@@ -160,7 +160,7 @@ impl RegistryClient {
                 if loopback {
                     return None;
                 }
-                crate::calico::env_proxy_for(url.as_str())
+                crate::http::env_proxy_for(url.as_str())
                     .and_then(|(p, _)| reqwest::Url::parse(&p).ok())
             }))
             // Redirects are followed (blob storage), but never with our Authorization:

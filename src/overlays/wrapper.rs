@@ -117,7 +117,7 @@ pub fn wrapper_dir(root: &Path, name: &str, overlay_dir: &Path) -> String {
     let project = resolve(root);
     let key = &blake3::hash(project.as_os_str().as_encoded_bytes()).to_hex()[..16];
     let bases = [
-        crate::calico::default_cache_root(),
+        crate::cache::default_cache_root(),
         Some(std::env::temp_dir().join("devenv")),
     ];
     for base in bases.into_iter().flatten() {

@@ -17,8 +17,8 @@ async fn prepare_manifests(ctx: &Ctx) -> Result<(), StepError> {
         &cfg.sha256,
     );
     let cache_root =
-        crate::calico::default_cache_root().unwrap_or_else(|| ctx.state_dir().join("cache"));
-    let client = crate::calico::http_client()
+        crate::cache::default_cache_root().unwrap_or_else(|| ctx.state_dir().join("cache"));
+    let client = crate::http::http_client()
         .map_err(|e| StepError::new(format!("cannot create an HTTP client: {e}")))?;
     let manifests = crate::calico::ensure_manifests(&source, &cache_root, &client)
         .await

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::config::Loaded;
 use crate::engine::{Ctx, Done, StepError};
+use crate::engine::{ImageAction, ImageRecord};
 use crate::images::{RegistryClient, RegistryOptions, StatCache};
 use crate::plan::Step;
-use crate::ui::{ImageAction, ImageRecord};
 
 pub use crate::plan::image_build_inputs as build_inputs;
 

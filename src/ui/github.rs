@@ -8,7 +8,11 @@ use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use super::{format_duration, ImageAction, RunSummary, SourceLocation, StepOutcome};
+use std::time::SystemTime;
+
+use crate::engine::{ImageAction, RunSummary, SourceLocation, StepOutcome};
+
+use super::text::format_duration;
 
 /// Escapes the message part of a workflow command (after the second `::`).
 pub fn escape_data(s: &str) -> String {
@@ -155,7 +159,7 @@ pub fn step_summary_markdown(summary: &RunSummary) -> String {
             let (icon, result) = match &s.outcome {
                 StepOutcome::Done => ("✅", "done".to_string()),
                 StepOutcome::Skipped { reason } => ("⏭️", format!("skipped: {reason}")),
-                StepOutcome::Failed { message } => {
+                StepOutcome::Failed { message, .. } => {
                     // The first line only: the full text is in the log and the annotation.
                     (
                         "❌",
@@ -251,4 +255,49 @@ pub fn workspace() -> Option<PathBuf> {
     std::env::var_os("GITHUB_WORKSPACE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// `::group::header` + lines + `::endgroup::`, or just the header when there are no
+/// lines. A line starting with `::` would be read as a workflow command (it could end the
+/// group or set outputs), so such output is wrapped in `::stop-commands::`.
+pub(super) fn group(header: &str, lines: &[String]) -> String {
+    let mut s = String::new();
+    if lines.is_empty() {
+        s.push_str(header);
+        s.push('\n');
+        return s;
+    }
+    s.push_str("::group::");
+    s.push_str(&escape_data(header));
+    s.push('\n');
+    let needs_stop = lines.iter().any(|l| l.contains("::"));
+    let token = needs_stop.then(stop_token);
+    if let Some(t) = &token {
+        s.push_str(&format!("::stop-commands::{t}\n"));
+    }
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    if let Some(t) = &token {
+        s.push_str(&format!("::{t}::\n"));
+    }
+    s.push_str("::endgroup::\n");
+    s
+}
+
+/// A token the tool's output cannot guess (it must not be able to resume commands).
+fn stop_token() -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(&std::process::id().to_le_bytes());
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.update(&now.as_nanos().to_le_bytes());
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    h.update(&n.to_le_bytes());
+    let addr = &h as *const _ as usize;
+    h.update(&addr.to_le_bytes());
+    format!("devenv-{}", &h.finalize().to_hex()[..24])
 }

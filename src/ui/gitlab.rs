@@ -10,7 +10,7 @@
 
 use std::time::SystemTime;
 
-use super::SourceLocation;
+use crate::engine::SourceLocation;
 
 /// Whether GitLab CI runs us (`GITLAB_CI=true`, set by every GitLab runner).
 pub fn detected(env: impl Fn(&str) -> Option<String>) -> bool {

@@ -14,10 +14,15 @@
 
 pub mod github;
 pub mod gitlab;
+mod log;
+mod summary;
+mod text;
 
 pub use github::{
     annotation, append_step_summary, escape_data, escape_property, step_summary_markdown, Level,
 };
+pub use log::init_tracing;
+pub use text::{format_duration, redact_cluster_token, sanitize_line};
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
@@ -27,6 +32,9 @@ use std::time::{Duration, SystemTime};
 
 use console::Style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use crate::engine::{Report, RunSummary, SourceLocation, StepOutcome};
+use crate::hint::Hinted;
 
 /// Where and how human output is written; chosen once by [`detect`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,232 +121,6 @@ fn color_enabled_with(
     env: impl Fn(&str) -> Option<String>,
 ) -> bool {
     mode == OutputMode::Tty && !flags.no_color && env("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// A place in a file an error refers to (1-based line and column).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceLocation {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub col: Option<usize>,
-}
-
-impl SourceLocation {
-    pub fn new(file: impl Into<PathBuf>, line: usize, col: usize) -> SourceLocation {
-        SourceLocation {
-            file: file.into(),
-            line: Some(line),
-            col: Some(col),
-        }
-    }
-
-    /// The whole file (no line known).
-    pub fn file(file: impl Into<PathBuf>) -> SourceLocation {
-        SourceLocation {
-            file: file.into(),
-            line: None,
-            col: None,
-        }
-    }
-}
-
-impl std::fmt::Display for SourceLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-            if let Some(c) = self.col {
-                write!(f, ":{c}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// How a step ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepOutcome {
-    Done,
-    Skipped { reason: String },
-    Failed { message: String },
-    Interrupted,
-}
-
-/// One step of a finished run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StepRecord {
-    pub id: String,
-    pub title: String,
-    pub outcome: StepOutcome,
-    pub duration: Duration,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageAction {
-    Built,
-    /// Already in the registry with the same content hash.
-    Reused,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageRecord {
-    pub name: String,
-    /// `localhost:5111/api:3f2a…`
-    pub reference: String,
-    pub action: ImageAction,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OverlayRecord {
-    pub name: String,
-    /// Number of objects applied.
-    pub objects: usize,
-    /// Hash of the rendered manifest.
-    pub hash: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    pub name: String,
-    pub url: String,
-}
-
-/// What a run did, for the final summary (terminal table and GitHub job summary).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunSummary {
-    /// The subcommand, e.g. `up` (shown as "devenv up").
-    pub command: String,
-    pub steps: Vec<StepRecord>,
-    pub images: Vec<ImageRecord>,
-    pub overlays: Vec<OverlayRecord>,
-    pub endpoints: Vec<Endpoint>,
-    pub total: Duration,
-}
-
-/// The overall result of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunResult {
-    Succeeded,
-    Failed,
-    Interrupted,
-}
-
-impl RunResult {
-    pub fn word(self) -> &'static str {
-        match self {
-            RunResult::Succeeded => "succeeded",
-            RunResult::Failed => "failed",
-            RunResult::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl RunSummary {
-    /// Interrupted wins over failed (a Ctrl-C often makes running steps fail).
-    pub fn result(&self) -> RunResult {
-        if self
-            .steps
-            .iter()
-            .any(|s| s.outcome == StepOutcome::Interrupted)
-        {
-            RunResult::Interrupted
-        } else if self
-            .steps
-            .iter()
-            .any(|s| matches!(s.outcome, StepOutcome::Failed { .. }))
-        {
-            RunResult::Failed
-        } else {
-            RunResult::Succeeded
-        }
-    }
-
-    /// The final one-line result, e.g. `devenv up succeeded in 1m02s: 5 done, 3 skipped`.
-    pub fn result_line(&self) -> String {
-        let what = if self.command.is_empty() {
-            "devenv".to_string()
-        } else {
-            format!("devenv {}", self.command)
-        };
-        let count =
-            |f: fn(&StepOutcome) -> bool| self.steps.iter().filter(|s| f(&s.outcome)).count();
-        let done = count(|o| *o == StepOutcome::Done);
-        let skipped = count(|o| matches!(o, StepOutcome::Skipped { .. }));
-        let failed: Vec<&str> = self
-            .steps
-            .iter()
-            .filter(|s| matches!(s.outcome, StepOutcome::Failed { .. }))
-            .map(|s| s.id.as_str())
-            .collect();
-        let mut parts = vec![format!("{done} done"), format!("{skipped} skipped")];
-        if !failed.is_empty() {
-            parts.push(format!("{} failed ({})", failed.len(), failed.join(", ")));
-        }
-        format!(
-            "{what} {} in {}: {}",
-            self.result().word(),
-            format_duration(self.total),
-            parts.join(", ")
-        )
-    }
-}
-
-/// `0.4s`, `12.3s`, `2m05s`, `1h02m`.
-pub fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        format!("{secs:.1}s")
-    } else if secs < 3600.0 {
-        let s = d.as_secs();
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        let s = d.as_secs();
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    }
-}
-
-/// Removes escape sequences and control characters from a tool's output line, so Plain
-/// and GitHub logs stay clean whatever the tool printed (docker, k3d color codes).
-pub fn sanitize_line(line: &str) -> String {
-    let stripped = console::strip_ansi_codes(line);
-    // A carriage return inside a line is a progress redraw: keep the last frame.
-    let last = stripped.rsplit('\r').find(|s| !s.is_empty()).unwrap_or("");
-    let clean: String = last
-        .chars()
-        .filter(|c| *c == '\t' || !c.is_control())
-        .collect();
-    redact_cluster_token(&clean)
-}
-
-/// The k3s cluster token (a node that has it joins the cluster) appears in `k3d node list
-/// -o json` (each node's env `K3S_TOKEN=…` and label `k3d.cluster.token`), which devenv
-/// reads to observe the cluster: shown in a CI log (GitHub/GitLab groups, `-v`) it would be
-/// readable by everyone who can read the job. Its value is masked as `***`.
-pub fn redact_cluster_token(line: &str) -> String {
-    const KEYS: [&str; 2] = ["K3S_TOKEN=", "\"k3d.cluster.token\":\""];
-    if !KEYS.iter().any(|k| line.contains(k)) {
-        return line.to_string();
-    }
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some((at, key)) = KEYS
-        .iter()
-        .filter_map(|k| rest.find(k).map(|i| (i, *k)))
-        .min_by_key(|(i, _)| *i)
-    {
-        let value_start = at + key.len();
-        out.push_str(&rest[..value_start]);
-        let value = &rest[value_start..];
-        let end = value
-            .find(|c: char| c == '"' || c == ',' || c.is_whitespace())
-            .unwrap_or(value.len());
-        if end > 0 {
-            out.push_str("***");
-        }
-        rest = &value[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The spinners of the running Tty reporter, so tracing output can be printed above them.
@@ -646,7 +428,8 @@ impl Reporter {
                         self.style(Style::new().dim())
                             .apply_to(format!("(skipped: {reason})"))
                     ),
-                    StepOutcome::Failed { message } => {
+                    StepOutcome::Failed { message, help } => {
+                        let message = failure_text(message, help);
                         let mut s = format!(
                             "{} {title} {}",
                             self.style(Style::new().red().bold()).apply_to("✗"),
@@ -683,7 +466,8 @@ impl Reporter {
                         Self::plain_line("skip", &format!("{id}  {title} (skipped: {reason})"))
                     }
                     // In GitHub mode the message goes to the annotation below.
-                    StepOutcome::Failed { message } if inner.mode == OutputMode::Plain => {
+                    StepOutcome::Failed { message, help } if inner.mode == OutputMode::Plain => {
+                        let message = failure_text(message, help);
                         Self::plain_line(
                             "fail",
                             &format!(
@@ -704,14 +488,14 @@ impl Reporter {
                 if inner.mode == OutputMode::Plain {
                     self.emit(&text);
                 } else {
-                    let mut block = github_group(text.trim_end(), &lines);
-                    if let StepOutcome::Failed { message } = outcome {
+                    let mut block = github::group(text.trim_end(), &lines);
+                    if let StepOutcome::Failed { message, help } = outcome {
                         block.push_str(&annotation(
                             Level::Error,
                             Some(&title),
                             location,
                             inner.workspace.as_deref(),
-                            message,
+                            &failure_text(message, help),
                         ));
                         block.push('\n');
                     }
@@ -740,10 +524,10 @@ impl Reporter {
                         SystemTime::now(),
                     )
                 };
-                if let StepOutcome::Failed { message } = outcome {
+                if let StepOutcome::Failed { message, help } = outcome {
                     block.push_str(&gitlab::error_line(
                         location,
-                        &format!("{title}: {}", message.trim_end()),
+                        &format!("{title}: {}", failure_text(message, help).trim_end()),
                     ));
                 }
                 // One write: sections of concurrent steps never interleave.
@@ -824,142 +608,6 @@ impl Reporter {
         }
     }
 
-    /// The end of a run: a table of steps (unless quiet), then the one-line result. In
-    /// GitHub mode the Markdown summary is also appended to `$GITHUB_STEP_SUMMARY`.
-    pub fn summary(&self, summary: &RunSummary) {
-        let inner = &self.inner;
-        if inner.mode == OutputMode::Json {
-            return;
-        }
-        self.flush_pending_groups();
-        let mut text = String::new();
-        if !inner.quiet {
-            text.push_str(&self.summary_table(summary));
-        }
-        let result = summary.result();
-        let line = summary.result_line();
-        match inner.mode {
-            OutputMode::Tty => {
-                let (sym, style) = match result {
-                    RunResult::Succeeded => ("✓", Style::new().green().bold()),
-                    RunResult::Failed => ("✗", Style::new().red().bold()),
-                    RunResult::Interrupted => ("⊘", Style::new().yellow().bold()),
-                };
-                text.push_str(&format!("{} {line}", self.style(style).apply_to(sym)));
-            }
-            _ => text.push_str(&Self::plain_line("end", &line)),
-        }
-        self.emit(&text);
-        if inner.mode == OutputMode::Github {
-            let path = lock(&inner.step_summary).clone();
-            if let Some(path) = path {
-                if let Err(e) = append_step_summary(&path, summary) {
-                    self.warn(&format!(
-                        "could not append the job summary to {}: {e}",
-                        path.display()
-                    ));
-                }
-            }
-        }
-    }
-
-    fn summary_table(&self, s: &RunSummary) -> String {
-        let mut rows: Vec<(String, String, String)> = Vec::new();
-        for st in &s.steps {
-            let (sym, status) = match &st.outcome {
-                StepOutcome::Done => ("✓", format_duration(st.duration)),
-                StepOutcome::Skipped { reason } => ("↷", format!("skipped: {reason}")),
-                StepOutcome::Failed { .. } => (
-                    "✗",
-                    format!("failed after {}", format_duration(st.duration)),
-                ),
-                StepOutcome::Interrupted => ("⊘", "interrupted".to_string()),
-            };
-            rows.push((sym.to_string(), st.title.clone(), status));
-        }
-        let mut out = String::new();
-        if !rows.is_empty() {
-            let w = rows
-                .iter()
-                .map(|r| console::measure_text_width(&r.1))
-                .max()
-                .unwrap_or(0);
-            out.push('\n');
-            for (sym, title, status) in rows {
-                let pad = w - console::measure_text_width(&title);
-                out.push_str(&format!("  {sym} {title}{}  {status}\n", " ".repeat(pad)));
-            }
-        }
-        let section = |out: &mut String, head: &str, rows: Vec<[String; 3]>| {
-            if rows.is_empty() {
-                return;
-            }
-            out.push_str(&format!("\n  {head}\n"));
-            let w0 = rows
-                .iter()
-                .map(|r| console::measure_text_width(&r[0]))
-                .max()
-                .unwrap_or(0);
-            let w1 = rows
-                .iter()
-                .map(|r| console::measure_text_width(&r[1]))
-                .max()
-                .unwrap_or(0);
-            for r in rows {
-                let line = format!(
-                    "    {}{}  {}{}  {}",
-                    r[0],
-                    " ".repeat(w0 - console::measure_text_width(&r[0])),
-                    r[1],
-                    " ".repeat(w1 - console::measure_text_width(&r[1])),
-                    r[2]
-                );
-                out.push_str(line.trim_end());
-                out.push('\n');
-            }
-        };
-        section(
-            &mut out,
-            "images",
-            s.images
-                .iter()
-                .map(|i| {
-                    let a = match i.action {
-                        ImageAction::Built => "built",
-                        ImageAction::Reused => "reused",
-                    };
-                    [i.name.clone(), i.reference.clone(), a.to_string()]
-                })
-                .collect(),
-        );
-        section(
-            &mut out,
-            "overlays",
-            s.overlays
-                .iter()
-                .map(|o| {
-                    [
-                        o.name.clone(),
-                        format!("{} objects", o.objects),
-                        o.hash.clone(),
-                    ]
-                })
-                .collect(),
-        );
-        section(
-            &mut out,
-            "endpoints",
-            s.endpoints
-                .iter()
-                .map(|e| [e.name.clone(), e.url.clone(), String::new()])
-                .collect(),
-        );
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out
-    }
-
     /// GitHub mode: emits buffered output of steps that never finished (e.g. the run was
     /// aborted), so nothing a tool printed is lost.
     fn flush_pending_groups(&self) {
@@ -993,9 +641,42 @@ impl Reporter {
                     SystemTime::now(),
                 ));
             } else {
-                self.emit(&github_group(&header, &s.lines));
+                self.emit(&github::group(&header, &s.lines));
             }
         }
+    }
+}
+
+/// A failure as the user reads it: the message, then its help on a line of its own.
+fn failure_text(message: &str, help: &Option<String>) -> String {
+    Hinted {
+        message: message.to_string(),
+        help: help.clone(),
+    }
+    .render()
+}
+
+impl Report for Reporter {
+    fn step_started(&self, id: &str, title: &str) {
+        Reporter::step_started(self, id, title)
+    }
+    fn step_finished_at(
+        &self,
+        id: &str,
+        outcome: &StepOutcome,
+        duration: Duration,
+        location: Option<&SourceLocation>,
+    ) {
+        Reporter::step_finished_at(self, id, outcome, duration, location)
+    }
+    fn info(&self, msg: &str) {
+        Reporter::info(self, msg)
+    }
+    fn warn(&self, msg: &str) {
+        Reporter::warn(self, msg)
+    }
+    fn summary(&self, summary: &RunSummary) {
+        Reporter::summary(self, summary)
     }
 }
 
@@ -1021,95 +702,6 @@ impl Drop for Inner {
             }
             let _ = p.clear();
         }
-    }
-}
-
-/// `::group::header` + lines + `::endgroup::`, or just the header when there are no
-/// lines. A line starting with `::` would be read as a workflow command (it could end the
-/// group or set outputs), so such output is wrapped in `::stop-commands::`.
-fn github_group(header: &str, lines: &[String]) -> String {
-    let mut s = String::new();
-    if lines.is_empty() {
-        s.push_str(header);
-        s.push('\n');
-        return s;
-    }
-    s.push_str("::group::");
-    s.push_str(&escape_data(header));
-    s.push('\n');
-    let needs_stop = lines.iter().any(|l| l.contains("::"));
-    let token = needs_stop.then(stop_token);
-    if let Some(t) = &token {
-        s.push_str(&format!("::stop-commands::{t}\n"));
-    }
-    for l in lines {
-        s.push_str(l);
-        s.push('\n');
-    }
-    if let Some(t) = &token {
-        s.push_str(&format!("::{t}::\n"));
-    }
-    s.push_str("::endgroup::\n");
-    s
-}
-
-/// A token the tool's output cannot guess (it must not be able to resume commands).
-fn stop_token() -> String {
-    let mut h = blake3::Hasher::new();
-    h.update(&std::process::id().to_le_bytes());
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    h.update(&now.as_nanos().to_le_bytes());
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    h.update(&n.to_le_bytes());
-    let addr = &h as *const _ as usize;
-    h.update(&addr.to_le_bytes());
-    format!("devenv-{}", &h.finalize().to_hex()[..24])
-}
-
-/// Sets up `tracing` for devenv's own logs on stderr: `RUST_LOG` when set, else
-/// `warn` / `-v` info / `-vv` debug / `-vvv` trace for the `devenv` target. No ANSI
-/// unless Tty and colors are allowed. Lines are printed above the spinners.
-pub fn init_tracing(verbosity: u8, mode: OutputMode) {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| {
-            EnvFilter::new(match verbosity {
-                0 => "warn",
-                1 => "warn,devenv=info",
-                2 => "warn,devenv=debug",
-                _ => "warn,devenv=trace",
-            })
-        });
-    let ansi = color_enabled(UiFlags::default(), mode);
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_target(verbosity >= 2)
-        .with_writer(|| TracingWriter)
-        .try_init();
-}
-
-/// Writes tracing events to stderr, above the spinners when a Tty reporter is active.
-struct TracingWriter;
-
-impl Write for TracingWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let progress = lock(&ACTIVE_PROGRESS).clone();
-        match progress {
-            Some(p) if !p.is_hidden() => p.suspend(|| io::stderr().write_all(buf))?,
-            _ => io::stderr().write_all(buf)?,
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        io::stderr().flush()
     }
 }
 

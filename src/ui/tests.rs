@@ -1,4 +1,5 @@
 use super::*;
+use crate::engine::{Endpoint, ImageAction, ImageRecord, OverlayRecord, RunResult, StepRecord};
 use std::sync::{Arc, Mutex};
 
 /// A writer the test can read back.
@@ -189,6 +190,7 @@ fn plain_mode_prints_one_timestamped_line_per_event_and_no_escape_codes() {
         "calico",
         &StepOutcome::Failed {
             message: "`kubectl wait` failed\n--- output\nerror: timed out".into(),
+            help: None,
         },
         Duration::from_secs(3),
     );
@@ -264,6 +266,7 @@ fn quiet_shows_only_errors_and_the_result() {
             "b",
             &StepOutcome::Failed {
                 message: "it broke".into(),
+                help: None,
             },
             Duration::from_secs(1),
         );
@@ -275,6 +278,7 @@ fn quiet_shows_only_errors_and_the_result() {
                 title: "Step B".into(),
                 outcome: StepOutcome::Failed {
                     message: "it broke".into(),
+                    help: None,
                 },
                 duration: Duration::from_secs(1),
             }],
@@ -312,6 +316,7 @@ fn tty_lines_have_symbols_and_durations() {
         "calico",
         &StepOutcome::Failed {
             message: "timed out".into(),
+            help: None,
         },
         Duration::from_secs(2),
     );
@@ -320,6 +325,7 @@ fn tty_lines_have_symbols_and_durations() {
         "registry2",
         &StepOutcome::Failed {
             message: "port busy".into(),
+            help: None,
         },
         Duration::from_secs(1),
         Some(&SourceLocation::new("devenv.toml", 5, 1)),
@@ -365,6 +371,7 @@ fn result_prefers_interrupted_over_failed() {
     assert_eq!(s.result(), RunResult::Succeeded);
     s.steps.push(rec(StepOutcome::Failed {
         message: String::new(),
+        help: None,
     }));
     assert_eq!(s.result(), RunResult::Failed);
     s.steps.push(rec(StepOutcome::Interrupted));

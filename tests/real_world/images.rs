@@ -651,7 +651,8 @@ mod corporate {
 
 #[tokio::test]
 async fn corporate_proxy_and_a_ca_only_the_platform_store_holds() {
-    use devenv::calico::{ensure_manifests, http_client, manifest_files, ManifestSource};
+    use devenv::calico::{ensure_manifests, manifest_files, ManifestSource};
+    use devenv::http::http_client;
     use sha2::Digest;
 
     // This test owns its process's environment (nextest: one process per test).

@@ -81,7 +81,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     timeouts(&mut errs);
     build::ci_cache(&mut errs);
     // [tools]: each spec a version or a range (src/tools.rs).
-    errs.out.extend(crate::tools::validate(loaded));
+    errs.out.extend(super::tools::validate(loaded));
     build::programs(&mut errs);
     errs.out
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::{apply, check_namespaces_are_ours, wait, StepKubectl};
 use crate::config::schema::Overlay;
 use crate::deploy::{self, ApplyPlan, DeployError, RenderedOverlay, Unit, UnitKind, WaitSpec};
+use crate::engine::OverlayRecord;
 use crate::engine::{Ctx, Done, StepError};
 use crate::plan::Step;
-use crate::ui::OverlayRecord;
 
 /// The `[[overlays]]` entry `name` of devenv.toml.
 fn overlay_config<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a Overlay, StepError> {
