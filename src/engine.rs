@@ -166,9 +166,9 @@ impl Ctx {
     pub async fn run(
         &self,
         step: &Step,
-        cmd: &crate::plan::PlannedCommand,
+        cmd: &crate::runner::Cmd,
     ) -> Result<Output, StepError> {
-        let c = cmd.to_runner(&self.root);
+        let c = cmd.clone().cwd(&self.root);
         self.runner.run(&log_name(&step.id), &c).await.map_err(|e| {
             let hint = e.hint();
             let mut err = StepError::from(e);

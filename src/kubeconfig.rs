@@ -328,6 +328,44 @@ impl KubeconfigSnapshot {
     }
 }
 
+/// The user's kubeconfig that k3d rewrites (`merge -d`, `cluster delete`; with several files
+/// in `$KUBECONFIG`, the one devenv merges into with `--output`) and its mode.
+pub fn user_kubeconfig_mode() -> Option<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let paths = default_kubeconfig_paths();
+    let path = match paths.as_slice() {
+        [path] => path.clone(),
+        _ => merge_target(&paths)?,
+    };
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
+    Some((path, mode))
+}
+
+/// `KUBECONFIG=FILE` for a `k3d cluster delete` when `$KUBECONFIG` lists several files:
+/// k3d removes the cluster's entries from "the default kubeconfig" only when there is one
+/// (pkg/client/kubeconfig.go `KubeconfigRemoveClusterFromDefaultConfig` fails on several,
+/// and cluster delete then only warns), so it is pointed at the file devenv merged into.
+pub fn k3d_kubeconfig_env() -> Option<(String, String)> {
+    let target = merge_target(&default_kubeconfig_paths())?;
+    Some(("KUBECONFIG".into(), target.display().to_string()))
+}
+
+/// k3d writes the kubeconfig to a new 0600 file (clientcmd.WriteToFile) renamed over the old
+/// one, which drops the mode the user gave it (0640 for a group, say): put it back.
+pub fn restore_kubeconfig_mode(saved: Option<(std::path::PathBuf, u32)>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((path, mode)) = saved else { return };
+    let now = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777);
+    if now.is_ok_and(|m| m != mode) {
+        if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)) {
+            tracing::warn!(
+                "cannot restore the mode {mode:o} of {}: {e}",
+                path.display()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

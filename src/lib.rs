@@ -11,6 +11,7 @@ pub mod engine;
 pub mod exit;
 pub mod hint;
 pub mod images;
+pub mod kube;
 pub mod kubeconfig;
 pub mod mirror;
 pub mod overlays;

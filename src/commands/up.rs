@@ -13,7 +13,8 @@ use crate::config::schema::{ClusterProvider, RegistryProvider};
 use crate::config::Loaded;
 use crate::engine::{self, Ctx, RunOptions};
 use crate::exit::Exit;
-use crate::plan::{Plan, PlannedCommand, StepKind};
+use crate::plan::{Plan, StepKind};
+use crate::runner::Cmd;
 use crate::render::Names;
 use crate::runner::Runner;
 use crate::state::{Journal, ProjectLock};
@@ -227,7 +228,7 @@ fn kubeconfig_for_json(ctx: &Ctx) -> String {
     if ctx.loaded.config.cluster.provider == ClusterProvider::K3d {
         return ctx
             .root
-            .join(crate::plan::KUBECONFIG_PATH)
+            .join(crate::kube::KUBECONFIG_PATH)
             .display()
             .to_string();
     }
@@ -291,7 +292,7 @@ pub fn up(g: &GlobalArgs, args: &UpArgs) -> Exit {
         .plan
         .steps
         .iter()
-        .filter(|st| !(args.no_verify && st.kind == StepKind::Verify))
+        .filter(|st| !(args.no_verify && matches!(st.kind, StepKind::Verify(_))))
         .map(|st| st.id.clone())
         .collect();
     let opts = RunOptions {
@@ -489,10 +490,8 @@ pub fn verify(g: &GlobalArgs) -> Exit {
 // ---------------------------------------------------------------------------------------
 // down, reset
 
-fn k3d(args: &[&str], purpose: &str) -> PlannedCommand {
-    let mut c = PlannedCommand::new("k3d", args, purpose, 300);
-    c.env.push(("LOG_COLORS".into(), "false".into()));
-    c
+fn k3d(args: &[&str], purpose: &str) -> Cmd {
+    crate::kube::k3d(args, purpose, 300)
 }
 
 pub fn down(g: &GlobalArgs, args: &DownArgs) -> Exit {
@@ -582,10 +581,10 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
         let _ = crate::runner::install_signal_handlers(cancel.clone());
         let runner =
             Runner::new(log_dir(loaded), cancel).with_child_records(state_dir.join(CHILDREN_DIR));
-        let run = |cmd: PlannedCommand| {
+        let run = |cmd: Cmd| {
             let runner = runner.clone();
             let root = loaded.root.clone();
-            async move { runner.run("down", &cmd.to_runner(&root)).await }
+            async move { runner.run("down", &cmd.cwd(root)).await }
         };
         let nodes = match run(k3d(&["node", "list", "-o", "json"], "list k3d nodes and registries")).await {
             Ok(out) => match serde_json::from_slice::<Value>(&out.stdout) {
@@ -624,12 +623,12 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
             // Several files in $KUBECONFIG: k3d cleans the one devenv merged into.
             let mut cmd = cmd;
             if kind == "cluster" {
-                cmd.env.extend(crate::steps::cluster::k3d_kubeconfig_env());
+                cmd.env.extend(crate::kubeconfig::k3d_kubeconfig_env());
             }
             // `k3d cluster delete` rewrites the user's kubeconfig (0600): keep its mode.
-            let mode = crate::steps::cluster::user_kubeconfig_mode();
+            let mode = crate::kubeconfig::user_kubeconfig_mode();
             let result = run(cmd).await;
-            crate::steps::cluster::restore_kubeconfig_mode(mode);
+            crate::kubeconfig::restore_kubeconfig_mode(mode);
             match result {
                 Ok(_) => {
                     reporter.step_finished(&format!("delete-{kind}"), &crate::ui::StepOutcome::Done, t.elapsed());
@@ -648,7 +647,7 @@ fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
         }
         journal.forget_steps();
         let _ = journal.save();
-        let _ = std::fs::remove_file(loaded.root.join(crate::plan::KUBECONFIG_PATH));
+        let _ = std::fs::remove_file(loaded.root.join(crate::kube::KUBECONFIG_PATH));
         if refused { Exit::StepFailed } else { Exit::Success }
     })
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::config::schema::WaitSpec as ConfigWait;
 use crate::engine::{Ctx, Done, StepError};
 use crate::overlays::{self, Kubectl, RenderedOverlay, WaitSpec};
-use crate::plan::{PlannedCommand, Step};
+use crate::plan::Step;
 use crate::runner::Cmd;
 use crate::ui::OverlayRecord;
 
@@ -16,7 +16,7 @@ use crate::ui::OverlayRecord;
 pub fn kubectl(ctx: &Ctx) -> Kubectl {
     let kubeconfig =
         if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-            ctx.root.join(crate::plan::KUBECONFIG_PATH)
+            ctx.root.join(crate::kube::KUBECONFIG_PATH)
         } else {
             std::path::PathBuf::new()
         };
@@ -39,7 +39,7 @@ fn cmd_of(mut argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cm
         .timeout(timeout)
 }
 
-pub async fn namespaces(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn namespaces(ctx: &Ctx, step: &Step, apply: &Cmd) -> Result<Done, StepError> {
     let yaml = std::fs::read_to_string(ctx.root.join(".devenv/namespaces.yaml"))
         .map_err(|e| StepError::new(format!("cannot read .devenv/namespaces.yaml: {e}")))?;
     let inventory = match &ctx.isolation {
@@ -62,9 +62,7 @@ pub async fn namespaces(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         inv.0.record_applying(NAMESPACES_INVENTORY, &inventory);
         let _ = inv.0.save(&inv.1);
     }
-    for cmd in &step.commands {
-        ctx.run(step, cmd).await?;
-    }
+    ctx.run(step, apply).await?;
     Ok(Done::Changed(None))
 }
 
@@ -79,8 +77,13 @@ pub fn wait_spec(w: &ConfigWait) -> Result<WaitSpec, String> {
 /// Render an overlay with Kustomize (through its wrapper: images point at the pushed tags),
 /// isolate it on a shared cluster, and keep it for the apply step. Changes nothing outside
 /// `.devenv/`, so it runs at the start of `up`, while the cluster boots.
-pub async fn render(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
-    let out = ctx.run(step, &step.commands[0]).await?;
+pub async fn render(
+    ctx: &Ctx,
+    step: &Step,
+    overlay: &crate::plan::step::Render,
+) -> Result<Done, StepError> {
+    let name = overlay.name.as_str();
+    let out = ctx.run(step, &overlay.render).await?;
     let mut yaml = String::from_utf8_lossy(&out.stdout).to_string();
     // A shared cluster: the owner's namespaces, every object labelled with project and owner.
     if let Some(iso) = &ctx.isolation {
@@ -632,7 +635,11 @@ async fn object_and_events(
 
 /// NetworkPolicy enforcement, node readiness, and a pull from the local registry. Runs the
 /// plan's commands, with the probe's random namespace in place of `devenv-verify-RANDOM`.
-pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn verify(
+    ctx: &Ctx,
+    step: &Step,
+    probe_cmds: &crate::plan::step::Verify,
+) -> Result<Done, StepError> {
     use overlays::verify::{
         interpret_probe_results, probe_arch_for_nodes, probe_image_tag, write_probe_context,
         VerifyProbe, DEFAULT_PROBE_PORT, PROBE_IMAGE_NAME,
@@ -640,13 +647,16 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     if ctx.was_done(step) {
         return Ok(Done::Unchanged("verified on the last run".into()));
     }
-    let [build, push, apply_server, wait_server, apply_clients, wait_clients, results, cleanup] =
-        step.commands.as_slice()
-    else {
-        return Err(StepError::new(
-            "the verify step of this plan is not the probe sequence",
-        ));
-    };
+    let crate::plan::step::Verify {
+        build,
+        push,
+        apply_server,
+        wait_server,
+        apply_clients,
+        wait_clients,
+        results,
+        cleanup,
+    } = probe_cmds;
     let k = kubectl(ctx);
     // The probe image: built from what devenv ships, pushed only when the registry lacks it.
     write_probe_context(&ctx.state_dir().join("probe"))
@@ -723,7 +733,7 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     let probe = VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT).on(arch);
     crate::overlays::verify::record_pending_namespace(&ctx.state_dir(), &probe.namespace)
         .map_err(|e| StepError::new(format!("cannot write .devenv/verify/namespace: {e}")))?;
-    let with_ns = |c: &PlannedCommand| {
+    let with_ns = |c: &Cmd| {
         let mut c = c.clone();
         for a in c.args.iter_mut() {
             *a = a.replace("devenv-verify-RANDOM", &probe.namespace);
@@ -935,7 +945,7 @@ pub const NAMESPACES_INVENTORY: &str = "@namespaces";
 pub fn delete_target(ctx: &Ctx) -> crate::tenancy::KubectlTarget {
     let mut t = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
     if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-        t.kubeconfig = Some(crate::plan::KUBECONFIG_PATH.to_string());
+        t.kubeconfig = Some(crate::kube::KUBECONFIG_PATH.to_string());
     }
     t
 }
