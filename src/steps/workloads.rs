@@ -14,23 +14,10 @@ use crate::ui::OverlayRecord;
 /// cluster the kubeconfig is empty: kubectl reads the user's as it always does (every file
 /// of a `KUBECONFIG` list, merged; naming only the first would lose contexts of the others).
 pub fn kubectl(ctx: &Ctx) -> Kubectl {
-    let kubeconfig =
-        if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-            ctx.root.join(crate::kube::KUBECONFIG_PATH)
-        } else {
-            std::path::PathBuf::new()
-        };
-    Kubectl::new("kubectl", kubeconfig, ctx.plan.context.clone())
+    Kubectl::from_target(&ctx.plan.kube.clone().under(&ctx.root))
 }
 
-fn cmd_of(mut argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
-    // An empty `--kubeconfig` means the user's kubeconfig: leave the flag out.
-    if let Some(i) = argv
-        .windows(2)
-        .position(|w| w[0] == "--kubeconfig" && w[1].is_empty())
-    {
-        argv.drain(i..i + 2);
-    }
+fn cmd_of(argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
     let mut it = argv.into_iter();
     let program = it.next().unwrap_or_else(|| "kubectl".into());
     Cmd::new(program)
@@ -696,12 +683,11 @@ pub async fn verify(
     }
     // On devenv's k3d cluster, k3s's own CNI or policy controller beside Calico: the probe
     // would prove nothing. (An existing k3s cluster may rightly use k3s's own.)
-    let conflicts =
-        if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-            overlays::verify::k3s_conflicts_with_calico(&nodes.stdout_str())
-        } else {
-            vec![]
-        };
+    let conflicts = if ctx.plan.kube.is_k3d() {
+        overlays::verify::k3s_conflicts_with_calico(&nodes.stdout_str())
+    } else {
+        vec![]
+    };
     if !conflicts.is_empty() {
         return Err(StepError::new(format!(
             "NetworkPolicy verification failed:\n  {}",
@@ -943,9 +929,5 @@ pub const NAMESPACES_INVENTORY: &str = "@namespaces";
 
 /// kubectl as devenv reaches this project's cluster, for deletes.
 pub fn delete_target(ctx: &Ctx) -> crate::tenancy::KubectlTarget {
-    let mut t = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
-    if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-        t.kubeconfig = Some(crate::kube::KUBECONFIG_PATH.to_string());
-    }
-    t
+    crate::tenancy::KubectlTarget::from_target(&ctx.plan.kube)
 }
