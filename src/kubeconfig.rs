@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
+use crate::hint::Hinted;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KubeconfigError {
     #[error("could not read kubeconfig {}: {source}", path.display())]
@@ -74,8 +76,9 @@ pub fn merge_target(paths: &[PathBuf]) -> Option<PathBuf> {
 
 /// Whether the kubeconfig files can take devenv's context, before anything is created:
 /// every listed file that exists is a kubeconfig (kubectl and k3d refuse a file that is
-/// not), and the file the context goes to can be written. `Err` is the problem and the fix.
-pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), (String, String)> {
+/// not), and the file the context goes to can be written. `Err` is the problem, with the fix
+/// as its help.
+pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), Hinted> {
     let shown = paths
         .iter()
         .map(|p| p.display().to_string())
@@ -85,19 +88,15 @@ pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), (String, String)> {
         match load(p) {
             Ok(v) if v.is_null() || v.is_mapping() => {}
             Ok(_) => {
-                return Err((
-                    format!(
-                        "{} (in KUBECONFIG={shown}) is not a kubeconfig: it is not a YAML mapping",
-                        p.display()
-                    ),
-                    "fix or remove that file, or take it out of KUBECONFIG".into(),
+                return Err(Hinted::new(format!(
+                    "{} (in KUBECONFIG={shown}) is not a kubeconfig: it is not a YAML mapping",
+                    p.display()
                 ))
+                .help("fix or remove that file, or take it out of KUBECONFIG"))
             }
             Err(e) => {
-                return Err((
-                    format!("{e} (in KUBECONFIG={shown})"),
-                    "fix that file (kubectl cannot read it either), or take it out of KUBECONFIG"
-                        .into(),
+                return Err(Hinted::new(format!("{e} (in KUBECONFIG={shown})")).help(
+                    "fix that file (kubectl cannot read it either), or take it out of KUBECONFIG",
                 ))
             }
         }
@@ -125,13 +124,11 @@ pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), (String, String)> {
         }
     };
     writable.map_err(|e| {
-        (
-            format!(
-                "devenv merges its context into {} (the file kubectl writes new contexts to), which cannot be written: {e}",
-                target.display()
-            ),
-            "make it writable, set cluster.merge_kubeconfig = false, or put a writable file first in KUBECONFIG".into(),
-        )
+        Hinted::new(format!(
+            "devenv merges its context into {} (the file kubectl writes new contexts to), which cannot be written: {e}",
+            target.display()
+        ))
+        .help("make it writable, set cluster.merge_kubeconfig = false, or put a writable file first in KUBECONFIG")
     })
 }
 
@@ -420,13 +417,15 @@ users:
         assert_eq!(merge_target(&[a.clone(), c.clone()]), Some(a.clone()));
         assert!(check_merge_target(&[a.clone(), b.clone()]).is_ok());
         let bad = write(dir.path(), "bad", "clusters: [\n");
-        let (msg, _) = check_merge_target(&[b.clone(), bad.clone()]).unwrap_err();
+        let msg = check_merge_target(&[b.clone(), bad.clone()])
+            .unwrap_err()
+            .message;
         assert!(
             msg.contains("bad") && msg.contains("not valid YAML"),
             "{msg}"
         );
         let list = write(dir.path(), "list", "- a\n- b\n");
-        let (msg, _) = check_merge_target(&[list, b.clone()]).unwrap_err();
+        let msg = check_merge_target(&[list, b.clone()]).unwrap_err().message;
         assert!(msg.contains("is not a kubeconfig"), "{msg}");
     }
 

@@ -520,7 +520,7 @@ fn teardown_targets(
         out.push((
             "cluster",
             names.cluster.clone(),
-            cluster_ownership(nodes, &names.cluster, id).err(),
+            cluster_ownership(nodes, &names.cluster, id).err().map(|e| e.to_string()),
             exists,
         ));
     }
@@ -529,7 +529,7 @@ fn teardown_targets(
         out.push((
             "registry",
             names.registry_container.clone(),
-            registry_ownership(nodes, &names.registry_container, id).err(),
+            registry_ownership(nodes, &names.registry_container, id).err().map(|e| e.to_string()),
             registries.contains(&names.registry_container),
         ));
     }
@@ -538,7 +538,7 @@ fn teardown_targets(
             out.push((
                 "registry",
                 m.container.clone(),
-                registry_ownership(nodes, &m.container, id).err(),
+                registry_ownership(nodes, &m.container, id).err().map(|e| e.to_string()),
                 registries.contains(&m.container),
             ));
         }

@@ -73,8 +73,18 @@ pub async fn apply_once(ctx: &Ctx, step: &Step, cmds: &[&Cmd]) -> Result<Done, S
     Ok(Done::Changed(None))
 }
 
+/// Why Calico is not Available, from its TigeraStatus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAvailable {
+    #[error("Calico is not Available yet")]
+    NoReason,
+    /// The messages of its Degraded and Progressing conditions.
+    #[error("Calico is not Available: {0}")]
+    Because(String),
+}
+
 /// Is `tigerastatus/calico` Available (from `kubectl get tigerastatus calico -o json`)?
-pub fn tigerastatus_available(v: &Value) -> Result<(), String> {
+pub fn tigerastatus_available(v: &Value) -> Result<(), NotAvailable> {
     let conds = v
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -96,9 +106,9 @@ pub fn tigerastatus_available(v: &Value) -> Result<(), String> {
                 .collect::<Vec<_>>()
                 .join("; ");
             Err(if why.is_empty() {
-                "Calico is not Available yet".into()
+                NotAvailable::NoReason
             } else {
-                format!("Calico is not Available: {why}")
+                NotAvailable::Because(why)
             })
         }
     }
@@ -201,7 +211,7 @@ async fn explain_not_ready(ctx: &Ctx, step: &Step, e: StepError) -> StepError {
     {
         if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
             if let Err(m) = tigerastatus_available(&v) {
-                why.push(m);
+                why.push(m.to_string());
             }
         }
     }

@@ -68,20 +68,45 @@ fn label<'a>(node: &'a Value, key: &str) -> Option<&'a str> {
     node.get("runtimeLabels")?.get(key)?.as_str()
 }
 
+/// Why a k3d cluster or registry is not this checkout's (its `Display` is for the user).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotOwned {
+    #[error(
+        "this checkout has no ownership id yet (.devenv/{})",
+        crate::state::CHECKOUT_ID_FILE
+    )]
+    NoOwnerId,
+    #[error("it has no nodes")]
+    NoNodes,
+    #[error("it does not exist")]
+    Missing,
+    #[error(
+        "its nodes do not carry this checkout's label {}={id}",
+        crate::render::OWNER_LABEL
+    )]
+    Unlabelled { id: String },
+    #[error(
+        "its nodes carry another checkout's label {}={others} (this checkout is {id})",
+        crate::render::OWNER_LABEL
+    )]
+    OtherLabel { others: String, id: String },
+    #[error("it does not carry this checkout's mark (volume {want})")]
+    Unmarked { want: String },
+    #[error("it carries another checkout's mark {other} (this checkout is {id})")]
+    OtherMark { other: String, id: String },
+}
+
 /// `Ok` when every node of `cluster` carries this checkout's ownership id (the label only
 /// devenv's own `k3d cluster create` puts there, see [`crate::render::OWNER_LABEL`]);
-/// otherwise why not, in words for the user.
-pub fn cluster_ownership(nodes: &Value, cluster: &str, id: Option<&str>) -> Result<(), String> {
+/// otherwise why not.
+pub fn cluster_ownership(nodes: &Value, cluster: &str, id: Option<&str>) -> Result<(), NotOwned> {
     let members = cluster_members(nodes, cluster);
     let key = crate::render::OWNER_LABEL;
     let Some(id) = id else {
-        return Err(format!(
-            "this checkout has no ownership id yet (.devenv/{})",
-            crate::state::CHECKOUT_ID_FILE
-        ));
+        return Err(NotOwned::NoOwnerId);
     };
     if members.is_empty() {
-        return Err("it has no nodes".into());
+        return Err(NotOwned::NoNodes);
     }
     let ids: std::collections::BTreeSet<Option<&str>> =
         members.iter().map(|n| label(n, key)).collect();
@@ -94,24 +119,26 @@ pub fn cluster_ownership(nodes: &Value, cluster: &str, id: Option<&str>) -> Resu
         .filter(|i| **i != id)
         .copied()
         .collect();
+    let id = id.to_string();
     Err(if others.is_empty() {
-        format!("its nodes do not carry this checkout's label {key}={id}")
+        NotOwned::Unlabelled { id }
     } else {
-        format!(
-            "its nodes carry another checkout's label {key}={} (this checkout is {id})",
-            others.join(",")
-        )
+        NotOwned::OtherLabel {
+            others: others.join(","),
+            id,
+        }
     })
 }
 
 /// `Ok` when the registry container carries this checkout's ownership volume (see
 /// [`crate::render::OWNER_VOLUME_DIR`]); otherwise why not.
-pub fn registry_ownership(nodes: &Value, container: &str, id: Option<&str>) -> Result<(), String> {
+pub fn registry_ownership(
+    nodes: &Value,
+    container: &str,
+    id: Option<&str>,
+) -> Result<(), NotOwned> {
     let Some(id) = id else {
-        return Err(format!(
-            "this checkout has no ownership id yet (.devenv/{})",
-            crate::state::CHECKOUT_ID_FILE
-        ));
+        return Err(NotOwned::NoOwnerId);
     };
     let want = crate::render::owner_volume(id);
     let node = nodes
@@ -120,7 +147,7 @@ pub fn registry_ownership(nodes: &Value, container: &str, id: Option<&str>) -> R
             a.iter()
                 .find(|n| n.get("name").and_then(Value::as_str) == Some(container))
         })
-        .ok_or_else(|| "it does not exist".to_string())?;
+        .ok_or(NotOwned::Missing)?;
     let volumes: Vec<&str> = node
         .get("volumes")
         .and_then(Value::as_array)
@@ -136,10 +163,11 @@ pub fn registry_ownership(nodes: &Value, container: &str, id: Option<&str>) -> R
         return Ok(());
     }
     Err(match marks.first() {
-        Some(other) => {
-            format!("it carries another checkout's mark {other} (this checkout is {id})")
-        }
-        None => format!("it does not carry this checkout's mark (volume {want})"),
+        Some(other) => NotOwned::OtherMark {
+            other: other.to_string(),
+            id: id.to_string(),
+        },
+        None => NotOwned::Unmarked { want },
     })
 }
 
@@ -676,17 +704,21 @@ mod tests {
             { "name": "k3d-p-tools", "runtimeLabels": { "k3d.cluster": "p" } },
         ]);
         assert_eq!(cluster_ownership(&ours, "p", Some(ID)), Ok(()));
-        let err = cluster_ownership(&ours, "p", None).unwrap_err();
+        let err = cluster_ownership(&ours, "p", None).unwrap_err().to_string();
         assert!(err.contains("no ownership id"), "{err}");
         let plain = json!([node("k3d-p-server-0", "server", None)]);
-        let err = cluster_ownership(&plain, "p", Some(ID)).unwrap_err();
+        let err = cluster_ownership(&plain, "p", Some(ID))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("do not carry"), "{err}");
         let other = "f".repeat(32);
         let mixed = json!([
             node("k3d-p-server-0", "server", Some(ID)),
             node("k3d-p-agent-0", "agent", Some(&other)),
         ]);
-        let err = cluster_ownership(&mixed, "p", Some(ID)).unwrap_err();
+        let err = cluster_ownership(&mixed, "p", Some(ID))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&other), "{err}");
     }
 
@@ -700,8 +732,9 @@ mod tests {
         );
         assert!(registry_ownership(&reg(json!([])), "k3d-p-registry", Some(ID)).is_err());
         let theirs = format!("/devenv/owner/{}", "e".repeat(32));
-        let err =
-            registry_ownership(&reg(json!([theirs])), "k3d-p-registry", Some(ID)).unwrap_err();
+        let err = registry_ownership(&reg(json!([theirs])), "k3d-p-registry", Some(ID))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("another checkout"), "{err}");
         // A bind whose host path merely mentions the id is not the mark.
         let bind = format!("/home/x/{ID}:/var/lib/registry");

@@ -29,9 +29,7 @@ pub async fn run(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         StepKind::Cluster(c) => cluster::cluster(ctx, step, c).await,
         StepKind::Kubeconfig(k) => cluster::merge_kubeconfig(ctx, step, &k.merge).await,
         StepKind::CalicoCrds(c) => calico::crds(ctx, step, &[&c.apply, &c.wait]).await,
-        StepKind::CalicoOperator(o) => {
-            calico::apply_once(ctx, step, &[&o.apply, &o.rollout]).await
-        }
+        StepKind::CalicoOperator(o) => calico::apply_once(ctx, step, &[&o.apply, &o.rollout]).await,
         StepKind::CalicoInstallation(i) => calico::apply_once(ctx, step, &[&i.apply]).await,
         StepKind::CalicoReady(r) => calico::ready(ctx, step, r).await,
         StepKind::Namespaces(n) => workloads::namespaces(ctx, step, &n.apply).await,
@@ -150,10 +148,11 @@ async fn preflight_step(
         // runs once k3d is there.
         if cfg.cluster.merge_kubeconfig {
             // The kubeconfig files take the context: found out before the cluster exists.
-            if let Err((m, hint)) = crate::kubeconfig::check_merge_target(
+            if let Err(e) = crate::kubeconfig::check_merge_target(
                 &crate::kubeconfig::default_kubeconfig_paths(),
             ) {
-                checks.push(preflight::Check::fail("kubeconfig", m, hint));
+                let fix = e.help.unwrap_or_default();
+                checks.push(preflight::Check::fail("kubeconfig", e.message, fix));
             }
         }
     }

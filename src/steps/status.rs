@@ -258,7 +258,12 @@ async fn cluster_components(
             Err(e) => comp("calico", &loaded.config.calico.version, false, e),
             Ok(v) => match super::calico::tigerastatus_available(&v) {
                 Ok(()) => comp("calico", &loaded.config.calico.version, true, "Available"),
-                Err(why) => comp("calico", &loaded.config.calico.version, false, why),
+                Err(why) => comp(
+                    "calico",
+                    &loaded.config.calico.version,
+                    false,
+                    why.to_string(),
+                ),
             },
         });
         if loaded.config.registry.provider == RegistryProvider::K3d {
@@ -487,7 +492,9 @@ pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
                     target.map_or("~/.kube/config".into(), |t| t.display().to_string())
                 ),
             ),
-            Err((detail, fix)) => super::preflight::Check::fail("kubeconfig", detail, fix),
+            Err(e) => {
+                super::preflight::Check::fail("kubeconfig", e.message, e.help.unwrap_or_default())
+            }
         });
     }
     checks
