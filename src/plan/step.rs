@@ -110,6 +110,8 @@ impl Serialize for Step {
 
 /// What a step is, for the engine to dispatch on, with the commands it runs. Serialized as
 /// `kind` (kebab-case) and the kind's name fields; the commands are the step's lists.
+// A plan has tens of steps, built once: boxing the larger payloads would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum StepKind {
