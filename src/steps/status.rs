@@ -7,7 +7,7 @@ use crate::config::schema::RegistryProvider;
 use crate::config::Loaded;
 use crate::kube::{self, KubeTarget};
 use crate::render::Names;
-use crate::runner::{Cmd, Runner};
+use crate::runner::{Cmd, RunError, Runner};
 use crate::state::{Journal, StepStatus};
 
 /// One line of `devenv status`.
@@ -23,27 +23,54 @@ fn comp(
     component: &'static str,
     name: impl Into<String>,
     healthy: bool,
-    detail: impl Into<String>,
+    detail: impl std::fmt::Display,
 ) -> Component {
     Component {
         component,
         name: name.into(),
         healthy,
-        detail: detail.into(),
+        detail: detail.to_string(),
     }
 }
 
 /// What `devenv status` runs to read the state: read-only, 30 seconds at most.
 const READ: &str = "read the state";
 
-async fn read(runner: &Runner, root: &std::path::Path, cmd: Cmd) -> Result<Value, String> {
+/// Why `devenv status` could not read a piece of state (one line: a row of the table).
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    /// The command failed; its first line says how.
+    #[error("{}", first_line(.0))]
+    Run(RunError),
+    #[error("`{cmd}` did not print JSON: {source}")]
+    NotJson {
+        cmd: String,
+        source: serde_json::Error,
+    },
+}
+
+fn first_line(e: &RunError) -> String {
+    e.to_string().lines().next().unwrap_or("").to_string()
+}
+
+async fn read(runner: &Runner, root: &std::path::Path, cmd: Cmd) -> Result<Value, ReadError> {
     let cmd = cmd.cwd(root);
-    let out = runner
-        .run("status", &cmd)
-        .await
-        .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())?;
-    serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("`{}` did not print JSON: {e}", cmd.display()))
+    let out = runner.run("status", &cmd).await.map_err(ReadError::Run)?;
+    serde_json::from_slice(&out.stdout).map_err(|source| ReadError::NotJson {
+        cmd: cmd.display(),
+        source,
+    })
+}
+
+/// Why the `local-registry-hosting` ConfigMap does not advertise devenv's registry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostingMismatch {
+    #[error("no localRegistryHosting.v1 key")]
+    NoKey,
+    #[error("no host in localRegistryHosting.v1")]
+    NoHost,
+    #[error("advertises {host}, but the registry devenv pushes to is bound to {bound}")]
+    OtherHost { host: String, bound: String },
 }
 
 /// The `local-registry-hosting` ConfigMap (KEP-1755) must advertise the registry devenv
@@ -52,16 +79,20 @@ async fn read(runner: &Runner, root: &std::path::Path, cmd: Cmd) -> Result<Value
 /// `RegistryFromNode` (pkg/client/registry.go), which keeps no host name, so
 /// `RegistryGenerateLocalRegistryHostingConfigMapYAML` advertises the address the port is
 /// bound to (`registry.bind`), with `0.0.0.0` written as `localhost`.
-pub fn check_registry_hosting(cm: &Value, port: u16, bind: &str) -> Result<String, String> {
+pub fn check_registry_hosting(
+    cm: &Value,
+    port: u16,
+    bind: &str,
+) -> Result<String, HostingMismatch> {
     let text = cm
         .pointer("/data/localRegistryHosting.v1")
         .and_then(Value::as_str)
-        .ok_or("no localRegistryHosting.v1 key")?;
+        .ok_or(HostingMismatch::NoKey)?;
     let host = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("host:"))
         .map(|h| h.trim().trim_matches('"').to_string())
-        .ok_or("no host in localRegistryHosting.v1")?;
+        .ok_or(HostingMismatch::NoHost)?;
     let bound = match bind {
         "" | "0.0.0.0" => "localhost",
         b => b,
@@ -74,10 +105,10 @@ pub fn check_registry_hosting(cm: &Value, port: u16, bind: &str) -> Result<Strin
     if expected.contains(&host) {
         Ok(format!("advertises {host}"))
     } else {
-        Err(format!(
-            "advertises {host}, but the registry devenv pushes to is bound to {}",
-            expected[0]
-        ))
+        Err(HostingMismatch::OtherHost {
+            host,
+            bound: expected.swap_remove(0),
+        })
     }
 }
 
@@ -258,12 +289,7 @@ async fn cluster_components(
             Err(e) => comp("calico", &loaded.config.calico.version, false, e),
             Ok(v) => match super::calico::tigerastatus_available(&v) {
                 Ok(()) => comp("calico", &loaded.config.calico.version, true, "Available"),
-                Err(why) => comp(
-                    "calico",
-                    &loaded.config.calico.version,
-                    false,
-                    why.to_string(),
-                ),
+                Err(why) => comp("calico", &loaded.config.calico.version, false, why),
             },
         });
         if loaded.config.registry.provider == RegistryProvider::K3d {
@@ -517,7 +543,9 @@ mod tests {
         assert!(check_registry_hosting(&cm("localhost:5111"), 5111, "0.0.0.0").is_ok());
         assert!(check_registry_hosting(&cm("192.168.1.10:5111"), 5111, "192.168.1.10").is_ok());
         assert_eq!(
-            check_registry_hosting(&cm("localhost:5111"), 5111, "192.168.1.10").unwrap_err(),
+            check_registry_hosting(&cm("localhost:5111"), 5111, "192.168.1.10")
+                .unwrap_err()
+                .to_string(),
             "advertises localhost:5111, but the registry devenv pushes to is bound to 192.168.1.10:5111"
         );
         assert!(check_registry_hosting(&cm("127.0.0.1:5112"), 5111, "127.0.0.1").is_err());
