@@ -90,3 +90,60 @@ pub fn is_k3d(loaded: &Loaded) -> bool {
 pub fn k3d<S: AsRef<str>>(args: &[S], purpose: &str, timeout_secs: u64) -> Cmd {
     Cmd::planned("k3d", args, purpose, timeout_secs).env("LOG_COLORS", "false")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_text;
+
+    fn target(toml: &str) -> KubeTarget {
+        let loaded = load_text(toml, "devenv.toml", Path::new("/work/shop"), None, None).unwrap();
+        KubeTarget::new(&loaded)
+    }
+
+    #[test]
+    fn a_k3d_cluster_is_reached_through_devenvs_kubeconfig_and_context() {
+        let t = target("version = 1\n[project]\nname = \"shop\"\n");
+        assert!(t.is_k3d());
+        assert_eq!(
+            t.address(),
+            [
+                "--kubeconfig",
+                ".devenv/kubeconfig",
+                "--context",
+                "k3d-shop"
+            ]
+        );
+        assert_eq!(t.kubeconfig_label(), KUBECONFIG_PATH);
+        let abs = t.under(Path::new("/work/shop"));
+        assert_eq!(
+            abs.kubeconfig.as_deref(),
+            Some("/work/shop/.devenv/kubeconfig")
+        );
+        let get = abs.kubectl(&["get", "nodes"], "read the nodes", 30);
+        assert_eq!(
+            get.display(),
+            "kubectl --kubeconfig /work/shop/.devenv/kubeconfig --context k3d-shop get nodes"
+        );
+    }
+
+    #[test]
+    fn an_existing_cluster_is_reached_through_the_users_kubeconfig() {
+        let t = target(
+            "version = 1\n[cluster]\nprovider = \"existing\"\ncontext = \"team-dev\"\n\
+             [registry]\nprovider = \"external\"\naddress = \"registry.example.test/team\"\n",
+        );
+        assert!(!t.is_k3d());
+        assert_eq!(t.address(), ["--context", "team-dev"]);
+        assert_eq!(t.clone().under(Path::new("/x")), t);
+        assert_eq!(t.kubeconfig_label(), "(your kubeconfig)");
+    }
+
+    #[test]
+    fn k3d_runs_without_colors() {
+        let c = k3d(&["node", "list"], "list nodes", 30);
+        assert_eq!(c.display(), "LOG_COLORS=false k3d node list");
+        assert_eq!(c.purpose, "list nodes");
+        assert_eq!(c.timeout.as_secs(), 30);
+    }
+}

@@ -552,3 +552,27 @@ async fn run_error_hint_reads_the_failed_output() {
         .unwrap_err();
     assert!(err.hint().unwrap().contains("Docker daemon is not running"));
 }
+
+#[test]
+fn a_planned_command_serializes_as_the_plan_shows_it() {
+    let cmd = Cmd::planned("k3d", &["cluster", "delete", "p"], "delete it", 300)
+        .env("LOG_COLORS", "false")
+        .cwd("/somewhere")
+        .stdin("x");
+    assert_eq!(
+        serde_json::to_value(&cmd).unwrap(),
+        serde_json::json!({
+            "program": "k3d",
+            "args": ["cluster", "delete", "p"],
+            "env": [["LOG_COLORS", "false"]],
+            "purpose": "delete it",
+            "timeout_secs": 300,
+        })
+    );
+    // No env: no `env` key.
+    let plain = Cmd::planned("kubectl", &["version"], "check", 30);
+    assert!(serde_json::to_value(&plain).unwrap().get("env").is_none());
+    // One quoting: readable flags stay bare, the rest is quoted for a shell.
+    let wait = Cmd::new("kubectl").args(["wait", "--for=condition=Ready", "a b"]);
+    assert_eq!(wait.display(), "kubectl wait --for=condition=Ready 'a b'");
+}
