@@ -3,6 +3,12 @@
 //!
 //! Building a plan is pure: the same config (and the same image tags) gives a byte-identical plan.
 //! Image builds depend only on the registry, not on the cluster, so they run while it boots.
+//!
+//! Built stage by stage (`builder.rs` runs them in order): `preflight.rs` (tool checks),
+//! `cluster.rs` (registries, then the k3d cluster or the check of an existing one),
+//! `calico.rs`, `images.rs`, `deploy.rs` (namespaces, overlays, prune), `verify.rs`. `step.rs`
+//! holds the step kinds, each with the commands it runs by name; every kubectl and k3d
+//! command line comes from the kube target ([`crate::kube`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

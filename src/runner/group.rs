@@ -87,7 +87,7 @@ impl Drop for GroupGuard {
 /// so a killed devenv leaves no `k3d cluster create` running on its own. The signal follows
 /// the *thread* that forked: children are spawned from the runtime's worker threads, which
 /// live as long as the command. What the child started itself (its process group) is
-/// stopped by the next devenv from the child records ([`reap_leftovers`]).
+/// stopped by the next devenv from the child records ([`reap_leftovers`](super::reap_leftovers)).
 #[cfg(target_os = "linux")]
 pub(super) fn set_parent_death_signal(command: &mut tokio::process::Command) {
     let parent = std::process::id() as libc::pid_t;
@@ -115,12 +115,12 @@ pub(super) fn set_parent_death_signal(command: &mut tokio::process::Command) {
 }
 
 /// Elsewhere there is no parent-death signal: the child records let the next devenv stop
-/// what a killed one left running ([`reap_leftovers`]).
+/// what a killed one left running ([`reap_leftovers`](super::reap_leftovers)).
 #[cfg(not(target_os = "linux"))]
 pub(super) fn set_parent_death_signal(_command: &mut tokio::process::Command) {}
 
 /// On SIGINT or SIGTERM, cancels `token` (every running command then stops and returns
-/// [`RunError::Interrupted`]). A second signal kills every running command's group and
+/// [`RunError::Interrupted`](super::RunError::Interrupted)). A second signal kills every running command's group and
 /// exits at once with [`INTERRUPTED_EXIT`], for when cleanup itself hangs. Must be
 /// called inside the tokio runtime.
 pub fn install_signal_handlers(token: CancellationToken) -> io::Result<()> {
