@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
+use crate::hint::Hinted;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KubeconfigError {
     #[error("could not read kubeconfig {}: {source}", path.display())]
@@ -74,8 +76,9 @@ pub fn merge_target(paths: &[PathBuf]) -> Option<PathBuf> {
 
 /// Whether the kubeconfig files can take devenv's context, before anything is created:
 /// every listed file that exists is a kubeconfig (kubectl and k3d refuse a file that is
-/// not), and the file the context goes to can be written. `Err` is the problem and the fix.
-pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), (String, String)> {
+/// not), and the file the context goes to can be written. `Err` is the problem, with the fix
+/// as its help.
+pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), Hinted> {
     let shown = paths
         .iter()
         .map(|p| p.display().to_string())
@@ -85,19 +88,15 @@ pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), (String, String)> {
         match load(p) {
             Ok(v) if v.is_null() || v.is_mapping() => {}
             Ok(_) => {
-                return Err((
-                    format!(
-                        "{} (in KUBECONFIG={shown}) is not a kubeconfig: it is not a YAML mapping",
-                        p.display()
-                    ),
-                    "fix or remove that file, or take it out of KUBECONFIG".into(),
+                return Err(Hinted::new(format!(
+                    "{} (in KUBECONFIG={shown}) is not a kubeconfig: it is not a YAML mapping",
+                    p.display()
                 ))
+                .help("fix or remove that file, or take it out of KUBECONFIG"))
             }
             Err(e) => {
-                return Err((
-                    format!("{e} (in KUBECONFIG={shown})"),
-                    "fix that file (kubectl cannot read it either), or take it out of KUBECONFIG"
-                        .into(),
+                return Err(Hinted::new(format!("{e} (in KUBECONFIG={shown})")).help(
+                    "fix that file (kubectl cannot read it either), or take it out of KUBECONFIG",
                 ))
             }
         }
@@ -125,13 +124,11 @@ pub fn check_merge_target(paths: &[PathBuf]) -> Result<(), (String, String)> {
         }
     };
     writable.map_err(|e| {
-        (
-            format!(
-                "devenv merges its context into {} (the file kubectl writes new contexts to), which cannot be written: {e}",
-                target.display()
-            ),
-            "make it writable, set cluster.merge_kubeconfig = false, or put a writable file first in KUBECONFIG".into(),
-        )
+        Hinted::new(format!(
+            "devenv merges its context into {} (the file kubectl writes new contexts to), which cannot be written: {e}",
+            target.display()
+        ))
+        .help("make it writable, set cluster.merge_kubeconfig = false, or put a writable file first in KUBECONFIG")
     })
 }
 
@@ -328,6 +325,44 @@ impl KubeconfigSnapshot {
     }
 }
 
+/// The user's kubeconfig that k3d rewrites (`merge -d`, `cluster delete`; with several files
+/// in `$KUBECONFIG`, the one devenv merges into with `--output`) and its mode.
+pub fn user_kubeconfig_mode() -> Option<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let paths = default_kubeconfig_paths();
+    let path = match paths.as_slice() {
+        [path] => path.clone(),
+        _ => merge_target(&paths)?,
+    };
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
+    Some((path, mode))
+}
+
+/// `KUBECONFIG=FILE` for a `k3d cluster delete` when `$KUBECONFIG` lists several files:
+/// k3d removes the cluster's entries from "the default kubeconfig" only when there is one
+/// (pkg/client/kubeconfig.go `KubeconfigRemoveClusterFromDefaultConfig` fails on several,
+/// and cluster delete then only warns), so it is pointed at the file devenv merged into.
+pub fn k3d_kubeconfig_env() -> Option<(String, String)> {
+    let target = merge_target(&default_kubeconfig_paths())?;
+    Some(("KUBECONFIG".into(), target.display().to_string()))
+}
+
+/// k3d writes the kubeconfig to a new 0600 file (clientcmd.WriteToFile) renamed over the old
+/// one, which drops the mode the user gave it (0640 for a group, say): put it back.
+pub fn restore_kubeconfig_mode(saved: Option<(std::path::PathBuf, u32)>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((path, mode)) = saved else { return };
+    let now = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777);
+    if now.is_ok_and(|m| m != mode) {
+        if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)) {
+            tracing::warn!(
+                "cannot restore the mode {mode:o} of {}: {e}",
+                path.display()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,13 +417,15 @@ users:
         assert_eq!(merge_target(&[a.clone(), c.clone()]), Some(a.clone()));
         assert!(check_merge_target(&[a.clone(), b.clone()]).is_ok());
         let bad = write(dir.path(), "bad", "clusters: [\n");
-        let (msg, _) = check_merge_target(&[b.clone(), bad.clone()]).unwrap_err();
+        let msg = check_merge_target(&[b.clone(), bad.clone()])
+            .unwrap_err()
+            .message;
         assert!(
             msg.contains("bad") && msg.contains("not valid YAML"),
             "{msg}"
         );
         let list = write(dir.path(), "list", "- a\n- b\n");
-        let (msg, _) = check_merge_target(&[list, b.clone()]).unwrap_err();
+        let msg = check_merge_target(&[list, b.clone()]).unwrap_err().message;
         assert!(msg.contains("is not a kubeconfig"), "{msg}");
     }
 

@@ -14,6 +14,7 @@ pub mod exit;
 pub mod hint;
 pub mod http;
 pub mod images;
+pub mod kube;
 pub mod kubeconfig;
 pub mod mirror;
 pub mod overlays;

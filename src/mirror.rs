@@ -299,14 +299,12 @@ mod tests {
             let step = plan
                 .step(&format!("mirror:{upstream}"))
                 .unwrap_or_else(|| panic!("no step for {upstream}"));
-            assert_eq!(
-                step.kind,
-                StepKind::CacheMirror {
-                    upstream: upstream.clone()
-                }
-            );
-            assert_eq!(step.commands.len(), 1);
-            let cmd = &step.commands[0];
+            let StepKind::CacheMirror(mirror) = &step.kind else {
+                panic!("{:?} is not a cache mirror step", step.kind)
+            };
+            assert_eq!(&mirror.upstream, upstream);
+            assert_eq!(step.commands().len(), 1);
+            let cmd = &mirror.create;
             assert_eq!(cmd.program, "k3d");
             assert_eq!(&cmd.args[..2], ["registry", "create"]);
             let (positional, flags) = parse_k3d_flags(&cmd.args[2..]);
@@ -423,7 +421,7 @@ mod tests {
         assert!(!plan
             .steps
             .iter()
-            .any(|s| matches!(s.kind, StepKind::CacheMirror { .. })));
+            .any(|s| matches!(s.kind, StepKind::CacheMirror(_))));
         assert!(!plan
             .generated
             .iter()
@@ -438,7 +436,7 @@ mod tests {
         let ids: Vec<&str> = plan
             .steps
             .iter()
-            .filter(|s| matches!(s.kind, StepKind::CacheMirror { .. }))
+            .filter(|s| matches!(s.kind, StepKind::CacheMirror(_)))
             .map(|s| s.id.as_str())
             .collect();
         assert_eq!(ids, ["mirror:registry.example.com:5443"]);

@@ -16,7 +16,7 @@ fn kubeconfig_for_json(ctx: &Ctx) -> String {
     if ctx.loaded.config.cluster.provider == ClusterProvider::K3d {
         return ctx
             .root
-            .join(crate::plan::KUBECONFIG_PATH)
+            .join(crate::kube::KUBECONFIG_PATH)
             .display()
             .to_string();
     }

@@ -16,8 +16,8 @@ use crate::config::Loaded;
 use crate::engine::Ctx;
 use crate::engine::StepOutcome;
 use crate::exit::Exit;
-use crate::plan::PlannedCommand;
 use crate::render::Names;
+use crate::runner::Cmd;
 use crate::runner::{RunError, Runner};
 use crate::state::{Journal, ProjectLock};
 use crate::ui::Reporter;
@@ -67,10 +67,8 @@ fn teardown_runner(loaded: &Loaded) -> Runner {
         .with_child_records(crate::render::state_dir(&loaded.root).join(CHILDREN_DIR))
 }
 
-fn k3d(args: &[&str], purpose: &str) -> PlannedCommand {
-    let mut c = PlannedCommand::new("k3d", args, purpose, 300);
-    c.env.push(("LOG_COLORS".into(), "false".into()));
-    c
+fn k3d(args: &[&str], purpose: &str) -> Cmd {
+    crate::kube::k3d(args, purpose, 300)
 }
 
 fn exit_for(e: &RunError) -> Exit {
@@ -111,12 +109,12 @@ impl Kind {
         }
     }
 
-    fn delete_command(self, name: &str) -> PlannedCommand {
+    fn delete_command(self, name: &str) -> Cmd {
         match self {
             Kind::Cluster => {
                 let mut cmd = k3d(&["cluster", "delete", name], "delete the cluster");
                 // Several files in $KUBECONFIG: k3d cleans the one devenv merged into.
-                cmd.env.extend(crate::steps::cluster::k3d_kubeconfig_env());
+                cmd.env.extend(crate::kubeconfig::k3d_kubeconfig_env());
                 cmd
             }
             Kind::Registry => k3d(&["registry", "delete", name], "delete the registry"),
@@ -145,7 +143,9 @@ fn teardown_targets(loaded: &Loaded, journal: &Journal, nodes: &Value) -> Vec<Ta
         out.push(Target {
             kind: Kind::Cluster,
             name: names.cluster.clone(),
-            not_ours: cluster_ownership(nodes, &names.cluster, id).err(),
+            not_ours: cluster_ownership(nodes, &names.cluster, id)
+                .err()
+                .map(|e| e.to_string()),
             exists,
         });
     }
@@ -154,7 +154,9 @@ fn teardown_targets(loaded: &Loaded, journal: &Journal, nodes: &Value) -> Vec<Ta
         out.push(Target {
             kind: Kind::Registry,
             name: names.registry_container.clone(),
-            not_ours: registry_ownership(nodes, &names.registry_container, id).err(),
+            not_ours: registry_ownership(nodes, &names.registry_container, id)
+                .err()
+                .map(|e| e.to_string()),
             exists: registries.contains(&names.registry_container),
         });
     }
@@ -162,7 +164,9 @@ fn teardown_targets(loaded: &Loaded, journal: &Journal, nodes: &Value) -> Vec<Ta
         if journal.owns_registry(&m.container) || registries.contains(&m.container) {
             out.push(Target {
                 kind: Kind::Registry,
-                not_ours: registry_ownership(nodes, &m.container, id).err(),
+                not_ours: registry_ownership(nodes, &m.container, id)
+                    .err()
+                    .map(|e| e.to_string()),
                 exists: registries.contains(&m.container),
                 name: m.container,
             });
@@ -180,10 +184,10 @@ async fn teardown_k3d(
     journal: &mut Journal,
 ) -> Exit {
     let runner = teardown_runner(loaded);
-    let run = |cmd: PlannedCommand| {
+    let run = |cmd: Cmd| {
         let runner = runner.clone();
         let root = loaded.root.clone();
-        async move { runner.run("down", &cmd.to_runner(&root)).await }
+        async move { runner.run("down", &cmd.cwd(root)).await }
     };
     let list = k3d(
         &["node", "list", "-o", "json"],
@@ -235,9 +239,9 @@ async fn teardown_k3d(
         reporter.step_started(&step, &format!("Delete {word} {name}"));
         let t = Instant::now();
         // `k3d cluster delete` rewrites the user's kubeconfig (0600): keep its mode.
-        let mode = crate::steps::cluster::user_kubeconfig_mode();
+        let mode = crate::kubeconfig::user_kubeconfig_mode();
         let result = run(kind.delete_command(&name)).await;
-        crate::steps::cluster::restore_kubeconfig_mode(mode);
+        crate::kubeconfig::restore_kubeconfig_mode(mode);
         match result {
             Ok(_) => {
                 reporter.step_finished(&step, &StepOutcome::Done, t.elapsed());
@@ -260,7 +264,7 @@ async fn teardown_k3d(
     }
     journal.forget_steps();
     let _ = journal.save();
-    let _ = std::fs::remove_file(loaded.root.join(crate::plan::KUBECONFIG_PATH));
+    let _ = std::fs::remove_file(loaded.root.join(crate::kube::KUBECONFIG_PATH));
     if refused {
         Exit::StepFailed
     } else {

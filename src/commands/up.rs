@@ -20,7 +20,7 @@ pub fn run(g: &GlobalArgs, args: &UpArgs) -> Exit {
         .plan
         .steps
         .iter()
-        .filter(|st| !(args.no_verify && st.kind == StepKind::Verify))
+        .filter(|st| !(args.no_verify && matches!(st.kind, StepKind::Verify(_))))
         .map(|st| st.id.clone())
         .collect();
     let opts = RunOptions {

@@ -30,14 +30,21 @@ impl Kubectl {
         }
     }
 
+    /// kubectl as the kube target reaches the cluster (no devenv kubeconfig: an empty one).
+    pub fn from_target(target: &crate::kube::KubeTarget) -> Kubectl {
+        let kubeconfig = target.kubeconfig.clone().unwrap_or_default();
+        Kubectl::new("kubectl", kubeconfig, target.context.clone())
+    }
+
     fn base(&self) -> Vec<String> {
-        vec![
-            self.program.clone(),
-            "--kubeconfig".into(),
-            self.kubeconfig.to_string_lossy().into_owned(),
-            "--context".into(),
-            self.context.clone(),
-        ]
+        let target = crate::kube::KubeTarget {
+            kubeconfig: Some(self.kubeconfig.to_string_lossy().into_owned())
+                .filter(|k| !k.is_empty()),
+            context: self.context.clone(),
+        };
+        let mut argv = vec![self.program.clone()];
+        argv.extend(target.address());
+        argv
     }
 
     /// `PROGRAM --kubeconfig K --context C ARGS...`, for any other kubectl call.

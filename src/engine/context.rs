@@ -162,12 +162,8 @@ impl Ctx {
     }
 
     /// Run one planned command of a step through the runner.
-    pub async fn run(
-        &self,
-        step: &Step,
-        cmd: &crate::plan::PlannedCommand,
-    ) -> Result<Output, StepError> {
-        let c = cmd.to_runner(&self.root);
+    pub async fn run(&self, step: &Step, cmd: &crate::runner::Cmd) -> Result<Output, StepError> {
+        let c = cmd.clone().cwd(&self.root);
         self.runner.run(&log_name(&step.id), &c).await.map_err(|e| {
             let hint = e.hint();
             let mut err = StepError::from(e);

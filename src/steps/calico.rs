@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use crate::engine::{Ctx, Done, StepError};
-use crate::plan::{Step, CALICO_DIR};
+use crate::plan::{step::CalicoReady, Step, CALICO_DIR};
+use crate::runner::Cmd;
 
 /// Put the manifests of the configured version under `.devenv/calico/` (from the cache, a
 /// download checked against its sha256, or `calico.manifests`).
@@ -41,19 +42,20 @@ async fn prepare_manifests(ctx: &Ctx) -> Result<(), StepError> {
     Ok(())
 }
 
-pub async fn crds(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+/// The CRDs: applied, then waited for until Established.
+pub async fn crds(ctx: &Ctx, step: &Step, cmds: &[&Cmd]) -> Result<Done, StepError> {
     if ctx.was_done(step) {
         return Ok(Done::Unchanged("installed".into()));
     }
     prepare_manifests(ctx).await?;
-    for cmd in &step.commands {
+    for cmd in cmds {
         ctx.run(step, cmd).await?;
     }
     Ok(Done::Changed(None))
 }
 
 /// The operator and the Installation: applied once per fingerprint; `calico-ready` checks health.
-pub async fn apply_once(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn apply_once(ctx: &Ctx, step: &Step, cmds: &[&Cmd]) -> Result<Done, StepError> {
     if ctx.was_done(step) {
         return Ok(Done::Unchanged("applied".into()));
     }
@@ -65,14 +67,24 @@ pub async fn apply_once(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     {
         prepare_manifests(ctx).await?;
     }
-    for cmd in &step.commands {
+    for cmd in cmds {
         ctx.run(step, cmd).await?;
     }
     Ok(Done::Changed(None))
 }
 
+/// Why Calico is not Available, from its TigeraStatus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAvailable {
+    #[error("Calico is not Available yet")]
+    NoReason,
+    /// The messages of its Degraded and Progressing conditions.
+    #[error("Calico is not Available: {0}")]
+    Because(String),
+}
+
 /// Is `tigerastatus/calico` Available (from `kubectl get tigerastatus calico -o json`)?
-pub fn tigerastatus_available(v: &Value) -> Result<(), String> {
+pub fn tigerastatus_available(v: &Value) -> Result<(), NotAvailable> {
     let conds = v
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -94,9 +106,9 @@ pub fn tigerastatus_available(v: &Value) -> Result<(), String> {
                 .collect::<Vec<_>>()
                 .join("; ");
             Err(if why.is_empty() {
-                "Calico is not Available yet".into()
+                NotAvailable::NoReason
             } else {
-                format!("Calico is not Available: {why}")
+                NotAvailable::Because(why)
             })
         }
     }
@@ -137,17 +149,8 @@ pub fn unready_nodes(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub async fn ready(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
-    let kubectl = |args: &[&str], purpose: &str| {
-        let mut all = vec![
-            "--kubeconfig",
-            crate::plan::KUBECONFIG_PATH,
-            "--context",
-            ctx.names.context.as_str(),
-        ];
-        all.extend_from_slice(args);
-        crate::plan::PlannedCommand::new("kubectl", &all, purpose, 30)
-    };
+pub async fn ready(ctx: &Ctx, step: &Step, waits: &CalicoReady) -> Result<Done, StepError> {
+    let kubectl = |args: &[&str], purpose: &str| ctx.plan.kube.kubectl(args, purpose, 30);
     if ctx.was_done(step) {
         // A healthy environment answers two reads; anything else falls through to the waits.
         let status = ctx
@@ -184,7 +187,7 @@ pub async fn ready(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             }
         }
     }
-    for cmd in &step.commands {
+    for cmd in waits.waits() {
         if let Err(e) = ctx.run(step, cmd).await {
             if e.is_interrupted() {
                 return Err(e);
@@ -198,17 +201,7 @@ pub async fn ready(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
 /// On a timeout, say which component is not ready and why (TigeraStatus, nodes).
 async fn explain_not_ready(ctx: &Ctx, step: &Step, e: StepError) -> StepError {
     let mut why = Vec::new();
-    let base = [
-        "--kubeconfig",
-        crate::plan::KUBECONFIG_PATH,
-        "--context",
-        ctx.names.context.as_str(),
-    ];
-    let read = |args: &[&str]| {
-        let mut all: Vec<&str> = base.to_vec();
-        all.extend_from_slice(args);
-        crate::plan::PlannedCommand::new("kubectl", &all, "explain what is not ready", 20)
-    };
+    let read = |args: &[&str]| ctx.plan.kube.kubectl(args, "explain what is not ready", 20);
     if let Ok(out) = ctx
         .run(
             step,
@@ -218,7 +211,7 @@ async fn explain_not_ready(ctx: &Ctx, step: &Step, e: StepError) -> StepError {
     {
         if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
             if let Err(m) = tigerastatus_available(&v) {
-                why.push(m);
+                why.push(m.to_string());
             }
         }
     }

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::engine::{Ctx, Done, StepError};
-use crate::plan::Step;
+use crate::plan::{step as kinds, Step, StepKind};
+use crate::runner::Cmd;
 
 /// Registry containers in `k3d node list -o json` (which prints `null` when empty).
 pub fn registry_names(nodes: &Value) -> Vec<String> {
@@ -67,20 +68,45 @@ fn label<'a>(node: &'a Value, key: &str) -> Option<&'a str> {
     node.get("runtimeLabels")?.get(key)?.as_str()
 }
 
+/// Why a k3d cluster or registry is not this checkout's (its `Display` is for the user).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotOwned {
+    #[error(
+        "this checkout has no ownership id yet (.devenv/{})",
+        crate::state::CHECKOUT_ID_FILE
+    )]
+    NoOwnerId,
+    #[error("it has no nodes")]
+    NoNodes,
+    #[error("it does not exist")]
+    Missing,
+    #[error(
+        "its nodes do not carry this checkout's label {}={id}",
+        crate::render::OWNER_LABEL
+    )]
+    Unlabelled { id: String },
+    #[error(
+        "its nodes carry another checkout's label {}={others} (this checkout is {id})",
+        crate::render::OWNER_LABEL
+    )]
+    OtherLabel { others: String, id: String },
+    #[error("it does not carry this checkout's mark (volume {want})")]
+    Unmarked { want: String },
+    #[error("it carries another checkout's mark {other} (this checkout is {id})")]
+    OtherMark { other: String, id: String },
+}
+
 /// `Ok` when every node of `cluster` carries this checkout's ownership id (the label only
 /// devenv's own `k3d cluster create` puts there, see [`crate::render::OWNER_LABEL`]);
-/// otherwise why not, in words for the user.
-pub fn cluster_ownership(nodes: &Value, cluster: &str, id: Option<&str>) -> Result<(), String> {
+/// otherwise why not.
+pub fn cluster_ownership(nodes: &Value, cluster: &str, id: Option<&str>) -> Result<(), NotOwned> {
     let members = cluster_members(nodes, cluster);
     let key = crate::render::OWNER_LABEL;
     let Some(id) = id else {
-        return Err(format!(
-            "this checkout has no ownership id yet (.devenv/{})",
-            crate::state::CHECKOUT_ID_FILE
-        ));
+        return Err(NotOwned::NoOwnerId);
     };
     if members.is_empty() {
-        return Err("it has no nodes".into());
+        return Err(NotOwned::NoNodes);
     }
     let ids: std::collections::BTreeSet<Option<&str>> =
         members.iter().map(|n| label(n, key)).collect();
@@ -93,24 +119,26 @@ pub fn cluster_ownership(nodes: &Value, cluster: &str, id: Option<&str>) -> Resu
         .filter(|i| **i != id)
         .copied()
         .collect();
+    let id = id.to_string();
     Err(if others.is_empty() {
-        format!("its nodes do not carry this checkout's label {key}={id}")
+        NotOwned::Unlabelled { id }
     } else {
-        format!(
-            "its nodes carry another checkout's label {key}={} (this checkout is {id})",
-            others.join(",")
-        )
+        NotOwned::OtherLabel {
+            others: others.join(","),
+            id,
+        }
     })
 }
 
 /// `Ok` when the registry container carries this checkout's ownership volume (see
 /// [`crate::render::OWNER_VOLUME_DIR`]); otherwise why not.
-pub fn registry_ownership(nodes: &Value, container: &str, id: Option<&str>) -> Result<(), String> {
+pub fn registry_ownership(
+    nodes: &Value,
+    container: &str,
+    id: Option<&str>,
+) -> Result<(), NotOwned> {
     let Some(id) = id else {
-        return Err(format!(
-            "this checkout has no ownership id yet (.devenv/{})",
-            crate::state::CHECKOUT_ID_FILE
-        ));
+        return Err(NotOwned::NoOwnerId);
     };
     let want = crate::render::owner_volume(id);
     let node = nodes
@@ -119,7 +147,7 @@ pub fn registry_ownership(nodes: &Value, container: &str, id: Option<&str>) -> R
             a.iter()
                 .find(|n| n.get("name").and_then(Value::as_str) == Some(container))
         })
-        .ok_or_else(|| "it does not exist".to_string())?;
+        .ok_or(NotOwned::Missing)?;
     let volumes: Vec<&str> = node
         .get("volumes")
         .and_then(Value::as_array)
@@ -135,10 +163,11 @@ pub fn registry_ownership(nodes: &Value, container: &str, id: Option<&str>) -> R
         return Ok(());
     }
     Err(match marks.first() {
-        Some(other) => {
-            format!("it carries another checkout's mark {other} (this checkout is {id})")
-        }
-        None => format!("it does not carry this checkout's mark (volume {want})"),
+        Some(other) => NotOwned::OtherMark {
+            other: other.to_string(),
+            id: id.to_string(),
+        },
+        None => NotOwned::Unmarked { want },
     })
 }
 
@@ -269,7 +298,7 @@ pub fn parse_json(step: &str, what: &str, out: &[u8]) -> Result<Value, StepError
     })
 }
 
-pub async fn registry(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn registry(ctx: &Ctx, step: &Step, create: &Cmd) -> Result<Done, StepError> {
     let container = ctx.names.registry_container.clone();
     let list = observed_nodes(ctx, step).await?;
     if registry_names(&list).contains(&container) {
@@ -304,12 +333,17 @@ pub async fn registry(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         j.record_owned_registry(&container);
         let _ = j.save();
     }
-    ctx.run(step, &step.commands[0]).await?;
+    ctx.run(step, create).await?;
     ctx.observed.lock().unwrap().nodes = None;
     Ok(Done::Changed(None))
 }
 
-pub async fn cache_mirror(ctx: &Ctx, step: &Step, upstream: &str) -> Result<Done, StepError> {
+pub async fn cache_mirror(
+    ctx: &Ctx,
+    step: &Step,
+    mirror: &kinds::CacheMirror,
+) -> Result<Done, StepError> {
+    let upstream = &mirror.upstream;
     let mirrors = crate::render::ci_cache_mirrors(&ctx.loaded, &ctx.names);
     let Some((_, m)) = mirrors.iter().find(|(u, _)| u == upstream) else {
         return Err(StepError::new(format!("no cache mirror for {upstream}")));
@@ -325,7 +359,7 @@ pub async fn cache_mirror(ctx: &Ctx, step: &Step, upstream: &str) -> Result<Done
         j.record_owned_registry(&m.container);
         let _ = j.save();
     }
-    ctx.run(step, &step.commands[0]).await?;
+    ctx.run(step, &mirror.create).await?;
     Ok(Done::Changed(None))
 }
 
@@ -334,14 +368,18 @@ pub async fn observed_nodes(ctx: &Ctx, step: &Step) -> Result<Value, StepError> 
     if let Some(v) = ctx.observed.lock().unwrap().nodes.clone() {
         return Ok(v);
     }
-    let mut cmd = crate::plan::PlannedCommand::new(
-        "k3d",
-        &["node", "list", "-o", "json"],
-        "list k3d nodes and registries",
-        30,
-    );
-    cmd.env.push(("LOG_COLORS".into(), "false".into()));
-    let out = ctx.run(step, &cmd).await?;
+    // The preflight step's observation, as the plan shows it.
+    let cmd = match ctx.plan.step("preflight").map(|s| &s.kind) {
+        Some(StepKind::Preflight(kinds::Preflight {
+            nodes: Some(cmd), ..
+        })) => cmd,
+        _ => {
+            return Err(StepError::new(
+                "this plan has no `k3d node list` (its cluster is not a k3d one)",
+            ))
+        }
+    };
+    let out = ctx.run(step, cmd).await?;
     let v = parse_json(&step.id, &cmd.display(), &out.stdout)?;
     ctx.observed.lock().unwrap().nodes = Some(v.clone());
     Ok(v)
@@ -377,13 +415,13 @@ pub fn spec_diff(old: &Value, new: &Value) -> Vec<String> {
     out
 }
 
-pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn cluster(ctx: &Ctx, step: &Step, cmds: &kinds::Cluster) -> Result<Done, StepError> {
     let name = ctx.names.cluster.clone();
     let list = observed_nodes(ctx, step).await?;
     let exists = cluster_names(&list).contains(&name);
     let spec = cluster_spec(ctx);
-    let kubeconfig = ctx.root.join(crate::plan::KUBECONFIG_PATH);
-    let (create, kubeconfig_cmd, api) = (&step.commands[0], &step.commands[1], &step.commands[2]);
+    let kubeconfig = ctx.root.join(crate::kube::KUBECONFIG_PATH);
+    let (create, kubeconfig_cmd, api) = (&cmds.create, &cmds.kubeconfig, &cmds.api);
 
     if exists {
         // Ownership is proven by the label only this checkout's own create puts on every
@@ -425,17 +463,9 @@ pub async fn cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
                 }));
             }
             ctx.reporter.warn(&format!("recreating cluster {name}"));
-            let mut del = crate::plan::PlannedCommand::new(
-                "k3d",
-                &["cluster", "delete", &name],
-                "delete the cluster to recreate it",
-                300,
-            );
-            del.env.push(("LOG_COLORS".into(), "false".into()));
-            del.env.extend(k3d_kubeconfig_env());
-            let mode = user_kubeconfig_mode();
-            let deleted = ctx.run(step, &del).await;
-            restore_kubeconfig_mode(mode);
+            let mode = crate::kubeconfig::user_kubeconfig_mode();
+            let deleted = ctx.run(step, &cmds.delete).await;
+            crate::kubeconfig::restore_kubeconfig_mode(mode);
             deleted?;
         } else {
             if !kubeconfig.is_file() {
@@ -511,11 +541,7 @@ fn confirm_recreate(ctx: &Ctx, msg: &str) -> Result<bool, StepError> {
 }
 
 /// k3d's `--wait` waits for log lines, not for the API: poll until it answers (bounded).
-async fn wait_for_api(
-    ctx: &Ctx,
-    step: &Step,
-    api: &crate::plan::PlannedCommand,
-) -> Result<(), StepError> {
+async fn wait_for_api(ctx: &Ctx, step: &Step, api: &crate::runner::Cmd) -> Result<(), StepError> {
     let deadline = std::time::Instant::now() + ctx.loaded.config.cluster.timeout.0;
     let mut delay = std::time::Duration::from_millis(200);
     loop {
@@ -541,45 +567,7 @@ async fn wait_for_api(
     }
 }
 
-/// The user's kubeconfig that k3d rewrites (`merge -d`, `cluster delete`; with several files
-/// in `$KUBECONFIG`, the one devenv merges into with `--output`) and its mode.
-pub fn user_kubeconfig_mode() -> Option<(std::path::PathBuf, u32)> {
-    use std::os::unix::fs::PermissionsExt;
-    let paths = crate::kubeconfig::default_kubeconfig_paths();
-    let path = match paths.as_slice() {
-        [path] => path.clone(),
-        _ => crate::kubeconfig::merge_target(&paths)?,
-    };
-    let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
-    Some((path, mode))
-}
-
-/// `KUBECONFIG=FILE` for a `k3d cluster delete` when `$KUBECONFIG` lists several files:
-/// k3d removes the cluster's entries from "the default kubeconfig" only when there is one
-/// (pkg/client/kubeconfig.go `KubeconfigRemoveClusterFromDefaultConfig` fails on several,
-/// and cluster delete then only warns), so it is pointed at the file devenv merged into.
-pub fn k3d_kubeconfig_env() -> Option<(String, String)> {
-    let target = crate::kubeconfig::merge_target(&crate::kubeconfig::default_kubeconfig_paths())?;
-    Some(("KUBECONFIG".into(), target.display().to_string()))
-}
-
-/// k3d writes the kubeconfig to a new 0600 file (clientcmd.WriteToFile) renamed over the old
-/// one, which drops the mode the user gave it (0640 for a group, say): put it back.
-pub fn restore_kubeconfig_mode(saved: Option<(std::path::PathBuf, u32)>) {
-    use std::os::unix::fs::PermissionsExt;
-    let Some((path, mode)) = saved else { return };
-    let now = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777);
-    if now.is_ok_and(|m| m != mode) {
-        if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)) {
-            tracing::warn!(
-                "cannot restore the mode {mode:o} of {}: {e}",
-                path.display()
-            );
-        }
-    }
-}
-
-pub async fn merge_kubeconfig(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn merge_kubeconfig(ctx: &Ctx, step: &Step, merge: &Cmd) -> Result<Done, StepError> {
     if ctx.was_done(step) {
         let has = crate::kubeconfig::default_kubeconfig_paths()
             .iter()
@@ -595,9 +583,9 @@ pub async fn merge_kubeconfig(ctx: &Ctx, step: &Step) -> Result<Done, StepError>
             )));
         }
     }
-    let mode = user_kubeconfig_mode();
-    let merged = ctx.run(step, &step.commands[0]).await;
-    restore_kubeconfig_mode(mode);
+    let mode = crate::kubeconfig::user_kubeconfig_mode();
+    let merged = ctx.run(step, merge).await;
+    crate::kubeconfig::restore_kubeconfig_mode(mode);
     merged?;
     Ok(Done::Changed(None))
 }
@@ -655,24 +643,28 @@ pub fn policy_cnis(v: &Value) -> Vec<&'static str> {
 
 /// An existing cluster: the context answers, its version is supported, and a CNI that enforces
 /// NetworkPolicy runs (`devenv verify` then proves it enforces).
-pub async fn existing_cluster(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn existing_cluster(
+    ctx: &Ctx,
+    step: &Step,
+    check: &kinds::ClusterCheck,
+) -> Result<Done, StepError> {
     let context = ctx.plan.context.clone();
-    let out = ctx.run(step, &step.commands[0]).await.map_err(|e| {
+    let out = ctx.run(step, &check.version).await.map_err(|e| {
         let m = e.message.clone();
         StepError { message: format!("the cluster of context {context} does not answer: {m}"), hint: Some("check `kubectl --context CONTEXT get nodes` (VPN, credentials, the context's server)".into()), exit: crate::exit::Exit::Prerequisite }
     })?;
-    let v = parse_json(&step.id, &step.commands[0].display(), &out.stdout)?;
+    let v = parse_json(&step.id, &check.version.display(), &out.stdout)?;
     let (git, minor) = server_minor(&v).ok_or_else(|| {
         StepError::new(format!(
             "`{}` printed no serverVersion",
-            step.commands[0].display()
+            check.version.display()
         ))
     })?;
     if minor < MIN_SERVER_MINOR {
         return Err(StepError::new(format!("the cluster of context {context} runs Kubernetes {git}; devenv needs 1.{MIN_SERVER_MINOR} or newer")).hint("upgrade the cluster, or use a k3d cluster (provider = \"k3d\")").prerequisite());
     }
-    let ds = ctx.run(step, &step.commands[1]).await?;
-    let v = parse_json(&step.id, &step.commands[1].display(), &ds.stdout)?;
+    let ds = ctx.run(step, &check.daemonsets).await?;
+    let v = parse_json(&step.id, &check.daemonsets.display(), &ds.stdout)?;
     let cnis = policy_cnis(&v);
     if cnis.is_empty() {
         ctx.reporter.warn(&format!("no NetworkPolicy-enforcing CNI found in context {context} (Calico, Cilium, Antrea, …): NetworkPolicies may be ignored there; `devenv verify` will tell"));
@@ -712,17 +704,21 @@ mod tests {
             { "name": "k3d-p-tools", "runtimeLabels": { "k3d.cluster": "p" } },
         ]);
         assert_eq!(cluster_ownership(&ours, "p", Some(ID)), Ok(()));
-        let err = cluster_ownership(&ours, "p", None).unwrap_err();
+        let err = cluster_ownership(&ours, "p", None).unwrap_err().to_string();
         assert!(err.contains("no ownership id"), "{err}");
         let plain = json!([node("k3d-p-server-0", "server", None)]);
-        let err = cluster_ownership(&plain, "p", Some(ID)).unwrap_err();
+        let err = cluster_ownership(&plain, "p", Some(ID))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("do not carry"), "{err}");
         let other = "f".repeat(32);
         let mixed = json!([
             node("k3d-p-server-0", "server", Some(ID)),
             node("k3d-p-agent-0", "agent", Some(&other)),
         ]);
-        let err = cluster_ownership(&mixed, "p", Some(ID)).unwrap_err();
+        let err = cluster_ownership(&mixed, "p", Some(ID))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&other), "{err}");
     }
 
@@ -736,8 +732,9 @@ mod tests {
         );
         assert!(registry_ownership(&reg(json!([])), "k3d-p-registry", Some(ID)).is_err());
         let theirs = format!("/devenv/owner/{}", "e".repeat(32));
-        let err =
-            registry_ownership(&reg(json!([theirs])), "k3d-p-registry", Some(ID)).unwrap_err();
+        let err = registry_ownership(&reg(json!([theirs])), "k3d-p-registry", Some(ID))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("another checkout"), "{err}");
         // A bind whose host path merely mentions the id is not the mark.
         let bind = format!("/home/x/{ID}:/var/lib/registry");

@@ -128,7 +128,7 @@ pub async fn build_and_push(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, 
         s = ctx.build_slots.acquire() => s.map_err(|_| StepError::interrupted())?,
         _ = ctx.runner.cancel_token().cancelled() => return Err(StepError::interrupted()),
     };
-    for cmd in &step.commands {
+    for cmd in step.commands() {
         ctx.run(step, cmd).await.map_err(|mut e| {
             if !e.is_interrupted() {
                 e.message = format!("image {name}: {}", e.message);

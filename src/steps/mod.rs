@@ -10,7 +10,7 @@ pub mod workloads;
 
 use std::net::IpAddr;
 
-use crate::config::schema::{ClusterProvider, RegistryProvider};
+use crate::config::schema::RegistryProvider;
 use crate::config::validate::parse_port_mapping;
 use crate::engine::{Ctx, Done, StepError};
 use crate::plan::{Step, StepKind};
@@ -21,23 +21,22 @@ pub async fn run(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         return Err(StepError::interrupted());
     }
     match &step.kind {
-        StepKind::Preflight => preflight_step(ctx, step).await,
-        StepKind::ClusterCheck => cluster::existing_cluster(ctx, step).await,
+        StepKind::Preflight(p) => preflight_step(ctx, step, p).await,
+        StepKind::ClusterCheck(c) => cluster::existing_cluster(ctx, step, c).await,
         StepKind::Prune => workloads::prune(ctx, step).await,
-        StepKind::Registry => cluster::registry(ctx, step).await,
-        StepKind::CacheMirror { upstream } => cluster::cache_mirror(ctx, step, upstream).await,
-        StepKind::Cluster => cluster::cluster(ctx, step).await,
-        StepKind::Kubeconfig => cluster::merge_kubeconfig(ctx, step).await,
-        StepKind::CalicoCrds => calico::crds(ctx, step).await,
-        StepKind::CalicoOperator | StepKind::CalicoInstallation => {
-            calico::apply_once(ctx, step).await
-        }
-        StepKind::CalicoReady => calico::ready(ctx, step).await,
-        StepKind::Namespaces => workloads::namespaces(ctx, step).await,
-        StepKind::Image { name } => images::build_and_push(ctx, step, name).await,
-        StepKind::Render { name } => workloads::render(ctx, step, name).await,
-        StepKind::Overlay { name } => workloads::overlay(ctx, step, name).await,
-        StepKind::Verify => workloads::verify(ctx, step).await,
+        StepKind::Registry(r) => cluster::registry(ctx, step, &r.create).await,
+        StepKind::CacheMirror(m) => cluster::cache_mirror(ctx, step, m).await,
+        StepKind::Cluster(c) => cluster::cluster(ctx, step, c).await,
+        StepKind::Kubeconfig(k) => cluster::merge_kubeconfig(ctx, step, &k.merge).await,
+        StepKind::CalicoCrds(c) => calico::crds(ctx, step, &[&c.apply, &c.wait]).await,
+        StepKind::CalicoOperator(o) => calico::apply_once(ctx, step, &[&o.apply, &o.rollout]).await,
+        StepKind::CalicoInstallation(i) => calico::apply_once(ctx, step, &[&i.apply]).await,
+        StepKind::CalicoReady(r) => calico::ready(ctx, step, r).await,
+        StepKind::Namespaces(n) => workloads::namespaces(ctx, step, &n.apply).await,
+        StepKind::Image(i) => images::build_and_push(ctx, step, &i.name).await,
+        StepKind::Render(r) => workloads::render(ctx, step, r).await,
+        StepKind::Overlay(o) => workloads::overlay(ctx, step, &o.name).await,
+        StepKind::Verify(v) => workloads::verify(ctx, step, v).await,
     }
 }
 
@@ -58,7 +57,11 @@ fn tool_stamp(program: &str) -> Option<String> {
 /// Every prerequisite is checked before anything is reported, as `doctor` does: a missing
 /// k3d does not hide a stopped Docker daemon or a busy port. The result is one failure
 /// listing every problem (exit 3), before anything is created.
-async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+async fn preflight_step(
+    ctx: &Ctx,
+    step: &Step,
+    tools: &crate::plan::step::Preflight,
+) -> Result<Done, StepError> {
     let previous = ctx.detail(&step.id).unwrap_or(serde_json::Value::Null);
     let mut stamps = serde_json::Map::new();
     let mut ran_any = false;
@@ -67,13 +70,7 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     let mut docker_ok = true;
     let mut k3d_ok = true;
     let cfg = &ctx.loaded.config;
-    for (i, cmd) in step.commands.iter().enumerate() {
-        // The first command is the Docker check (`build.docker` may name another client).
-        let kind = if i == 0 {
-            "docker"
-        } else {
-            cmd.program.as_str()
-        };
+    for (kind, cmd) in tools.tools() {
         let tool = crate::tools::Tool::from_name(kind);
         let pin = tool.and_then(|t| crate::tools::pin_for(cfg, t));
         // A pin change must re-run the check: it is part of the stamp.
@@ -98,7 +95,7 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
             continue;
         }
         ran_any = true;
-        let runner_cmd = cmd.to_runner(&ctx.root);
+        let runner_cmd = cmd.clone().cwd(&ctx.root);
         let found = match ctx
             .runner
             .run_unchecked(&crate::engine::log_name(&step.id), &runner_cmd)
@@ -138,7 +135,7 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         }
         checks.extend(found);
     }
-    if cfg.cluster.provider == ClusterProvider::K3d {
+    if ctx.plan.kube.is_k3d() {
         if docker_ok && k3d_ok {
             let nodes = cluster::observed_nodes(ctx, step).await?;
             checks.extend(preflight_ports(ctx, &nodes));
@@ -151,10 +148,11 @@ async fn preflight_step(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         // runs once k3d is there.
         if cfg.cluster.merge_kubeconfig {
             // The kubeconfig files take the context: found out before the cluster exists.
-            if let Err((m, hint)) = crate::kubeconfig::check_merge_target(
+            if let Err(e) = crate::kubeconfig::check_merge_target(
                 &crate::kubeconfig::default_kubeconfig_paths(),
             ) {
-                checks.push(preflight::Check::fail("kubeconfig", m, hint));
+                let fix = e.help.unwrap_or_default();
+                checks.push(preflight::Check::fail("kubeconfig", e.message, fix));
             }
         }
     }

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
-use crate::config::schema::{ClusterProvider, RegistryProvider};
+use crate::config::schema::RegistryProvider;
 use crate::config::Loaded;
-use crate::plan::PlannedCommand;
+use crate::kube::{self, KubeTarget};
 use crate::render::Names;
-use crate::runner::Runner;
+use crate::runner::{Cmd, RunError, Runner};
 use crate::state::{Journal, StepStatus};
 
 /// One line of `devenv status`.
@@ -23,32 +23,54 @@ fn comp(
     component: &'static str,
     name: impl Into<String>,
     healthy: bool,
-    detail: impl Into<String>,
+    detail: impl std::fmt::Display,
 ) -> Component {
     Component {
         component,
         name: name.into(),
         healthy,
-        detail: detail.into(),
+        detail: detail.to_string(),
     }
 }
 
-async fn read(
-    runner: &Runner,
-    root: &std::path::Path,
-    program: &str,
-    args: &[&str],
-) -> Result<Value, String> {
-    let mut cmd = PlannedCommand::new(program, args, "read the state", 30);
-    if program == "k3d" {
-        cmd.env.push(("LOG_COLORS".into(), "false".into()));
-    }
-    let out = runner
-        .run("status", &cmd.to_runner(root))
-        .await
-        .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())?;
-    serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("`{}` did not print JSON: {e}", cmd.display()))
+/// What `devenv status` runs to read the state: read-only, 30 seconds at most.
+const READ: &str = "read the state";
+
+/// Why `devenv status` could not read a piece of state (one line: a row of the table).
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    /// The command failed; its first line says how.
+    #[error("{}", first_line(.0))]
+    Run(RunError),
+    #[error("`{cmd}` did not print JSON: {source}")]
+    NotJson {
+        cmd: String,
+        source: serde_json::Error,
+    },
+}
+
+fn first_line(e: &RunError) -> String {
+    e.to_string().lines().next().unwrap_or("").to_string()
+}
+
+async fn read(runner: &Runner, root: &std::path::Path, cmd: Cmd) -> Result<Value, ReadError> {
+    let cmd = cmd.cwd(root);
+    let out = runner.run("status", &cmd).await.map_err(ReadError::Run)?;
+    serde_json::from_slice(&out.stdout).map_err(|source| ReadError::NotJson {
+        cmd: cmd.display(),
+        source,
+    })
+}
+
+/// Why the `local-registry-hosting` ConfigMap does not advertise devenv's registry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostingMismatch {
+    #[error("no localRegistryHosting.v1 key")]
+    NoKey,
+    #[error("no host in localRegistryHosting.v1")]
+    NoHost,
+    #[error("advertises {host}, but the registry devenv pushes to is bound to {bound}")]
+    OtherHost { host: String, bound: String },
 }
 
 /// The `local-registry-hosting` ConfigMap (KEP-1755) must advertise the registry devenv
@@ -57,16 +79,20 @@ async fn read(
 /// `RegistryFromNode` (pkg/client/registry.go), which keeps no host name, so
 /// `RegistryGenerateLocalRegistryHostingConfigMapYAML` advertises the address the port is
 /// bound to (`registry.bind`), with `0.0.0.0` written as `localhost`.
-pub fn check_registry_hosting(cm: &Value, port: u16, bind: &str) -> Result<String, String> {
+pub fn check_registry_hosting(
+    cm: &Value,
+    port: u16,
+    bind: &str,
+) -> Result<String, HostingMismatch> {
     let text = cm
         .pointer("/data/localRegistryHosting.v1")
         .and_then(Value::as_str)
-        .ok_or("no localRegistryHosting.v1 key")?;
+        .ok_or(HostingMismatch::NoKey)?;
     let host = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("host:"))
         .map(|h| h.trim().trim_matches('"').to_string())
-        .ok_or("no host in localRegistryHosting.v1")?;
+        .ok_or(HostingMismatch::NoHost)?;
     let bound = match bind {
         "" | "0.0.0.0" => "localhost",
         b => b,
@@ -79,10 +105,10 @@ pub fn check_registry_hosting(cm: &Value, port: u16, bind: &str) -> Result<Strin
     if expected.contains(&host) {
         Ok(format!("advertises {host}"))
     } else {
-        Err(format!(
-            "advertises {host}, but the registry devenv pushes to is bound to {}",
-            expected[0]
-        ))
+        Err(HostingMismatch::OtherHost {
+            host,
+            bound: expected.swap_remove(0),
+        })
     }
 }
 
@@ -101,210 +127,215 @@ pub async fn observe(
     let logs = crate::render::state_dir(&root).join("logs").join("status");
     let runner = Runner::new(logs, tokio_util::sync::CancellationToken::new());
     let mut out = Vec::new();
-    let k3d = loaded.config.cluster.provider == ClusterProvider::K3d;
-    let kubeconfig = root.join(crate::plan::KUBECONFIG_PATH);
-    let kube_base: Vec<String> = if k3d {
-        vec![
-            "--kubeconfig".into(),
-            kubeconfig.display().to_string(),
-            "--context".into(),
-            names.context.clone(),
-        ]
-    } else {
-        vec![
-            "--context".into(),
-            loaded.config.cluster.context.clone().unwrap_or_default(),
-        ]
-    };
-    let kube = |extra: &[&str]| -> Vec<String> {
-        let mut v = kube_base.clone();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
+    let target = KubeTarget::new(loaded).under(&root);
+    let k3d = target.is_k3d();
 
     let mut cluster_up = !k3d;
     if k3d {
-        match read(&runner, &root, "k3d", &["node", "list", "-o", "json"]).await {
+        match read(
+            &runner,
+            &root,
+            kube::k3d(&["node", "list", "-o", "json"], READ, 30),
+        )
+        .await
+        {
             Err(e) => out.push(comp("k3d", "nodes", false, e)),
-            Ok(nodes) => {
-                if loaded.config.registry.provider == RegistryProvider::K3d {
-                    let c = &names.registry_container;
-                    let node = nodes.as_array().and_then(|a| {
-                        a.iter()
-                            .find(|n| n.get("name").and_then(Value::as_str) == Some(c.as_str()))
-                            .cloned()
-                    });
-                    out.push(match node {
-                        None => comp("registry", c, false, "not created (run `devenv up`)"),
-                        Some(n) => {
-                            let running = n
-                                .pointer("/State/Running")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false);
-                            let bind = super::cluster::registry_binding(&nodes, c)
-                                .map(|(ip, p)| {
-                                    format!("{}:{p}", if ip.is_empty() { "0.0.0.0" } else { &ip })
-                                })
-                                .unwrap_or_default();
-                            comp(
-                                "registry",
-                                c,
-                                running,
-                                if running {
-                                    format!("running on {bind}")
-                                } else {
-                                    "stopped".to_string()
-                                },
-                            )
-                        }
-                    });
-                }
-                let members: Vec<&Value> = nodes
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter(|n| {
-                                n.pointer("/runtimeLabels/k3d.cluster")
-                                    .and_then(Value::as_str)
-                                    == Some(names.cluster.as_str())
-                                    && n.get("role").and_then(Value::as_str) != Some("registry")
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if members.is_empty() {
-                    out.push(comp(
-                        "cluster",
-                        &names.cluster,
-                        false,
-                        "not created (run `devenv up`)",
-                    ));
-                } else {
-                    let running = members
-                        .iter()
-                        .filter(|n| {
-                            n.pointer("/State/Running")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false)
-                        })
-                        .count();
-                    cluster_up = running == members.len();
-                    // What runs must be what devenv.toml declares: a create killed half-way
-                    // leaves a server without agents, which is not a healthy cluster.
-                    let diff = super::cluster::observed_diff(
-                        &nodes,
-                        &names.cluster,
-                        &loaded.config.cluster,
-                    );
-                    let mut detail = format!("{running}/{} containers running", members.len());
-                    if !diff.is_empty() {
-                        let d: Vec<String> = diff
-                            .iter()
-                            .map(|l| l.trim().trim_start_matches("cluster ").to_string())
-                            .collect();
-                        detail.push_str(&format!(
-                            "; differs from {}: {} (`devenv up --recreate` recreates it)",
-                            loaded.source_name(),
-                            d.join("; ")
-                        ));
-                    }
-                    // A same-named cluster this checkout did not create is not its environment.
-                    let owned = super::cluster::cluster_ownership(
-                        &nodes,
-                        &names.cluster,
-                        names.owner_id.as_deref(),
-                    );
-                    if let Err(why) = &owned {
-                        detail.push_str(&format!(
-                            "; not created by this checkout ({why}): `devenv up` will not use it"
-                        ));
-                    }
-                    out.push(comp(
-                        "cluster",
-                        &names.cluster,
-                        cluster_up && diff.is_empty() && owned.is_ok(),
-                        detail,
-                    ));
-                }
-            }
+            Ok(nodes) => cluster_up = k3d_components(loaded, names, &nodes, &mut out),
         }
     }
     if cluster_up {
-        let args = kube(&["get", "nodes", "-o", "json"]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        match read(&runner, &root, "kubectl", &args).await {
-            Err(e) => out.push(comp("nodes", "", false, e)),
-            Ok(v) => {
-                let unready = super::calico::unready_nodes(&v);
-                let total = v
-                    .get("items")
-                    .and_then(Value::as_array)
-                    .map(|a| a.len())
-                    .unwrap_or(0);
-                out.push(comp(
-                    "nodes",
-                    format!("{total} nodes"),
-                    unready.is_empty() && total > 0,
-                    if unready.is_empty() {
-                        "all Ready".to_string()
+        out.extend(cluster_components(loaded, &runner, &target).await);
+    }
+    out.extend(image_components(loaded).await);
+    out.extend(journal_components(
+        loaded,
+        journal,
+        journal_error.as_deref(),
+    ));
+    out
+}
+
+/// The registry and cluster containers in `k3d node list -o json`; returns whether every
+/// container of the cluster runs.
+fn k3d_components(loaded: &Loaded, names: &Names, nodes: &Value, out: &mut Vec<Component>) -> bool {
+    let mut cluster_up = false;
+    if loaded.config.registry.provider == RegistryProvider::K3d {
+        let c = &names.registry_container;
+        let node = nodes.as_array().and_then(|a| {
+            a.iter()
+                .find(|n| n.get("name").and_then(Value::as_str) == Some(c.as_str()))
+                .cloned()
+        });
+        out.push(match node {
+            None => comp("registry", c, false, "not created (run `devenv up`)"),
+            Some(n) => {
+                let running = n
+                    .pointer("/State/Running")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let bind = super::cluster::registry_binding(nodes, c)
+                    .map(|(ip, p)| format!("{}:{p}", if ip.is_empty() { "0.0.0.0" } else { &ip }))
+                    .unwrap_or_default();
+                comp(
+                    "registry",
+                    c,
+                    running,
+                    if running {
+                        format!("running on {bind}")
                     } else {
-                        unready.join("; ")
+                        "stopped".to_string()
                     },
-                ));
+                )
             }
+        });
+    }
+    let members: Vec<&Value> = nodes
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|n| {
+                    n.pointer("/runtimeLabels/k3d.cluster")
+                        .and_then(Value::as_str)
+                        == Some(names.cluster.as_str())
+                        && n.get("role").and_then(Value::as_str) != Some("registry")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if members.is_empty() {
+        out.push(comp(
+            "cluster",
+            &names.cluster,
+            false,
+            "not created (run `devenv up`)",
+        ));
+    } else {
+        let running = members
+            .iter()
+            .filter(|n| {
+                n.pointer("/State/Running")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            })
+            .count();
+        cluster_up = running == members.len();
+        // What runs must be what devenv.toml declares: a create killed half-way
+        // leaves a server without agents, which is not a healthy cluster.
+        let diff = super::cluster::observed_diff(nodes, &names.cluster, &loaded.config.cluster);
+        let mut detail = format!("{running}/{} containers running", members.len());
+        if !diff.is_empty() {
+            let d: Vec<String> = diff
+                .iter()
+                .map(|l| l.trim().trim_start_matches("cluster ").to_string())
+                .collect();
+            detail.push_str(&format!(
+                "; differs from {}: {} (`devenv up --recreate` recreates it)",
+                loaded.source_name(),
+                d.join("; ")
+            ));
         }
-        if k3d {
-            let args = kube(&["get", "tigerastatus", "calico", "-o", "json"]);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            out.push(match read(&runner, &root, "kubectl", &args).await {
-                Err(e) => comp("calico", &loaded.config.calico.version, false, e),
-                Ok(v) => match super::calico::tigerastatus_available(&v) {
-                    Ok(()) => comp("calico", &loaded.config.calico.version, true, "Available"),
-                    Err(why) => comp("calico", &loaded.config.calico.version, false, why),
+        // A same-named cluster this checkout did not create is not its environment.
+        let owned =
+            super::cluster::cluster_ownership(nodes, &names.cluster, names.owner_id.as_deref());
+        if let Err(why) = &owned {
+            detail.push_str(&format!(
+                "; not created by this checkout ({why}): `devenv up` will not use it"
+            ));
+        }
+        out.push(comp(
+            "cluster",
+            &names.cluster,
+            cluster_up && diff.is_empty() && owned.is_ok(),
+            detail,
+        ));
+    }
+    cluster_up
+}
+
+/// What the cluster's API tells: nodes, and on a k3d cluster Calico and the registry hosting.
+async fn cluster_components(
+    loaded: &Loaded,
+    runner: &Runner,
+    target: &KubeTarget,
+) -> Vec<Component> {
+    let mut out = Vec::new();
+    let root = &loaded.root;
+    let k3d = target.is_k3d();
+    let kubectl = |args: &[&str]| target.kubectl(args, READ, 30);
+    match read(runner, root, kubectl(&["get", "nodes", "-o", "json"])).await {
+        Err(e) => out.push(comp("nodes", "", false, e)),
+        Ok(v) => {
+            let unready = super::calico::unready_nodes(&v);
+            let total = v
+                .get("items")
+                .and_then(Value::as_array)
+                .map(|a| a.len())
+                .unwrap_or(0);
+            out.push(comp(
+                "nodes",
+                format!("{total} nodes"),
+                unready.is_empty() && total > 0,
+                if unready.is_empty() {
+                    "all Ready".to_string()
+                } else {
+                    unready.join("; ")
                 },
-            });
-            if loaded.config.registry.provider == RegistryProvider::K3d {
-                let args = kube(&[
-                    "-n",
-                    "kube-public",
-                    "get",
-                    "configmap",
-                    "local-registry-hosting",
-                    "-o",
-                    "json",
-                ]);
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                out.push(match read(&runner, &root, "kubectl", &args).await {
-                    Err(e) => comp(
+            ));
+        }
+    }
+    if k3d {
+        let calico = kubectl(&["get", "tigerastatus", "calico", "-o", "json"]);
+        out.push(match read(runner, root, calico).await {
+            Err(e) => comp("calico", &loaded.config.calico.version, false, e),
+            Ok(v) => match super::calico::tigerastatus_available(&v) {
+                Ok(()) => comp("calico", &loaded.config.calico.version, true, "Available"),
+                Err(why) => comp("calico", &loaded.config.calico.version, false, why),
+            },
+        });
+        if loaded.config.registry.provider == RegistryProvider::K3d {
+            let hosting = kubectl(&[
+                "-n",
+                "kube-public",
+                "get",
+                "configmap",
+                "local-registry-hosting",
+                "-o",
+                "json",
+            ]);
+            out.push(match read(runner, root, hosting).await {
+                Err(e) => comp(
+                    "registry-hosting",
+                    "kube-public/local-registry-hosting",
+                    false,
+                    e,
+                ),
+                Ok(v) => match check_registry_hosting(
+                    &v,
+                    loaded.config.registry.port,
+                    &loaded.config.registry.bind,
+                ) {
+                    Ok(d) => comp(
+                        "registry-hosting",
+                        "kube-public/local-registry-hosting",
+                        true,
+                        d,
+                    ),
+                    Err(d) => comp(
                         "registry-hosting",
                         "kube-public/local-registry-hosting",
                         false,
-                        e,
+                        d,
                     ),
-                    Ok(v) => match check_registry_hosting(
-                        &v,
-                        loaded.config.registry.port,
-                        &loaded.config.registry.bind,
-                    ) {
-                        Ok(d) => comp(
-                            "registry-hosting",
-                            "kube-public/local-registry-hosting",
-                            true,
-                            d,
-                        ),
-                        Err(d) => comp(
-                            "registry-hosting",
-                            "kube-public/local-registry-hosting",
-                            false,
-                            d,
-                        ),
-                    },
-                });
-            }
+                },
+            });
         }
     }
+    out
+}
 
-    // Images: is the content tag of the current sources in the registry?
+/// Images: is the content tag of the current sources in the registry?
+async fn image_components(loaded: &Loaded) -> Vec<Component> {
+    let mut out = Vec::new();
     if !loaded.config.images.is_empty() {
         let tags = super::images::compute_tags(
             loaded,
@@ -342,7 +373,17 @@ pub async fn observe(
             });
         }
     }
-    if let Some(e) = &journal_error {
+    out
+}
+
+/// The journal's state, and the overlays it says were applied (status only reads).
+fn journal_components(
+    loaded: &Loaded,
+    journal: Option<&Journal>,
+    journal_error: Option<&str>,
+) -> Vec<Component> {
+    let mut out = Vec::new();
+    if let Some(e) = journal_error {
         out.push(comp(
             "state",
             crate::state::JOURNAL_FILE,
@@ -402,13 +443,12 @@ pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
     let _ = crate::state::ensure_state_dir(&state_dir);
     let logs = state_dir.join("logs").join("doctor");
     let runner = Runner::new(logs, tokio_util::sync::CancellationToken::new());
-    let k3d = loaded.config.cluster.provider == ClusterProvider::K3d;
+    let k3d = kube::is_k3d(loaded);
     let nodes = if k3d {
         read(
             &runner,
             &loaded.root,
-            "k3d",
-            &["node", "list", "-o", "json"],
+            kube::k3d(&["node", "list", "-o", "json"], READ, 30),
         )
         .await
         .unwrap_or(Value::Null)
@@ -478,7 +518,9 @@ pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
                     target.map_or("~/.kube/config".into(), |t| t.display().to_string())
                 ),
             ),
-            Err((detail, fix)) => super::preflight::Check::fail("kubeconfig", detail, fix),
+            Err(e) => {
+                super::preflight::Check::fail("kubeconfig", e.message, e.help.unwrap_or_default())
+            }
         });
     }
     checks
@@ -501,7 +543,9 @@ mod tests {
         assert!(check_registry_hosting(&cm("localhost:5111"), 5111, "0.0.0.0").is_ok());
         assert!(check_registry_hosting(&cm("192.168.1.10:5111"), 5111, "192.168.1.10").is_ok());
         assert_eq!(
-            check_registry_hosting(&cm("localhost:5111"), 5111, "192.168.1.10").unwrap_err(),
+            check_registry_hosting(&cm("localhost:5111"), 5111, "192.168.1.10")
+                .unwrap_err()
+                .to_string(),
             "advertises localhost:5111, but the registry devenv pushes to is bound to 192.168.1.10:5111"
         );
         assert!(check_registry_hosting(&cm("127.0.0.1:5112"), 5111, "127.0.0.1").is_err());

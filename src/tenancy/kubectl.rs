@@ -21,13 +21,23 @@ impl KubectlTarget {
         }
     }
 
+    /// kubectl as the kube target reaches the cluster.
+    pub fn from_target(target: &crate::kube::KubeTarget) -> KubectlTarget {
+        KubectlTarget {
+            program: "kubectl".into(),
+            kubeconfig: target.kubeconfig.clone(),
+            context: target.context.clone(),
+        }
+    }
+
     /// `PROGRAM [--kubeconfig K] --context C ARGS...`
     pub fn argv(&self, args: &[&str]) -> Vec<String> {
+        let target = crate::kube::KubeTarget {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        };
         let mut argv = vec![self.program.clone()];
-        if let Some(k) = &self.kubeconfig {
-            argv.extend(["--kubeconfig".to_string(), k.clone()]);
-        }
-        argv.extend(["--context".to_string(), self.context.clone()]);
+        argv.extend(target.address());
         argv.extend(args.iter().map(|a| a.to_string()));
         argv
     }

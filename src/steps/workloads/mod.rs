@@ -31,23 +31,10 @@ use crate::runner::{Cmd, Output};
 /// cluster the kubeconfig is empty: kubectl reads the user's as it always does (every file
 /// of a `KUBECONFIG` list, merged; naming only the first would lose contexts of the others).
 pub fn kubectl(ctx: &Ctx) -> Kubectl {
-    let kubeconfig =
-        if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-            ctx.root.join(crate::plan::KUBECONFIG_PATH)
-        } else {
-            std::path::PathBuf::new()
-        };
-    Kubectl::new("kubectl", kubeconfig, ctx.plan.context.clone())
+    Kubectl::from_target(&ctx.plan.kube.clone().under(&ctx.root))
 }
 
-fn cmd_of(mut argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
-    // An empty `--kubeconfig` means the user's kubeconfig: leave the flag out.
-    if let Some(i) = argv
-        .windows(2)
-        .position(|w| w[0] == "--kubeconfig" && w[1].is_empty())
-    {
-        argv.drain(i..i + 2);
-    }
+fn cmd_of(argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
     let mut it = argv.into_iter();
     let program = it.next().unwrap_or_else(|| "kubectl".into());
     Cmd::new(program)
@@ -90,7 +77,7 @@ impl<'a> StepKubectl<'a> {
     }
 }
 
-pub async fn namespaces(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn namespaces(ctx: &Ctx, step: &Step, apply: &Cmd) -> Result<Done, StepError> {
     let yaml = std::fs::read_to_string(ctx.root.join(".devenv/namespaces.yaml"))
         .map_err(|e| StepError::new(format!("cannot read .devenv/namespaces.yaml: {e}")))?;
     let inventory = match &ctx.isolation {
@@ -113,9 +100,7 @@ pub async fn namespaces(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         inv.0.record_applying(NAMESPACES_INVENTORY, &inventory);
         let _ = inv.0.save(&inv.1);
     }
-    for cmd in &step.commands {
-        ctx.run(step, cmd).await?;
-    }
+    ctx.run(step, apply).await?;
     Ok(Done::Changed(None))
 }
 
@@ -157,9 +142,5 @@ pub const NAMESPACES_INVENTORY: &str = "@namespaces";
 
 /// kubectl as devenv reaches this project's cluster, for deletes.
 pub fn delete_target(ctx: &Ctx) -> crate::tenancy::KubectlTarget {
-    let mut t = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
-    if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-        t.kubeconfig = Some(crate::plan::KUBECONFIG_PATH.to_string());
-    }
-    t
+    crate::tenancy::KubectlTarget::from_target(&ctx.plan.kube)
 }

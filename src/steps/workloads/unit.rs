@@ -24,11 +24,16 @@ fn overlay_config<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a Overlay, StepError
 /// Render a unit (an overlay: Kustomize through its wrapper, images pointing at the pushed
 /// tags), isolate it on a shared cluster, and keep it for the apply step. Changes nothing
 /// outside `.devenv/`, so it runs at the start of `up`, while the cluster boots.
-pub async fn render(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
+pub async fn render(
+    ctx: &Ctx,
+    step: &Step,
+    overlay: &crate::plan::step::Render,
+) -> Result<Done, StepError> {
+    let name = overlay.name.as_str();
     // `StepKind::Render` names an overlay (the only kind of unit today). Its wait spec is
     // not needed to render, so it is not parsed here.
     let unit = format!("{} {name}", UnitKind::Overlay.noun());
-    let out = ctx.run(step, &step.commands[0]).await?;
+    let out = ctx.run(step, &overlay.render).await?;
     let mut yaml = String::from_utf8_lossy(&out.stdout).to_string();
     // A shared cluster: the owner's namespaces, every object labelled with project and owner.
     if let Some(iso) = &ctx.isolation {

@@ -9,45 +9,18 @@ use crate::overlays::verify::{
     self as probe_lib, interpret_probe_results, probe_arch_for_nodes, probe_image_tag,
     write_probe_context, ProbeArch, ProbeReport, VerifyProbe, DEFAULT_PROBE_PORT, PROBE_IMAGE_NAME,
 };
-use crate::plan::{PlannedCommand, Step};
-
-/// The plan's commands of the verify step, by what they do.
-struct ProbeCommands<'a> {
-    build: &'a PlannedCommand,
-    push: &'a PlannedCommand,
-    apply_server: &'a PlannedCommand,
-    wait_server: &'a PlannedCommand,
-    apply_clients: &'a PlannedCommand,
-    wait_clients: &'a PlannedCommand,
-    results: &'a PlannedCommand,
-    cleanup: &'a PlannedCommand,
-}
+use crate::plan::step::Verify as ProbeCommands;
+use crate::plan::Step;
+use crate::runner::Cmd;
 
 /// NetworkPolicy enforcement, node readiness, and a pull from the local registry. Runs the
 /// plan's commands, with the probe's random namespace in place of `devenv-verify-RANDOM`.
-pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
+pub async fn verify(ctx: &Ctx, step: &Step, cmds: &ProbeCommands) -> Result<Done, StepError> {
     if ctx.was_done(step) {
         return Ok(Done::Unchanged("verified on the last run".into()));
     }
-    let [build, push, apply_server, wait_server, apply_clients, wait_clients, results, cleanup] =
-        step.commands.as_slice()
-    else {
-        return Err(StepError::new(
-            "the verify step of this plan is not the probe sequence",
-        ));
-    };
-    let cmds = ProbeCommands {
-        build,
-        push,
-        apply_server,
-        wait_server,
-        apply_clients,
-        wait_clients,
-        results,
-        cleanup,
-    };
     let kube = StepKubectl::new(ctx, &step.id);
-    let tag = ensure_probe_image(ctx, step, &cmds).await?;
+    let tag = ensure_probe_image(ctx, step, cmds).await?;
     let arch = check_nodes(&kube).await?;
 
     // A verify killed half-way left its namespace: delete it first.
@@ -79,7 +52,7 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     let outcome = run_probe(&kube, step, &cmds, &probe).await;
     // Always clean up, even after a failure or a timeout.
     if ctx
-        .run(step, &in_namespace(cmds.cleanup, &probe))
+        .run(step, &in_namespace(&cmds.cleanup, &probe))
         .await
         .is_ok()
     {
@@ -102,7 +75,7 @@ pub async fn verify(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
 async fn ensure_probe_image(
     ctx: &Ctx,
     step: &Step,
-    cmds: &ProbeCommands<'_>,
+    cmds: &ProbeCommands,
 ) -> Result<String, StepError> {
     write_probe_context(&ctx.state_dir().join("probe"))
         .map_err(|e| StepError::new(e.to_string()))?;
@@ -116,8 +89,8 @@ async fn ensure_probe_image(
             .await,
         Ok(Some(_))
     ) {
-        ctx.run(step, cmds.build).await?;
-        ctx.run(step, cmds.push).await?;
+        ctx.run(step, &cmds.build).await?;
+        ctx.run(step, &cmds.push).await?;
     }
     Ok(tag)
 }
@@ -144,12 +117,11 @@ async fn check_nodes(kube: &StepKubectl<'_>) -> Result<ProbeArch, StepError> {
     }
     // On devenv's k3d cluster, k3s's own CNI or policy controller beside Calico: the probe
     // would prove nothing. (An existing k3s cluster may rightly use k3s's own.)
-    let conflicts =
-        if ctx.loaded.config.cluster.provider == crate::config::schema::ClusterProvider::K3d {
-            probe_lib::k3s_conflicts_with_calico(&nodes.stdout_str())
-        } else {
-            vec![]
-        };
+    let conflicts = if ctx.plan.kube.is_k3d() {
+        probe_lib::k3s_conflicts_with_calico(&nodes.stdout_str())
+    } else {
+        vec![]
+    };
     if !conflicts.is_empty() {
         return Err(StepError::new(format!(
             "NetworkPolicy verification failed:\n  {}",
@@ -162,7 +134,7 @@ async fn check_nodes(kube: &StepKubectl<'_>) -> Result<ProbeArch, StepError> {
 }
 
 /// A plan command of the probe, in this run's probe namespace.
-fn in_namespace(c: &PlannedCommand, probe: &VerifyProbe) -> PlannedCommand {
+fn in_namespace(c: &Cmd, probe: &VerifyProbe) -> Cmd {
     let mut c = c.clone();
     for a in c.args.iter_mut() {
         *a = a.replace("devenv-verify-RANDOM", &probe.namespace);
@@ -175,13 +147,13 @@ fn in_namespace(c: &PlannedCommand, probe: &VerifyProbe) -> PlannedCommand {
 async fn run_probe(
     kube: &StepKubectl<'_>,
     step: &Step,
-    cmds: &ProbeCommands<'_>,
+    cmds: &ProbeCommands,
     probe: &VerifyProbe,
 ) -> Result<ProbeReport, StepError> {
     let ctx = kube.ctx;
-    ctx.run(step, &in_namespace(cmds.apply_server, probe))
+    ctx.run(step, &in_namespace(&cmds.apply_server, probe))
         .await?;
-    if let Err(e) = ctx.run(step, &in_namespace(cmds.wait_server, probe)).await {
+    if let Err(e) = ctx.run(step, &in_namespace(&cmds.wait_server, probe)).await {
         if e.is_interrupted() {
             return Err(e);
         }
@@ -210,15 +182,17 @@ async fn run_probe(
             ..e
         });
     }
-    ctx.run(step, &in_namespace(cmds.apply_clients, probe))
+    ctx.run(step, &in_namespace(&cmds.apply_clients, probe))
         .await?;
-    let waited = ctx.run(step, &in_namespace(cmds.wait_clients, probe)).await;
+    let waited = ctx
+        .run(step, &in_namespace(&cmds.wait_clients, probe))
+        .await;
     if let Err(e) = &waited {
         if e.is_interrupted() {
             return Err(e.clone());
         }
     }
-    let pods = ctx.run(step, &in_namespace(cmds.results, probe)).await?;
+    let pods = ctx.run(step, &in_namespace(&cmds.results, probe)).await?;
     let report = interpret_probe_results(&pods.stdout_str());
     match waited {
         Err(e) if report.checks.is_empty() => Err(e),

@@ -1,0 +1,168 @@
+//! Stage 6, deploy: the namespaces, each overlay (rendered at the start, applied once the
+//! cluster, the images and the overlays it depends on are there), then the prune.
+
+use crate::config::schema::PodSecurity;
+use crate::overlays::{self, NamespaceSpec, PodSecurityLevel};
+use crate::render::GeneratedFile;
+use crate::runner::Cmd;
+
+use super::builder::{Builder, Ready};
+use super::{isolation, overlay_order, step, StepKind, NAMESPACES_FIELD_MANAGER};
+
+impl Builder<'_> {
+    /// Namespaces with Pod Security and default policies, after `ready_step`; returns what an
+    /// overlay needs besides images and other overlays.
+    pub(super) fn namespaces(&mut self, ready_step: &str) -> Vec<String> {
+        let cfg = &self.loaded.config;
+        if cfg.namespaces.is_empty() {
+            return vec![ready_step.to_string()];
+        }
+        let file = ".devenv/namespaces.yaml";
+        // Its own field manager: an overlay that declares the same Namespace (applied as
+        // `devenv`) would otherwise drop the Pod Security labels set here, since a
+        // server-side apply removes the fields its manager set before and omits now.
+        let apply = self.apply_as(
+            NAMESPACES_FIELD_MANAGER,
+            file,
+            "create the namespaces and their default policies",
+        );
+        let list: Vec<&str> = cfg.namespaces.keys().map(String::as_str).collect();
+        let specs: Vec<NamespaceSpec> = cfg
+            .namespaces
+            .iter()
+            .map(|(name, ns)| NamespaceSpec {
+                name: name.clone(),
+                pod_security: ns.pod_security.map(|p| match p {
+                    PodSecurity::Restricted => PodSecurityLevel::Restricted,
+                    PodSecurity::Baseline => PodSecurityLevel::Baseline,
+                    PodSecurity::Privileged => PodSecurityLevel::Privileged,
+                }),
+                default_deny: ns.default_deny,
+                labels: ns.labels.clone(),
+            })
+            .collect();
+        let mut yaml = overlays::render_namespaces(&specs);
+        if let Some(iso) = isolation(self.loaded) {
+            // Shared cluster: the owner's namespaces, labelled. Validated at load, so an
+            // error here is a shared namespace the config asks to create: keep it visible.
+            yaml = iso
+                .isolate("namespaces", &yaml)
+                .unwrap_or_else(|e| format!("# {}\n{yaml}", e.hinted().render()));
+        }
+        self.generated.push(GeneratedFile {
+            path: file.into(),
+            content: yaml.clone(),
+        });
+        self.push_step(
+            "namespaces",
+            &format!("Create namespaces {}", list.join(", ")),
+            StepKind::Namespaces(step::Namespaces { apply }),
+            vec![ready_step.to_string()],
+            Some("namespaces"),
+            &yaml,
+        );
+        vec!["namespaces".into()]
+    }
+
+    /// Overlays in dependency order (ties: declaration order), each rendered by its own step.
+    pub(super) fn overlays(&mut self, ready: &Ready, image_ids: &[String]) {
+        let cfg = &self.loaded.config;
+        for idx in overlay_order(cfg) {
+            let o = &cfg.overlays[idx];
+            let mut needs = ready.overlay_needs.clone();
+            needs.extend(image_ids.iter().cloned());
+            needs.extend(o.depends_on.iter().map(|d| format!("overlay:{d}")));
+            let kustomization = self.wrapper(idx);
+            needs.push(format!("render:{}", o.name));
+            // CustomResourceDefinitions of the overlay (if any) are applied first from
+            // NAME.crds.yaml and waited for until Established; then the rest, then the waits.
+            let apply = self.apply(
+                &format!(".devenv/rendered/{}.apply.yaml", o.name),
+                &format!("apply overlay {}", o.name),
+            );
+            let fp = format!("{:?}{:?}{kustomization}", o.wait, o.timeout);
+            self.push_step(
+                &format!("overlay:{}", o.name),
+                &format!("Apply overlay {} ({})", o.name, o.path),
+                StepKind::Overlay(step::Overlay {
+                    name: o.name.clone(),
+                    apply,
+                }),
+                needs,
+                Some(&format!("overlays[{idx}]")),
+                &fp,
+            );
+        }
+    }
+
+    /// The overlay's Kustomize wrapper (images pointed at the pushed tags) and the step that
+    /// renders it; returns the wrapper's kustomization.
+    fn wrapper(&mut self, idx: usize) -> String {
+        let cfg = &self.loaded.config;
+        let o = &cfg.overlays[idx];
+        let root = &self.loaded.root;
+        let wrapper = overlays::wrapper_dir(root, &o.name, &root.join(&o.path));
+        let overrides: Vec<overlays::ImageOverride> = cfg
+            .images
+            .iter()
+            .map(|img| overlays::ImageOverride {
+                stands_for: crate::config::validate::strip_tag_and_digest(
+                    img.stands_for.as_deref().unwrap_or(&img.name),
+                )
+                .to_string(),
+                new_name: format!("{}/{}", self.registry_pull(), img.name),
+                new_tag: self
+                    .inputs
+                    .image_tags
+                    .get(&img.name)
+                    .cloned()
+                    .unwrap_or_else(|| "latest".into()),
+            })
+            .collect();
+        let kustomization =
+            overlays::wrapper_kustomization(&root.join(&o.path), &root.join(&wrapper), &overrides);
+        self.generated.push(GeneratedFile {
+            path: format!("{wrapper}/kustomization.yaml"),
+            content: kustomization.clone(),
+        });
+        let purpose = format!("render overlay {}", o.name);
+        let render = match &cfg.build.kustomize {
+            Some(bin) => Cmd::planned(bin, &["build", &wrapper], purpose, 120),
+            None => Cmd::planned("kubectl", &["kustomize", &wrapper], purpose, 120),
+        };
+        // Rendering needs nothing but the wrapper: it runs at the start, off the critical path.
+        self.push_step(
+            &format!("render:{}", o.name),
+            &format!("Render overlay {}", o.name),
+            StepKind::Render(step::Render {
+                name: o.name.clone(),
+                render,
+            }),
+            vec![],
+            Some(&format!("overlays[{idx}].path")),
+            &kustomization,
+        );
+        kustomization
+    }
+
+    /// Prune what earlier runs applied and no overlay renders any more. On a shared cluster
+    /// also with no overlay left: the last one dropped from devenv.toml must take its objects
+    /// with it (the plan cannot know whether anything was applied before).
+    pub(super) fn prune(&mut self, ready: &Ready) {
+        if self.loaded.config.overlays.is_empty() && self.kube.is_k3d() {
+            return;
+        }
+        let mut needs = self.overlay_ids();
+        if needs.is_empty() {
+            needs = ready.overlay_needs.clone();
+        }
+        self.push_step(
+            "prune",
+            "Delete objects removed from the overlays",
+            StepKind::Prune,
+            needs,
+            Some("overlays"),
+            "",
+        );
+    }
+}
