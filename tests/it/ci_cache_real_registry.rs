@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::support::free_port;
+
 /// The Accept header a registry client must send to get the manifest as pushed (see
 /// reference/environment.md: without the schema2 type distribution converts to schema1).
 const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
@@ -100,15 +102,6 @@ fn push_image(repo: &str, tag: &str, seed: &str) -> String {
     found
         .unwrap_or_else(|| panic!("no digest for {reference} in {digests:?}"))
         .to_string()
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn client() -> reqwest::Client {

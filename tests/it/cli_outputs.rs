@@ -8,21 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, json, Sandbox};
+use crate::support::{self, free_port, json, Sandbox};
 use serde_json::Value;
 
 /// The Calico manifests stand-in (operator CRDs, Tigera operator).
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
-
-/// A port nothing listens on now (the kernel picks it), so preflight finds it free. The
-/// tests with fixed ports use blocks below the ephemeral range (support::PortBlock), which
-/// the kernel never hands out here.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A project with one image and one overlay, on free ports, with a docker stub (the real
 /// docker is hidden): `version`/`info` answer, `build`/`push` succeed and print a line.

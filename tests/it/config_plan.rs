@@ -3,15 +3,11 @@
 //! (against the reference sample), and every kubectl argv through the real kubectl's parser.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::Sandbox;
+use crate::support::{copy_dir, repo, Sandbox};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn stdout_ok(sb: &Sandbox, args: &[&str]) -> String {
     let out = sb.devenv(args).output().expect("run devenv");
@@ -22,19 +18,6 @@ fn stdout_ok(sb: &Sandbox, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf8")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 /// A sandbox holding the documented example: devenv.toml.example and examples/shop.

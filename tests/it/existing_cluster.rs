@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{json, start_registry, Call, Sandbox};
+use crate::support::{copy_dir, json, start_registry, Call, Sandbox};
 use serde_json::Value;
 
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
@@ -123,18 +123,6 @@ fn devenv_toml(cluster_keys: &str, extra: &str) -> String {
          [verify]\nenabled = false\n\n\
          [[overlays]]\nname = \"app\"\npath = \"k8s/app\"\ntimeout = \"20s\"\n{extra}"
     )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// A developer's checkout of the project in `dir`, with this devenv.toml.

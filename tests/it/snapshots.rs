@@ -26,37 +26,10 @@
 //! (the Sandbox clears it; TERM=dumb here, plus NO_COLOR=1 and COLUMNS=100).
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use crate::support::json;
-use crate::support::Sandbox;
+use crate::support::{copy_dir, free_port, json, repo, Sandbox};
 
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A free port, for the runs that bind it (`up`); redacted in the snapshots.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
 
 /// A sandbox holding the documented example: devenv.toml.example and examples/shop.
 fn example_sandbox() -> Sandbox {

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 pub use serde_json::json;
 
@@ -508,6 +508,118 @@ pub fn reserved_port(block: PortBlock, n: u16) -> u16 {
         first + len
     );
     port
+}
+
+/// One finished `devenv` run, as the tests read it.
+pub struct Run {
+    /// The exit code; -1 when a signal or the time limit ended it.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// stdout followed by stderr: what a user sees in a terminal, for `contains` checks.
+    pub text: String,
+    /// How long it ran; zero where the test did not time it (a child it spawned itself).
+    pub took: Duration,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.code)?;
+        if !self.took.is_zero() {
+            write!(f, " after {:?}", self.took)?;
+        }
+        write!(
+            f,
+            "\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    /// Runs `cmd` (a [`Sandbox::devenv`] command, perhaps with more env), killed after `limit`.
+    pub fn of(mut cmd: assert_cmd::Command, limit: Duration) -> Run {
+        let start = Instant::now();
+        let o = cmd.timeout(limit).output().expect("run devenv");
+        Run::new(o.status.code().unwrap_or(-1), &o, start.elapsed())
+    }
+
+    /// A finished process's output, with `code` as the caller reads its status.
+    pub fn new(code: i32, o: &Output, took: Duration) -> Run {
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        Run {
+            code,
+            text: format!("{stdout}{stderr}"),
+            stdout,
+            stderr,
+            took,
+        }
+    }
+}
+
+/// The journal devenv keeps in the project (`.devenv/state.json`).
+pub fn journal(sb: &Sandbox) -> serde_json::Value {
+    let text = sb.read(".devenv/state.json");
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!(".devenv/state.json is not JSON ({e}):\n{text}"))
+}
+
+/// This repository's folder (devenv.toml.example, examples/, tests/fixtures/).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port nothing listens on now (the kernel picks it from the ephemeral range; the tests
+/// with fixed ports use blocks below it, [`PortBlock`]).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Copies the tree `from` into `to` (created), files and folders only.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Waits for a condition, failing with `what` after `limit`.
+#[track_caller]
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether process `pid` runs. A zombie is dead for our purpose (its parent may not have
+/// reaped it yet).
+pub fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// The real registry the Docker tests push to: `$DEVENV_TEST_REGISTRY`, which
+/// `scripts/test.sh` sets after starting one on a free loopback port. No default: a test
+/// must not assume a service on a fixed port that nothing in the suite started.
+pub fn test_registry_addr() -> String {
+    std::env::var("DEVENV_TEST_REGISTRY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .expect("DEVENV_TEST_REGISTRY is not set: run scripts/test.sh (it starts a registry on a free loopback port and sets it), or set it to a registry you started")
 }
 
 /// A plain `docker-registry` (distribution, no auth) on a free loopback port; killed on drop.

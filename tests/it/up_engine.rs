@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, json, Call, Sandbox};
+use crate::support::{self, alive, copy_dir, journal, json, wait_until, Call, Run, Sandbox};
 
 const CALICO_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 const PROJECTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/projects");
@@ -41,53 +41,11 @@ fn project(sb: &Sandbox, name: &str, n: u16, extra: &str) {
 
 /// Copy a fixture project (tests/fixtures/projects/NAME) into the sandbox.
 fn copy_fixture(sb: &Sandbox, name: &str) {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                copy(&p, &to.join(e.file_name()));
-            } else {
-                std::fs::copy(&p, to.join(e.file_name())).unwrap();
-            }
-        }
-    }
-    copy(&Path::new(PROJECTS).join(name), &sb.project);
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
+    copy_dir(&Path::new(PROJECTS).join(name), &sb.project);
 }
 
 fn run(sb: &Sandbox, args: &[&str]) -> Run {
-    let o = sb
-        .devenv(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("run devenv");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    Run::of(sb.devenv(args), Duration::from_secs(60))
 }
 
 #[track_caller]
@@ -121,30 +79,6 @@ fn count(calls: &[Call], tool: &str, words: &[&str]) -> usize {
         .iter()
         .filter(|c| c.tool == tool && c.has(words))
         .count()
-}
-
-fn journal(sb: &Sandbox) -> serde_json::Value {
-    let text = sb.read(".devenv/state.json");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!(".devenv/state.json is not JSON ({e}):\n{text}"))
-}
-
-/// Wait for a condition, failing with `what` after `limit`.
-#[track_caller]
-fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie is dead for our purpose (its parent may not have reaped it yet).
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
 /// Every process a `hang` fault started (the fake and its `sleep` grandchild) is gone.
@@ -194,14 +128,11 @@ fn spawn_devenv(sb: &Sandbox, args: &[&str]) -> Child {
 fn finish(child: Child) -> Run {
     let o = child.wait_with_output().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    Run {
-        code: o
-            .status
-            .code()
-            .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    let code = o
+        .status
+        .code()
+        .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0));
+    Run::new(code, &o, Duration::ZERO)
 }
 
 extern "C" {
@@ -350,7 +281,7 @@ fn a_second_up_on_a_healthy_environment_changes_nothing() {
         calls.len(),
         lines(&calls).join("\n")
     );
-    assert!(r.text().contains("skipped"), "{r:?}");
+    assert!(r.text.contains("skipped"), "{r:?}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -651,7 +582,7 @@ fn check_failure(n: u16, case: &FailCase) -> Result<(), String> {
     if r.code != case.exit {
         return Err(ctx(&format!("exit {} instead of {}", r.code, case.exit)));
     }
-    let text = r.text();
+    let text = r.text.clone();
     for (what, needle) in [("the step", case.step), ("the command", case.shows)] {
         if !text.contains(needle) {
             return Err(ctx(&format!("the message does not show {what} `{needle}`")));
@@ -783,7 +714,7 @@ fn interrupt_during_cluster_create(sig: i32, n: u16) {
         took < Duration::from_secs(2),
         "devenv took {took:?} to stop after signal {sig}"
     );
-    assert!(r.text().contains("interrupted"), "{r:?}");
+    assert!(r.text.contains("interrupted"), "{r:?}");
     hung_processes_gone(&sb);
     let j = journal(&sb);
     assert_eq!(j["last_run"]["outcome"], "interrupted", "{j:#}");
@@ -898,7 +829,7 @@ fn down_leaves_a_cluster_and_registry_it_did_not_create_unless_forced() {
     sb.clear_calls();
     let r = run(&sb, &["down"]);
     assert_eq!(r.code, 1, "{r:?}");
-    let text = r.text();
+    let text = r.text.clone();
     assert!(
         text.contains("cluster theirs") && text.contains("did not create"),
         "{r:?}"
@@ -1053,7 +984,7 @@ fn busy_port_is_reported_before_anything_is_created(which: &str) {
     );
     let r = run(&sb, &["up"]);
     assert_eq!(r.code, 3, "{r:?}");
-    let text = r.text();
+    let text = r.text.clone();
     let setting = if which == "registry" {
         "registry.port"
     } else {
@@ -1113,7 +1044,7 @@ fn a_second_up_in_the_same_project_refuses_or_waits() {
     );
     let second = run(&sb, &["up"]);
     assert_ne!(second.code, 0, "{second:?}");
-    let text = second.text();
+    let text = second.text.clone();
     assert!(
         text.contains("lock") || text.contains("another devenv"),
         "no lock message: {second:?}"
@@ -1130,7 +1061,7 @@ fn a_second_up_in_the_same_project_refuses_or_waits() {
     let r2 = finish(waiter);
     assert_eq!(r2.code, 0, "{r2:?}");
     assert!(
-        r2.text().contains("waiting"),
+        r2.text.contains("waiting"),
         "--wait should say what it waits for: {r2:?}"
     );
     assert_eq!(
@@ -1299,7 +1230,7 @@ fn a_change_that_needs_a_new_cluster_asks_for_recreate() {
         // Not a terminal: no question, an error naming the flag (the second time too).
         let r = run(&sb, &["up"]);
         assert_eq!(r.code, 1, "attempt {attempt}: {r:?}");
-        let text = r.text();
+        let text = r.text.clone();
         assert!(
             text.contains("agents: 2 -> 1"),
             "attempt {attempt}: the diff is not shown: {r:?}"
@@ -1506,7 +1437,7 @@ fn an_overlay_that_never_gets_ready_names_the_object() {
     let started = Instant::now();
     let r = run(&sb, &["apply", "broken"]);
     assert_eq!(r.code, 1, "{r:?}");
-    let text = r.text();
+    let text = r.text.clone();
     assert!(
         text.contains("overlay:broken") || text.contains("overlay broken"),
         "{r:?}"
@@ -1625,7 +1556,7 @@ fn reset_asks_without_a_terminal_and_rebuilds_with_yes() {
     sb.clear_calls();
     let r = run(&sb, &["reset"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.text().contains("--yes"), "{r:?}");
+    assert!(r.text.contains("--yes"), "{r:?}");
     assert!(
         sb.mutating_calls().is_empty(),
         "{:?}",
@@ -1664,7 +1595,7 @@ fn build_refuses_an_unknown_image() {
     let r = run(&sb, &["build", "nope"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
-        r.text().contains("nope") && r.text().contains("(none)"),
+        r.text.contains("nope") && r.text.contains("(none)"),
         "{r:?}"
     );
     assert!(sb.calls().is_empty(), "{:?}", lines(&sb.calls()));
@@ -1688,7 +1619,7 @@ fn up_rebuilds_a_cluster_deleted_behind_its_back() {
     sb.clear_calls();
     let r = up_ok(&sb);
     assert!(
-        r.text().contains("gone"),
+        r.text.contains("gone"),
         "the user should hear why the cluster is created again: {r:?}"
     );
     let calls = sb.calls();
@@ -1732,7 +1663,7 @@ fn up_refuses_a_same_named_cluster_it_did_not_create() {
     sb.clear_calls();
     let r = run(&sb, &["up"]);
     assert_eq!(r.code, 1, "{r:?}");
-    let text = r.text();
+    let text = r.text.clone();
     assert!(
         text.contains("devenv did not create it") && text.contains("project.name"),
         "{r:?}"

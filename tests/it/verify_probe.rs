@@ -13,20 +13,10 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::support::{self, json, Call, Sandbox};
+use crate::support::{self, journal, json, test_registry_addr, Call, Run, Sandbox};
 use serde_json::Value;
 
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
-/// The real registry the Docker tests push to: `$DEVENV_TEST_REGISTRY`, which
-/// `scripts/test.sh` sets after starting one on a free loopback port. No default: a test
-/// must not assume a service on a fixed port that nothing in the suite started.
-fn test_registry_addr() -> String {
-    std::env::var("DEVENV_TEST_REGISTRY")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .expect("DEVENV_TEST_REGISTRY is not set: run scripts/test.sh (it starts a registry on a free loopback port and sets it), or set it to a registry you started")
-}
-
 /// The port of [`test_registry_addr`] (the project's registry port).
 fn registry_port() -> u16 {
     test_registry_addr()
@@ -65,31 +55,8 @@ fn project_in(sb: Sandbox, name: &str, n: u16) -> Sandbox {
     sb
 }
 
-struct Run {
-    code: i32,
-    text: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n{}", self.code, self.text)
-    }
-}
-
 fn run(sb: &Sandbox, args: &[&str]) -> Run {
-    let o = sb
-        .devenv(args)
-        .timeout(Duration::from_secs(90))
-        .output()
-        .expect("run devenv");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        text: format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    }
+    Run::of(sb.devenv(args), Duration::from_secs(90))
 }
 
 #[track_caller]
@@ -109,10 +76,6 @@ fn cluster(name: &str, n: u16) -> Sandbox {
 
 fn set_probe(sb: &Sandbox, v: Value) {
     std::fs::write(sb.state.join("probe.json"), v.to_string()).unwrap();
-}
-
-fn journal(sb: &Sandbox) -> Value {
-    serde_json::from_str(&sb.read(".devenv/state.json")).expect("journal is JSON")
 }
 
 /// Namespaces of the project's cluster in the fake world.

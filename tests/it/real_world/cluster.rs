@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{json, Sandbox};
+use crate::support::{journal, json, Run, Sandbox};
 
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 const PROBE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/probe");
@@ -192,31 +192,8 @@ fn project(sb: &Sandbox, name: &str, n: u16, registry: &Registry) {
     sb.clear_calls();
 }
 
-struct Run {
-    code: i32,
-    text: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n{}", self.code, self.text)
-    }
-}
-
 fn run(sb: &Sandbox, args: &[&str]) -> Run {
-    let o = sb
-        .devenv(args)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("run devenv");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        text: format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    }
+    Run::of(sb.devenv(args), Duration::from_secs(120))
 }
 
 #[track_caller]
@@ -224,10 +201,6 @@ fn ok(sb: &Sandbox, args: &[&str]) -> Run {
     let r = run(sb, args);
     assert_eq!(r.code, 0, "devenv {args:?}: {r:?}");
     r
-}
-
-fn journal(sb: &Sandbox) -> Value {
-    serde_json::from_str(&sb.read(".devenv/state.json")).expect("journal is JSON")
 }
 
 fn nodes(sb: &Sandbox, name: &str) -> Value {

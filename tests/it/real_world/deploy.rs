@@ -9,56 +9,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Call, Sandbox};
+use crate::support::{copy_dir, free_port, Call, Run, Sandbox};
 
 const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 
 // ---------------------------------------------------------------------------------------
 // helpers
 
-/// A port nothing listens on now (the kernel's pick): the fakes never bind it, and devenv's
-/// preflight only checks that it is free.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.took, self.stdout, self.stderr
-        )
-    }
-}
-
 /// devenv ARGS in the sandbox's project, killed after `limit` (then exit -1).
 fn run_within(sb: &Sandbox, args: &[&str], limit: Duration) -> Run {
-    let start = Instant::now();
-    let o = sb.devenv(args).timeout(limit).output().expect("run devenv");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        took: start.elapsed(),
-    }
+    Run::of(sb.devenv(args), limit)
 }
 
 fn run(sb: &Sandbox, args: &[&str]) -> Run {
@@ -161,7 +121,7 @@ fn a_changed_job_that_devenv_applied_is_recreated_and_waited_for() {
     sb.clear_calls();
     let r = up_ok(&sb);
     assert!(
-        r.text().contains(
+        r.text.contains(
             "re-created job.batch/migrate in shop (spec.template cannot change in place)"
         ),
         "{r:?}"
@@ -232,7 +192,7 @@ fn an_immutable_change_to_an_object_devenv_did_not_create_is_refused_with_the_fi
     sb.clear_calls();
     let r = run(&sb, &["up"]);
     assert_eq!(r.code, 1, "{r:?}");
-    let text = r.text();
+    let text = r.text.clone();
     for want in [
         "job.batch/seed in shop cannot be changed in place",
         "spec.template",
@@ -326,7 +286,7 @@ fn a_failing_job_is_reported_within_seconds_with_its_log() {
     let r = run_within(&sb, &["up"], Duration::from_secs(40));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.took < Duration::from_secs(30), "{r:?}");
-    let text = r.text();
+    let text = r.text.clone();
     for want in [
         "job/migrate in shop failed (BackoffLimitExceeded: Job has reached the specified backoff limit)",
         "error: relation \"users\" does not exist",
@@ -395,7 +355,7 @@ fn a_job_past_its_deadline_is_reported_as_deadline_exceeded() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.took < Duration::from_secs(30), "{r:?}");
     assert!(
-        r.text().contains(
+        r.text.contains(
             "job/slow in shop failed (DeadlineExceeded: Job was active longer than specified deadline)"
         ),
         "{r:?}"
@@ -482,35 +442,25 @@ fn down_waits_for_its_namespaces_to_terminate_so_up_can_follow() {
     overlay(&sb, &[("migrate.yaml", &job("migrate", "1", ""))]);
     let owner = [("DEVENV_OWNER", "alice")];
     let dev = |args: &[&str]| {
-        let start = Instant::now();
-        let o = sb
-            .devenv(args)
-            .envs(owner)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap();
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            took: start.elapsed(),
-        }
+        let mut cmd = sb.devenv(args);
+        cmd.envs(owner);
+        Run::of(cmd, Duration::from_secs(60))
     };
     let r = dev(&["up"]);
     assert_eq!(r.code, 0, "{r:?}");
     let r = dev(&["down"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.text().contains("to finish terminating"), "{r:?}");
+    assert!(r.text.contains("to finish terminating"), "{r:?}");
     // Gone, not Terminating.
     let ns = sb.kubectl_ok(&["--context", "k3d-shared", "get", "namespaces", "-o", "name"]);
     assert!(!ns.contains("shop-alice"), "{ns}");
     let r = dev(&["up"]);
     assert_eq!(r.code, 0, "up right after down: {r:?}");
-    assert!(!r.text().contains("being terminated"), "{r:?}");
+    assert!(!r.text.contains("being terminated"), "{r:?}");
     // reset: the same delete, then up at once.
     let r = dev(&["reset", "--yes"]);
     assert_eq!(r.code, 0, "reset on an existing cluster: {r:?}");
-    assert!(r.text().contains("to finish terminating"), "{r:?}");
+    assert!(r.text.contains("to finish terminating"), "{r:?}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -675,18 +625,6 @@ fn serve_registry(listener: TcpListener) {
     });
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_example_comes_up_again_after_a_change_to_the_api_image_and_migrate_is_recreated() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -746,7 +684,7 @@ fn the_example_comes_up_again_after_a_change_to_the_api_image_and_migrate_is_rec
     let r = run_within(&sb, &["up"], Duration::from_secs(120));
     assert_eq!(r.code, 0, "second up: {r:?}");
     assert!(
-        r.text().contains("re-created job.batch/migrate in shop"),
+        r.text.contains("re-created job.batch/migrate in shop"),
         "{r:?}"
     );
     let migrate = get_json(&sb, "shop", &["job", "migrate", "-n", "shop"]);
@@ -781,7 +719,7 @@ fn a_misspelt_field_is_refused_by_the_server_and_named() {
     let r = run(&sb, &["up"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.text().contains(
+        r.text.contains(
             "failed to create typed patch object (shop/migrate; batch/v1, Kind=Job): .spec.template.spec.restartPolicyy: field not declared in schema"
         ),
         "{r:?}"
@@ -859,7 +797,7 @@ fn a_statefulset_whose_service_name_changed_is_recreated() {
     overlay(&sb, &[("db.yaml", &sts("db-headless"))]);
     let r = up_ok(&sb);
     assert!(
-        r.text()
+        r.text
             .contains("re-created statefulset.apps/db in shop (spec cannot change in place)"),
         "{r:?}"
     );
@@ -884,7 +822,7 @@ fn an_overlay_applied_into_a_namespace_still_terminating_waits_for_it_and_create
     overlay(&sb, &[("migrate.yaml", &job("migrate", "2", ""))]);
     let r = up_ok(&sb);
     assert!(
-        r.text().contains("namespace(s) shop still terminating"),
+        r.text.contains("namespace(s) shop still terminating"),
         "{r:?}"
     );
     let ns = get_json(&sb, "terminating", &["namespace", "shop"]);
@@ -935,7 +873,7 @@ fn a_deployment_whose_selector_changed_and_a_service_whose_cluster_ip_changed_ar
         "re-created deployment.apps/api in shop (spec.selector cannot change in place)",
         "re-created service/api in shop (spec.clusterIPs[0] cannot change in place)",
     ] {
-        assert!(r.text().contains(want), "missing {want:?}: {r:?}");
+        assert!(r.text.contains(want), "missing {want:?}: {r:?}");
     }
     let d = get_json(&sb, "selectors", &["deployment", "api", "-n", "shop"]);
     assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "api-v2");

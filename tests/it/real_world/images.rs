@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{fakes_dir, start_registry, Sandbox};
+use crate::support::{fakes_dir, start_registry, Run, Sandbox};
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -29,33 +29,8 @@ fn manifest_status(addr: &str, repo: &str, tag: &str) -> u16 {
         .unwrap_or(0)
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 fn run(sb: &Sandbox, args: &[&str]) -> Run {
-    let o = sb
-        .devenv(args)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("run devenv");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    Run::of(sb.devenv(args), Duration::from_secs(120))
 }
 
 /// A project with one image `api` pushed to an external registry `REGISTRY/team`.

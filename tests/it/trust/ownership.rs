@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{json, Sandbox};
+use crate::support::{json, Run, Sandbox};
 
 const CALICO_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 
@@ -28,31 +28,8 @@ pub fn project(sb: &Sandbox, name: &str, n: u16) {
     sb.write("devenv.toml", &toml(name, n, ""));
 }
 
-pub struct Run {
-    pub code: i32,
-    pub text: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n{}", self.code, self.text)
-    }
-}
-
 pub fn run(sb: &Sandbox, args: &[&str]) -> Run {
-    let o = sb
-        .devenv(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("run devenv");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        text: format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    }
+    Run::of(sb.devenv(args), Duration::from_secs(60))
 }
 
 pub fn clusters(sb: &Sandbox) -> Vec<String> {

@@ -5,26 +5,10 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::ownership::{project, run, Run};
-use crate::support::{json, Sandbox};
-
-fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie is dead for our purpose (its parent may not have reaped it yet).
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
+use super::ownership::{project, run};
+use crate::support::{alive, json, wait_until, Run, Sandbox};
 
 fn spawn_devenv(sb: &Sandbox, args: &[&str]) -> Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_devenv"))
@@ -41,20 +25,9 @@ fn spawn_devenv(sb: &Sandbox, args: &[&str]) -> Child {
 
 /// devenv with the fakes' simulated durations off (the sandbox's scale is for the first run).
 fn run_fast(sb: &Sandbox, args: &[&str]) -> Run {
-    let o = sb
-        .devenv(args)
-        .env("DEVENV_FAKE_SLEEP_SCALE", "0")
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("run devenv");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        text: format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    }
+    let mut cmd = sb.devenv(args);
+    cmd.env("DEVENV_FAKE_SLEEP_SCALE", "0");
+    Run::of(cmd, Duration::from_secs(60))
 }
 
 /// The `hang-<fake pid>.child` marker a `hang` fault writes: (fake pid, its sleep child).
