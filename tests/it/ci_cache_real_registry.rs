@@ -24,20 +24,13 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::support::free_port;
+use crate::support::{free_port, test_registry_addr};
 
 /// The Accept header a registry client must send to get the manifest as pushed (see
 /// reference/environment.md: without the schema2 type distribution converts to schema1).
 const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
-
-fn upstream() -> String {
-    std::env::var("DEVENV_TEST_REGISTRY")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .expect("DEVENV_TEST_REGISTRY is not set: run scripts/test.sh (it starts a registry on a free loopback port and sets it), or set it to a registry you started")
-}
 
 /// A repository name no other test (or earlier run) uses.
 fn unique(prefix: &str) -> String {
@@ -77,7 +70,7 @@ fn push_image(repo: &str, tag: &str, seed: &str) -> String {
         "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n",
     )
     .unwrap();
-    let reference = format!("{}/{repo}:{tag}", upstream());
+    let reference = format!("{}/{repo}:{tag}", test_registry_addr());
     docker(&[
         "build",
         "-q",
@@ -97,7 +90,7 @@ fn push_image(repo: &str, tag: &str, seed: &str) -> String {
         .args(["rmi", "-f", &reference])
         .output();
     let digests: Vec<String> = serde_json::from_str(digests.trim()).unwrap();
-    let wanted = format!("{}/{repo}@", upstream());
+    let wanted = format!("{}/{repo}@", test_registry_addr());
     let found = digests.iter().find_map(|d| d.strip_prefix(&wanted));
     found
         .unwrap_or_else(|| panic!("no digest for {reference} in {digests:?}"))
@@ -385,7 +378,7 @@ fn copy_tree(from: &Path, to: &Path) {
 async fn a_restored_mirror_storage_serves_the_image_with_the_upstream_down() {
     let repo = unique("rerun");
     let pushed = push_image(&repo, "v1", &repo);
-    let direct = get_manifest(&format!("http://{}", upstream()), &repo, "v1")
+    let direct = get_manifest(&format!("http://{}", test_registry_addr()), &repo, "v1")
         .await
         .unwrap();
     assert_eq!(direct.digest, pushed);
@@ -393,7 +386,7 @@ async fn a_restored_mirror_storage_serves_the_image_with_the_upstream_down() {
     // First CI run: an empty cache, the upstream reachable.
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("storage");
-    let mut link = Link::to(upstream());
+    let mut link = Link::to(test_registry_addr());
     let (mirror, first_start) = Mirror::start(dir.path(), &storage, &link.url())
         .await
         .unwrap();
@@ -432,7 +425,7 @@ async fn a_restored_mirror_storage_serves_the_image_with_the_upstream_down() {
     // Next CI run: the folder restored elsewhere, a new mirror on it, then the upstream gone.
     let restored = dir.path().join("restored");
     copy_tree(&storage, &restored);
-    let mut link = Link::to(upstream());
+    let mut link = Link::to(test_registry_addr());
     let (mirror, second_start) = Mirror::start(dir.path(), &restored, &link.url())
         .await
         .unwrap();
@@ -472,7 +465,7 @@ async fn a_moved_tag_is_followed_while_the_upstream_answers() {
     let first = push_image(&repo, "v1", &format!("{repo} first"));
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("storage");
-    let mut link = Link::to(upstream());
+    let mut link = Link::to(test_registry_addr());
     let (mirror, _) = Mirror::start(dir.path(), &storage, &link.url())
         .await
         .unwrap();

@@ -7,20 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::SystemTime;
 
-use crate::support::{self, Sandbox};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
+use crate::support::{self, show, text, Sandbox};
 
 fn init(sb: &Sandbox, args: &[&str]) -> Output {
     sb.devenv(std::iter::once("init").chain(args.iter().copied()))

@@ -8,11 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, free_port, json, Sandbox};
+use crate::support::{self, free_port, json, show, text, Sandbox, CALICO};
 use serde_json::Value;
-
-/// The Calico manifests stand-in (operator CRDs, Tigera operator).
-const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 
 /// A project with one image and one overlay, on free ports, with a docker stub (the real
 /// docker is hidden): `version`/`info` answer, `build`/`push` succeed and print a line.
@@ -146,25 +143,12 @@ fn make_executable(p: &Path) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn run(cmd: &mut assert_cmd::Command) -> Output {
     cmd.output().expect("run devenv")
 }
 
 fn code(o: &Output) -> Option<i32> {
     o.status.code()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        text(&o.stdout),
-        text(&o.stderr)
-    )
 }
 
 /// Exactly one JSON document on stdout, and nothing else.

@@ -15,10 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{copy_dir, json, start_registry, Call, Sandbox};
+use crate::support::{copy_dir, json, start_registry, Call, Sandbox, CALICO};
 use serde_json::Value;
 
-const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 const INSTALLATION: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/calico-installation-k3d.yaml"

@@ -10,10 +10,11 @@
 //! `kubectl --context x version` belongs to `up`/`apply`, not to `build`).
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::{start_auth_registry, Registry};
 
 const USER: &str = "teammate";
 /// Distinctive, so that any leak into output or logs is found by a plain search.
@@ -21,16 +22,13 @@ const PASSWORD: &str = "s3cret-Pa55word-7f3a91";
 
 /// A `docker-registry` with htpasswd auth; killed (and its images removed) on drop.
 struct AuthRegistry {
-    child: Child,
     addr: String,
-    _dir: tempfile::TempDir,
     images: Vec<String>,
+    _registry: Registry,
 }
 
 impl Drop for AuthRegistry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         for image in &self.images {
             let _ = Command::new("docker").args(["rmi", "-f", image]).output();
         }
@@ -38,13 +36,6 @@ impl Drop for AuthRegistry {
 }
 
 fn start_registry() -> AuthRegistry {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
     // bcrypt, as distribution requires.
     let htpasswd = Command::new("htpasswd")
         .args(["-Bbn", USER, PASSWORD])
@@ -55,26 +46,11 @@ fn start_registry() -> AuthRegistry {
         "htpasswd: {}",
         String::from_utf8_lossy(&htpasswd.stderr)
     );
-    fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
-    let config = format!(
-        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: devenv-test\n    path: {htpasswd}\n",
-        root = dir.path().join("data").display(),
-        htpasswd = dir.path().join("htpasswd").display(),
-    );
-    let cfg = dir.path().join("config.yml");
-    fs::write(&cfg, config).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry is installed");
+    let registry = start_auth_registry(&htpasswd.stdout, true);
     let reg = AuthRegistry {
-        child,
-        addr,
-        _dir: dir,
+        addr: registry.addr.clone(),
         images: Vec::new(),
+        _registry: registry,
     };
     // Up when /v2/ answers 401 (it asks for the credentials): wait for that, not a fixed time.
     let deadline = Instant::now() + Duration::from_secs(20);

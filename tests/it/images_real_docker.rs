@@ -15,19 +15,14 @@ use std::fs;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use devenv::images::context::{context_entries, ContextSemantics};
 use devenv::images::registry::{RegistryClient, RegistryError, RegistryOptions};
 use devenv::images::{docker_build_argv, docker_push_argv, fingerprint, BuildInputs, StatCache};
 
-fn registry() -> String {
-    std::env::var("DEVENV_TEST_REGISTRY")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .expect("DEVENV_TEST_REGISTRY is not set: run scripts/test.sh (it starts a registry on a free loopback port and sets it), or set it to a registry you started")
-}
+use crate::support::{paths_under_ctx, start_auth_registry, test_registry_addr};
 
 /// A name no other test (or earlier run) uses.
 fn unique(prefix: &str) -> String {
@@ -184,21 +179,7 @@ fn arrived(
     let mut tar = Vec::new();
     child.stdout.take().unwrap().read_to_end(&mut tar).unwrap();
     assert!(child.wait().unwrap().success());
-    let mut t = Command::new("tar")
-        .args(["-tf", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    t.stdin.take().unwrap().write_all(&tar).unwrap();
-    let out = t.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("ctx/"))
-        .map(|l| l.trim_end_matches('/').to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    paths_under_ctx(&tar).into_iter().collect()
 }
 
 /// What devenv says arrives: its entries plus the directories above them (the
@@ -379,7 +360,7 @@ fn repo_digest(reference: &str) -> String {
 async fn push_then_registry_reports_the_same_digest() {
     let mut cleanup = Cleanup::default();
     let dir = tempfile::tempdir().unwrap();
-    let reg = registry();
+    let reg = test_registry_addr();
     let repo = format!("{}/app", unique("push"));
     let (_, tag) = build_image(dir.path(), &format!("{reg}/{repo}"), &mut cleanup);
     let reference = format!("{reg}/{repo}:{tag}");
@@ -423,64 +404,11 @@ async fn push_then_registry_reports_the_same_digest() {
         .is_empty());
 }
 
-/// A `docker-registry` with htpasswd auth on a free loopback port; killed on drop.
-struct AuthRegistry {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for AuthRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 const USER: &str = "devenv";
 const PASSWORD: &str = "correct horse battery staple";
 /// `htpasswd -nbB -C 5 devenv 'correct horse battery staple'`, computed once so the
 /// test needs no htpasswd (apache2-utils) or bcrypt library.
 const HTPASSWD: &str = "devenv:$2y$05$4ferBZxgtzBOElTYncfEz.JMkLxWxch2LVd8IEIj7xYRZvLuXBBj.\n";
-
-fn start_auth_registry() -> AuthRegistry {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    fs::write(dir.path().join("htpasswd"), HTPASSWD).unwrap();
-    let config = format!(
-        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {root}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: devenv-test\n    path: {htpasswd}\n",
-        root = dir.path().join("data").display(),
-        htpasswd = dir.path().join("htpasswd").display(),
-    );
-    let cfg = dir.path().join("config.yml");
-    fs::write(&cfg, config).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry is installed");
-    // Wait until it answers (401 is an answer), not a fixed time.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the auth registry did not start on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    AuthRegistry {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
 
 fn docker_config(dir: &Path, registry: &str, user: &str, password: &str) -> PathBuf {
     let auth =
@@ -498,7 +426,7 @@ fn docker_config(dir: &Path, registry: &str, user: &str, password: &str) -> Path
 #[tokio::test]
 #[ignore = "needs docker"]
 async fn basic_auth_registry_with_credentials_from_docker_config() {
-    let reg = start_auth_registry();
+    let reg = start_auth_registry(HTPASSWD.as_bytes(), false);
     let mut cleanup = Cleanup::default();
     let dir = tempfile::tempdir().unwrap();
     let repo = format!("{}/app", unique("auth"));

@@ -3,10 +3,8 @@
 //! mappings, the registry, the CI caches) is bound to 127.0.0.1, as the fake k3d records them
 //! from the flags and config devenv passed (the way the real k3d hands them to Docker).
 
-use crate::support::{self, Sandbox};
+use crate::support::{self, Sandbox, CALICO};
 use serde_json::Value;
-
-const CALICO_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 
 fn host_ips(nodes: &Value) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
@@ -36,7 +34,7 @@ fn up(sb: &Sandbox, n: u16, ports: &str) -> Vec<(String, String, String)> {
         "devenv.toml",
         &format!(
             "version = 1\n[project]\nname = \"lo\"\n[cluster]\napi_port = {api}\nagents = 1\nports = [{ports}]\n\
-             [registry]\nport = {registry}\n[calico]\nmanifests = \"{CALICO_FIXTURE}\"\n[verify]\nenabled = false\n"
+             [registry]\nport = {registry}\n[calico]\nmanifests = \"{CALICO}\"\n[verify]\nenabled = false\n"
         ),
     );
     let o = sb.devenv(["up"]).output().expect("run devenv up");

@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::support::{self, json, Sandbox};
+use crate::support::{self, json, minimal_toml, Sandbox};
 use sha2::{Digest, Sha256};
-
-const CALICO_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 
 /// Ports below Linux's ephemeral range (32768-60999), so an outgoing connection never holds
 /// one; each test has its own pair.
@@ -22,14 +20,7 @@ fn ports(n: u16) -> (u16, u16) {
 }
 
 fn project(sb: &Sandbox, name: &str, registry: u16, api: u16, extra: &str) {
-    sb.write(
-        "devenv.toml",
-        &format!(
-            "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {api}\nagents = 1\ntimeout = \"20s\"\n\n\
-             [registry]\nport = {registry}\n\n[calico]\nmanifests = \"{CALICO_FIXTURE}\"\ntimeout = \"20s\"\n\n\
-             [verify]\nenabled = false\n{extra}"
-        ),
-    );
+    sb.write("devenv.toml", &minimal_toml(name, registry, api, extra));
 }
 
 struct Out {

@@ -27,9 +27,7 @@
 
 use std::fs;
 
-use crate::support::{copy_dir, free_port, json, repo, Sandbox};
-
-const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
+use crate::support::{copy_dir, free_port, json, repo, Sandbox, CALICO};
 
 /// A sandbox holding the documented example: devenv.toml.example and examples/shop.
 fn example_sandbox() -> Sandbox {

@@ -558,6 +558,54 @@ impl Run {
     }
 }
 
+/// The Calico manifests stand-in (operator CRDs, Tigera operator) the fake kubectl runs.
+pub const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
+
+/// The devenv.toml of a minimal project on these ports: no images (no Docker needed), the
+/// Calico stand-in, verify off, then `extra`.
+pub fn minimal_toml(name: &str, registry: u16, api: u16, extra: &str) -> String {
+    format!(
+        "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {api}\nagents = 1\ntimeout = \"20s\"\n\n\
+         [registry]\nport = {registry}\n\n[calico]\nmanifests = \"{CALICO}\"\ntimeout = \"20s\"\n\n\
+         [verify]\nenabled = false\n{extra}"
+    )
+}
+
+/// Output bytes as text (lossy: a test shows what it got, whatever it is).
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A finished process for a failure message: exit status, stdout, stderr.
+pub fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    )
+}
+
+/// The paths under `ctx/` in a tar stream (`docker export` of an image built `FROM scratch`
+/// with `COPY . /ctx/`), as the real `tar -t` lists them, folders without their slash.
+pub fn paths_under_ctx(tar: &[u8]) -> Vec<String> {
+    use std::io::Write;
+    let mut t = Command::new("tar")
+        .args(["-tf", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.stdin.take().unwrap().write_all(tar).unwrap();
+    let out = t.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ctx/"))
+        .map(|l| l.trim_end_matches('/').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 /// The journal devenv keeps in the project (`.devenv/state.json`).
 pub fn journal(sb: &Sandbox) -> serde_json::Value {
     let text = sb.read(".devenv/state.json");
@@ -637,22 +685,36 @@ impl Drop for Registry {
 }
 
 pub fn start_registry() -> Registry {
+    start_registry_with(None, false)
+}
+
+/// A `docker-registry` that asks for these credentials (`htpasswd` file content: bcrypt
+/// lines, as distribution requires) and, with `delete`, offers the delete API.
+pub fn start_auth_registry(htpasswd: &[u8], delete: bool) -> Registry {
+    start_registry_with(Some(htpasswd), delete)
+}
+
+fn start_registry_with(htpasswd: Option<&[u8]>, delete: bool) -> Registry {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut config = format!(
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n",
+        dir.path().join("data").display()
+    );
+    if delete {
+        config.push_str("  delete:\n    enabled: true\n");
+    }
+    config.push_str(&format!("http:\n  addr: {addr}\n"));
+    if let Some(htpasswd) = htpasswd {
+        let file = dir.path().join("htpasswd");
+        fs::write(&file, htpasswd).unwrap();
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: devenv-test\n    path: {}\n",
+            file.display()
+        ));
+    }
     let cfg = dir.path().join("config.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    fs::write(&cfg, config).unwrap();
     let child = Command::new("docker-registry")
         .arg("serve")
         .arg(&cfg)

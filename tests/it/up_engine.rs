@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, alive, copy_dir, journal, json, wait_until, Call, Run, Sandbox};
+use crate::support::{
+    self, alive, copy_dir, journal, json, minimal_toml, wait_until, Call, Run, Sandbox, CALICO,
+};
 
-const CALICO_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 const PROJECTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/projects");
 
 // ---------------------------------------------------------------------------------------
@@ -29,14 +30,7 @@ fn ports(n: u16) -> (u16, u16) {
 /// A minimal project: no images (no Docker needed), the Calico stand-in, verify off.
 fn project(sb: &Sandbox, name: &str, n: u16, extra: &str) {
     let (registry, api) = ports(n);
-    sb.write(
-        "devenv.toml",
-        &format!(
-            "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {api}\nagents = 1\ntimeout = \"20s\"\n\n\
-             [registry]\nport = {registry}\n\n[calico]\nmanifests = \"{CALICO_FIXTURE}\"\ntimeout = \"20s\"\n\n\
-             [verify]\nenabled = false\n{extra}"
-        ),
-    );
+    sb.write("devenv.toml", &minimal_toml(name, registry, api, extra));
 }
 
 /// Copy a fixture project (tests/fixtures/projects/NAME) into the sandbox.
@@ -979,7 +973,7 @@ fn busy_port_is_reported_before_anything_is_created(which: &str) {
         "devenv.toml",
         &format!(
             "version = 1\n[project]\nname = \"busy\"\n[cluster]\napi_port = {api}\n[registry]\nport = {registry}\n\
-             [calico]\nmanifests = \"{CALICO_FIXTURE}\"\n[verify]\nenabled = false\n"
+             [calico]\nmanifests = \"{CALICO}\"\n[verify]\nenabled = false\n"
         ),
     );
     let r = run(&sb, &["up"]);
@@ -1495,7 +1489,7 @@ fn image_builds_run_while_the_cluster_is_created() {
         &format!(
             "version = 1\n[project]\nname = \"overlap\"\n[cluster]\napi_port = {api}\nagents = 1\n\
              [registry]\nprovider = \"external\"\naddress = \"{registry}/devenv-test\"\n\
-             [calico]\nmanifests = \"{CALICO_FIXTURE}\"\n[verify]\nenabled = false\n\
+             [calico]\nmanifests = \"{CALICO}\"\n[verify]\nenabled = false\n\
              [[images]]\nname = \"api\"\ncontext = \"api\"\n[[images]]\nname = \"worker\"\ncontext = \"worker\"\n"
         ),
     );

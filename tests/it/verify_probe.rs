@@ -13,10 +13,9 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::support::{self, journal, json, test_registry_addr, Call, Run, Sandbox};
+use crate::support::{self, journal, json, test_registry_addr, Call, Run, Sandbox, CALICO};
 use serde_json::Value;
 
-const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 /// The port of [`test_registry_addr`] (the project's registry port).
 fn registry_port() -> u16 {
     test_registry_addr()

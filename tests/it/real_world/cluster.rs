@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{journal, json, Run, Sandbox};
+use crate::support::{journal, json, Run, Sandbox, CALICO};
 
-const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
 const PROBE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/probe");
 
 // ---- a registry API in the test process --------------------------------------------------

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{copy_dir, free_port, Call, Run, Sandbox};
-
-const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
+use crate::support::{copy_dir, free_port, Call, Run, Sandbox, CALICO};
 
 // ---------------------------------------------------------------------------------------
 // helpers

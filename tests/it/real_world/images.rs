@@ -5,10 +5,10 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{fakes_dir, start_registry, Run, Sandbox};
+use crate::support::{fakes_dir, paths_under_ctx, start_registry, Run, Sandbox};
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -775,20 +775,7 @@ fn arrived_with(program: &str, env: &[(&str, &str)], ctx: &Path, dockerfile: &Pa
         .unwrap();
     let _ = Command::new(program).args(["rm", "-f", &cid]).output();
     let _ = Command::new(program).args(["rmi", "-f", &image]).output();
-    let mut tar = Command::new("tar")
-        .args(["-tf", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    tar.stdin.take().unwrap().write_all(&export.stdout).unwrap();
-    let out = tar.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("ctx/"))
-        .map(|l| l.trim_end_matches('/').to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    paths_under_ctx(&export.stdout)
 }
 
 #[test]

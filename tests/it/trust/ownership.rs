@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{json, Run, Sandbox};
-
-const CALICO_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");
+use crate::support::{json, minimal_toml, Run, Sandbox};
 
 /// Host ports of test `n` (registry, API), apart from the other test modules' ranges.
 pub fn ports(n: u16) -> (u16, u16) {
@@ -17,11 +15,7 @@ pub fn ports(n: u16) -> (u16, u16) {
 /// The devenv.toml of a minimal project (no images, the Calico stand-in, verify off).
 pub fn toml(name: &str, n: u16, extra: &str) -> String {
     let (registry, api) = ports(n);
-    format!(
-        "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {api}\nagents = 1\ntimeout = \"20s\"\n\n\
-         [registry]\nport = {registry}\n\n[calico]\nmanifests = \"{CALICO_FIXTURE}\"\ntimeout = \"20s\"\n\n\
-         [verify]\nenabled = false\n{extra}"
-    )
+    minimal_toml(name, registry, api, extra)
 }
 
 pub fn project(sb: &Sandbox, name: &str, n: u16) {
