@@ -6,7 +6,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{copy_dir, repo, Sandbox};
+use crate::support::{example_sandbox, repo, Sandbox};
 use serde_json::Value;
 
 fn stdout_ok(sb: &Sandbox, args: &[&str]) -> String {
@@ -18,17 +18,6 @@ fn stdout_ok(sb: &Sandbox, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf8")
-}
-
-/// A sandbox holding the documented example: devenv.toml.example and examples/shop.
-fn example_sandbox() -> Sandbox {
-    let sb = Sandbox::new();
-    sb.write(
-        "devenv.toml",
-        &fs::read_to_string(repo().join("devenv.toml.example")).unwrap(),
-    );
-    copy_dir(&repo().join("examples/shop"), &sb.path("examples/shop"));
-    sb
 }
 
 fn toml_to_json(text: &str) -> Value {

@@ -27,18 +27,7 @@
 
 use std::fs;
 
-use crate::support::{copy_dir, free_port, json, repo, Sandbox, CALICO};
-
-/// A sandbox holding the documented example: devenv.toml.example and examples/shop.
-fn example_sandbox() -> Sandbox {
-    let sb = Sandbox::new();
-    sb.write(
-        "devenv.toml",
-        &fs::read_to_string(repo().join("devenv.toml.example")).unwrap(),
-    );
-    copy_dir(&repo().join("examples/shop"), &sb.path("examples/shop"));
-    sb
-}
+use crate::support::{example_sandbox, free_port, json, repo, Sandbox, CALICO};
 
 /// One run as a user sees it: the command, its exit code, stdout and stderr.
 struct Run {

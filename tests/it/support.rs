@@ -606,6 +606,31 @@ pub fn paths_under_ctx(tar: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Namespaces of cluster `name` in the fake world. A namespace deleted with `--wait=false`
+/// stays Terminating a while on a real cluster too: deleted is what devenv can promise, so
+/// deleted ones are left out.
+pub fn namespaces(sb: &Sandbox, name: &str) -> Vec<String> {
+    sb.world()["clusters"][name]["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["kind"] == "Namespace")
+        .filter(|o| o["deleted_ms"].is_null())
+        .filter_map(|o| o["name"].as_str().map(String::from))
+        .collect()
+}
+
+/// A sandbox holding the documented example: devenv.toml.example and examples/shop.
+pub fn example_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write(
+        "devenv.toml",
+        &fs::read_to_string(repo().join("devenv.toml.example")).unwrap(),
+    );
+    copy_dir(&repo().join("examples/shop"), &sb.path("examples/shop"));
+    sb
+}
+
 /// The journal devenv keeps in the project (`.devenv/state.json`).
 pub fn journal(sb: &Sandbox) -> serde_json::Value {
     let text = sb.read(".devenv/state.json");

@@ -13,7 +13,9 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::support::{self, journal, json, test_registry_addr, Call, Run, Sandbox, CALICO};
+use crate::support::{
+    self, journal, json, namespaces, test_registry_addr, Call, Run, Sandbox, CALICO,
+};
 use serde_json::Value;
 
 /// The port of [`test_registry_addr`] (the project's registry port).
@@ -75,21 +77,6 @@ fn cluster(name: &str, n: u16) -> Sandbox {
 
 fn set_probe(sb: &Sandbox, v: Value) {
     std::fs::write(sb.state.join("probe.json"), v.to_string()).unwrap();
-}
-
-/// Namespaces of the project's cluster in the fake world.
-fn namespaces(sb: &Sandbox, name: &str) -> Vec<String> {
-    let w = sb.world();
-    w["clusters"][name]["objects"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|o| o["kind"] == "Namespace")
-        // A namespace deleted with `--wait=false` stays Terminating a while on a real
-        // cluster too: deleted is what devenv can promise.
-        .filter(|o| o["deleted_ms"].is_null())
-        .filter_map(|o| o["name"].as_str().map(String::from))
-        .collect()
 }
 
 /// The kubectl calls that ran the probe (each run applies the server once).

@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use super::ownership::{project, run};
-use crate::support::{alive, json, wait_until, Run, Sandbox};
+use crate::support::{alive, json, namespaces, wait_until, Run, Sandbox};
 
 fn spawn_devenv(sb: &Sandbox, args: &[&str]) -> Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_devenv"))
@@ -222,14 +222,9 @@ fn an_interrupted_verify_leaves_no_namespace_after_the_next_run_real_docker() {
     let r = run(&sb, &["up", "--no-verify"]);
     assert_eq!(r.code, 0, "{r:?}");
     let probe_namespaces = || -> Vec<String> {
-        sb.world()["clusters"]["rt5"]["objects"]
-            .as_array()
+        // Deleted (Terminating, as `delete --wait=false` leaves it) counts as cleaned up.
+        namespaces(&sb, "rt5")
             .into_iter()
-            .flatten()
-            .filter(|o| o["kind"] == "Namespace")
-            // Deleted (Terminating, as `delete --wait=false` leaves it) counts as cleaned up.
-            .filter(|o| o["deleted_ms"].is_null())
-            .filter_map(|o| o["name"].as_str().map(String::from))
             .filter(|n| n.starts_with("devenv-verify-"))
             .collect()
     };
