@@ -499,14 +499,7 @@ fn probe_binary_serves_and_reports_connections() {
     let ctx = verify::write_probe_context(&tmp.path().join("probe")).unwrap();
     let bin = ctx.dir.join("devenv-probe-amd64");
 
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let port = free_port();
+    let port = crate::support::free_port();
     let mut server = Command::new(&bin)
         .args(["serve", &port.to_string()])
         .stdout(Stdio::null())
@@ -540,7 +533,7 @@ fn probe_binary_serves_and_reports_connections() {
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let closed = free_port();
+    let closed = crate::support::free_port();
     let started = Instant::now();
     assert_eq!(
         connect(closed, "1"),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{journal, json, Run, Sandbox, CALICO};
+use crate::support::{free_port, journal, json, Run, Sandbox, CALICO};
 
 const PROBE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/probe");
 
@@ -384,13 +384,6 @@ fn the_aarch64_probe_runs_under_qemu_user() {
         };
         c.args(args);
         c
-    };
-    let free_port = || {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
     };
     let port = free_port();
     let mut server = cmd(&["serve", &port.to_string()])
