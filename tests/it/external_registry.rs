@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{start_auth_registry, Registry};
+use crate::support::{self, start_auth_registry, Registry};
 
 const USER: &str = "teammate";
 /// Distinctive, so that any leak into output or logs is found by a plain search.
@@ -85,18 +85,9 @@ fn curl(reg: &AuthRegistry, path: &str, auth: bool) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
-/// `DIR/docker/config.json` with `auths` for the registry: what `docker login` writes.
+/// The Docker config folder with this test's credentials for `registry`.
 fn docker_config(dir: &Path, registry: &str) -> PathBuf {
-    let auth =
-        devenv::images::docker_config::base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
-    let cfg = dir.join("docker");
-    fs::create_dir_all(&cfg).unwrap();
-    fs::write(
-        cfg.join("config.json"),
-        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
-    )
-    .unwrap();
-    cfg
+    support::docker_config(dir, registry, USER, PASSWORD)
 }
 
 /// A project with one image (`FROM scratch`, one file) for an existing cluster and the
@@ -295,14 +286,7 @@ fn wrong_credentials_fail_clearly_without_printing_them() {
     let home = work.path().join("home");
     fs::create_dir_all(&home).unwrap();
     let wrong = "wrong-Pa55-c0ffee";
-    let cfg = work.path().join("docker");
-    fs::create_dir_all(&cfg).unwrap();
-    let auth = devenv::images::docker_config::base64_encode(format!("{USER}:{wrong}").as_bytes());
-    fs::write(
-        cfg.join("config.json"),
-        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.addr),
-    )
-    .unwrap();
+    let cfg = support::docker_config(work.path(), &reg.addr, USER, wrong);
     let dir = work.path().join("p");
     project(&dir, "p", &reg.addr, &unique());
     let run = devenv_build(&dir, &cfg, &home);

@@ -22,7 +22,7 @@ use devenv::images::context::{context_entries, ContextSemantics};
 use devenv::images::registry::{RegistryClient, RegistryError, RegistryOptions};
 use devenv::images::{docker_build_argv, docker_push_argv, fingerprint, BuildInputs, StatCache};
 
-use crate::support::{paths_under_ctx, start_auth_registry, test_registry_addr};
+use crate::support::{docker_config, paths_under_ctx, start_auth_registry, test_registry_addr};
 
 /// A name no other test (or earlier run) uses.
 fn unique(prefix: &str) -> String {
@@ -409,19 +409,6 @@ const PASSWORD: &str = "correct horse battery staple";
 /// `htpasswd -nbB -C 5 devenv 'correct horse battery staple'`, computed once so the
 /// test needs no htpasswd (apache2-utils) or bcrypt library.
 const HTPASSWD: &str = "devenv:$2y$05$4ferBZxgtzBOElTYncfEz.JMkLxWxch2LVd8IEIj7xYRZvLuXBBj.\n";
-
-fn docker_config(dir: &Path, registry: &str, user: &str, password: &str) -> PathBuf {
-    let auth =
-        devenv::images::docker_config::base64_encode(format!("{user}:{password}").as_bytes());
-    let cfg_dir = dir.join("docker-config");
-    fs::create_dir_all(&cfg_dir).unwrap();
-    fs::write(
-        cfg_dir.join("config.json"),
-        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
-    )
-    .unwrap();
-    cfg_dir
-}
 
 #[tokio::test]
 #[ignore = "needs docker"]

@@ -631,6 +631,21 @@ pub fn example_sandbox() -> Sandbox {
     sb
 }
 
+/// `DIR/docker-config/config.json` with `auths` for `registry`, what `docker login` writes;
+/// returns the folder (for `DOCKER_CONFIG`).
+pub fn docker_config(dir: &Path, registry: &str, user: &str, password: &str) -> PathBuf {
+    let auth =
+        devenv::images::docker_config::base64_encode(format!("{user}:{password}").as_bytes());
+    let cfg_dir = dir.join("docker-config");
+    fs::create_dir_all(&cfg_dir).unwrap();
+    fs::write(
+        cfg_dir.join("config.json"),
+        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    cfg_dir
+}
+
 /// The journal devenv keeps in the project (`.devenv/state.json`).
 pub fn journal(sb: &Sandbox) -> serde_json::Value {
     let text = sb.read(".devenv/state.json");
