@@ -1,6 +1,6 @@
 #!/bin/sh
 # Rebuilds the verify probe binaries shipped next to this script, byte for byte, from
-# their sources (tests/overlays_render.rs checks that the shipped ones are not stale).
+# their sources (tests/it/overlays_render.rs checks that the shipped ones are not stale).
 #
 # Needs GNU binutils for each target: `as`/`ld` on an x86_64 host (or the
 # binutils-x86-64-linux-gnu cross tools), binutils-aarch64-linux-gnu for arm64

@@ -15,7 +15,7 @@
 // Exit codes: 0 done, 2 bad arguments, 3 a system call that should not fail failed.
 //
 // Rebuild (byte-identical; probe/build.sh does both architectures, and
-// tests/overlays_render.rs checks the shipped binary when the assembler is installed):
+// tests/it/overlays_render.rs checks the shipped binary when the assembler is installed):
 //   aarch64-linux-gnu-as -o probe.o devenv-probe-aarch64.S
 //   aarch64-linux-gnu-ld -static -nostdlib -s --build-id=none -z noseparate-code \
 //       -o devenv-probe-aarch64 probe.o

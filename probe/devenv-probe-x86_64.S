@@ -16,7 +16,7 @@
 #
 # Exit codes: 0 done, 2 bad arguments, 3 a system call that should not fail failed.
 #
-# Rebuild (byte-identical, checked by tests/overlays_render.rs when `as` and `ld` exist):
+# Rebuild (byte-identical, checked by tests/it/overlays_render.rs when `as` and `ld` exist):
 #   as --64 -o probe.o devenv-probe-x86_64.S
 #   ld -static -nostdlib -s --build-id=none -z noseparate-code -o devenv-probe-x86_64 probe.o
 

@@ -160,7 +160,7 @@ provision_registry() {
   local port attempt
   for attempt in 1 2 3 4 5; do
     # 22000-31999: below the ephemeral range, above the blocks of fixed ports the tests
-    # reserve (21000-21999, tests/support/mod.rs PortBlock).
+    # reserve (21000-21999, tests/it/support.rs PortBlock).
     port=$((22000 + RANDOM % 10000))
     if port_busy "$port"; then continue; fi
     cat >"$SVC_DIR/registry.yml" <<EOF
