@@ -1,3 +1,6 @@
+//! The `devenv` binary: parse the command line, run it (`devenv::run`), exit with its code.
+//! Everything else is in the library; `docs/architecture.md` maps it.
+
 use std::process::ExitCode;
 
 use clap::Parser;

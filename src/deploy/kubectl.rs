@@ -1,7 +1,7 @@
 //! The kubectl argv of the deploy path (apply, waits, reads for failure messages, deletes).
 //!
-//! The cluster's address (`--kubeconfig K --context C`) is built in one place,
-//! `Kubectl::base`, so it can be switched to the one kube-target module as it is.
+//! The cluster's address (`[--kubeconfig K] --context C`) is not built here: `Kubectl::base`
+//! takes it from the kube target ([`crate::kube::KubeTarget::address`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -19,8 +19,8 @@
 //! a config key, `config/namespace_template.rs`), `labels.rs`, `document.rs` and
 //! `scopes.rs` (reading a rendering), `isolate.rs` (the rewrite), `inventory.rs` and
 //! `store.rs` (what was applied), `kubectl.rs` (the argvs), `guard.rs` (the refusals).
-//! Tenancy depends on config and state only: the deploy pipeline (`overlays`) and the
-//! steps use it, never the other way round.
+//! Tenancy depends on config, state and the kube target (`crate::kube`) only: the deploy
+//! path (`deploy`, `overlays`), the plan and the steps use it, never the other way round.
 //!
 //! Decisions (see each item's docs for the why):
 //! - `default` is mapped like any other namespace: on a shared cluster two developers'

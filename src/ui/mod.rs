@@ -6,6 +6,8 @@
 //!   `TERM=dumb`).
 //! * [`OutputMode::Github`]: Plain, plus each step's output folded in `::group::`,
 //!   failures as `::error` annotations and a Markdown job summary.
+//! * [`OutputMode::Gitlab`]: Plain, plus each step's output in a collapsible section and
+//!   failures as `file:line:col: error:` lines.
 //! * [`OutputMode::Json`]: the command prints data on stdout; only warnings and errors
 //!   reach stderr.
 //!
