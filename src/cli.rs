@@ -50,7 +50,7 @@ pub struct GlobalArgs {
     /// Only errors and the final result.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Output format for plan, status and up.
+    /// Output format for plan, status, up, build, apply and verify.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
