@@ -81,6 +81,21 @@ impl Builder<'_> {
             wait_clients: kc(probe.clients_done_argv(k, t), "wait for the clients", secs),
             results: kc(probe.results_argv(k), "read what each client saw", 30),
             cleanup: kc(probe.cleanup_argv(k), "delete the probe namespace", 60),
+            read_nodes: k.kubectl(&["get", "nodes", "-o", "json"], "read the nodes", 30),
+            read_server_pods: k.kubectl(
+                &[
+                    "-n",
+                    &probe.namespace,
+                    "get",
+                    "pods",
+                    "-l",
+                    "devenv-probe=server",
+                    "-o",
+                    "json",
+                ],
+                "read the probe server pod",
+                30,
+            ),
         }
     }
 }

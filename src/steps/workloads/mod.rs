@@ -60,6 +60,12 @@ impl<'a> StepKubectl<'a> {
         }
     }
 
+    /// Runs a read the plan built, with its purpose and timeout, in the project folder.
+    async fn run_planned(&self, cmd: &Cmd) -> Result<Output, StepError> {
+        let cmd = cmd.clone().cwd(&self.ctx.root);
+        self.ctx.run_cmd(self.step_id, &cmd, &cmd.purpose).await
+    }
+
     /// Runs `argv` (from [`KubeTarget`]'s deploy or tenancy argvs) within `timeout`.
     async fn run(
         &self,
