@@ -59,7 +59,7 @@ pub(super) fn result_json(ctx: &Ctx, exit: Exit) -> Value {
         "project": ctx.names.project,
         "result": match exit { Exit::Success => "success", Exit::Interrupted => "interrupted", _ => "failed" },
         "exit_code": exit.code(),
-        "context": ctx.plan.context,
+        "context": ctx.plan.kube.context,
         "kubeconfig": kubeconfig_for_json(ctx),
         "registry": { "host": ctx.plan.registry.push, "pull": ctx.plan.registry.pull },
         "steps": steps,
