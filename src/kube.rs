@@ -125,14 +125,19 @@ mod tests {
     use super::*;
     use crate::config::load_text;
 
+    const SHOP: &str = "version = 1\n[project]\nname = \"shop\"\n";
+
+    fn loaded(toml: &str) -> Loaded {
+        load_text(toml, "devenv.toml", Path::new("/work/shop"), None, None).unwrap()
+    }
+
     fn target(toml: &str) -> KubeTarget {
-        let loaded = load_text(toml, "devenv.toml", Path::new("/work/shop"), None, None).unwrap();
-        KubeTarget::new(&loaded)
+        KubeTarget::new(&loaded(toml))
     }
 
     #[test]
     fn a_k3d_cluster_is_reached_through_devenvs_kubeconfig_and_context() {
-        let t = target("version = 1\n[project]\nname = \"shop\"\n");
+        let t = target(SHOP);
         assert!(t.is_k3d());
         assert_eq!(
             t.address(),
@@ -144,6 +149,9 @@ mod tests {
             ]
         );
         assert_eq!(t.kubeconfig_label(), KUBECONFIG_PATH);
+        // The context k3d creates is the one the rest of devenv names (render::Names).
+        let names = crate::render::Names::new(&loaded(SHOP));
+        assert_eq!(names.context, t.context);
         let abs = t.under(Path::new("/work/shop"));
         assert_eq!(
             abs.kubeconfig.as_deref(),
