@@ -49,7 +49,7 @@ pub async fn verify(ctx: &Ctx, step: &Step, cmds: &ProbeCommands) -> Result<Done
         crate::state::write_atomic(&dir.join(file), text.as_bytes())
             .map_err(|e| StepError::new(e.to_string()))?;
     }
-    let outcome = run_probe(&kube, step, &cmds, &probe).await;
+    let outcome = run_probe(&kube, step, cmds, &probe).await;
     // Always clean up, even after a failure or a timeout.
     if ctx
         .run(step, &in_namespace(&cmds.cleanup, &probe))
