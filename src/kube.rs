@@ -6,6 +6,11 @@
 //! builds starts with [`KubeTarget::address`] (`[--kubeconfig K] --context C`), and every k3d
 //! command line comes from [`k3d`] (with `LOG_COLORS=false`): the provider difference lives
 //! here, not in the steps.
+//!
+//! [`KubeTarget`] is also the one kubectl-argv type: [`KubeTarget::argv`] is
+//! `kubectl ADDRESS ARGS…`, and the argvs of the deploy path (`deploy/kubectl.rs`: apply,
+//! waits, reads for failure messages) and of tenancy (`tenancy/kubectl.rs`: inventory
+//! deletes, label fallback, namespace reads) are methods of it written next to their users.
 
 use std::path::Path;
 
@@ -30,7 +35,7 @@ impl KubeTarget {
     /// the plan shows it; commands run there).
     pub fn new(loaded: &Loaded) -> KubeTarget {
         let c = &loaded.config.cluster;
-        let k3d_context = format!("k3d-{}", loaded.project);
+        let k3d_context = k3d_context(&loaded.project);
         match (&c.context, is_k3d(loaded)) {
             (Some(context), false) => KubeTarget {
                 kubeconfig: None,
@@ -71,7 +76,17 @@ impl KubeTarget {
     pub fn kubectl<S: AsRef<str>>(&self, args: &[S], purpose: &str, timeout_secs: u64) -> Cmd {
         let mut argv = self.address();
         argv.extend(args.iter().map(|a| a.as_ref().to_string()));
-        Cmd::planned("kubectl", &argv, purpose, timeout_secs)
+        Cmd::planned(KUBECTL, &argv, purpose, timeout_secs)
+    }
+
+    /// `["kubectl", "[--kubeconfig", "K]", "--context", "C", ARGS…]`: the argv of a command
+    /// built at run time from what the cluster answered (a wait on an object just applied,
+    /// a delete of what the inventory lists).
+    pub fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut argv = vec![KUBECTL.to_string()];
+        argv.extend(self.address());
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv
     }
 
     /// The kubeconfig as the plan names it.
@@ -80,15 +95,29 @@ impl KubeTarget {
     }
 }
 
-/// Whether the config asks devenv to create the cluster with k3d.
+/// The program every kubectl command line runs (the runner resolves a pinned one).
+const KUBECTL: &str = "kubectl";
+
+/// Whether the config asks devenv to create the cluster with k3d (else it reaches an
+/// existing cluster through a context of the user's kubeconfig).
 pub fn is_k3d(loaded: &Loaded) -> bool {
     loaded.config.cluster.provider == ClusterProvider::K3d
+}
+
+/// The kubeconfig context k3d creates for the cluster of `project`: `k3d-PROJECT`.
+pub fn k3d_context(project: &str) -> String {
+    format!("k3d-{project}")
 }
 
 /// `LOG_COLORS=false k3d ARGS…`: plain logfmt lines instead of logrus' forced colors (see
 /// reference k3d.md §1.1).
 pub fn k3d<S: AsRef<str>>(args: &[S], purpose: &str, timeout_secs: u64) -> Cmd {
-    Cmd::planned("k3d", args, purpose, timeout_secs).env("LOG_COLORS", "false")
+    k3d_at("k3d", args, purpose, timeout_secs)
+}
+
+/// [`k3d`] run from `program` (a path: `doctor` checks the k3d it found).
+pub fn k3d_at<S: AsRef<str>>(program: &str, args: &[S], purpose: &str, timeout_secs: u64) -> Cmd {
+    Cmd::planned(program, args, purpose, timeout_secs).env("LOG_COLORS", "false")
 }
 
 #[cfg(test)]
@@ -96,14 +125,19 @@ mod tests {
     use super::*;
     use crate::config::load_text;
 
+    const SHOP: &str = "version = 1\n[project]\nname = \"shop\"\n";
+
+    fn loaded(toml: &str) -> Loaded {
+        load_text(toml, "devenv.toml", Path::new("/work/shop"), None, None).unwrap()
+    }
+
     fn target(toml: &str) -> KubeTarget {
-        let loaded = load_text(toml, "devenv.toml", Path::new("/work/shop"), None, None).unwrap();
-        KubeTarget::new(&loaded)
+        KubeTarget::new(&loaded(toml))
     }
 
     #[test]
     fn a_k3d_cluster_is_reached_through_devenvs_kubeconfig_and_context() {
-        let t = target("version = 1\n[project]\nname = \"shop\"\n");
+        let t = target(SHOP);
         assert!(t.is_k3d());
         assert_eq!(
             t.address(),
@@ -115,6 +149,9 @@ mod tests {
             ]
         );
         assert_eq!(t.kubeconfig_label(), KUBECONFIG_PATH);
+        // The context k3d creates is the one the rest of devenv names (render::Names).
+        let names = crate::render::Names::new(&loaded(SHOP));
+        assert_eq!(names.context, t.context);
         let abs = t.under(Path::new("/work/shop"));
         assert_eq!(
             abs.kubeconfig.as_deref(),
@@ -124,6 +161,12 @@ mod tests {
         assert_eq!(
             get.display(),
             "kubectl --kubeconfig /work/shop/.devenv/kubeconfig --context k3d-shop get nodes"
+        );
+        assert_eq!(
+            abs.argv(&["get", "nodes"]),
+            std::iter::once(get.program.clone())
+                .chain(get.args.clone())
+                .collect::<Vec<_>>()
         );
     }
 
@@ -137,6 +180,10 @@ mod tests {
         assert_eq!(t.address(), ["--context", "team-dev"]);
         assert_eq!(t.clone().under(Path::new("/x")), t);
         assert_eq!(t.kubeconfig_label(), "(your kubeconfig)");
+        assert_eq!(
+            t.argv(&["get", "ns"]),
+            ["kubectl", "--context", "team-dev", "get", "ns"]
+        );
     }
 
     #[test]
@@ -145,5 +192,7 @@ mod tests {
         assert_eq!(c.display(), "LOG_COLORS=false k3d node list");
         assert_eq!(c.purpose, "list nodes");
         assert_eq!(c.timeout.as_secs(), 30);
+        let at = k3d_at("/opt/bin/k3d", &["version"], "check the k3d version", 20);
+        assert_eq!(at.display(), "LOG_COLORS=false /opt/bin/k3d version");
     }
 }

@@ -69,7 +69,7 @@ impl Names {
             .unwrap_or_else(|| format!("{project}-registry"));
         Names {
             cluster: project.clone(),
-            context: format!("k3d-{project}"),
+            context: crate::kube::k3d_context(&project),
             registry_container: format!("k3d-{registry}"),
             registry,
             project,

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use super::{fail, printer};
 use crate::cli::GlobalArgs;
-use crate::config::schema::ClusterProvider;
 use crate::config::{LoadOptions, Loaded};
 use crate::exit::Exit;
 use crate::hint::Hinted;
@@ -76,7 +75,7 @@ fn load_quietly(g: &GlobalArgs) -> Result<Loaded, Exit> {
     // Pinned tools devenv installed into its cache are the ones every command runs.
     crate::tools::activate(&loaded.config);
     if let Some(c) = g.context.as_deref().filter(|c| !c.is_empty()) {
-        if loaded.config.cluster.provider == ClusterProvider::Existing {
+        if !crate::kube::is_k3d(&loaded) {
             loaded.config.cluster.context = Some(c.to_string());
         }
     }
@@ -117,7 +116,7 @@ fn report_config_errors_to_ci(errors: &crate::config::diagnostic::ConfigErrors) 
 /// kubeconfig's current-context), must exist, and must be allowed by `allowed_contexts`.
 fn choose_context(loaded: &mut Loaded, requested: Option<&str>) -> Result<(), Exit> {
     let requested = requested.filter(|c| !c.is_empty());
-    if loaded.config.cluster.provider == ClusterProvider::K3d {
+    if crate::kube::is_k3d(loaded) {
         if let Some(c) = requested {
             return Err(fail(
                 Exit::Usage,

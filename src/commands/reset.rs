@@ -3,7 +3,6 @@
 use super::session::{interactive, reporter};
 use super::{fail, printer, teardown};
 use crate::cli::{GlobalArgs, ResetArgs, UpArgs};
-use crate::config::schema::ClusterProvider;
 use crate::config::Loaded;
 use crate::exit::Exit;
 use crate::hint::Hinted;
@@ -38,7 +37,7 @@ pub fn run(g: &GlobalArgs, args: &ResetArgs) -> Exit {
 /// yes (no: nothing changed, exit 0; no terminal to ask on: exit 2).
 fn confirm(loaded: &Loaded) -> Result<(), Exit> {
     let names = Names::new(loaded);
-    let what = if loaded.config.cluster.provider == ClusterProvider::Existing {
+    let what = if !crate::kube::is_k3d(loaded) {
         format!(
             "This deletes every object devenv applied for {} in your namespaces of context `{}` (not the cluster, not other developers' namespaces), then runs `devenv up`.",
             crate::tenancy::owner_name(),

@@ -3,7 +3,6 @@
 
 use serde_json::{json, Value};
 
-use crate::config::schema::ClusterProvider;
 use crate::engine::Ctx;
 use crate::exit::Exit;
 
@@ -13,12 +12,8 @@ pub const RESULT_JSON_VERSION: u32 = 1;
 /// The kubeconfig that goes with `context`: devenv's own for k3d; on an existing cluster the
 /// user's, as a KUBECONFIG value (devenv writes none there).
 fn kubeconfig_for_json(ctx: &Ctx) -> String {
-    if ctx.loaded.config.cluster.provider == ClusterProvider::K3d {
-        return ctx
-            .root
-            .join(crate::kube::KUBECONFIG_PATH)
-            .display()
-            .to_string();
+    if let Some(devenvs) = ctx.plan.kube.clone().under(&ctx.root).kubeconfig {
+        return devenvs;
     }
     std::env::join_paths(crate::kubeconfig::default_kubeconfig_paths())
         .map(|p| p.to_string_lossy().into_owned())
@@ -64,7 +59,7 @@ pub(super) fn result_json(ctx: &Ctx, exit: Exit) -> Value {
         "project": ctx.names.project,
         "result": match exit { Exit::Success => "success", Exit::Interrupted => "interrupted", _ => "failed" },
         "exit_code": exit.code(),
-        "context": ctx.plan.context,
+        "context": ctx.plan.kube.context,
         "kubeconfig": kubeconfig_for_json(ctx),
         "registry": { "host": ctx.plan.registry.push, "pull": ctx.plan.registry.pull },
         "steps": steps,

@@ -146,7 +146,7 @@ pub(super) fn run_steps(
             return Exit::StepFailed;
         }
     };
-    let inventory = match Ctx::load_inventory(&s.loaded, &s.plan.context) {
+    let inventory = match Ctx::load_inventory(&s.loaded, &s.plan.kube.context) {
         Ok(i) => i,
         Err(e) => {
             s.reporter.error(&e.render(), None);

@@ -38,7 +38,7 @@ pub fn run(g: &GlobalArgs) -> Exit {
             "project": names.project,
             "healthy": healthy,
             // What devenv reads and pushes to: the existing cluster's context, the external registry.
-            "context": plan.context,
+            "context": plan.kube.context,
             "registry": { "host": plan.registry.push, "pull": plan.registry.pull },
             "components": components.iter().map(|c| json!({ "component": c.component, "name": c.name, "healthy": c.healthy, "detail": c.detail })).collect::<Vec<_>>(),
         }));

@@ -11,11 +11,12 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::session::{log_dir, runtime, stop_leftovers, CHILDREN_DIR};
-use crate::config::schema::{ClusterProvider, RegistryProvider};
+use crate::config::schema::RegistryProvider;
 use crate::config::Loaded;
 use crate::engine::Ctx;
 use crate::engine::StepOutcome;
 use crate::exit::Exit;
+use crate::kube::{self, KubeTarget};
 use crate::render::Names;
 use crate::runner::Cmd;
 use crate::runner::{RunError, Runner};
@@ -48,7 +49,7 @@ pub fn teardown(loaded: &Loaded, reporter: &Reporter, force: bool) -> Exit {
         }
     };
     stop_leftovers(&state_dir, reporter);
-    if loaded.config.cluster.provider == ClusterProvider::Existing {
+    if !kube::is_k3d(loaded) {
         let exit = teardown_existing(loaded, reporter);
         if exit == Exit::Success {
             journal.forget_steps();
@@ -68,7 +69,7 @@ fn teardown_runner(loaded: &Loaded) -> Runner {
 }
 
 fn k3d(args: &[&str], purpose: &str) -> Cmd {
-    crate::kube::k3d(args, purpose, 300)
+    kube::k3d(args, purpose, 300)
 }
 
 fn exit_for(e: &RunError) -> Exit {
@@ -138,7 +139,7 @@ fn teardown_targets(loaded: &Loaded, journal: &Journal, nodes: &Value) -> Vec<Ta
     let names = Names::new(loaded);
     let id = names.owner_id.as_deref();
     let mut out = Vec::new();
-    if loaded.config.cluster.provider == ClusterProvider::K3d {
+    if kube::is_k3d(loaded) {
         let exists = crate::steps::cluster::cluster_names(nodes).contains(&names.cluster);
         out.push(Target {
             kind: Kind::Cluster,
@@ -300,7 +301,7 @@ fn teardown_existing(loaded: &Loaded, reporter: &Reporter) -> Exit {
             loaded,
             reporter,
             runner,
-            target: crate::tenancy::KubectlTarget::new(&context),
+            target: KubeTarget::new(loaded),
             project: &names.project,
             owner: &owner,
         };
@@ -333,7 +334,7 @@ struct SharedTeardown<'a> {
     loaded: &'a Loaded,
     reporter: &'a Reporter,
     runner: Runner,
-    target: crate::tenancy::KubectlTarget,
+    target: KubeTarget,
     project: &'a str,
     owner: &'a str,
 }

@@ -1,59 +1,16 @@
-//! The kubectl argv of the deploy path (apply, waits, reads for failure messages, deletes).
-//!
-//! The cluster's address (`[--kubeconfig K] --context C`) is not built here: `Kubectl::base`
-//! takes it from the kube target ([`crate::kube::KubeTarget::address`]).
+//! The kubectl argv of the deploy path (apply, waits, reads for failure messages, deletes):
+//! methods of the one kube target, so the cluster's address (`[--kubeconfig K] --context
+//! C`) comes from [`KubeTarget::address`] and nowhere else.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::waits::{WaitKind, WaitTarget};
+use crate::kube::KubeTarget;
 
-/// The kubectl invocations devenv makes against its cluster. Every argv starts with the
-/// program and `--kubeconfig K --context C`, so the user's current context never matters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Kubectl {
-    pub program: String,
-    pub kubeconfig: PathBuf,
-    pub context: String,
-}
-
-impl Kubectl {
-    pub fn new(
-        program: impl Into<String>,
-        kubeconfig: impl Into<PathBuf>,
-        context: impl Into<String>,
-    ) -> Kubectl {
-        Kubectl {
-            program: program.into(),
-            kubeconfig: kubeconfig.into(),
-            context: context.into(),
-        }
-    }
-
-    /// kubectl as the kube target reaches the cluster (no devenv kubeconfig: an empty one).
-    pub fn from_target(target: &crate::kube::KubeTarget) -> Kubectl {
-        let kubeconfig = target.kubeconfig.clone().unwrap_or_default();
-        Kubectl::new("kubectl", kubeconfig, target.context.clone())
-    }
-
-    fn base(&self) -> Vec<String> {
-        let target = crate::kube::KubeTarget {
-            kubeconfig: Some(self.kubeconfig.to_string_lossy().into_owned())
-                .filter(|k| !k.is_empty()),
-            context: self.context.clone(),
-        };
-        let mut argv = vec![self.program.clone()];
-        argv.extend(target.address());
-        argv
-    }
-
-    /// `PROGRAM --kubeconfig K --context C ARGS...`, for any other kubectl call.
-    pub fn argv(&self, args: &[&str]) -> Vec<String> {
-        let mut argv = self.base();
-        argv.extend(args.iter().map(|a| a.to_string()));
-        argv
-    }
-
+/// The deploy path's kubectl invocations: every argv is [`KubeTarget::argv`], so it starts
+/// with `kubectl [--kubeconfig K] --context C` and the user's current context never matters.
+impl KubeTarget {
     /// `apply --server-side --field-manager=devenv --force-conflicts -f FILE`.
     ///
     /// Server-side apply so that devenv owns exactly the fields it sets; forcing conflicts

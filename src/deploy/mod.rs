@@ -14,7 +14,7 @@
 //!    (`stages.rs`).
 //! 3. **inventory**: what the unit renders is recorded before anything is applied, so a
 //!    failed apply leaves nothing untracked (`crate::tenancy::Inventory`).
-//! 4. **apply**: server-side ([`Kubectl::apply_argv`]); a refusal devenv can act on
+//! 4. **apply**: server-side ([`KubeTarget::apply_argv`](crate::kube::KubeTarget::apply_argv)); a refusal devenv can act on
 //!    (`refusals.rs`: a field that cannot change in place, a namespace
 //!    still terminating) is handled and the apply retried (`steps/workloads/apply.rs`).
 //! 5. **wait**: rollouts, Jobs raced against their failure, OnDelete workloads read until
@@ -41,7 +41,6 @@ mod waits;
 pub(crate) use kubectl::timeout_flag;
 
 pub use explain::{explain_not_ready, explain_pods, pods_selector};
-pub use kubectl::Kubectl;
 pub use readiness::{
     job_failure, ready_without_rollout, rollout_status_unsupported, updates_on_delete, NotReady,
 };

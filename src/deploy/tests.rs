@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::kube::KubeTarget;
 
 const CRD_AND_MORE: &str = "\
 apiVersion: apps/v1
@@ -311,7 +312,10 @@ fn a_failed_job_says_why() {
 
 #[test]
 fn argv_shapes() {
-    let k = Kubectl::new("kubectl", ".devenv/kubeconfig", "k3d-shop");
+    let k = KubeTarget {
+        kubeconfig: Some(".devenv/kubeconfig".into()),
+        context: "k3d-shop".into(),
+    };
     let base = "kubectl --kubeconfig .devenv/kubeconfig --context k3d-shop";
     let s = |v: Vec<String>| v.join(" ");
     assert_eq!(

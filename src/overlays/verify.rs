@@ -37,7 +37,8 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use crate::deploy::{timeout_flag, write_atomic, DeployError, Kubectl};
+use crate::deploy::{timeout_flag, write_atomic, DeployError};
+use crate::kube::KubeTarget;
 
 const SERVER: &str = include_str!("../../templates/verify/server.yaml");
 const CLIENT: &str = include_str!("../../templates/verify/client.yaml");
@@ -188,7 +189,7 @@ impl VerifyProbe {
     }
 
     /// `-n NS wait --for=condition=Ready --timeout=Ns pod/probe-server`.
-    pub fn server_ready_argv(&self, k: &Kubectl, timeout: Duration) -> Vec<String> {
+    pub fn server_ready_argv(&self, k: &KubeTarget, timeout: Duration) -> Vec<String> {
         let mut argv = ns_argv(k, &self.namespace);
         argv.extend([
             "wait".into(),
@@ -200,7 +201,7 @@ impl VerifyProbe {
     }
 
     /// `-n NS wait --for=condition=Complete --timeout=Ns job/probe-allowed job/probe-denied`.
-    pub fn clients_done_argv(&self, k: &Kubectl, timeout: Duration) -> Vec<String> {
+    pub fn clients_done_argv(&self, k: &KubeTarget, timeout: Duration) -> Vec<String> {
         let mut argv = ns_argv(k, &self.namespace);
         argv.extend([
             "wait".into(),
@@ -215,7 +216,7 @@ impl VerifyProbe {
 
     /// `-n NS get pods -l devenv-probe-role=client -o json`: input of
     /// [`interpret_probe_results`].
-    pub fn results_argv(&self, k: &Kubectl) -> Vec<String> {
+    pub fn results_argv(&self, k: &KubeTarget) -> Vec<String> {
         let mut argv = ns_argv(k, &self.namespace);
         argv.extend(
             [
@@ -232,7 +233,7 @@ impl VerifyProbe {
     }
 
     /// `delete namespace NS --wait=false --ignore-not-found`: everything goes with it.
-    pub fn cleanup_argv(&self, k: &Kubectl) -> Vec<String> {
+    pub fn cleanup_argv(&self, k: &KubeTarget) -> Vec<String> {
         k.delete_namespace_argv(&self.namespace)
     }
 }
@@ -283,11 +284,11 @@ pub fn clear_pending_namespace(state_dir: &Path) {
 }
 
 /// `delete namespace NS --wait=false --ignore-not-found` for a leftover namespace.
-pub fn leftover_cleanup_argv(k: &Kubectl, namespace: &str) -> Vec<String> {
+pub fn leftover_cleanup_argv(k: &KubeTarget, namespace: &str) -> Vec<String> {
     k.delete_namespace_argv(namespace)
 }
 
-fn ns_argv(k: &Kubectl, namespace: &str) -> Vec<String> {
+fn ns_argv(k: &KubeTarget, namespace: &str) -> Vec<String> {
     k.argv(&["-n", namespace])
 }
 
@@ -714,7 +715,10 @@ mod tests {
 
     #[test]
     fn argv_of_each_stage() {
-        let k = Kubectl::new("kubectl", "K", "k3d-p");
+        let k = KubeTarget {
+            kubeconfig: Some("K".into()),
+            context: "k3d-p".into(),
+        };
         let p = probe();
         let base = "kubectl --kubeconfig K --context k3d-p -n devenv-verify-0a1b2c3d";
         assert_eq!(

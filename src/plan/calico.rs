@@ -89,6 +89,9 @@ impl Builder<'_> {
             &installation,
         );
 
+        let status = ["get", "tigerastatus", "calico", "-o", "json"];
+        let nodes = ["get", "nodes", "-o", "json"];
+        let explain = "explain what is not ready";
         let ready = step::CalicoReady {
             created: self.kube.kubectl(
                 &["wait", "--for=create", &t, "tigerastatus/calico"],
@@ -110,6 +113,10 @@ impl Builder<'_> {
                 "wait for every node to be Ready",
                 margin(timeout),
             ),
+            read_status: self.kube.kubectl(&status, "read Calico's status", 30),
+            read_nodes: self.kube.kubectl(&nodes, "read the nodes", 30),
+            explain_status: self.kube.kubectl(&status, explain, 20),
+            explain_nodes: self.kube.kubectl(&nodes, explain, 20),
         };
         self.push_step(
             "calico-ready",

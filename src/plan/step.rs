@@ -243,6 +243,16 @@ pub struct CalicoReady {
     pub available: Cmd,
     #[serde(skip)]
     pub nodes_ready: Cmd,
+    /// Reads only: on a step done before, whether Calico is still Available and every
+    /// node Ready (then the waits are skipped); after a wait fails, which part is not.
+    #[serde(skip)]
+    pub read_status: Cmd,
+    #[serde(skip)]
+    pub read_nodes: Cmd,
+    #[serde(skip)]
+    pub explain_status: Cmd,
+    #[serde(skip)]
+    pub explain_nodes: Cmd,
 }
 
 impl CalicoReady {
@@ -305,4 +315,10 @@ pub struct Verify {
     pub results: Cmd,
     #[serde(skip)]
     pub cleanup: Cmd,
+    /// Reads only: the nodes before the probe (Ready, no second CNI, their architecture),
+    /// and the server pod when it does not become Ready (what it is stuck on).
+    #[serde(skip)]
+    pub read_nodes: Cmd,
+    #[serde(skip)]
+    pub read_server_pods: Cmd,
 }

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use crate::deploy::Kubectl;
 use crate::overlays::verify::{probe_image_tag, VerifyProbe, DEFAULT_PROBE_PORT, PROBE_IMAGE_NAME};
 use crate::runner::Cmd;
 
@@ -45,7 +44,7 @@ impl Builder<'_> {
             namespace: "devenv-verify-RANDOM".into(),
             ..VerifyProbe::new(pull_ref, DEFAULT_PROBE_PORT)
         };
-        let k = Kubectl::from_target(&self.kube);
+        let k = &self.kube;
         let t = cfg.verify.timeout.0;
         let secs = margin(cfg.verify.timeout.as_secs());
         let kc = |argv: Vec<String>, purpose: &str, timeout: u64| {
@@ -70,7 +69,7 @@ impl Builder<'_> {
                 120,
             ),
             wait_server: kc(
-                probe.server_ready_argv(&k, t),
+                probe.server_ready_argv(k, t),
                 "wait for the probe server",
                 secs,
             ),
@@ -79,9 +78,24 @@ impl Builder<'_> {
                 "start the allowed and the denied client",
                 120,
             ),
-            wait_clients: kc(probe.clients_done_argv(&k, t), "wait for the clients", secs),
-            results: kc(probe.results_argv(&k), "read what each client saw", 30),
-            cleanup: kc(probe.cleanup_argv(&k), "delete the probe namespace", 60),
+            wait_clients: kc(probe.clients_done_argv(k, t), "wait for the clients", secs),
+            results: kc(probe.results_argv(k), "read what each client saw", 30),
+            cleanup: kc(probe.cleanup_argv(k), "delete the probe namespace", 60),
+            read_nodes: k.kubectl(&["get", "nodes", "-o", "json"], "read the nodes", 30),
+            read_server_pods: k.kubectl(
+                &[
+                    "-n",
+                    &probe.namespace,
+                    "get",
+                    "pods",
+                    "-l",
+                    "devenv-probe=server",
+                    "-o",
+                    "json",
+                ],
+                "read the probe server pod",
+                30,
+            ),
         }
     }
 }

@@ -150,27 +150,13 @@ pub fn unready_nodes(v: &Value) -> Vec<String> {
 }
 
 pub async fn ready(ctx: &Ctx, step: &Step, waits: &CalicoReady) -> Result<Done, StepError> {
-    let kubectl = |args: &[&str], purpose: &str| ctx.plan.kube.kubectl(args, purpose, 30);
     if ctx.was_done(step) {
         // A healthy environment answers two reads; anything else falls through to the waits.
-        let status = ctx
-            .run(
-                step,
-                &kubectl(
-                    &["get", "tigerastatus", "calico", "-o", "json"],
-                    "read Calico's status",
-                ),
-            )
-            .await;
+        let status = ctx.run(step, &waits.read_status).await;
         if let Ok(out) = status {
             if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
                 if tigerastatus_available(&v).is_ok() {
-                    let nodes = ctx
-                        .run(
-                            step,
-                            &kubectl(&["get", "nodes", "-o", "json"], "read the nodes"),
-                        )
-                        .await?;
+                    let nodes = ctx.run(step, &waits.read_nodes).await?;
                     let v = super::cluster::parse_json(
                         &step.id,
                         "kubectl get nodes -o json",
@@ -192,30 +178,23 @@ pub async fn ready(ctx: &Ctx, step: &Step, waits: &CalicoReady) -> Result<Done, 
             if e.is_interrupted() {
                 return Err(e);
             }
-            return Err(explain_not_ready(ctx, step, e).await);
+            return Err(explain_not_ready(ctx, step, waits, e).await);
         }
     }
     Ok(Done::Changed(None))
 }
 
 /// On a timeout, say which component is not ready and why (TigeraStatus, nodes).
-async fn explain_not_ready(ctx: &Ctx, step: &Step, e: StepError) -> StepError {
+async fn explain_not_ready(ctx: &Ctx, step: &Step, reads: &CalicoReady, e: StepError) -> StepError {
     let mut why = Vec::new();
-    let read = |args: &[&str]| ctx.plan.kube.kubectl(args, "explain what is not ready", 20);
-    if let Ok(out) = ctx
-        .run(
-            step,
-            &read(&["get", "tigerastatus", "calico", "-o", "json"]),
-        )
-        .await
-    {
+    if let Ok(out) = ctx.run(step, &reads.explain_status).await {
         if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
             if let Err(m) = tigerastatus_available(&v) {
                 why.push(m.to_string());
             }
         }
     }
-    if let Ok(out) = ctx.run(step, &read(&["get", "nodes", "-o", "json"])).await {
+    if let Ok(out) = ctx.run(step, &reads.explain_nodes).await {
         if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
             for n in unready_nodes(&v) {
                 why.push(format!("node {n}"));

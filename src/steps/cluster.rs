@@ -648,7 +648,7 @@ pub async fn existing_cluster(
     step: &Step,
     check: &kinds::ClusterCheck,
 ) -> Result<Done, StepError> {
-    let context = ctx.plan.context.clone();
+    let context = ctx.plan.kube.context.clone();
     let out = ctx.run(step, &check.version).await.map_err(|e| {
         let m = e.message.clone();
         StepError { message: format!("the cluster of context {context} does not answer: {m}"), hint: Some("check `kubectl --context CONTEXT get nodes` (VPN, credentials, the context's server)".into()), exit: crate::exit::Exit::Prerequisite }

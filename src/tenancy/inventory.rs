@@ -200,7 +200,7 @@ pub fn split_for_shared_cluster(refs: Vec<ObjectRef>) -> (Vec<ObjectRef>, Vec<Ob
 }
 
 /// The refs whose live object (in `listings`, the JSON that
-/// [`KubectlTarget::get_batches`](super::KubectlTarget::get_batches) printed: a List, one
+/// [`KubeTarget::get_batches`](crate::kube::KubeTarget::get_batches) printed: a List, one
 /// object, or nothing) carries this project's and owner's labels, and
 /// those found without them (refs not found are gone already: in neither).
 /// Deletions on a shared cluster go through this: the inventory is a file in `.devenv/`,

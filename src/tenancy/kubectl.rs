@@ -1,47 +1,11 @@
 //! How devenv reaches the cluster for tenancy's work: the kubectl argvs that read, delete
-//! and wait for the objects of an inventory, or of a label selector when it is lost.
+//! and wait for the objects of an inventory, or of a label selector when it is lost. They
+//! are methods of the one kube target ([`KubeTarget::argv`] gives the address).
 
 use super::inventory::ObjectRef;
+use crate::kube::KubeTarget;
 
-/// How devenv reaches the cluster: `kubectl [--kubeconfig K] --context C`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KubectlTarget {
-    pub program: String,
-    /// `None` on an existing cluster: the user's kubeconfig (KUBECONFIG or ~/.kube/config).
-    pub kubeconfig: Option<String>,
-    pub context: String,
-}
-
-impl KubectlTarget {
-    pub fn new(context: &str) -> KubectlTarget {
-        KubectlTarget {
-            program: "kubectl".into(),
-            kubeconfig: None,
-            context: context.into(),
-        }
-    }
-
-    /// kubectl as the kube target reaches the cluster.
-    pub fn from_target(target: &crate::kube::KubeTarget) -> KubectlTarget {
-        KubectlTarget {
-            program: "kubectl".into(),
-            kubeconfig: target.kubeconfig.clone(),
-            context: target.context.clone(),
-        }
-    }
-
-    /// `PROGRAM [--kubeconfig K] --context C ARGS...`
-    pub fn argv(&self, args: &[&str]) -> Vec<String> {
-        let target = crate::kube::KubeTarget {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-        };
-        let mut argv = vec![self.program.clone()];
-        argv.extend(target.address());
-        argv.extend(args.iter().map(|a| a.to_string()));
-        argv
-    }
-
+impl KubeTarget {
     /// `kubectl --context C delete Kind.group NAME [-n NS] --ignore-not-found --wait=false`.
     pub fn delete_argv(&self, r: &ObjectRef) -> Vec<String> {
         let resource = r.resource_arg();

@@ -10,7 +10,7 @@
 //!   object as devenv's, with the project and the owner.
 //! - **What was applied**: [`Inventory`] (objects by group, kind, namespace and name),
 //!   [`InventoryStore`] (what is live, per overlay, kept in `.devenv/inventory/`),
-//!   [`prune_set`] in delete order, and [`KubectlTarget`]'s delete argvs; when the
+//!   [`prune_set`] in delete order, and the kube target's delete argvs (`kubectl.rs`); when the
 //!   inventory is lost, [`label_selector`] finds the same objects by label.
 //! - **Which cluster**: [`check_context`], the guard against deploying to the wrong one,
 //!   and [`check_namespace_owner`], against touching another owner's namespace.
@@ -57,7 +57,7 @@ pub use inventory::{
     owned_objects, prune_set, sort_for_delete, split_for_shared_cluster, Inventory, ObjectRef,
 };
 pub use isolate::{isolate, to_document, Isolation};
-pub use kubectl::{parse_api_resources, KubectlTarget};
+pub use kubectl::parse_api_resources;
 pub use labels::{
     label_selector, OwnerLabels, MANAGED_BY, MANAGED_BY_LABEL, NAMESPACE_NAME_LABEL, OWNER_LABEL,
     PROJECT_LABEL,

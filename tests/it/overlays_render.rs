@@ -11,8 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use devenv::deploy::{
-    parse_wait_spec, plan_apply, Kubectl, RenderedOverlay, WaitKind, WaitSpec, WaitTarget,
+    parse_wait_spec, plan_apply, RenderedOverlay, WaitKind, WaitSpec, WaitTarget,
 };
+use devenv::kube::KubeTarget;
 use devenv::overlays::verify::{self, VerifyProbe};
 use devenv::overlays::{
     image_name, render_argv, render_namespaces, wrapper_kustomization, ImageOverride,
@@ -309,7 +310,10 @@ fn every_kubectl_argv_parses_with_the_real_kubectl() {
     )
     .unwrap();
 
-    let k = Kubectl::new("kubectl", &kubeconfig, "k3d-shop");
+    let k = KubeTarget {
+        kubeconfig: Some(kubeconfig.display().to_string()),
+        context: "k3d-shop".into(),
+    };
     let t = |kind| WaitTarget {
         kind,
         namespace: "shop".into(),

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use devenv::kube::KubeTarget;
 use devenv::tenancy::*;
 use serde_yaml_ng::Value;
 
@@ -657,7 +658,10 @@ fn the_store_is_one_file_per_context_and_owner_and_round_trips() {
 
 #[test]
 fn delete_argvs_have_the_documented_shape() {
-    let k = KubectlTarget::new("team-dev");
+    let k = KubeTarget {
+        kubeconfig: None,
+        context: "team-dev".into(),
+    };
     assert_eq!(
         k.delete_argv(&oref("apps/v1", "Deployment", Some("shop-alice"), "api")),
         [
@@ -762,7 +766,10 @@ fn every_argv_passes_the_real_kubectls_flag_parsing() {
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\ncontexts:\n- name: team-dev\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: not-a-real-token\n",
     )
     .unwrap();
-    let k = KubectlTarget::new("team-dev");
+    let k = KubeTarget {
+        kubeconfig: None,
+        context: "team-dev".into(),
+    };
     let all = prune_set(&inv("v1.yaml", "alice"), &Inventory::default());
     let mut argvs: Vec<Vec<String>> = all.iter().map(|r| k.delete_argv(r)).collect();
     argvs.extend(k.delete_batches(&all));

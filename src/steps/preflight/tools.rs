@@ -176,10 +176,13 @@ pub async fn check_docker(runner: &Runner, docker: &str) -> Result<Check, RunErr
 
 /// `k3d version -o json` (with `LOG_COLORS=false`, as every k3d call).
 pub fn k3d_version_cmd(k3d: &str) -> Cmd {
-    Cmd::new(k3d)
-        .args(["version", "-o", "json"])
-        .env("LOG_COLORS", "false")
-        .timeout(CHECK_TIMEOUT)
+    let secs = CHECK_TIMEOUT.as_secs();
+    crate::kube::k3d_at(
+        k3d,
+        &["version", "-o", "json"],
+        "check the k3d version",
+        secs,
+    )
 }
 
 /// Whether this k3d is one devenv supports.

@@ -22,16 +22,16 @@ pub use verify::verify;
 
 use std::time::Duration;
 
-use crate::deploy::Kubectl;
 use crate::engine::{Ctx, Done, StepError};
+use crate::kube::KubeTarget;
 use crate::plan::Step;
 use crate::runner::{Cmd, Output};
 
 /// The kubectl devenv uses for this project (its kubeconfig and context). On an existing
 /// cluster the kubeconfig is empty: kubectl reads the user's as it always does (every file
 /// of a `KUBECONFIG` list, merged; naming only the first would lose contexts of the others).
-pub fn kubectl(ctx: &Ctx) -> Kubectl {
-    Kubectl::from_target(&ctx.plan.kube.clone().under(&ctx.root))
+pub fn kubectl(ctx: &Ctx) -> KubeTarget {
+    ctx.plan.kube.clone().under(&ctx.root)
 }
 
 fn cmd_of(argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
@@ -48,7 +48,7 @@ fn cmd_of(argv: Vec<String>, cwd: &std::path::Path, timeout: Duration) -> Cmd {
 struct StepKubectl<'a> {
     ctx: &'a Ctx,
     step_id: &'a str,
-    k: Kubectl,
+    k: KubeTarget,
 }
 
 impl<'a> StepKubectl<'a> {
@@ -60,7 +60,13 @@ impl<'a> StepKubectl<'a> {
         }
     }
 
-    /// Runs `argv` (from [`Kubectl`] or a tenancy target) within `timeout`.
+    /// Runs a read the plan built, with its purpose and timeout, in the project folder.
+    async fn run_planned(&self, cmd: &Cmd) -> Result<Output, StepError> {
+        let cmd = cmd.clone().cwd(&self.ctx.root);
+        self.ctx.run_cmd(self.step_id, &cmd, &cmd.purpose).await
+    }
+
+    /// Runs `argv` (from [`KubeTarget`]'s deploy or tenancy argvs) within `timeout`.
     async fn run(
         &self,
         argv: Vec<String>,
@@ -113,7 +119,8 @@ async fn check_namespaces_are_ours(
     let Some(iso) = &ctx.isolation else {
         return Ok(());
     };
-    let target = crate::tenancy::KubectlTarget::new(&ctx.plan.context);
+    // Isolation means an existing cluster: the user's kubeconfig, the configured context.
+    let target = &ctx.plan.kube;
     for ns in inventory.namespaces() {
         if iso.mapping.is_shared(&ns) {
             continue;
@@ -139,8 +146,3 @@ async fn check_namespaces_are_ours(
 /// The name under which the namespaces step's objects are kept in the inventory (not a valid
 /// overlay name, so it cannot collide).
 pub const NAMESPACES_INVENTORY: &str = "@namespaces";
-
-/// kubectl as devenv reaches this project's cluster, for deletes.
-pub fn delete_target(ctx: &Ctx) -> crate::tenancy::KubectlTarget {
-    crate::tenancy::KubectlTarget::from_target(&ctx.plan.kube)
-}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{delete_target, StepKubectl, NAMESPACES_INVENTORY};
+use super::{StepKubectl, NAMESPACES_INVENTORY};
 use crate::engine::{Ctx, Done, StepError};
 use crate::plan::Step;
 
@@ -49,7 +49,9 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         return Ok(Done::Unchanged("nothing removed from the overlays".into()));
     }
     crate::tenancy::sort_for_delete(&mut doomed);
-    let target = delete_target(ctx);
+    // The plan's target as shown (devenv's kubeconfig relative: the commands run in the
+    // project folder).
+    let target = &ctx.plan.kube;
     let kube = StepKubectl::new(ctx, &step.id);
     if let Some(isolation) = &ctx.isolation {
         // On a shared cluster, only what still carries this project's and owner's labels:

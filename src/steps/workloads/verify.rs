@@ -21,7 +21,7 @@ pub async fn verify(ctx: &Ctx, step: &Step, cmds: &ProbeCommands) -> Result<Done
     }
     let kube = StepKubectl::new(ctx, &step.id);
     let tag = ensure_probe_image(ctx, step, cmds).await?;
-    let arch = check_nodes(&kube).await?;
+    let arch = check_nodes(&kube, cmds).await?;
 
     // A verify killed half-way left its namespace: delete it first.
     if let Some(old) = probe_lib::leftover_namespace(&ctx.state_dir()) {
@@ -49,7 +49,7 @@ pub async fn verify(ctx: &Ctx, step: &Step, cmds: &ProbeCommands) -> Result<Done
         crate::state::write_atomic(&dir.join(file), text.as_bytes())
             .map_err(|e| StepError::new(e.to_string()))?;
     }
-    let outcome = run_probe(&kube, step, &cmds, &probe).await;
+    let outcome = run_probe(&kube, step, cmds, &probe).await;
     // Always clean up, even after a failure or a timeout.
     if ctx
         .run(step, &in_namespace(&cmds.cleanup, &probe))
@@ -97,15 +97,9 @@ async fn ensure_probe_image(
 
 /// Every node Ready, no second CNI or policy engine beside Calico on devenv's cluster;
 /// returns the architecture the probe runs on.
-async fn check_nodes(kube: &StepKubectl<'_>) -> Result<ProbeArch, StepError> {
+async fn check_nodes(kube: &StepKubectl<'_>, cmds: &ProbeCommands) -> Result<ProbeArch, StepError> {
     let ctx = kube.ctx;
-    let nodes = kube
-        .run(
-            kube.k.argv(&["get", "nodes", "-o", "json"]),
-            Duration::from_secs(30),
-            "read the nodes",
-        )
-        .await?;
+    let nodes = kube.run_planned(&cmds.read_nodes).await?;
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&nodes.stdout) {
         let unready = crate::steps::calico::unready_nodes(&v);
         if !unready.is_empty() {
@@ -159,18 +153,8 @@ async fn run_probe(
         }
         // A bare "timed out" hides the usual cause (the probe image cannot be pulled
         // from the local registry): say what the server pod is stuck on.
-        let argv = kube.k.argv(&[
-            "-n",
-            &probe.namespace,
-            "get",
-            "pods",
-            "-l",
-            "devenv-probe=server",
-            "-o",
-            "json",
-        ]);
         let why = kube
-            .run(argv, Duration::from_secs(30), "read the probe server pod")
+            .run_planned(&in_namespace(&cmds.read_server_pods, probe))
             .await
             .map(|o| crate::deploy::explain_pods(&o.stdout_str()))
             .unwrap_or_default();
