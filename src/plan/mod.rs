@@ -156,6 +156,9 @@ impl Plan {
             for c in s.commands() {
                 let _ = writeln!(out, "      run    $ {}", c.display());
             }
+            for c in s.reads() {
+                let _ = writeln!(out, "      read   $ {}", c.display());
+            }
             for c in s.when_recreating() {
                 let _ = writeln!(out, "      to recreate $ {}", c.display());
             }

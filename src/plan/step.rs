@@ -64,6 +64,29 @@ impl Step {
         }
     }
 
+    /// Read-only commands the step runs to decide whether its work is still done or to say
+    /// why it failed (not part of the fingerprint: they change nothing).
+    /// The same read for two purposes is listed once.
+    pub fn reads(&self) -> Vec<&Cmd> {
+        let all = match &self.kind {
+            StepKind::CalicoReady(r) => vec![
+                &r.read_status,
+                &r.read_nodes,
+                &r.explain_status,
+                &r.explain_nodes,
+            ],
+            StepKind::Verify(v) => vec![&v.read_nodes, &v.read_server_pods],
+            _ => Vec::new(),
+        };
+        let mut reads: Vec<&Cmd> = Vec::new();
+        for c in all {
+            if !reads.iter().any(|r| r.display() == c.display()) {
+                reads.push(c);
+            }
+        }
+        reads
+    }
+
     /// Commands run only when the step recreates what exists (not part of the fingerprint).
     pub fn when_recreating(&self) -> Vec<&Cmd> {
         match &self.kind {
@@ -88,6 +111,8 @@ impl Serialize for Step {
             observe: Vec<&'a Cmd>,
             commands: Vec<&'a Cmd>,
             #[serde(skip_serializing_if = "Vec::is_empty")]
+            reads: Vec<&'a Cmd>,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
             when_recreating: Vec<&'a Cmd>,
             #[serde(skip_serializing_if = "Option::is_none")]
             config_key: Option<&'a String>,
@@ -100,6 +125,7 @@ impl Serialize for Step {
             needs: &self.needs,
             observe: self.observe(),
             commands: self.commands(),
+            reads: self.reads(),
             when_recreating: self.when_recreating(),
             config_key: self.config_key.as_ref(),
             fingerprint: &self.fingerprint,
