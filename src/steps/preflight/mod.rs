@@ -69,12 +69,7 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
-        Check {
-            name: name.into(),
-            status: CheckStatus::Warn,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Check::with_fix(CheckStatus::Warn, name.into(), detail.into(), fix.into())
     }
 
     pub fn fail(
@@ -82,11 +77,15 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
+        Check::with_fix(CheckStatus::Fail, name.into(), detail.into(), fix.into())
+    }
+
+    fn with_fix(status: CheckStatus, name: String, detail: String, fix: String) -> Check {
         Check {
-            name: name.into(),
-            status: CheckStatus::Fail,
-            detail: detail.into(),
-            fix: Some(fix.into()),
+            name,
+            status,
+            detail,
+            fix: Some(fix),
         }
     }
 }
