@@ -609,22 +609,27 @@ fn parent_dirs(file: &[u8]) -> Vec<&[u8]> {
 
 /// The top-level `patternmatcher.MatchesOrParentMatches(file, patterns)`.
 pub fn matches_or_parent_matches(file: &str, patterns: &[String]) -> Result<bool, PatternError> {
-    let pm = PatternMatcher::new(patterns)?;
-    let file = go_clean(file);
-    if file == "." {
-        return Ok(false);
-    }
-    pm.matches_or_parent_matches(file.as_bytes())
+    match_cleaned(file, patterns, PatternMatcher::matches_or_parent_matches)
 }
 
 /// The top-level deprecated `patternmatcher.Matches(file, patterns)`.
 pub fn matches_single_parent(file: &str, patterns: &[String]) -> Result<bool, PatternError> {
+    match_cleaned(file, patterns, PatternMatcher::matches_single_parent)
+}
+
+/// What both top-level functions do first: compile the patterns, `filepath.Clean` the
+/// file, and never match `.` (the context root itself).
+fn match_cleaned(
+    file: &str,
+    patterns: &[String],
+    matches: fn(&PatternMatcher, &[u8]) -> Result<bool, PatternError>,
+) -> Result<bool, PatternError> {
     let pm = PatternMatcher::new(patterns)?;
     let file = go_clean(file);
     if file == "." {
         return Ok(false);
     }
-    pm.matches_single_parent(file.as_bytes())
+    matches(&pm, file.as_bytes())
 }
 
 #[cfg(test)]
