@@ -1,7 +1,7 @@
 //! serde's type errors (`invalid type: string "two", expected u32`) in the words of
 //! devenv.toml, each with a help that shows what to write.
 
-use crate::config::suggest::closest;
+use crate::config::suggest::{closest, quoted_items};
 
 /// A message and its help.
 type Worded = (String, String);
@@ -248,12 +248,7 @@ pub(super) fn list_help(path: &str, name: &str, quoted: &str) -> String {
         }
         _ => {}
     }
-    let items: Vec<String> = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|i| !i.is_empty())
-        .map(|i| format!("{i:?}"))
-        .collect();
+    let items = quoted_items(&inner);
     let example = if items.is_empty() {
         "\"a\", \"b\"".to_string()
     } else {

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::names::check_dns_label;
 use super::{parent_of, Errors, FolderWords};
 use crate::config::schema::{Config, Overlay, WaitSpec};
-use crate::config::suggest::closest;
+use crate::config::suggest::{closest, quoted_items};
 
 pub(super) fn check(errs: &mut Errors<'_>) {
     let c = &errs.loaded.config;
@@ -93,12 +93,7 @@ fn wait(errs: &mut Errors<'_>, key: &str, o: &Overlay) {
         WaitSpec::Mode(m) if m != "auto" && m != "none" => {
             let help = if m.contains('/') {
                 // One object written as a string: the list form, even for one.
-                let items: Vec<String> = m
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|i| !i.is_empty())
-                    .map(|i| format!("{i:?}"))
-                    .collect();
+                let items = quoted_items(m);
                 format!(
                     "a list of objects is written in brackets, even with one: `wait = [{}]`",
                     items.join(", ")
