@@ -530,51 +530,9 @@ impl fmt::Display for Origin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
+    use devenv_fakes::release_host::{serve, Server};
     use std::net::TcpListener;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    /// A tiny HTTP/1.1 server: serves `files` (path → body), 404 otherwise, and counts
-    /// requests. Runs on a thread until the test process ends.
-    struct Server {
-        base: String,
-        hits: Arc<AtomicUsize>,
-    }
-
-    fn serve(files: Vec<(String, Vec<u8>)>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                        break;
-                    }
-                }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("");
-                let (status, body) = match files.iter().find(|(p, _)| p == path) {
-                    Some((_, body)) => ("200 OK", body.clone()),
-                    None => ("404 Not Found", b"404: Not Found".to_vec()),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes());
-                let _ = conn.write_all(&body);
-            }
-        });
-        Server { base, hits }
-    }
+    use std::sync::atomic::Ordering;
 
     fn client() -> reqwest::Client {
         // no_proxy: a proxy set in the environment must not see the loopback test server.

@@ -204,7 +204,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn file_stamp(path: &Path) -> Option<(u64, u128)> {
+/// A file's size and modification time (nanoseconds since the epoch): what tells a
+/// binary replaced in place from the one a stamp was taken of.
+pub(crate) fn file_stamp(path: &Path) -> Option<(u64, u128)> {
     let m = std::fs::metadata(path).ok()?;
     let mtime = m
         .modified()

@@ -1471,12 +1471,7 @@ impl View<'_> {
         if !ready {
             spec["taints"] = json!([{"effect":"NoSchedule","key":"node.kubernetes.io/not-ready"}]);
         }
-        let k3s = c
-            .image
-            .rsplit(':')
-            .next()
-            .unwrap_or("v1.32.5-k3s1")
-            .replacen("-k3s", "+k3s", 1);
+        let k3s = c.k3s_version();
         json!({"apiVersion":"v1","kind":"Node","metadata":{
                 "annotations":{"alpha.kubernetes.io/provided-node-ip":ip,"k3s.io/hostname":name,"k3s.io/internal-ip":ip,"k3s.io/node-args":serde_json::to_string(&args).unwrap(),"node.alpha.kubernetes.io/ttl":"0","volumes.kubernetes.io/controller-managed-attach-detach":"true"},
                 "creationTimestamp":ts(created),"labels":labels,"name":name,"resourceVersion":(500 + c.rv).to_string(),"uid":uuid_from(&format!("node {name} {created}"))},

@@ -516,12 +516,7 @@ impl<'a> Kubectl<'a> {
             match self.connect(5) {
                 Ok((_, st, name)) => {
                     let c = &st.clusters[&name];
-                    let k3s = c
-                        .image
-                        .rsplit(':')
-                        .next()
-                        .unwrap_or("v1.32.5-k3s1")
-                        .replacen("-k3s", "+k3s", 1);
+                    let k3s = c.k3s_version();
                     let minor = k3s.split('.').nth(1).unwrap_or("32").to_string();
                     Some(
                         json!({"major":"1","minor":minor,"gitVersion":k3s,"gitCommit":common::hex_id(&k3s, 40),"gitTreeState":"clean","buildDate":"2025-06-01T00:00:00Z","goVersion":"go1.23.8","compiler":"gc","platform":"linux/amd64"}),

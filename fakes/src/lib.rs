@@ -11,4 +11,5 @@ pub mod kubeconfig;
 pub mod kubectl;
 pub mod logrus;
 pub mod network;
+pub mod release_host;
 pub mod state;

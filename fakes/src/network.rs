@@ -180,13 +180,7 @@ pub fn connect_args(pod_spec: &Value) -> Option<ConnectArgs> {
     if !is_probe_command(c) {
         return None;
     }
-    let args: Vec<&str> = c
-        .get("args")?
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    match args.as_slice() {
+    match container_args(c).as_slice() {
         ["connect", host, port, attempts] => Some(ConnectArgs {
             host: host.to_string(),
             port: port.to_string(),
@@ -243,13 +237,7 @@ pub fn listens_on(backend_spec: &Value, port: u16) -> bool {
         .into_iter()
         .flatten()
         .any(|c| {
-            let args: Vec<&str> = c
-                .get("args")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let args = container_args(c);
             if is_probe_command(c) && args.first() == Some(&"serve") {
                 return args.get(1) == Some(&port.to_string().as_str());
             }
@@ -332,13 +320,7 @@ pub fn unschedulable_message(n: usize) -> String {
 /// image whose entrypoint is the probe (no `command`, as devenv shipped it before arm64)
 /// holds the x86_64 one. Other programs are taken to match their node.
 pub fn program_arch(container: &Value) -> Option<&'static str> {
-    let args: Vec<&str> = container
-        .get("args")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let args = container_args(container);
     match container.get("command").and_then(Value::as_array) {
         Some(cmd) => match cmd.first().and_then(Value::as_str) {
             Some("/devenv-probe-amd64") => Some("amd64"),
@@ -562,6 +544,17 @@ pub fn registry_serving(
         (port == "5000" && cluster.registries_use.iter().any(|u| u == name))
             .then(|| name.to_string())
     })
+}
+
+/// A container's `args` that are strings (none when it has no `args`).
+fn container_args(container: &Value) -> Vec<&str> {
+    container
+        .get("args")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 #[cfg(test)]

@@ -80,6 +80,15 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The Kubernetes version k3s reports (`v1.32.5+k3s1`), read from the image tag
+    /// (`rancher/k3s:v1.32.5-k3s1`), as a node's kubeletVersion and the server's gitVersion.
+    pub fn k3s_version(&self) -> String {
+        self.image
+            .rsplit(':')
+            .next()
+            .unwrap_or("v1.32.5-k3s1")
+            .replacen("-k3s", "+k3s", 1)
+    }
     pub fn server_names(&self) -> Vec<String> {
         (0..self.servers)
             .map(|i| format!("k3d-{}-server-{i}", self.name))

@@ -1,6 +1,16 @@
 //! "Did you mean" hints: the closest known word to a misspelt one (a key, a profile, an
 //! overlay name, a value).
 
+/// A list written as one string (`"a, b"`) as the items of a TOML array (`"a", "b"`), for
+/// hints that show the list form.
+pub fn quoted_items(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(|i| format!("{i:?}"))
+        .collect()
+}
+
 /// The closest candidate to a misspelt word, for "did you mean" hints.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let candidates: Vec<&'a str> = candidates.into_iter().collect();

@@ -134,6 +134,18 @@ fn status_summary(kind: &str, object: &Json) -> Option<String> {
     })
 }
 
+/// A container state's `reason` (or `default`), then `: message` when it has one.
+fn reason_and_message(state: &Json, default: &str) -> String {
+    format!(
+        "{}{}",
+        state["reason"].as_str().unwrap_or(default),
+        state["message"]
+            .as_str()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    )
+}
+
 /// What is wrong with the pods of a stuck object (`kubectl get pods -l … -o json`): for
 /// each pod its phase and every container that is waiting (ImagePullBackOff,
 /// CrashLoopBackOff, …) or terminated with an error, init containers included.
@@ -166,23 +178,15 @@ pub fn explain_pods(pods_json: &str) -> String {
                 let state = &cs["state"];
                 if let Some(w) = state.get("waiting") {
                     lines.push(format!(
-                        "  {label} {cname} waiting: {}{}",
-                        w["reason"].as_str().unwrap_or("?"),
-                        w["message"]
-                            .as_str()
-                            .map(|m| format!(": {m}"))
-                            .unwrap_or_default()
+                        "  {label} {cname} waiting: {}",
+                        reason_and_message(w, "?")
                     ));
                 } else if let Some(t) = state.get("terminated") {
                     let code = t["exitCode"].as_i64().unwrap_or(0);
                     if code != 0 {
                         lines.push(format!(
-                            "  {label} {cname} exited {code}: {}{}",
-                            t["reason"].as_str().unwrap_or("Error"),
-                            t["message"]
-                                .as_str()
-                                .map(|m| format!(": {m}"))
-                                .unwrap_or_default()
+                            "  {label} {cname} exited {code}: {}",
+                            reason_and_message(t, "Error")
                         ));
                     }
                 } else if cs["ready"].as_bool() == Some(false) && label == "container" {

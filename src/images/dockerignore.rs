@@ -509,43 +509,40 @@ impl PatternMatcher {
     /// `MatchesOrParentMatches`: `file` (clean, relative, `/`-separated) is excluded.
     pub fn matches_or_parent_matches(&self, file: &[u8]) -> Result<bool, PatternError> {
         let parents = parent_dirs(file);
-        let mut matched = false;
-        for pattern in &self.patterns {
-            if pattern.exclusion != matched {
-                continue;
-            }
-            let mut m = pattern.matches(file)?;
-            if !m {
-                for parent in &parents {
-                    // moby ignores errors here: the file itself was already matched.
-                    if pattern.matches(parent).unwrap_or(false) {
-                        m = true;
-                        break;
-                    }
-                }
-            }
-            if m {
-                matched = !pattern.exclusion;
-            }
-        }
-        Ok(matched)
+        self.last_verdict(file, |pattern| {
+            // moby ignores errors here: the file itself was already matched.
+            parents
+                .iter()
+                .any(|parent| pattern.matches(parent).unwrap_or(false))
+        })
     }
 
     /// The deprecated `Matches`: only the parent prefix with as many components as the
     /// pattern is tried. The docker CLI still uses it in `TrimBuildFilesFromExcludes`.
     pub fn matches_single_parent(&self, file: &[u8]) -> Result<bool, PatternError> {
         let parents = parent_dirs(file);
+        self.last_verdict(file, |pattern| {
+            let ndirs = pattern.cleaned.split('/').count();
+            !parents.is_empty()
+                && ndirs <= parents.len()
+                && pattern.matches(parents[ndirs - 1]).unwrap_or(false)
+        })
+    }
+
+    /// The walk both moby matchers share: patterns in order, the last one that
+    /// matches decides, and a pattern that cannot change the verdict so far is
+    /// skipped. `parent_matches` is asked only when `file` itself did not match.
+    fn last_verdict(
+        &self,
+        file: &[u8],
+        parent_matches: impl Fn(&Pattern) -> bool,
+    ) -> Result<bool, PatternError> {
         let mut matched = false;
         for pattern in &self.patterns {
             if pattern.exclusion != matched {
                 continue;
             }
-            let mut m = pattern.matches(file)?;
-            let ndirs = pattern.cleaned.split('/').count();
-            if !m && !parents.is_empty() && ndirs <= parents.len() {
-                m = pattern.matches(parents[ndirs - 1]).unwrap_or(false);
-            }
-            if m {
+            if pattern.matches(file)? || parent_matches(pattern) {
                 matched = !pattern.exclusion;
             }
         }
@@ -612,22 +609,27 @@ fn parent_dirs(file: &[u8]) -> Vec<&[u8]> {
 
 /// The top-level `patternmatcher.MatchesOrParentMatches(file, patterns)`.
 pub fn matches_or_parent_matches(file: &str, patterns: &[String]) -> Result<bool, PatternError> {
-    let pm = PatternMatcher::new(patterns)?;
-    let file = go_clean(file);
-    if file == "." {
-        return Ok(false);
-    }
-    pm.matches_or_parent_matches(file.as_bytes())
+    match_cleaned(file, patterns, PatternMatcher::matches_or_parent_matches)
 }
 
 /// The top-level deprecated `patternmatcher.Matches(file, patterns)`.
 pub fn matches_single_parent(file: &str, patterns: &[String]) -> Result<bool, PatternError> {
+    match_cleaned(file, patterns, PatternMatcher::matches_single_parent)
+}
+
+/// What both top-level functions do first: compile the patterns, `filepath.Clean` the
+/// file, and never match `.` (the context root itself).
+fn match_cleaned(
+    file: &str,
+    patterns: &[String],
+    matches: fn(&PatternMatcher, &[u8]) -> Result<bool, PatternError>,
+) -> Result<bool, PatternError> {
     let pm = PatternMatcher::new(patterns)?;
     let file = go_clean(file);
     if file == "." {
         return Ok(false);
     }
-    pm.matches_single_parent(file.as_bytes())
+    matches(&pm, file.as_bytes())
 }
 
 #[cfg(test)]

@@ -440,7 +440,7 @@ impl GoRegex {
         let mut seen = vec![usize::MAX; n];
         for pos in 0..=input.len() {
             // Unanchored search: a new thread starts at every position.
-            self.add(&mut clist, &mut seen, 0, pos, input);
+            self.add_gen(&mut clist, &mut seen, 0, pos, input, pos);
             if clist.iter().any(|&pc| matches!(self.prog[pc], Inst::Match)) {
                 return true;
             }
@@ -464,17 +464,6 @@ impl GoRegex {
             std::mem::swap(&mut clist, &mut nlist);
         }
         false
-    }
-
-    fn add(
-        &self,
-        list: &mut Vec<usize>,
-        seen: &mut [usize],
-        pc: usize,
-        pos: usize,
-        input: &[char],
-    ) {
-        self.add_gen(list, seen, pc, pos, input, pos);
     }
 
     /// Follows epsilon edges from `pc` at input position `pos`; `gen` marks the step so

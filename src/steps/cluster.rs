@@ -46,22 +46,27 @@ pub fn cluster_names(nodes: &Value) -> Vec<String> {
 /// role and gets only k3d's default labels and `k3d.cluster`, never the `--runtime-label`s:
 /// k3d `pkg/client/tools.go` `runToolsNode`).
 pub fn cluster_members<'a>(nodes: &'a Value, cluster: &str) -> Vec<&'a Value> {
-    nodes
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|n| {
-                    n.pointer("/runtimeLabels/k3d.cluster")
-                        .and_then(Value::as_str)
-                        == Some(cluster)
-                        && matches!(
-                            n.get("role").and_then(Value::as_str),
-                            Some("server" | "agent" | "loadbalancer")
-                        )
-                })
-                .collect()
+    labelled_nodes(nodes, cluster)
+        .filter(|n| {
+            matches!(
+                n.get("role").and_then(Value::as_str),
+                Some("server" | "agent" | "loadbalancer")
+            )
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// Every container of `k3d node list -o json` that k3d labelled as part of `cluster`
+/// (`k3d.cluster=NAME`), whatever its role.
+pub fn labelled_nodes<'a: 'c, 'c>(
+    nodes: &'a Value,
+    cluster: &'c str,
+) -> impl Iterator<Item = &'a Value> + 'c {
+    nodes.as_array().into_iter().flatten().filter(move |n| {
+        n.pointer("/runtimeLabels/k3d.cluster")
+            .and_then(Value::as_str)
+            == Some(cluster)
+    })
 }
 
 fn label<'a>(node: &'a Value, key: &str) -> Option<&'a str> {

@@ -44,14 +44,8 @@ pub async fn run(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
 /// path, size and mtime, so a second `up` runs none of the version commands.
 fn tool_stamp(program: &str) -> Option<String> {
     let path = crate::tools::resolved_path(program).or_else(|| which::which(program).ok())?;
-    let meta = std::fs::metadata(&path).ok()?;
-    let mtime = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_nanos();
-    Some(format!("{}:{}:{}", path.display(), meta.len(), mtime))
+    let (len, mtime) = crate::tools::file_stamp(&path)?;
+    Some(format!("{}:{len}:{mtime}", path.display()))
 }
 
 /// Every prerequisite is checked before anything is reported, as `doctor` does: a missing

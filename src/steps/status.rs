@@ -189,19 +189,9 @@ fn k3d_components(loaded: &Loaded, names: &Names, nodes: &Value, out: &mut Vec<C
             }
         });
     }
-    let members: Vec<&Value> = nodes
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|n| {
-                    n.pointer("/runtimeLabels/k3d.cluster")
-                        .and_then(Value::as_str)
-                        == Some(names.cluster.as_str())
-                        && n.get("role").and_then(Value::as_str) != Some("registry")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let members: Vec<&Value> = super::cluster::labelled_nodes(nodes, &names.cluster)
+        .filter(|n| n.get("role").and_then(Value::as_str) != Some("registry"))
+        .collect();
     if members.is_empty() {
         out.push(comp(
             "cluster",

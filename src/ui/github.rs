@@ -16,29 +16,23 @@ use super::text::format_duration;
 
 /// Escapes the message part of a workflow command (after the second `::`).
 pub fn escape_data(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\r' => out.push_str("%0D"),
-            '\n' => out.push_str("%0A"),
-            c => out.push(c),
-        }
-    }
-    out
+    percent_escape(s, &['%', '\r', '\n'])
 }
 
 /// Escapes a property value of a workflow command (`file=`, `title=`, ...).
 pub fn escape_property(s: &str) -> String {
+    percent_escape(s, &['%', '\r', '\n', ':', ','])
+}
+
+/// Writes each of `special` as `%XX` (its code in upper-case hex), as the
+/// runner's workflow-command parser expects.
+fn percent_escape(s: &str, special: &[char]) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\r' => out.push_str("%0D"),
-            '\n' => out.push_str("%0A"),
-            ':' => out.push_str("%3A"),
-            ',' => out.push_str("%2C"),
-            c => out.push(c),
+        if special.contains(&c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
         }
     }
     out

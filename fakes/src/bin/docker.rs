@@ -194,18 +194,7 @@ fn format_template(template: &str, data: &Value, type_name: &str) -> Result<Stri
 }
 
 fn version(args: &[String]) -> i32 {
-    let usage = "docker version [OPTIONS]";
-    let fl = [
-        flag(
-            "format",
-            Some('f'),
-            Kind::Str,
-            "",
-            "Format output using a custom template",
-        ),
-        help(),
-    ];
-    let p = match parse(&fl, args, "version", usage) {
+    let p = match parse_format_only(args, "version", "docker version [OPTIONS]") {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -214,16 +203,7 @@ fn version(args: &[String]) -> i32 {
         "Server": { "Version": SERVER_VERSION, "ApiVersion": API_VERSION, "MinAPIVersion": "1.24", "Os": "linux", "Arch": "amd64" },
     });
     match p.str("format") {
-        Some(t) => match format_template(t, &data, "types.VersionInfo") {
-            Ok(s) => {
-                println!("{s}");
-                0
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                64
-            }
-        },
+        Some(t) => print_template(t, &data, "types.VersionInfo"),
         None => {
             println!("Client:\n Version:           {CLIENT_VERSION}\n API version:       {API_VERSION}\n Git commit:        {CLIENT_BUILD}\n OS/Arch:           linux/amd64\n\nServer:\n Engine:\n  Version:          {SERVER_VERSION}\n  API version:      {API_VERSION} (minimum version 1.24)\n  OS/Arch:          linux/amd64");
             0
@@ -232,7 +212,21 @@ fn version(args: &[String]) -> i32 {
 }
 
 fn info(args: &[String]) -> i32 {
-    let usage = "docker info [OPTIONS]";
+    let p = match parse_format_only(args, "info", "docker info [OPTIONS]") {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let data = json!({ "ServerVersion": SERVER_VERSION, "DockerRootDir": "/var/lib/docker", "OperatingSystem": "devenv fake docker", "NCPU": 2 });
+    print_template(
+        p.str("format")
+            .unwrap_or("Server Version: {{.ServerVersion}}\nDocker Root Dir: {{.DockerRootDir}}"),
+        &data,
+        "system.Info",
+    )
+}
+
+/// `docker version` and `docker info` take one flag besides `--help`: `-f/--format`.
+fn parse_format_only(args: &[String], name: &str, usage: &str) -> Result<flags::Parsed, i32> {
     let fl = [
         flag(
             "format",
@@ -243,17 +237,12 @@ fn info(args: &[String]) -> i32 {
         ),
         help(),
     ];
-    let p = match parse(&fl, args, "info", usage) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    let data = json!({ "ServerVersion": SERVER_VERSION, "DockerRootDir": "/var/lib/docker", "OperatingSystem": "devenv fake docker", "NCPU": 2 });
-    match format_template(
-        p.str("format")
-            .unwrap_or("Server Version: {{.ServerVersion}}\nDocker Root Dir: {{.DockerRootDir}}"),
-        &data,
-        "system.Info",
-    ) {
+    parse(&fl, args, name, usage)
+}
+
+/// Prints `data` through a `--format` template; a template error exits 64 as docker's does.
+fn print_template(template: &str, data: &Value, type_name: &str) -> i32 {
+    match format_template(template, data, type_name) {
         Ok(s) => {
             println!("{s}");
             0

@@ -1,7 +1,7 @@
 //! serde's type errors (`invalid type: string "two", expected u32`) in the words of
 //! devenv.toml, each with a help that shows what to write.
 
-use crate::config::suggest::closest;
+use crate::config::suggest::{closest, quoted_items};
 
 /// A message and its help.
 type Worded = (String, String);
@@ -100,11 +100,10 @@ fn wrong_type(path: &str, name: &str, msg: &str) -> Option<Worded> {
     ))
 }
 
-fn unknown_variant(path: &str, msg: &str) -> Option<Worded> {
-    let rest = msg.strip_prefix("unknown variant `")?;
-    let variant = rest.split('`').next().unwrap_or("");
-    let allowed: Vec<&str> = rest
-        .split("expected ")
+/// The names serde lists after "expected" in an unknown-field or
+/// unknown-variant message ("expected one of `a`, `b` or `c`").
+pub(super) fn expected_names(msg: &str) -> Vec<&str> {
+    msg.split("expected ")
         .nth(1)
         .map(|s| {
             s.split(['`', ','])
@@ -112,7 +111,13 @@ fn unknown_variant(path: &str, msg: &str) -> Option<Worded> {
                 .filter(|w| !w.is_empty() && *w != "one of" && *w != "or")
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn unknown_variant(path: &str, msg: &str) -> Option<Worded> {
+    let rest = msg.strip_prefix("unknown variant `")?;
+    let variant = rest.split('`').next().unwrap_or("");
+    let allowed = expected_names(rest);
     let hint = closest(variant, allowed.iter().copied())
         .or_else(|| {
             allowed
@@ -243,12 +248,7 @@ pub(super) fn list_help(path: &str, name: &str, quoted: &str) -> String {
         }
         _ => {}
     }
-    let items: Vec<String> = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|i| !i.is_empty())
-        .map(|i| format!("{i:?}"))
-        .collect();
+    let items = quoted_items(&inner);
     let example = if items.is_empty() {
         "\"a\", \"b\"".to_string()
     } else {

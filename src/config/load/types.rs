@@ -2,7 +2,7 @@
 //! first): each offending key is reported, dropped (or given a placeholder), and the
 //! deserialization tried again.
 
-use super::humanize::humanize_type_error;
+use super::humanize::{expected_names, humanize_type_error};
 use super::keys::{insert_key, join_key, parent_key, remove_key};
 use super::spans::{locate_key_or_value, profile_note, SpanMap};
 use crate::config::diagnostic::{ConfigError, Source};
@@ -95,16 +95,7 @@ pub(super) fn describe_type_error(
             None if join_key("", field) == path => (String::new(), path.to_string()),
             _ => (path.to_string(), join_key(path, field)),
         };
-        let expected: Vec<&str> = msg
-            .split("expected ")
-            .nth(1)
-            .map(|s| {
-                s.split(['`', ','])
-                    .map(str::trim)
-                    .filter(|w| !w.is_empty() && *w != "one of" && *w != "or")
-                    .collect()
-            })
-            .unwrap_or_default();
+        let expected = expected_names(msg);
         let hint = match closest(field, expected.iter().copied()) {
             Some(c) => format!("did you mean `{c}`? "),
             None => String::new(),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::names::{check_repository, is_docker_tag, strip_tag_and_digest};
-use super::{parent_of, Errors};
+use super::{parent_of, Errors, FolderWords};
 use crate::config::schema::Image;
 
 pub(super) fn check(errs: &mut Errors<'_>) {
@@ -50,10 +50,8 @@ pub(super) fn check(errs: &mut Errors<'_>) {
 /// The build context is a folder of the repository holding a Dockerfile (given or the
 /// default one, either may be a symlink out of the repository).
 fn context_and_dockerfile(errs: &mut Errors<'_>, key: &str, img: &Image) {
-    let ctx = errs.loaded.resolve(&img.context);
-    if ctx.is_file() {
-        errs.push(
-            format!("{key}.context"),
+    let words = FolderWords {
+        is_file: (
             format!(
                 "build context {} of image {:?} is a file, not a folder",
                 img.context, img.name
@@ -62,28 +60,19 @@ fn context_and_dockerfile(errs: &mut Errors<'_>, key: &str, img: &Image) {
                 "`context` is the folder sent to docker build, e.g. \"{}\"; a Dockerfile goes in `dockerfile`, relative to the context",
                 parent_of(&img.context)
             ),
-        );
-        return;
-    }
-    if !ctx.is_dir() {
-        errs.push(
-            format!("{key}.context"),
+        ),
+        missing: (
             format!(
                 "build context {} of image {:?} does not exist",
                 img.context, img.name
             ),
             "point `context` at a folder, relative to devenv.toml",
-        );
+        ),
+        fenced: format!("build context {:?} of image {:?}", img.context, img.name),
+    };
+    let Some(ctx) = errs.repository_folder(&format!("{key}.context"), &img.context, words) else {
         return;
-    }
-    if errs.fence.check(&ctx).is_err() {
-        errs.fenced(
-            &format!("{key}.context"),
-            &format!("build context {:?} of image {:?}", img.context, img.name),
-            Path::new(&img.context),
-        );
-        return;
-    }
+    };
     let df = img.dockerfile.as_deref().unwrap_or("Dockerfile");
     let df_path = ctx.join(df);
     let df_key = format!(

@@ -17,7 +17,7 @@ mod overlays;
 mod ports;
 mod registry;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::diagnostic::ConfigError;
 use super::load::{join_key, Loaded};
@@ -41,6 +41,14 @@ struct Errors<'a> {
     out: Vec<ConfigError>,
 }
 
+/// The errors of [`Errors::repository_folder`]: (message, help) for a file and for a
+/// missing folder, and what names the folder when it is outside the repository.
+struct FolderWords {
+    is_file: (String, String),
+    missing: (String, &'static str),
+    fenced: String,
+}
+
 impl Errors<'_> {
     fn push(
         &mut self,
@@ -51,6 +59,23 @@ impl Errors<'_> {
         let key = key.into();
         let e = self.loaded.error_at(&key, message, Some(help.into()));
         self.out.push(e);
+    }
+
+    /// A key naming a folder of the repository (`rel`, relative to devenv.toml's folder):
+    /// a file, a missing folder or one outside the repository is an error in the words
+    /// given. Returns the folder when it is none of these.
+    fn repository_folder(&mut self, key: &str, rel: &str, words: FolderWords) -> Option<PathBuf> {
+        let dir = self.loaded.resolve(rel);
+        if dir.is_file() {
+            self.push(key, words.is_file.0, words.is_file.1);
+        } else if !dir.is_dir() {
+            self.push(key, words.missing.0, words.missing.1);
+        } else if self.fence.check(&dir).is_err() {
+            self.fenced(key, &words.fenced, Path::new(rel));
+        } else {
+            return Some(dir);
+        }
+        None
     }
 
     /// A path devenv builds or applies (`rel`, relative to devenv.toml's folder) that is

@@ -2,12 +2,11 @@
 //! the order their `depends_on` gives (no unknown name, no cycle).
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
 
 use super::names::check_dns_label;
-use super::{parent_of, Errors};
+use super::{parent_of, Errors, FolderWords};
 use crate::config::schema::{Config, Overlay, WaitSpec};
-use crate::config::suggest::closest;
+use crate::config::suggest::{closest, quoted_items};
 
 pub(super) fn check(errs: &mut Errors<'_>) {
     let c = &errs.loaded.config;
@@ -57,10 +56,8 @@ pub(super) fn check(errs: &mut Errors<'_>) {
 
 /// A Kustomize folder of the repository.
 fn path(errs: &mut Errors<'_>, key: &str, o: &Overlay) {
-    let dir = errs.loaded.resolve(&o.path);
-    if dir.is_file() {
-        errs.push(
-            format!("{key}.path"),
+    let words = FolderWords {
+        is_file: (
             format!(
                 "overlay {:?}: path {} is a file, not a folder",
                 o.name, o.path
@@ -69,16 +66,17 @@ fn path(errs: &mut Errors<'_>, key: &str, o: &Overlay) {
                 "`path` is the Kustomize folder (the one holding kustomization.yaml), e.g. \"{}\"",
                 parent_of(&o.path)
             ),
-        );
-    } else if !dir.is_dir() {
-        errs.push(format!("{key}.path"), format!("overlay {:?}: folder {} does not exist", o.name, o.path), "point `path` at a Kustomize folder (with a kustomization.yaml), relative to devenv.toml");
-    } else if errs.fence.check(&dir).is_err() {
-        errs.fenced(
-            &format!("{key}.path"),
-            &format!("path {:?} of overlay {:?}", o.path, o.name),
-            Path::new(&o.path),
-        );
-    } else if !["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        ),
+        missing: (
+            format!("overlay {:?}: folder {} does not exist", o.name, o.path),
+            "point `path` at a Kustomize folder (with a kustomization.yaml), relative to devenv.toml",
+        ),
+        fenced: format!("path {:?} of overlay {:?}", o.path, o.name),
+    };
+    let Some(dir) = errs.repository_folder(&format!("{key}.path"), &o.path, words) else {
+        return;
+    };
+    if !["kustomization.yaml", "kustomization.yml", "Kustomization"]
         .iter()
         .any(|f| dir.join(f).is_file())
     {
@@ -95,12 +93,7 @@ fn wait(errs: &mut Errors<'_>, key: &str, o: &Overlay) {
         WaitSpec::Mode(m) if m != "auto" && m != "none" => {
             let help = if m.contains('/') {
                 // One object written as a string: the list form, even for one.
-                let items: Vec<String> = m
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|i| !i.is_empty())
-                    .map(|i| format!("{i:?}"))
-                    .collect();
+                let items = quoted_items(m);
                 format!(
                     "a list of objects is written in brackets, even with one: `wait = [{}]`",
                     items.join(", ")

@@ -69,12 +69,7 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
-        Check {
-            name: name.into(),
-            status: CheckStatus::Warn,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Check::with_fix(CheckStatus::Warn, name.into(), detail.into(), fix.into())
     }
 
     pub fn fail(
@@ -82,11 +77,15 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
+        Check::with_fix(CheckStatus::Fail, name.into(), detail.into(), fix.into())
+    }
+
+    fn with_fix(status: CheckStatus, name: String, detail: String, fix: String) -> Check {
         Check {
-            name: name.into(),
-            status: CheckStatus::Fail,
-            detail: detail.into(),
-            fix: Some(fix.into()),
+            name,
+            status,
+            detail,
+            fix: Some(fix),
         }
     }
 }
@@ -172,27 +171,15 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
     let check = |kind: &'static str, program: String, cmd: Cmd| {
         let pin = crate::tools::Tool::from_name(kind).and_then(pin);
         async move {
-            match runner
-                .run_unchecked(&format!("preflight-{kind}"), &cmd)
-                .await
-            {
-                Ok(o) => Ok(interpret_tool(
-                    kind,
-                    o.status,
-                    &o.stdout_str(),
-                    &o.stderr_str(),
-                    pin.map(|(p, _)| p),
-                    pin.and_then(|(_, at)| at.as_deref()),
-                )),
-                Err(e) if e.is_interrupted() => Err(e),
-                Err(e) => Ok(vec![spawn_failure_pinned(
-                    kind,
-                    &program,
-                    &e,
-                    pin.map(|(p, _)| p),
-                    pin.and_then(|(_, at)| at.as_deref()),
-                )]),
-            }
+            let (pin, at) = (pin.map(|(p, _)| p), pin.and_then(|(_, at)| at.as_deref()));
+            run_check(
+                runner,
+                &format!("preflight-{kind}"),
+                &cmd,
+                |status, stdout, stderr| interpret_tool(kind, status, stdout, stderr, pin, at),
+                |e| vec![spawn_failure_pinned(kind, &program, e, pin, at)],
+            )
+            .await
         }
     };
     let wants_helm = pin(crate::tools::Tool::Helm).is_some();

@@ -49,6 +49,23 @@ pub(super) fn first_line(s: &str) -> &str {
         .unwrap_or("")
 }
 
+/// Runs a check's command and reads its answer (exit status, stdout, stderr) with
+/// `interpret`; a command that could not run at all is `could_not_run`'s check.
+/// Only an interruption is an error.
+pub(super) async fn run_check<T>(
+    runner: &Runner,
+    step_id: &str,
+    cmd: &Cmd,
+    interpret: impl FnOnce(i32, &str, &str) -> T,
+    could_not_run: impl FnOnce(&RunError) -> T,
+) -> Result<T, RunError> {
+    match runner.run_unchecked(step_id, cmd).await {
+        Ok(o) => Ok(interpret(o.status, &o.stdout_str(), &o.stderr_str())),
+        Err(e) if e.is_interrupted() => Err(e),
+        Err(e) => Ok(could_not_run(&e)),
+    }
+}
+
 /// The check for a tool that could not be run at all.
 fn spawn_failure(name: &str, program: &str, e: &RunError, install: &str) -> Check {
     match e {
@@ -157,18 +174,14 @@ fn docker_endpoint(stderr: &str) -> Option<String> {
 
 /// Runs and interprets the Docker check. Only an interruption is an error.
 pub async fn check_docker(runner: &Runner, docker: &str) -> Result<Check, RunError> {
-    match runner
-        .run_unchecked("preflight-docker", &docker_version_cmd(docker))
-        .await
-    {
-        Ok(o) => Ok(interpret_docker_version(
-            o.status,
-            &o.stdout_str(),
-            &o.stderr_str(),
-        )),
-        Err(e) if e.is_interrupted() => Err(e),
-        Err(e) => Ok(spawn_failure("docker", docker, &e, DOCKER_INSTALL)),
-    }
+    run_check(
+        runner,
+        "preflight-docker",
+        &docker_version_cmd(docker),
+        interpret_docker_version,
+        |e| spawn_failure("docker", docker, e, DOCKER_INSTALL),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -262,18 +275,14 @@ pub fn check_k3d_output(stdout: &str) -> Result<(), Problem> {
 
 /// Runs and interprets the k3d check. Only an interruption is an error.
 pub async fn check_k3d(runner: &Runner, k3d: &str) -> Result<Check, RunError> {
-    match runner
-        .run_unchecked("preflight-k3d", &k3d_version_cmd(k3d))
-        .await
-    {
-        Ok(o) => Ok(interpret_k3d_version(
-            o.status,
-            &o.stdout_str(),
-            &o.stderr_str(),
-        )),
-        Err(e) if e.is_interrupted() => Err(e),
-        Err(e) => Ok(spawn_failure("k3d", k3d, &e, K3D_INSTALL)),
-    }
+    run_check(
+        runner,
+        "preflight-k3d",
+        &k3d_version_cmd(k3d),
+        interpret_k3d_version,
+        |e| spawn_failure("k3d", k3d, e, K3D_INSTALL),
+    )
+    .await
 }
 
 /// A failed prerequisite as `(message, hint)` for a step error.
@@ -367,18 +376,14 @@ pub fn check_kubectl_output(stdout: &str) -> Result<(), Problem> {
 
 /// Runs and interprets the kubectl checks. Only an interruption is an error.
 pub async fn check_kubectl(runner: &Runner, kubectl: &str) -> Result<Vec<Check>, RunError> {
-    match runner
-        .run_unchecked("preflight-kubectl", &kubectl_version_cmd(kubectl))
-        .await
-    {
-        Ok(o) => Ok(interpret_kubectl_version(
-            o.status,
-            &o.stdout_str(),
-            &o.stderr_str(),
-        )),
-        Err(e) if e.is_interrupted() => Err(e),
-        Err(e) => Ok(vec![spawn_failure("kubectl", kubectl, &e, KUBECTL_INSTALL)]),
-    }
+    run_check(
+        runner,
+        "preflight-kubectl",
+        &kubectl_version_cmd(kubectl),
+        interpret_kubectl_version,
+        |e| vec![spawn_failure("kubectl", kubectl, e, KUBECTL_INSTALL)],
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
