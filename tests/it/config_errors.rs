@@ -359,10 +359,8 @@ fn every_bad_config_exits_2_with_a_located_fix_and_runs_nothing() {
 fn errors_found_from_a_subfolder_point_into_the_discovered_file() {
     let sb = Sandbox::new();
     sb.write("devenv.toml", "version = 1\n[cluster]\nagents = 500\n");
-    fs::create_dir_all(sb.path("services/api")).unwrap();
     let out = sb
-        .devenv(["config", "validate"])
-        .current_dir(sb.path("services/api"))
+        .devenv_in("services/api", ["config", "validate"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

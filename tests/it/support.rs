@@ -333,6 +333,20 @@ impl Sandbox {
         c
     }
 
+    /// devenv run from SUBDIR of the project (created if missing), as a developer who
+    /// works in a subfolder: devenv.toml is found by walking up.
+    pub fn devenv_in<I, S>(&self, subdir: &str, args: I) -> assert_cmd::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let dir = self.path(subdir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut c = self.devenv(args);
+        c.current_dir(dir);
+        c
+    }
+
     fn run_fake(&self, tool: &str, args: &[&str]) -> Output {
         self.command(fakes_dir().join(tool))
             .args(args)
@@ -557,6 +571,18 @@ impl Run {
         }
     }
 }
+
+/// kubectl's arguments that read the configmap k3d writes for KEP-1755
+/// (kube-public/local-registry-hosting), as JSON.
+pub const GET_REGISTRY_HOSTING: [&str; 7] = [
+    "-n",
+    "kube-public",
+    "get",
+    "configmap",
+    "local-registry-hosting",
+    "-o",
+    "json",
+];
 
 /// The Calico manifests stand-in (operator CRDs, Tigera operator) the fake kubectl runs.
 pub const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");

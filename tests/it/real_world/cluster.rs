@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{free_port, journal, json, Run, Sandbox, CALICO};
+use crate::support::{free_port, journal, json, Run, Sandbox, CALICO, GET_REGISTRY_HOSTING};
 
 const PROBE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/probe");
 
@@ -613,20 +613,9 @@ fn status_accepts_the_registry_hosting_k3d_writes_for_a_bound_address() {
     );
     ok(&sb, &["up"]);
     let kubeconfig = sb.path(".devenv/kubeconfig").display().to_string();
-    let cm: Value = serde_json::from_str(&sb.kubectl_ok(&[
-        "--kubeconfig",
-        &kubeconfig,
-        "--context",
-        "k3d-lanreg",
-        "-n",
-        "kube-public",
-        "get",
-        "configmap",
-        "local-registry-hosting",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
+    let mut args = vec!["--kubeconfig", &kubeconfig, "--context", "k3d-lanreg"];
+    args.extend(GET_REGISTRY_HOSTING);
+    let cm: Value = serde_json::from_str(&sb.kubectl_ok(&args)).unwrap();
     let data = cm["data"]["localRegistryHosting.v1"].as_str().unwrap();
     assert!(
         data.contains(&format!("host: 127.0.0.2:{port}\n")),
