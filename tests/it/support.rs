@@ -18,6 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use serde_json::json;
 
+pub mod capture;
+pub mod process;
+
 /// One recorded invocation of a fake.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
