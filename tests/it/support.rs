@@ -379,6 +379,16 @@ impl Sandbox {
         String::from_utf8(o.stdout).expect("utf8")
     }
 
+    /// A cluster devenv did not create (a colleague's `k3d cluster create NAME EXTRA…`),
+    /// its API on 127.0.0.1:API, the default kubeconfig left alone.
+    pub fn foreign_cluster(&self, name: &str, extra: &[&str], api: u16) {
+        let api = format!("127.0.0.1:{api}");
+        let mut args = vec!["cluster", "create", name];
+        args.extend(extra);
+        args.extend(["--api-port", &api, "--kubeconfig-update-default=false"]);
+        self.k3d_ok(&args);
+    }
+
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let o = self.kubectl(args);
         assert!(
@@ -573,6 +583,42 @@ impl Run {
             took,
         }
     }
+}
+
+/// The folders every sandbox of the bad-config corpus has (tests/bad_configs/README.md):
+/// kustomizations, a folder that is not one, build contexts with and without a Dockerfile.
+pub fn bad_config_folders(sb: &Sandbox) {
+    for d in ["k/a", "k/b", "k/c"] {
+        sb.write(format!("{d}/kustomization.yaml"), "resources: []\n");
+    }
+    sb.write("nokust/README.md", "not a kustomization\n");
+    sb.write("ctx/api/Dockerfile", "FROM scratch\n");
+    sb.write("ctx/nodf/main.go", "package main\n");
+}
+
+/// Arguments the verify probe (probe/) refuses with exit 2, on every architecture.
+pub const PROBE_BAD_ARGUMENTS: [&[&str]; 8] = [
+    &["connect", "127.0.0.1", "80"],
+    &["connect", "1.2.3", "80", "1"],
+    &["connect", "1.2.3.256", "80", "1"],
+    &["connect", "1.2.3.4", "0", "1"],
+    &["connect", "1.2.3.4", "65536", "1"],
+    &["connect", "1.2.3.4", "80", "0"],
+    &["serve", "http"],
+    &["dance", "1"],
+];
+
+/// `PROBE connect 127.0.0.1 PORT ATTEMPTS` (PROBE: the binary, or qemu running it): its
+/// exit code and stdout.
+pub fn probe_connect(mut probe: Command, port: u16, attempts: &str) -> (Option<i32>, String) {
+    let out = probe
+        .args(["connect", "127.0.0.1", &port.to_string(), attempts])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// kubectl's arguments that read the configmap k3d writes for KEP-1755

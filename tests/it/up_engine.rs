@@ -810,16 +810,7 @@ fn down_leaves_a_cluster_and_registry_it_did_not_create_unless_forced() {
         &format!("127.0.0.1:{registry_port}"),
         "--no-help",
     ]);
-    sb.k3d_ok(&[
-        "cluster",
-        "create",
-        "theirs",
-        "--agents",
-        "1",
-        "--api-port",
-        &format!("127.0.0.1:{api}"),
-        "--kubeconfig-update-default=false",
-    ]);
+    sb.foreign_cluster("theirs", &["--agents", "1"], api);
     sb.clear_calls();
     let r = run(&sb, &["down"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -1646,14 +1637,7 @@ fn up_refuses_a_same_named_cluster_it_did_not_create() {
     let sb = Sandbox::new();
     let (_, api) = ports(40);
     project(&sb, "foreign", 40, "");
-    sb.k3d_ok(&[
-        "cluster",
-        "create",
-        "foreign",
-        "--api-port",
-        &format!("127.0.0.1:{api}"),
-        "--kubeconfig-update-default=false",
-    ]);
+    sb.foreign_cluster("foreign", &[], api);
     sb.clear_calls();
     let r = run(&sb, &["up"]);
     assert_eq!(r.code, 1, "{r:?}");
