@@ -3,13 +3,13 @@
 //! from a (local, stand-in) release server, a k3d pre-release with a known bug is refused,
 //! GitLab CI output, and the shipped `.gitlab-ci.yml` example.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+use crate::support::file_server::{serve, Server};
 use crate::support::{self, json, minimal_toml, Sandbox};
 use sha2::{Digest, Sha256};
 
@@ -306,46 +306,6 @@ fn a_pinned_tool_that_is_missing_gets_the_pins_fix() {
             "{what}: {out}"
         );
     }
-}
-
-/// A tiny HTTP/1.1 server: serves `files` (path → body), 404 otherwise, counts requests.
-struct Server {
-    base: String,
-    hits: Arc<AtomicUsize>,
-}
-
-fn serve(files: Vec<(String, Vec<u8>)>) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            counter.fetch_add(1, Ordering::SeqCst);
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut request_line = String::new();
-            let _ = reader.read_line(&mut request_line);
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-            }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("");
-            let (status, body) = match files.iter().find(|(p, _)| p == path) {
-                Some((_, body)) => ("200 OK", body.clone()),
-                None => ("404 Not Found", b"404: Not Found".to_vec()),
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&body);
-        }
-    });
-    Server { base, hits }
 }
 
 fn sha(bytes: &[u8]) -> String {
