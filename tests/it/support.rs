@@ -498,7 +498,7 @@ impl Sandbox {
 /// starts its registry on a random port of 22000-31999.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortBlock {
-    /// tests/it/up_engine.rs (two ports per test).
+    /// tests/it/up_engine/ (two ports per test).
     UpEngine,
     /// tests/it/verify_probe.rs.
     VerifyProbe,

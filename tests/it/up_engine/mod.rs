@@ -34,7 +34,7 @@ const INST: &[&str] = &["apply", "-f", ".devenv/calico/installation.yaml"];
 // helpers
 
 /// Ports no other test uses: each test gets its own pair, so parallel runs never collide
-/// (the fakes do not bind them, but test 7 does), below the ephemeral range so that no
+/// (the fakes do not bind them, but ports_and_lock does), below the ephemeral range so that no
 /// outgoing connection holds one (support::PortBlock).
 fn ports(n: u16) -> (u16, u16) {
     use crate::support::{reserved_port, PortBlock};
