@@ -1,55 +1,17 @@
 use super::*;
 use std::sync::Mutex;
 
+// eventually, process_gone, read_pid: shared with the integration tests.
+#[path = "../../tests/it/support/process.rs"]
+mod process;
+use process::{eventually, process_gone, read_pid};
+
 fn runner(dir: &Path) -> Runner {
     Runner::new(dir.join("logs"), CancellationToken::new())
 }
 
 fn sh(script: &str) -> Cmd {
     Cmd::new("sh").arg("-c").arg(script)
-}
-
-/// Polls `cond` every 10 ms until it holds or `within` has passed.
-async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Gone = no such process, or a zombie waiting for init to reap it.
-fn process_gone(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return true;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => true,
-    }
-}
-
-async fn read_pid(path: &Path) -> i32 {
-    assert!(
-        eventually(Duration::from_secs(5), || std::fs::read_to_string(path)
-            .is_ok_and(|s| s.ends_with('\n')))
-        .await,
-        "pid file {} never written",
-        path.display()
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -1,26 +1,10 @@
 use super::*;
 use crate::engine::{Endpoint, ImageAction, ImageRecord, OverlayRecord, RunResult, StepRecord};
-use std::sync::{Arc, Mutex};
 
-/// A writer the test can read back.
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+// Buf: shared with the integration tests.
+#[path = "../../tests/it/support/capture.rs"]
+mod capture;
+use capture::Buf;
 
 fn reporter(mode: OutputMode, flags: UiFlags) -> (Reporter, Buf) {
     let buf = Buf::default();

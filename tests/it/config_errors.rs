@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::support::Sandbox;
+use crate::support::{bad_config_folders, Sandbox};
 
 /// What one corpus file asks for (its header directives and `# <-` markers).
 #[derive(Debug, Default)]
@@ -157,16 +157,6 @@ fn blocks(stderr: &str) -> Vec<Result<Block, String>> {
     }
     flush(&mut cur, &mut out);
     out
-}
-
-/// The folders every corpus sandbox has (see tests/bad_configs/README.md).
-fn fixtures(sb: &Sandbox) {
-    for d in ["k/a", "k/b", "k/c"] {
-        sb.write(format!("{d}/kustomization.yaml"), "resources: []\n");
-    }
-    sb.write("nokust/README.md", "not a kustomization\n");
-    sb.write("ctx/api/Dockerfile", "FROM scratch\n");
-    sb.write("ctx/nodf/main.go", "package main\n");
 }
 
 /// Check one run; returns every problem found.
@@ -330,7 +320,7 @@ fn every_bad_config_exits_2_with_a_located_fix_and_runs_nothing() {
             c.name
         );
         let sb = Sandbox::new();
-        fixtures(&sb);
+        bad_config_folders(&sb);
         fs::write(sb.path(c.file.as_deref().unwrap_or("devenv.toml")), &c.raw).unwrap();
         for (link, target) in &c.symlinks {
             std::os::unix::fs::symlink(target, sb.path(link)).expect("# symlink:");
@@ -359,10 +349,8 @@ fn every_bad_config_exits_2_with_a_located_fix_and_runs_nothing() {
 fn errors_found_from_a_subfolder_point_into_the_discovered_file() {
     let sb = Sandbox::new();
     sb.write("devenv.toml", "version = 1\n[cluster]\nagents = 500\n");
-    fs::create_dir_all(sb.path("services/api")).unwrap();
     let out = sb
-        .devenv(["config", "validate"])
-        .current_dir(sb.path("services/api"))
+        .devenv_in("services/api", ["config", "validate"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

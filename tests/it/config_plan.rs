@@ -153,11 +153,8 @@ fn devenv_toml_is_found_upward_and_f_overrides_it() {
         "other/devenv.toml",
         "version = 1\n[project]\nname = \"other\"\n[cluster]\nagents = 0\n",
     );
-    fs::create_dir_all(sb.path("services/api/src")).unwrap();
-
     let out = sb
-        .devenv(["config", "show"])
-        .current_dir(sb.path("services/api/src"))
+        .devenv_in("services/api/src", ["config", "show"])
         .output()
         .unwrap();
     assert!(
@@ -178,8 +175,10 @@ fn devenv_toml_is_found_upward_and_f_overrides_it() {
     );
     // -f from a subfolder is relative to the working directory.
     let out = sb
-        .devenv(["config", "show", "-f", "../../other/devenv.toml"])
-        .current_dir(sb.path("services/api"))
+        .devenv_in(
+            "services/api",
+            ["config", "show", "-f", "../../other/devenv.toml"],
+        )
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("name = \"other\""));

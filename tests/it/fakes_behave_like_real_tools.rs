@@ -1,7 +1,7 @@
 //! The fake k3d/kubectl must match the real tools (shared/reference): JSON shapes and key
 //! order of the samples, error texts, exit codes, kubeconfig merging, fault injection, speed.
 
-use crate::support::{self, json, Sandbox};
+use crate::support::{self, json, Sandbox, GET_REGISTRY_HOSTING};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -148,6 +148,21 @@ fn kubectl(sb: &Sandbox, args: &[&str]) -> std::process::Output {
     sb.kubectl(&a.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
+/// `kubectl wait --for=CONDITION --timeout=TIMEOUT TARGETS...` against the sample world.
+fn kubectl_wait(
+    sb: &Sandbox,
+    condition: &str,
+    timeout: &str,
+    targets: &[&str],
+) -> std::process::Output {
+    let (for_, timeout) = (format!("--for={condition}"), format!("--timeout={timeout}"));
+    let args: Vec<&str> = ["wait", for_.as_str(), timeout.as_str()]
+        .into_iter()
+        .chain(targets.iter().copied())
+        .collect();
+    kubectl(sb, &args)
+}
+
 #[test]
 fn empty_listings_are_byte_identical_to_the_samples() {
     let sb = Sandbox::new();
@@ -265,21 +280,7 @@ fn kubectl_objects_have_the_shape_of_the_samples() {
         theirs["items"][0]["metadata"]["annotations"]["k3s.io/node-args"]
     );
 
-    let cm = text(
-        &kubectl(
-            &sb,
-            &[
-                "-n",
-                "kube-public",
-                "get",
-                "configmap",
-                "local-registry-hosting",
-                "-o",
-                "json",
-            ],
-        )
-        .stdout,
-    );
+    let cm = text(&kubectl(&sb, &GET_REGISTRY_HOSTING).stdout);
     let cm: serde_json::Value = serde_json::from_str(&cm).unwrap();
     let want: serde_json::Value =
         serde_yaml_ng_free(&sample("k3d-local-registry-hosting-configmap.yaml"));
@@ -372,29 +373,12 @@ fn calico_lifecycle_makes_nodes_ready() {
         text(&o.stderr),
         format!("resource mapping not found for name: \"default\" namespace: \"\" from \"{0}\": no matches for kind \"Installation\" in version \"operator.tigera.io/v1\"\nensure CRDs are installed first\nresource mapping not found for name: \"default\" namespace: \"\" from \"{0}\": no matches for kind \"APIServer\" in version \"operator.tigera.io/v1\"\nensure CRDs are installed first\n", inst.display())
     );
-    let o = kubectl(
-        &sb,
-        &[
-            "wait",
-            "--for=create",
-            "--timeout=30s",
-            "tigerastatus/calico",
-        ],
-    );
+    let o = kubectl_wait(&sb, "create", "30s", &["tigerastatus/calico"]);
     assert_eq!(
         text(&o.stderr),
         "error: the server doesn't have a resource type \"tigerastatus\"\n"
     );
-    let o = kubectl(
-        &sb,
-        &[
-            "wait",
-            "--for=condition=Ready",
-            "--timeout=30s",
-            "nodes",
-            "--all",
-        ],
-    );
+    let o = kubectl_wait(&sb, "condition=Ready", "30s", &["nodes", "--all"]);
     assert_eq!(
         (o.status.code(), text(&o.stderr)),
         (
@@ -404,29 +388,12 @@ fn calico_lifecycle_makes_nodes_ready() {
     );
 
     install_calico(&sb);
-    let o = kubectl(
-        &sb,
-        &[
-            "wait",
-            "--for=condition=Available",
-            "--timeout=30s",
-            "tigerastatus/calico",
-        ],
-    );
+    let o = kubectl_wait(&sb, "condition=Available", "30s", &["tigerastatus/calico"]);
     assert_eq!(
         text(&o.stdout),
         "tigerastatus.operator.tigera.io/calico condition met\n"
     );
-    let o = kubectl(
-        &sb,
-        &[
-            "wait",
-            "--for=condition=Ready",
-            "--timeout=30s",
-            "nodes",
-            "--all",
-        ],
-    );
+    let o = kubectl_wait(&sb, "condition=Ready", "30s", &["nodes", "--all"]);
     assert_eq!(
         text(&o.stdout),
         "node/k3d-devenv-agent-0 condition met\nnode/k3d-devenv-server-0 condition met\n"
@@ -445,30 +412,14 @@ fn calico_lifecycle_makes_nodes_ready() {
 fn tigerastatus_is_progressing_before_available() {
     let sb = sample_world().sleep_scale(0.05); // Calico takes 40 s × 0.05 = 2 s
     install_calico(&sb);
-    let o = kubectl(
-        &sb,
-        &[
-            "wait",
-            "--for=create",
-            "--timeout=300s",
-            "tigerastatus/calico",
-        ],
-    );
+    let o = kubectl_wait(&sb, "create", "300s", &["tigerastatus/calico"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let ts = text(&kubectl(&sb, &["get", "tigerastatus", "calico", "-o", "json"]).stdout);
     assert_eq!(
         shape(&ts),
         shape(&sample("calico-tigerastatus-calico-progressing.json"))
     );
-    let o = kubectl(
-        &sb,
-        &[
-            "wait",
-            "--for=condition=Available",
-            "--timeout=300s",
-            "tigerastatus/calico",
-        ],
-    );
+    let o = kubectl_wait(&sb, "condition=Available", "300s", &["tigerastatus/calico"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
 
@@ -508,25 +459,9 @@ fn workloads_with_unknown_images_time_out_like_kubectl() {
         text(&o.stderr),
         "error: timed out waiting for the condition\n"
     );
-    let o = kubectl(
-        &sb,
-        &[
-            "wait",
-            "--for=condition=Complete",
-            "--timeout=5s",
-            "job/migrate",
-        ],
-    );
+    let o = kubectl_wait(&sb, "condition=Complete", "5s", &["job/migrate"]);
     assert_eq!(text(&o.stdout), "job.batch/migrate condition met\n");
-    let o = kubectl(
-        &sb,
-        &[
-            "wait",
-            "--for=condition=Available",
-            "--timeout=5s",
-            "deployment/app",
-        ],
-    );
+    let o = kubectl_wait(&sb, "condition=Available", "5s", &["deployment/app"]);
     assert_eq!(
         text(&o.stderr),
         "error: timed out waiting for the condition on deployments/app\n"
@@ -894,18 +829,7 @@ fn a_fake_call_takes_a_few_milliseconds() {
             vec!["cluster".into(), "list".into(), "-o".into(), "json".into()],
         ),
         ("kubectl", kc(&["get", "nodes", "-o", "json"])),
-        (
-            "kubectl",
-            kc(&[
-                "-n",
-                "kube-public",
-                "get",
-                "configmap",
-                "local-registry-hosting",
-                "-o",
-                "json",
-            ]),
-        ),
+        ("kubectl", kc(&GET_REGISTRY_HOSTING)),
     ];
     let n = 50;
     let start = Instant::now();

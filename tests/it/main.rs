@@ -5,7 +5,9 @@
 //! `cargo nextest run -E 'test(/^snapshots::/)'` selects what `--test snapshots` used to.
 //!
 //! Several tests own their process (they signal it, or set environment variables):
-//! nextest runs every test in a process of its own, which they rely on.
+//! nextest runs every test in a process of its own, which they rely on. Under plain
+//! `cargo test`, scripts/test.sh runs them apart (PROCESS_OWNING_TESTS there); a new
+//! test that signals or changes its own process goes on that list.
 
 mod support;
 

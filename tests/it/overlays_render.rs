@@ -522,14 +522,7 @@ fn probe_binary_serves_and_reports_connections() {
     }
 
     let connect = |port: u16, attempts: &str| {
-        let out = Command::new(&bin)
-            .args(["connect", "127.0.0.1", &port.to_string(), attempts])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        crate::support::probe_connect(Command::new(&bin), port, attempts)
     };
     assert_eq!(connect(port, "3"), (Some(0), "connected\n".to_string()));
     // Many clients in a row: the server keeps accepting.
@@ -547,18 +540,9 @@ fn probe_binary_serves_and_reports_connections() {
     );
     assert!(started.elapsed() < Duration::from_secs(2));
 
-    for bad in [
-        vec!["connect", "127.0.0.1", "80"],
-        vec!["connect", "1.2.3", "80", "1"],
-        vec!["connect", "1.2.3.256", "80", "1"],
-        vec!["connect", "1.2.3.4", "0", "1"],
-        vec!["connect", "1.2.3.4", "65536", "1"],
-        vec!["connect", "1.2.3.4", "80", "0"],
-        vec!["serve", "http"],
-        vec!["dance", "1"],
-    ] {
+    for bad in crate::support::PROBE_BAD_ARGUMENTS {
         let status = Command::new(&bin)
-            .args(&bad)
+            .args(bad)
             .stderr(Stdio::null())
             .status()
             .unwrap();

@@ -1,49 +1,12 @@
 //! SIGINT/SIGTERM to devenv stop every running command and kill its process group.
 //! It signals its own process: nextest runs each test in a process of its own.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
+
+use crate::support::process::{eventually, process_gone, read_pid};
 
 use devenv::runner::{install_signal_handlers, kill_all_running, Cmd, RunError, Runner};
 use tokio_util::sync::CancellationToken;
-
-fn gone(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return true;
-    }
-    // A zombie waiting for init counts as gone.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
-}
-
-async fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
-}
-
-async fn read_pid(path: &Path) -> i32 {
-    assert!(
-        wait_for(Duration::from_secs(5), || std::fs::read_to_string(path)
-            .is_ok_and(|s| s.ends_with('\n')))
-        .await
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn sigterm_interrupts_every_running_command() {
@@ -87,7 +50,7 @@ async fn sigterm_interrupts_every_running_command() {
     );
     for pid in pids {
         assert!(
-            wait_for(Duration::from_secs(2), || gone(pid)).await,
+            eventually(Duration::from_secs(2), || process_gone(pid)).await,
             "grandchild {pid} survived"
         );
     }
@@ -119,7 +82,7 @@ async fn sigterm_interrupts_every_running_command() {
         "{err:?}"
     );
     assert!(
-        wait_for(Duration::from_secs(2), || gone(pid)).await,
+        eventually(Duration::from_secs(2), || process_gone(pid)).await,
         "grandchild {pid} survived"
     );
 }

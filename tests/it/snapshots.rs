@@ -27,7 +27,7 @@
 
 use std::fs;
 
-use crate::support::{example_sandbox, free_port, json, repo, Sandbox, CALICO};
+use crate::support::{bad_config_folders, example_sandbox, free_port, json, repo, Sandbox, CALICO};
 
 /// One run as a user sees it: the command, its exit code, stdout and stderr.
 struct Run {
@@ -287,21 +287,11 @@ fn help_of_every_command() {
 
 // ---------------------------------------------------------------- config errors
 
-/// The sandbox folders of the bad-config corpus (tests/bad_configs/README.md).
-fn corpus_fixtures(sb: &Sandbox) {
-    for d in ["k/a", "k/b", "k/c"] {
-        sb.write(format!("{d}/kustomization.yaml"), "resources: []\n");
-    }
-    sb.write("nokust/README.md", "not a kustomization\n");
-    sb.write("ctx/api/Dockerfile", "FROM scratch\n");
-    sb.write("ctx/nodf/main.go", "package main\n");
-}
-
 /// Run `devenv config validate` on a devenv.toml (the corpus file's own directives give the
 /// file name and arguments) and snapshot what it prints.
 fn config_error(name: &str, file: &str, text: &str, args: &[&str]) {
     let sb = Sandbox::new();
-    corpus_fixtures(&sb);
+    bad_config_folders(&sb);
     sb.write(file, text);
     let mut all = vec!["config", "validate"];
     all.extend(args);
@@ -374,7 +364,7 @@ fn config_error_duration_out_of_range() {
 fn config_error_path_outside_the_repository() {
     let sb_text = corpus("outside_overlay");
     let sb = Sandbox::new();
-    corpus_fixtures(&sb);
+    bad_config_folders(&sb);
     sb.write("../home/kustomization.yaml", "resources: []\n");
     sb.write("devenv.toml", &sb_text);
     let r = devenv(&sb, &["config", "validate"], &[]);

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use serde_json::json;
 
+pub mod capture;
+pub mod process;
+
 /// One recorded invocation of a fake.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
@@ -333,6 +336,20 @@ impl Sandbox {
         c
     }
 
+    /// devenv run from SUBDIR of the project (created if missing), as a developer who
+    /// works in a subfolder: devenv.toml is found by walking up.
+    pub fn devenv_in<I, S>(&self, subdir: &str, args: I) -> assert_cmd::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let dir = self.path(subdir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut c = self.devenv(args);
+        c.current_dir(dir);
+        c
+    }
+
     fn run_fake(&self, tool: &str, args: &[&str]) -> Output {
         self.command(fakes_dir().join(tool))
             .args(args)
@@ -360,6 +377,16 @@ impl Sandbox {
             String::from_utf8_lossy(&o.stderr)
         );
         String::from_utf8(o.stdout).expect("utf8")
+    }
+
+    /// A cluster devenv did not create (a colleague's `k3d cluster create NAME EXTRA…`),
+    /// its API on 127.0.0.1:API, the default kubeconfig left alone.
+    pub fn foreign_cluster(&self, name: &str, extra: &[&str], api: u16) {
+        let api = format!("127.0.0.1:{api}");
+        let mut args = vec!["cluster", "create", name];
+        args.extend(extra);
+        args.extend(["--api-port", &api, "--kubeconfig-update-default=false"]);
+        self.k3d_ok(&args);
     }
 
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
@@ -470,7 +497,7 @@ impl Sandbox {
 /// starts its registry on a random port of 22000-31999.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortBlock {
-    /// tests/it/up_engine.rs (two ports per test).
+    /// tests/it/up_engine/ (two ports per test).
     UpEngine,
     /// tests/it/verify_probe.rs.
     VerifyProbe,
@@ -557,6 +584,54 @@ impl Run {
         }
     }
 }
+
+/// The folders every sandbox of the bad-config corpus has (tests/bad_configs/README.md):
+/// kustomizations, a folder that is not one, build contexts with and without a Dockerfile.
+pub fn bad_config_folders(sb: &Sandbox) {
+    for d in ["k/a", "k/b", "k/c"] {
+        sb.write(format!("{d}/kustomization.yaml"), "resources: []\n");
+    }
+    sb.write("nokust/README.md", "not a kustomization\n");
+    sb.write("ctx/api/Dockerfile", "FROM scratch\n");
+    sb.write("ctx/nodf/main.go", "package main\n");
+}
+
+/// Arguments the verify probe (probe/) refuses with exit 2, on every architecture.
+pub const PROBE_BAD_ARGUMENTS: [&[&str]; 8] = [
+    &["connect", "127.0.0.1", "80"],
+    &["connect", "1.2.3", "80", "1"],
+    &["connect", "1.2.3.256", "80", "1"],
+    &["connect", "1.2.3.4", "0", "1"],
+    &["connect", "1.2.3.4", "65536", "1"],
+    &["connect", "1.2.3.4", "80", "0"],
+    &["serve", "http"],
+    &["dance", "1"],
+];
+
+/// `PROBE connect 127.0.0.1 PORT ATTEMPTS` (PROBE: the binary, or qemu running it): its
+/// exit code and stdout.
+pub fn probe_connect(mut probe: Command, port: u16, attempts: &str) -> (Option<i32>, String) {
+    let out = probe
+        .args(["connect", "127.0.0.1", &port.to_string(), attempts])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// kubectl's arguments that read the configmap k3d writes for KEP-1755
+/// (kube-public/local-registry-hosting), as JSON.
+pub const GET_REGISTRY_HOSTING: [&str; 7] = [
+    "-n",
+    "kube-public",
+    "get",
+    "configmap",
+    "local-registry-hosting",
+    "-o",
+    "json",
+];
 
 /// The Calico manifests stand-in (operator CRDs, Tigera operator) the fake kubectl runs.
 pub const CALICO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calico");

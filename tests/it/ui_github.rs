@@ -1,7 +1,6 @@
 //! GitHub Actions output of the Reporter: groups, annotations, job summary.
 
-use std::io::{self, Write};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use devenv::engine::{
@@ -9,24 +8,7 @@ use devenv::engine::{
 };
 use devenv::ui::{OutputMode, Reporter, UiFlags};
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+use crate::support::capture::Buf;
 
 fn github() -> (Reporter, Buf) {
     let buf = Buf::default();

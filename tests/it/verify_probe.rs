@@ -87,6 +87,18 @@ fn probe_runs(calls: &[Call]) -> usize {
         .count()
 }
 
+/// devenv removed the probe's namespace (`devenv-verify-…`) from cluster NAME.
+#[track_caller]
+fn assert_no_probe_namespace(sb: &Sandbox, name: &str) {
+    assert!(
+        !namespaces(sb, name)
+            .iter()
+            .any(|n| n.starts_with("devenv-verify-")),
+        "the probe namespace was left: {:?}",
+        namespaces(sb, name)
+    );
+}
+
 #[track_caller]
 fn both_ok(r: &Run) {
     for who in ["allowed", "denied"] {
@@ -146,13 +158,7 @@ fn up_ends_with_the_probe_done_and_a_second_up_does_not_probe_again() {
         200,
         "{image} is not in the registry"
     );
-    assert!(
-        !namespaces(&sb, "vup")
-            .iter()
-            .any(|n| n.starts_with("devenv-verify-")),
-        "the probe namespace was left: {:?}",
-        namespaces(&sb, "vup")
-    );
+    assert_no_probe_namespace(&sb, "vup");
 
     sb.clear_calls();
     let r = ok(&sb, &["up"]);
@@ -258,13 +264,7 @@ fn verify_fails_when_the_denied_client_gets_in() {
         "{r:?}"
     );
     // Cleaned up even though it failed.
-    assert!(
-        !namespaces(&sb, "vopen")
-            .iter()
-            .any(|n| n.starts_with("devenv-verify-")),
-        "{:?}",
-        namespaces(&sb, "vopen")
-    );
+    assert_no_probe_namespace(&sb, "vopen");
     assert_eq!(journal(&sb)["steps"]["verify"]["status"], "failed");
 
     // Enforced again: the same cluster passes.
@@ -435,11 +435,5 @@ fn verify_says_why_when_the_probe_image_cannot_be_pulled() {
             )),
         "{r:?}"
     );
-    assert!(
-        !namespaces(&sb, "vpull")
-            .iter()
-            .any(|n| n.starts_with("devenv-verify-")),
-        "{:?}",
-        namespaces(&sb, "vpull")
-    );
+    assert_no_probe_namespace(&sb, "vpull");
 }

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{free_port, journal, json, Run, Sandbox, CALICO};
+use crate::support::{
+    free_port, journal, json, probe_connect, Run, Sandbox, CALICO, GET_REGISTRY_HOSTING,
+    PROBE_BAD_ARGUMENTS,
+};
 
 const PROBE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/probe");
 
@@ -395,15 +398,7 @@ fn the_aarch64_probe_runs_under_qemu_user() {
         .read_line(&mut first)
         .unwrap();
     assert_eq!(first, "listening\n");
-    let connect = |port: u16, attempts: &str| {
-        let out = cmd(&["connect", "127.0.0.1", &port.to_string(), attempts])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
+    let connect = |port: u16, attempts: &str| probe_connect(cmd(&[]), port, attempts);
     assert_eq!(connect(port, "3"), (Some(0), "connected\n".to_string()));
     for _ in 0..5 {
         assert_eq!(connect(port, "1").1, "connected\n");
@@ -418,17 +413,8 @@ fn the_aarch64_probe_runs_under_qemu_user() {
     );
     // Two attempts, a 1 s pause between them.
     assert!(started.elapsed() >= Duration::from_millis(900));
-    for bad in [
-        vec!["connect", "127.0.0.1", "80"],
-        vec!["connect", "1.2.3", "80", "1"],
-        vec!["connect", "1.2.3.256", "80", "1"],
-        vec!["connect", "1.2.3.4", "0", "1"],
-        vec!["connect", "1.2.3.4", "65536", "1"],
-        vec!["connect", "1.2.3.4", "80", "0"],
-        vec!["serve", "http"],
-        vec!["dance", "1"],
-    ] {
-        let out = cmd(&bad).output().unwrap();
+    for bad in PROBE_BAD_ARGUMENTS {
+        let out = cmd(bad).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).starts_with("usage: devenv-probe"),
@@ -613,20 +599,9 @@ fn status_accepts_the_registry_hosting_k3d_writes_for_a_bound_address() {
     );
     ok(&sb, &["up"]);
     let kubeconfig = sb.path(".devenv/kubeconfig").display().to_string();
-    let cm: Value = serde_json::from_str(&sb.kubectl_ok(&[
-        "--kubeconfig",
-        &kubeconfig,
-        "--context",
-        "k3d-lanreg",
-        "-n",
-        "kube-public",
-        "get",
-        "configmap",
-        "local-registry-hosting",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
+    let mut args = vec!["--kubeconfig", &kubeconfig, "--context", "k3d-lanreg"];
+    args.extend(GET_REGISTRY_HOSTING);
+    let cm: Value = serde_json::from_str(&sb.kubectl_ok(&args)).unwrap();
     let data = cm["data"]["localRegistryHosting.v1"].as_str().unwrap();
     assert!(
         data.contains(&format!("host: 127.0.0.2:{port}\n")),

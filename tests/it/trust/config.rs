@@ -57,10 +57,8 @@ fn a_misnamed_config_is_named_and_nothing_runs_unless_asked() {
 fn a_misnamed_config_in_a_parent_folder_is_named_from_a_subfolder() {
     let sb = Sandbox::new();
     sb.write("devenv.toml.txt", "version = 1\n");
-    fs::create_dir_all(sb.path("services/api")).unwrap();
     let out = sb
-        .devenv(["config", "validate"])
-        .current_dir(sb.path("services/api"))
+        .devenv_in("services/api", ["config", "validate"])
         .output()
         .unwrap();
     let err = stderr(&out);

@@ -72,14 +72,7 @@ fn down_leaves_a_same_named_cluster_made_after_devenvs_create_failed() {
     assert!(!clusters(&sb).contains(&"own1".to_string()));
     // A colleague's script makes a cluster of the same name.
     let (_, api) = ports(1);
-    sb.k3d_ok(&[
-        "cluster",
-        "create",
-        "own1",
-        "--api-port",
-        &format!("127.0.0.1:{api}"),
-        "--kubeconfig-update-default=false",
-    ]);
+    sb.foreign_cluster("own1", &[], api);
     sb.clear_calls();
     let r = run(&sb, &["down"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -268,14 +261,7 @@ fn reset_leaves_a_cluster_devenv_did_not_create() {
     let sb = Sandbox::new();
     project(&sb, "own5", 5);
     let (_, api) = ports(5);
-    sb.k3d_ok(&[
-        "cluster",
-        "create",
-        "own5",
-        "--api-port",
-        &format!("127.0.0.1:{api}"),
-        "--kubeconfig-update-default=false",
-    ]);
+    sb.foreign_cluster("own5", &[], api);
     sb.clear_calls();
     let r = run(&sb, &["reset", "--yes"]);
     assert_eq!(r.code, 1, "{r:?}");
