@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Why hand-written and not `annotate-snippets` (what rustc and cargo use; 0.12.18 tried,
-//! with `Renderer::plain()`, on the errors of tests/snapshots/config_error_*.snap): it
+//! with `Renderer::plain()`, on the errors of tests/it/snapshots/config_error_*.snap): it
 //! cannot print what devenv's users read today, and no option of its `Renderer` changes it:
 //! - it always puts an empty gutter line (`   |`) between the caret line and `= help:`
 //!   (or, with the help as a group of its own, prints `help: …` at column 0, without `=`);
