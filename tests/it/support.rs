@@ -505,6 +505,8 @@ pub enum PortBlock {
     LoopbackOnly,
     /// tests/it/real_world/cluster.rs.
     RealWorldCluster,
+    /// tests/it/trust/ (two ports per test).
+    Trust,
 }
 
 impl PortBlock {
@@ -515,6 +517,7 @@ impl PortBlock {
             PortBlock::VerifyProbe => (21500, 100),
             PortBlock::LoopbackOnly => (21600, 100),
             PortBlock::RealWorldCluster => (21700, 100),
+            PortBlock::Trust => (21800, 100),
         }
     }
 }

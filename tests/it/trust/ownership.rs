@@ -5,11 +5,16 @@
 
 use std::time::Duration;
 
-use crate::support::{json, minimal_toml, Run, Sandbox};
+use crate::support::{json, minimal_toml, reserved_port, PortBlock, Run, Sandbox};
 
-/// Host ports of test `n` (registry, API), apart from the other test modules' ranges.
+/// Host ports of test `n` (registry, API), in the trust tests' block below the ephemeral
+/// range: they were 48900+, where an outgoing connection of a busy machine took one (a
+/// CI run failed on "port 48944 … is already in use").
 pub fn ports(n: u16) -> (u16, u16) {
-    (48900 + n * 2, 48901 + n * 2)
+    (
+        reserved_port(PortBlock::Trust, n * 2),
+        reserved_port(PortBlock::Trust, n * 2 + 1),
+    )
 }
 
 /// The devenv.toml of a minimal project (no images, the Calico stand-in, verify off).
