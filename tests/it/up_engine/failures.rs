@@ -300,6 +300,10 @@ fn check_failure(n: u16, case: &FailCase) -> Result<(), String> {
             return Err(ctx(&format!("the message does not show {what} `{needle}`")));
         }
     }
+    // How to go on: the command that failed, to run again (engine `rerun_hint`).
+    if case.exit != 130 && !text.contains("fix the problem and run `devenv up` again") {
+        return Err(ctx("the message does not say to run `devenv up` again"));
+    }
     match case.action {
         "fail" if !text.contains(&marker) => {
             return Err(ctx("the tail of the command's output is not shown"))

@@ -12,6 +12,9 @@ fn up_runs_the_steps_in_dependency_order() {
     copy_fixture(&sb, "overlays");
     project(&sb, "order", 1, &overlays_toml(""));
     up_ok(&sb);
+    // The journal says the run succeeded (`status` and the next `up` read it).
+    let j: serde_json::Value = serde_json::from_str(&sb.read(".devenv/state.json")).unwrap();
+    assert_eq!(j["last_run"]["outcome"], "success", "{j:#}");
     let calls = sb.calls();
     let registry = first(&calls, "k3d", &["registry", "create"]);
     let cluster = first(&calls, "k3d", &["cluster", "create"]);
