@@ -304,6 +304,13 @@ fn check_failure(n: u16, case: &FailCase) -> Result<(), String> {
     if case.exit != 130 && !text.contains("fix the problem and run `devenv up` again") {
         return Err(ctx("the message does not say to run `devenv up` again"));
     }
+    // What the failed command was for (engine `Ctx::run`: "failed to {purpose}: …";
+    // preflight words its tool checks itself).
+    if case.action == "fail" && case.step != "preflight" && !text.contains("failed to ") {
+        return Err(ctx(
+            "the message does not say what the failed command was for",
+        ));
+    }
     match case.action {
         "fail" if !text.contains(&marker) => {
             return Err(ctx("the tail of the command's output is not shown"))
