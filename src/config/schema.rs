@@ -35,6 +35,10 @@ pub struct Config {
     /// Kustomize overlays, applied in the topological order of `depends_on`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overlays: Vec<Overlay>,
+    /// Helm charts, rendered with `helm template` and deployed on the same path as overlays.
+    /// Charts and overlays share one name space and one `depends_on` graph.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<Chart>,
     /// Namespaces devenv creates before any overlay, keyed by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub namespaces: BTreeMap<String, Namespace>,
@@ -339,6 +343,56 @@ pub struct Overlay {
     /// How long to wait for this overlay to be ready.
     #[serde(default = "default_overlay_timeout")]
     pub timeout: DurationStr,
+}
+
+/// A Helm chart: rendered with `helm template` (devenv applies the manifests, as Argo CD
+/// does), so ordering, waits, pruning and shared-cluster isolation are the overlays' own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Chart {
+    /// Name used by `depends_on` and `devenv apply NAME` (shared with overlays' names).
+    pub name: String,
+    /// A local chart folder (relative to devenv.toml), a chart name in the repository `repo`,
+    /// or an OCI reference `oci://HOST/PATH/NAME`.
+    pub chart: String,
+    /// URL of the chart repository (`https://…`, the one `helm repo add` takes) when `chart`
+    /// is a chart name in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Exact chart version (required for `repo` and `oci://` charts: no ranges, no
+    /// `latest`, so the environment is reproducible).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Values files relative to devenv.toml, merged in order (later wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// Values set over the files (merged last). Dotted keys nest as with `helm --set`:
+    /// `"auth.database" = "app"`.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub set: toml::Table,
+    /// Namespace of the release (default: the chart's objects keep theirs, else `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Helm release name (default: `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// Charts and overlays applied and ready before this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// What to wait for before the next unit: "auto", "none", or a list of `kind/name`.
+    #[serde(default)]
+    pub wait: WaitSpec,
+    /// How long to wait for this chart to be ready.
+    #[serde(default = "default_overlay_timeout")]
+    pub timeout: DurationStr,
+}
+
+impl Chart {
+    /// The Helm release name: `release`, else `name`.
+    pub fn release_name(&self) -> &str {
+        self.release.as_deref().unwrap_or(&self.name)
+    }
 }
 
 fn default_overlay_timeout() -> DurationStr {
