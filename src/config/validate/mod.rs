@@ -16,6 +16,7 @@ mod names;
 mod overlays;
 mod ports;
 mod registry;
+mod units;
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +29,7 @@ pub use names::{
     check_dns_label, check_node_filter, check_repository, glob_match, image_tag,
     strip_tag_and_digest, NameError, NodeFilterError,
 };
-pub use overlays::WaitTargetError;
+pub use units::WaitTargetError;
 pub use ports::{parse_port_mapping, PortMapping, PortMappingError};
 
 /// k3d refuses cluster names longer than 32 characters.
@@ -101,6 +102,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     registry::check(&mut errs);
     calico::check(&mut errs);
     images::check(&mut errs);
+    units::check(&mut errs);
     overlays::check(&mut errs);
     namespaces(&mut errs);
     timeouts(&mut errs);

@@ -118,7 +118,7 @@ fn reasons_read_as_before() {
     assert_eq!(mapping("host:80:80"), "\"host\" is not an IP address");
     assert_eq!(mapping("1:2:3:4"), "too many ':'");
 
-    let wait = |w: &str| overlays::check_wait_object(w).unwrap_err().to_string();
+    let wait = |w: &str| units::check_wait_object(w).unwrap_err().to_string();
     assert_eq!(wait("api"), "expected KIND/NAME");
     assert_eq!(wait("service/api"), "kind \"service\" cannot be waited for");
     assert_eq!(wait("job/"), "the name is empty");
