@@ -221,7 +221,11 @@ mod tests {
         );
         assert_eq!(
             unit_order(&cfg),
-            [UnitRef::Overlay(1), UnitRef::Overlay(0), UnitRef::Overlay(2)]
+            [
+                UnitRef::Overlay(1),
+                UnitRef::Overlay(0),
+                UnitRef::Overlay(2)
+            ]
         );
     }
 

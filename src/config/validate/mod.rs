@@ -9,6 +9,7 @@
 
 mod build;
 mod calico;
+mod charts;
 mod cluster;
 mod fence;
 mod images;
@@ -26,11 +27,11 @@ use super::paths::PathFence;
 
 pub use fence::{outside_repository, path_fence};
 pub use names::{
-    check_dns_label, check_node_filter, check_repository, glob_match, image_tag,
-    strip_tag_and_digest, NameError, NodeFilterError,
+    check_dns_label, check_exact_version, check_node_filter, check_repository, glob_match,
+    image_tag, strip_tag_and_digest, ChartVersionError, NameError, NodeFilterError,
 };
-pub use units::WaitTargetError;
 pub use ports::{parse_port_mapping, PortMapping, PortMappingError};
+pub use units::WaitTargetError;
 
 /// k3d refuses cluster names longer than 32 characters.
 const MAX_PROJECT_NAME: usize = 32;
@@ -104,6 +105,7 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     images::check(&mut errs);
     units::check(&mut errs);
     overlays::check(&mut errs);
+    charts::check(&mut errs);
     namespaces(&mut errs);
     timeouts(&mut errs);
     build::ci_cache(&mut errs);

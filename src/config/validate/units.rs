@@ -183,7 +183,10 @@ fn depends_on(errs: &mut Errors<'_>, first: &HashMap<&str, UnitRef>) {
                     .map(|c| format!("did you mean {c:?}? "))
                     .unwrap_or_default();
                 let (what, listed) = if c.charts.is_empty() {
-                    ("an overlay", format!("known overlays: {}", known("overlay").join(", ")))
+                    (
+                        "an overlay",
+                        format!("known overlays: {}", known("overlay").join(", ")),
+                    )
                 } else {
                     (
                         "an overlay or a chart",
@@ -196,7 +199,10 @@ fn depends_on(errs: &mut Errors<'_>, first: &HashMap<&str, UnitRef>) {
                 };
                 errs.push(
                     &key,
-                    format!("{} {name:?} depends on {d:?}, which is not {what}", u.noun()),
+                    format!(
+                        "{} {name:?} depends on {d:?}, which is not {what}",
+                        u.noun()
+                    ),
                     format!("{hint}{listed}"),
                 );
             }
