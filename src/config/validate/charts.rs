@@ -112,7 +112,7 @@ fn local(errs: &mut Errors<'_>, key: &str, ch: &Chart, folder: &str) {
             format!("chart {:?}: folder {folder} does not exist", ch.name),
             missing_help,
         ),
-        fenced: format!("chart {:?} of chart {:?}", folder, ch.name),
+        fenced: format!("chart folder {:?} of chart {:?}", folder, ch.name),
     };
     if let Some(dir) = errs.repository_folder(&format!("{key}.chart"), folder, words) {
         if !dir.join("Chart.yaml").is_file() {
