@@ -84,6 +84,7 @@ fn the_example_validates_against_the_schema_and_unknown_keys_do_not() {
         "version = 1\n[calico]\nipPool = \"x\"",
         "version = 1\n[[images]]\nname = \"a\"\ncontext = \".\"\ndockerFile = \"x\"",
         "version = 1\n[[overlays]]\nname = \"a\"\npath = \".\"\ndepends = []",
+        "version = 1\n[[charts]]\nname = \"a\"\nchart = \".\"\nvalues_files = []",
         "version = 1\n[namespaces.shop]\npodSecurity = \"restricted\"",
         "version = 1\n[[cluster.k3s_args]]\narg = \"--x\"\nnode_filters = []",
         "version = 1\n[profiles.x.cluster]\nagnets = 1",
@@ -95,6 +96,48 @@ fn the_example_validates_against_the_schema_and_unknown_keys_do_not() {
         let errs = schema_errors(&v, &toml_to_json(bad));
         assert!(!errs.is_empty(), "the schema accepts:\n{bad}");
     }
+}
+
+/// The example's `[[charts]]` entry is commented out (it would change the example's plan):
+/// uncommented, it is valid for the schema and for devenv (with its values file, next to the
+/// example's overlays), and is documented key by key.
+#[test]
+fn the_commented_chart_example_is_a_valid_chart() {
+    let example = fs::read_to_string(repo().join("devenv.toml.example")).unwrap();
+    let lines: Vec<&str> = example.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| *l == "# [[charts]]")
+        .expect("a commented [[charts]] in devenv.toml.example");
+    let block: Vec<&str> = lines[start..]
+        .iter()
+        .take_while(|l| l.starts_with("# "))
+        .map(|l| &l[2..])
+        .collect();
+    let uncommented = example.replace(
+        &lines[start..start + block.len()].join("\n"),
+        &block.join("\n"),
+    );
+    let v = validator(&devenv_schema());
+    let errs = schema_errors(&v, &toml_to_json(&uncommented));
+    assert!(errs.is_empty(), "{errs:#?}\n{}", block.join("\n"));
+    let chart = &toml_to_json(&uncommented)["charts"][0];
+    let schema = devenv_schema();
+    let keys = schema["$defs"]["Chart"]["properties"].as_object().unwrap();
+    for k in keys.keys() {
+        assert!(!chart[k].is_null(), "the chart example does not show `{k}`");
+    }
+
+    let sb = example_sandbox();
+    sb.write("devenv.toml", &uncommented);
+    sb.write("deploy/postgres/values-dev.yaml", "auth:\n  username: shop\n");
+    let out = sb.devenv(["config", "validate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sb.calls().is_empty(), "{:?}", sb.calls());
 }
 
 /// Every object the schema describes with `properties` refuses other keys, as the loader does
