@@ -119,6 +119,10 @@ pub struct InitArgs {
     /// Folder to create the project in (default: the working directory).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Also scaffold a Helm chart: `deploy/charts/NAME/` (Chart.yaml, values.yaml,
+    /// values-dev.yaml, templates/) and its [[charts]] entry in devenv.toml.
+    #[arg(long, value_name = "NAME")]
+    pub chart: Option<String>,
 }
 
 #[derive(Debug, Args, Default)]

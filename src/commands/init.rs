@@ -1,5 +1,7 @@
 //! `devenv init`: a working starting point from `templates/init/` (a commented devenv.toml, a
-//! Kustomize base and dev overlay, a sample Dockerfile, `.devenv/` in `.gitignore`).
+//! Kustomize base and dev overlay, a sample Dockerfile, `.devenv/` in `.gitignore`), and with
+//! `--chart NAME` a Helm chart (`templates/init/chart/`) with its `[[charts]]` entry, added to
+//! a new project or to the devenv.toml already there.
 //! It never overwrites a file: running it again changes nothing.
 
 use std::io::IsTerminal;
@@ -48,6 +50,34 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// `--chart NAME`: (path inside `deploy/charts/NAME/`, template text). `{{chart}}` is
+/// replaced (Chart.yaml); the rest is Helm's own template syntax, left as it is.
+const CHART_FILES: &[(&str, &str)] = &[
+    (
+        "Chart.yaml",
+        include_str!("../../templates/init/chart/Chart.yaml"),
+    ),
+    (
+        "values.yaml",
+        include_str!("../../templates/init/chart/values.yaml"),
+    ),
+    (
+        "values-dev.yaml",
+        include_str!("../../templates/init/chart/values-dev.yaml"),
+    ),
+    (
+        "templates/deployment.yaml",
+        include_str!("../../templates/init/chart/templates/deployment.yaml"),
+    ),
+    (
+        "templates/service.yaml",
+        include_str!("../../templates/init/chart/templates/service.yaml"),
+    ),
+];
+
+/// Helm's limit on a release name, which a scaffolded chart's name is.
+const MAX_CHART_NAME: usize = 53;
+
 const GITIGNORE_LINE: &str = ".devenv/";
 
 pub fn run(_g: &GlobalArgs, args: &InitArgs) -> Exit {
@@ -63,7 +93,47 @@ pub fn run(_g: &GlobalArgs, args: &InitArgs) -> Exit {
             }
         })
         .unwrap_or(cwd);
-    let default_name = folder_project_name(&dir);
+    if let Some(chart) = &args.chart {
+        if let Err(why) = check_dns_label(chart, MAX_CHART_NAME) {
+            return fail(
+                Exit::Usage,
+                Hinted::new(format!("chart name {chart:?} is not valid: {why}")).help(format!(
+                    "use lowercase letters, digits and '-', starting with a letter, at most {MAX_CHART_NAME} characters (it is the Helm release name), e.g. \"db\""
+                )),
+            );
+        }
+    }
+    let config = dir.join("devenv.toml");
+    let mut report = Vec::new();
+    // With --chart, a project that has its devenv.toml only gains the chart.
+    if args.chart.is_none() || !config.exists() {
+        let name = match project_name(&dir, args) {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        match write_scaffold(&dir, &name) {
+            Ok(r) => report.extend(r),
+            Err(e) => return fail(Exit::StepFailed, Hinted::new(e.to_string())),
+        }
+    }
+    if let Some(chart) = &args.chart {
+        match write_chart(&dir, chart) {
+            Ok(r) => report.extend(r),
+            Err(ChartError::Io(e)) => return fail(Exit::StepFailed, Hinted::new(e.to_string())),
+            Err(ChartError::Refused(h)) => return fail(Exit::Usage, h),
+        }
+    }
+    for (path, action) in &report {
+        printer::line(&format!("{} {}", action.word(), path.display()));
+    }
+    printer::line("\nnext: `devenv plan` shows what `devenv up` will do; `devenv up` does it.");
+    Exit::Success
+}
+
+/// The project name: `--name`, the folder's with `--yes`, else asked on a terminal; `Err`
+/// is the exit after the error is printed.
+fn project_name(dir: &Path, args: &InitArgs) -> Result<String, Exit> {
+    let default_name = folder_project_name(dir);
     let interactive =
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !crate::ui::is_ci();
     let name = match (&args.name, args.yes) {
@@ -76,36 +146,25 @@ pub fn run(_g: &GlobalArgs, args: &InitArgs) -> Exit {
             .interact_text()
         {
             Ok(n) => n,
-            Err(e) => return fail(Exit::Usage, Hinted::new(e.to_string())),
+            Err(e) => return Err(fail(Exit::Usage, Hinted::new(e.to_string()))),
         },
         (None, false) => {
-            return fail(
+            return Err(fail(
                 Exit::Usage,
                 Hinted::new("`devenv init` would ask for the project name, but there is no terminal (or CI is set)")
                     .help(format!("pass --yes to accept the defaults (project name {default_name:?}), or --name NAME")),
-            );
+            ));
         }
     };
     if let Err(why) = check_dns_label(&name, 32) {
-        return fail(
+        return Err(fail(
             Exit::Usage,
             Hinted::new(format!("project name {name:?} is not valid: {why}")).help(
                 "use lowercase letters, digits and '-', starting with a letter, at most 32 characters",
             ),
-        );
+        ));
     }
-    match write_scaffold(&dir, &name) {
-        Ok(report) => {
-            for (path, action) in &report {
-                printer::line(&format!("{} {}", action.word(), path.display()));
-            }
-            printer::line(
-                "\nnext: `devenv plan` shows what `devenv up` will do; `devenv up` does it.",
-            );
-            Exit::Success
-        }
-        Err(e) => fail(Exit::StepFailed, Hinted::new(e.to_string())),
-    }
+    Ok(name)
 }
 
 /// What `init` did to one file.
@@ -114,7 +173,8 @@ pub enum FileAction {
     Created,
     /// It existed and was left alone.
     Kept,
-    /// `.gitignore` existed and `.devenv/` was appended to it.
+    /// `.gitignore` existed and `.devenv/` was appended to it (or devenv.toml, a
+    /// `[[charts]]` entry).
     Appended,
 }
 
@@ -147,6 +207,101 @@ pub fn write_scaffold(dir: &Path, project: &str) -> std::io::Result<Vec<(PathBuf
     let action = add_gitignore_line(&dir.join(".gitignore"))?;
     report.push((PathBuf::from(".gitignore"), action));
     Ok(report)
+}
+
+/// Why `--chart` wrote nothing, or stopped.
+#[derive(Debug)]
+pub enum ChartError {
+    Io(std::io::Error),
+    /// devenv.toml cannot take the chart (its name is an overlay's, or it does not parse).
+    Refused(Hinted),
+}
+
+impl From<std::io::Error> for ChartError {
+    fn from(e: std::io::Error) -> Self {
+        ChartError::Io(e)
+    }
+}
+
+/// `deploy/charts/NAME/` and the `[[charts]]` entry appended to `dir`'s devenv.toml (its
+/// text is kept byte for byte, comments too); an entry of that name already there is kept.
+pub fn write_chart(dir: &Path, chart: &str) -> Result<Vec<(PathBuf, FileAction)>, ChartError> {
+    let config = dir.join("devenv.toml");
+    let text = std::fs::read_to_string(&config)?;
+    let declared = declared_unit(&text, chart).map_err(|e| {
+        ChartError::Refused(
+            Hinted::new(format!("{} is not valid TOML: {e}", config.display()))
+                .help("fix it first (`devenv config validate` shows where), then add the chart"),
+        )
+    })?;
+    if declared == Some("overlays") {
+        return Err(ChartError::Refused(
+            Hinted::new(format!(
+                "devenv.toml already has an overlay named {chart:?}"
+            ))
+            .help("charts and overlays share one name space: pick another name for the chart"),
+        ));
+    }
+    let folder = PathBuf::from("deploy/charts").join(chart);
+    let mut report = Vec::new();
+    for (rel, template) in CHART_FILES {
+        let rel = folder.join(rel);
+        let path = dir.join(&rel);
+        if path.symlink_metadata().is_ok() {
+            report.push((rel, FileAction::Kept));
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        crate::state::write_atomic(&path, template.replace("{{chart}}", chart).as_bytes())?;
+        report.push((rel, FileAction::Created));
+    }
+    if declared == Some("charts") {
+        report.push((PathBuf::from("devenv.toml"), FileAction::Kept));
+        return Ok(report);
+    }
+    let folder = folder.display().to_string();
+    let mut entry = String::new();
+    if !text.is_empty() && !text.ends_with('\n') {
+        entry.push('\n');
+    }
+    entry.push_str(&format!(
+        "\n# A Helm chart, scaffolded by `devenv init --chart {chart}`: devenv renders it with\n\
+         # `helm template`, then applies, waits for and prunes it as it does overlays.\n\
+         [[charts]]\n\
+         name = \"{chart}\"\n\
+         chart = \"{folder}\"\n\
+         # Values files over the chart's values.yaml, in order.\n\
+         values = [\"{folder}/values-dev.yaml\"]\n\
+         # namespace = \"{chart}\"\n\
+         # depends_on = []\n"
+    ));
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&config)?
+        .write_all(entry.as_bytes())?;
+    report.push((PathBuf::from("devenv.toml"), FileAction::Appended));
+    Ok(report)
+}
+
+/// Which table of `text` (a devenv.toml) declares a unit named `name`: "charts",
+/// "overlays", or neither.
+fn declared_unit(text: &str, name: &str) -> Result<Option<&'static str>, toml::de::Error> {
+    let doc: toml::Table = toml::from_str(text)?;
+    for table in ["charts", "overlays"] {
+        let named = doc
+            .get(table)
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|u| u.get("name").and_then(toml::Value::as_str) == Some(name));
+        if named {
+            return Ok(Some(table));
+        }
+    }
+    Ok(None)
 }
 
 /// Adds `.devenv/` to a `.gitignore` that does not ignore it yet.

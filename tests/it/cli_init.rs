@@ -254,3 +254,111 @@ fn init_without_a_terminal_or_with_a_bad_name_exits_2_and_writes_nothing() {
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     assert!(text(&o.stderr).contains("--yes"), "{}", show(&o));
 }
+
+/// The real helm (tests run against it: /usr/local/bin/helm here, `provision_helm` in CI).
+fn real_helm() -> PathBuf {
+    let fakes = support::fakes_dir();
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .filter(|d| *d != fakes)
+        .map(|d| d.join("helm"))
+        .find(|h| h.is_file())
+        .expect("a real helm on PATH (scripts/test.sh provision_helm)")
+}
+
+/// `helm ARGS` in the project; its stdout.
+fn helm(sb: &Sandbox, args: &[&str]) -> String {
+    let o = std::process::Command::new(real_helm())
+        .args(args)
+        .current_dir(&sb.project)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "helm {args:?}: {}", show(&o));
+    text(&o.stdout)
+}
+
+/// `init --chart db` in an empty folder: the project, a chart that the real helm lints and
+/// renders with the values devenv.toml lists (values-dev.yaml over values.yaml), and its
+/// [[charts]] entry, which devenv validates.
+#[test]
+fn init_with_a_chart_scaffolds_a_chart_helm_renders_and_devenv_accepts() {
+    let sb = Sandbox::new();
+    let o = init(&sb, &["--yes", "--chart", "db"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let err = text(&o.stderr);
+    for f in [
+        "Chart.yaml",
+        "values.yaml",
+        "values-dev.yaml",
+        "templates/deployment.yaml",
+    ] {
+        assert!(sb.path(format!("deploy/charts/db/{f}")).is_file(), "{f}");
+        assert!(err.contains(&format!("created  deploy/charts/db/{f}")), "{err}");
+    }
+    assert!(err.contains("appended devenv.toml"), "{err}");
+
+    let config: toml::Table = toml::from_str(&sb.read("devenv.toml")).unwrap();
+    let chart = &config["charts"].as_array().unwrap()[0];
+    assert_eq!(chart["name"].as_str(), Some("db"));
+    assert_eq!(chart["chart"].as_str(), Some("deploy/charts/db"));
+    let values: Vec<&str> = chart["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["deploy/charts/db/values-dev.yaml"]);
+    let o = sb.devenv(["config", "validate"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+
+    helm(&sb, &["lint", "deploy/charts/db"]);
+    let mut args = vec!["template", "db", "deploy/charts/db"];
+    for v in &values {
+        args.extend(["--values", v]);
+    }
+    let rendered: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&helm(&sb, &args))
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|d: &serde_json::Value| !d.is_null())
+        .collect();
+    let kinds: Vec<(&str, &str)> = rendered
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("Service", "db"), ("Deployment", "db")]);
+    // values-dev.yaml (1 replica) wins over the chart's values.yaml (2).
+    assert_eq!(rendered[1]["spec"]["replicas"], 1);
+}
+
+/// In a project, `--chart` adds the chart and appends its entry, keeping every byte of
+/// devenv.toml; again, it changes nothing; an overlay's name is refused.
+#[test]
+fn init_with_a_chart_in_a_project_appends_once_and_refuses_an_overlays_name() {
+    let sb = Sandbox::new();
+    assert_eq!(init(&sb, &["--yes"]).status.code(), Some(0));
+    let before = sb.read("devenv.toml");
+    let o = init(&sb, &["--chart", "cache"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let after = sb.read("devenv.toml");
+    assert!(after.starts_with(&before), "devenv.toml was rewritten:\n{after}");
+    assert!(
+        after[before.len()..].contains("[[charts]]\nname = \"cache\"\n"),
+        "{after}"
+    );
+    let o = sb.devenv(["config", "validate"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+
+    let snap = snapshot(&sb.project);
+    let o = init(&sb, &["--chart", "cache"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(!text(&o.stderr).contains("created"), "{}", show(&o));
+    assert_eq!(snapshot(&sb.project), snap);
+
+    // The scaffold's overlay is `dev`: charts and overlays share one name space.
+    let o = init(&sb, &["--chart", "dev"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        text(&o.stderr).contains("already has an overlay named \"dev\""),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(snapshot(&sb.project), snap);
+}

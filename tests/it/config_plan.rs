@@ -130,7 +130,10 @@ fn the_commented_chart_example_is_a_valid_chart() {
 
     let sb = example_sandbox();
     sb.write("devenv.toml", &uncommented);
-    sb.write("deploy/postgres/values-dev.yaml", "auth:\n  username: shop\n");
+    sb.write(
+        "deploy/postgres/values-dev.yaml",
+        "auth:\n  username: shop\n",
+    );
     let out = sb.devenv(["config", "validate"]).output().unwrap();
     assert!(
         out.status.success(),

@@ -419,7 +419,12 @@ fn config_errors_of_charts() {
         sb.write("devenv.toml", &text);
         let r = devenv(&sb, &["config", "validate"], &[]);
         assert_eq!(r.code, Some(2), "{name}: {}", r.text());
-        check(&format!("config_error_{name}"), &sb, &Redact::default(), &r.text());
+        check(
+            &format!("config_error_{name}"),
+            &sb,
+            &Redact::default(),
+            &r.text(),
+        );
     }
 }
 
