@@ -143,6 +143,21 @@ fn the_commented_chart_example_is_a_valid_chart() {
     assert!(sb.calls().is_empty(), "{:?}", sb.calls());
 }
 
+/// The README's Helm charts example is a valid devenv.toml (with `version = 1`) for the
+/// schema, so what it shows can be copied.
+#[test]
+fn the_readme_chart_example_follows_the_schema() {
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Helm charts").expect("a Helm charts section")..];
+    let start = section.find("```toml\n").expect("a toml example") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let config = toml_to_json(&format!("version = 1\n{block}"));
+    assert_eq!(config["charts"][0]["name"], "postgres", "{block}");
+    assert_eq!(config["overlays"][0]["depends_on"][0], "postgres", "{block}");
+    let errs = schema_errors(&validator(&devenv_schema()), &config);
+    assert!(errs.is_empty(), "{errs:#?}\n{block}");
+}
+
 /// Every object the schema describes with `properties` refuses other keys, as the loader does
 /// (deny_unknown_fields), except the free-form maps (labels, build args, sha256).
 #[test]
