@@ -292,7 +292,10 @@ fn init_with_a_chart_scaffolds_a_chart_helm_renders_and_devenv_accepts() {
         "templates/deployment.yaml",
     ] {
         assert!(sb.path(format!("deploy/charts/db/{f}")).is_file(), "{f}");
-        assert!(err.contains(&format!("created  deploy/charts/db/{f}")), "{err}");
+        assert!(
+            err.contains(&format!("created  deploy/charts/db/{f}")),
+            "{err}"
+        );
     }
     assert!(err.contains("appended devenv.toml"), "{err}");
 
@@ -321,7 +324,12 @@ fn init_with_a_chart_scaffolds_a_chart_helm_renders_and_devenv_accepts() {
         .collect();
     let kinds: Vec<(&str, &str)> = rendered
         .iter()
-        .map(|d| (d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(kinds, [("Service", "db"), ("Deployment", "db")]);
     // values-dev.yaml (1 replica) wins over the chart's values.yaml (2).
@@ -338,7 +346,10 @@ fn init_with_a_chart_in_a_project_appends_once_and_refuses_an_overlays_name() {
     let o = init(&sb, &["--chart", "cache"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let after = sb.read("devenv.toml");
-    assert!(after.starts_with(&before), "devenv.toml was rewritten:\n{after}");
+    assert!(
+        after.starts_with(&before),
+        "devenv.toml was rewritten:\n{after}"
+    );
     assert!(
         after[before.len()..].contains("[[charts]]\nname = \"cache\"\n"),
         "{after}"

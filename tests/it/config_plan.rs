@@ -148,12 +148,17 @@ fn the_commented_chart_example_is_a_valid_chart() {
 #[test]
 fn the_readme_chart_example_follows_the_schema() {
     let readme = fs::read_to_string(repo().join("README.md")).unwrap();
-    let section = &readme[readme.find("## Helm charts").expect("a Helm charts section")..];
+    let section = &readme[readme
+        .find("## Helm charts")
+        .expect("a Helm charts section")..];
     let start = section.find("```toml\n").expect("a toml example") + "```toml\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
     let config = toml_to_json(&format!("version = 1\n{block}"));
     assert_eq!(config["charts"][0]["name"], "postgres", "{block}");
-    assert_eq!(config["overlays"][0]["depends_on"][0], "postgres", "{block}");
+    assert_eq!(
+        config["overlays"][0]["depends_on"][0], "postgres",
+        "{block}"
+    );
     let errs = schema_errors(&validator(&devenv_schema()), &config);
     assert!(errs.is_empty(), "{errs:#?}\n{block}");
 }

@@ -16,7 +16,7 @@ const MAX_RELEASE_NAME: usize = 53;
 /// Where a chart comes from, as its keys say.
 enum Source<'a> {
     Local(&'a str),
-    Repository { url: &'a str, name: &'a str },
+    Repository(&'a str),
     Oci(&'a str),
 }
 
@@ -27,8 +27,8 @@ pub(super) fn check(errs: &mut Errors<'_>) {
         if let Some(source) = source(errs, &key, ch) {
             match source {
                 Source::Local(folder) => local(errs, &key, ch, folder),
-                Source::Repository { url, name } => {
-                    repository(errs, &key, ch, url, name);
+                Source::Repository(url) => {
+                    repository(errs, &key, ch, url);
                     version(errs, &key, ch);
                 }
                 Source::Oci(reference) => {
@@ -46,6 +46,14 @@ pub(super) fn check(errs: &mut Errors<'_>) {
 
 /// The kind of source `chart` and `repo` give, or `None` after an error for a mix.
 fn source<'a>(errs: &mut Errors<'_>, key: &str, ch: &'a Chart) -> Option<Source<'a>> {
+    if ch.chart.trim().is_empty() {
+        errs.push(
+            format!("{key}.chart"),
+            format!("chart {:?}: `chart` is empty", ch.name),
+            "write a chart folder of the repository (e.g. \"deploy/charts/web\"), a chart name with `repo`, or an oci:// reference",
+        );
+        return None;
+    }
     let oci = ch.chart.starts_with("oci://");
     match ch.repo.as_deref() {
         Some(url) if url.starts_with("oci://") => {
@@ -82,10 +90,7 @@ fn source<'a>(errs: &mut Errors<'_>, key: &str, ch: &'a Chart) -> Option<Source<
             );
             None
         }
-        Some(url) => Some(Source::Repository {
-            url,
-            name: &ch.chart,
-        }),
+        Some(url) => Some(Source::Repository(url)),
         None if oci => Some(Source::Oci(&ch.chart)),
         None => Some(Source::Local(&ch.chart)),
     }
@@ -162,20 +167,15 @@ fn oci(errs: &mut Errors<'_>, key: &str, ch: &Chart, reference: &str) {
 }
 
 /// A chart repository is reached over http(s), as `helm repo add` takes it.
-fn repository(errs: &mut Errors<'_>, key: &str, ch: &Chart, url: &str, name: &str) {
-    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() <= "https://".len()
-    {
+fn repository(errs: &mut Errors<'_>, key: &str, ch: &Chart, url: &str) {
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
         errs.push(
             format!("{key}.repo"),
             format!("chart {:?}: repo {url:?} is not an http(s) URL", ch.name),
             "write the chart repository's URL (the one `helm repo add` takes), e.g. \"https://charts.bitnami.com/bitnami\"",
-        );
-    }
-    if name.is_empty() {
-        errs.push(
-            format!("{key}.chart"),
-            format!("chart {:?}: `chart` is empty", ch.name),
-            "write the chart's name in the repository, e.g. \"postgresql\"",
         );
     }
 }
