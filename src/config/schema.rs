@@ -359,8 +359,9 @@ pub struct Chart {
     /// is a chart name in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo: Option<String>,
-    /// Exact chart version (required for `repo` and `oci://` charts: no ranges, no
-    /// `latest`, so the environment is reproducible).
+    /// Exact chart version, e.g. `16.7.27` (required for `repo` and `oci://` charts: no
+    /// ranges, no `latest`, so the environment is reproducible). Refused for a chart folder,
+    /// which is rendered as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Values files relative to devenv.toml, merged in order (later wins).
@@ -371,10 +372,12 @@ pub struct Chart {
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub set: toml::Table,
-    /// Namespace of the release (default: the chart's objects keep theirs, else `default`).
+    /// Namespace of the release (`helm template --namespace`): the chart's namespaced
+    /// objects without one land in it (default: the chart's objects keep theirs, else
+    /// `default`). On a shared cluster it becomes one per developer, as overlays' do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Helm release name (default: `name`).
+    /// Helm release name, at most 53 characters (Helm's limit). Default: `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
     /// Charts and overlays applied and ready before this one.
