@@ -453,3 +453,56 @@ fn no_input_of_the_fuzz_corpus_panics_the_loader() {
     assert!(n >= 5, "only {n} inputs in {}", dir.display());
     eprintln!("{n} fuzz inputs loaded without a panic");
 }
+
+/// No false alarm: a chart of each kind (a folder with its values file, a repository chart,
+/// an OCI chart) with an overlay depending on a chart, and a chart depending on an overlay,
+/// is valid, and validating it runs nothing (no helm, no network).
+#[test]
+fn charts_of_every_kind_with_overlays_around_them_are_valid() {
+    let sb = Sandbox::new();
+    bad_config_folders(&sb);
+    sb.write(
+        "deploy/charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    sb.write("deploy/charts/web/values-dev.yaml", "replicaCount: 1\n");
+    sb.write(
+        "devenv.toml",
+        r#"version = 1
+[[overlays]]
+name = "infra"
+path = "k/a"
+[[overlays]]
+name = "app"
+path = "k/b"
+depends_on = ["db", "web"]
+[[charts]]
+name = "web"
+chart = "deploy/charts/web"
+values = ["deploy/charts/web/values-dev.yaml"]
+set = { "image.tag" = "dev", resources = { limits = { memory = "64Mi" } } }
+namespace = "web"
+depends_on = ["infra"]
+wait = ["deployment/web"]
+timeout = "2m"
+[[charts]]
+name = "db"
+chart = "postgresql"
+repo = "https://charts.bitnami.com/bitnami"
+version = "16.7.27"
+release = "shop-db"
+[[charts]]
+name = "cache"
+chart = "oci://127.0.0.1:5000/charts/redis"
+version = "v1.2.3-rc.1"
+"#,
+    );
+    let out = sb.devenv(["config", "validate"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sb.calls().is_empty(), "{:?}", sb.calls());
+}
