@@ -198,7 +198,9 @@ async fn until_ready(kube: &StepKubectl<'_>, unit: &Unit, hook: &Hook) -> Result
                 Ok(()) => Ok(()),
                 // The explanation: its condition, pods, events and last log lines.
                 Err(WaitFailure::JobFailed(e)) => {
-                    let again = if hook.deletes_on(DeletePolicy::BeforeHookCreation) {
+                    let again = if hook.deletes_on(DeletePolicy::HookFailed) {
+                        " (its hook-failed policy deleted the failed Job)".to_string()
+                    } else if hook.deletes_on(DeletePolicy::BeforeHookCreation) {
                         " (before-hook-creation deletes the failed Job first)".to_string()
                     } else {
                         format!(
