@@ -335,3 +335,73 @@ fn a_fixed_hook_runs_again_and_a_hook_failed_policy_deletes_the_failed_job() {
     assert_eq!(objects(&sb, "Job"), ["db-migrate"]);
     assert_eq!(objects(&sb, "Deployment"), ["web"]);
 }
+
+/// A Pod hook is done when its phase is Succeeded (helm pkg/kube/statuswait.go: Jobs and
+/// Pods are waited for, other kinds are ready once created); a Failed one stops the step.
+#[test]
+fn a_pod_hook_is_waited_for_until_it_succeeds_or_fails() {
+    let sb = Sandbox::new();
+    project(&sb, "hookpod");
+    overlay(
+        &sb,
+        "1",
+        &[hook(
+            "Pod",
+            "smoke",
+            "post-install,post-upgrade",
+            "0",
+            "hook-succeeded",
+        )],
+    );
+    let program = |exit: i32| {
+        std::fs::write(
+            sb.state.join("jobs.json"),
+            format!(
+                r#"{{"shop/smoke": {{"exit": {exit}, "log": "GET http://web:80 -> {exit}\n"}}}}"#
+            ),
+        )
+        .unwrap()
+    };
+    program(0);
+    let r = up(&sb);
+    assert_eq!(r.code, 0, "{r:?}");
+    let calls = sb.calls();
+    assert!(
+        calls.iter().any(|c| c.has(&[
+            "-n",
+            "shop",
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            "pod/smoke"
+        ])),
+        "{:#?}",
+        calls.iter().map(Call::line).collect::<Vec<_>>()
+    );
+    // hook-succeeded: gone.
+    assert!(objects(&sb, "Pod").is_empty(), "{:?}", objects(&sb, "Pod"));
+
+    // A change, and now the smoke test fails: the step fails naming the hook.
+    program(1);
+    overlay(
+        &sb,
+        "2",
+        &[hook(
+            "Pod",
+            "smoke",
+            "post-install,post-upgrade",
+            "0",
+            "hook-succeeded",
+        )],
+    );
+    let r = up(&sb);
+    assert_eq!(r.code, 1, "{r:?}");
+    for want in [
+        "overlay app: post-upgrade hook pod/smoke in shop failed:",
+        "pod/smoke: Failed",
+        "container smoke exited 1: Error",
+    ] {
+        assert!(r.text.contains(want), "missing {want:?}: {r:?}");
+    }
+    // A failed hook is not deleted by hook-succeeded: it stays to be looked at.
+    assert_eq!(objects(&sb, "Pod"), ["smoke"]);
+}
