@@ -386,6 +386,37 @@ mod tests {
     }
 
     #[test]
+    fn the_split_sets_hooks_apart_from_the_objects_and_the_waits() {
+        let yaml = [
+            doc("Namespace", "shop", "    x: y\n"),
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: main\n  namespace: shop\n---\n"
+                .to_string(),
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    helm.sh/hook: pre-install\n---\n"
+                .to_string(),
+        ]
+        .concat();
+        let r = RenderedOverlay::from_yaml("u", &yaml).unwrap();
+        let plan = crate::deploy::plan_apply(&r, "team", &crate::deploy::WaitSpec::Auto).unwrap();
+        assert!(!plan.rest.contains("migrate"), "{}", plan.rest);
+        assert_eq!(
+            plan.namespaces.as_deref(),
+            Some(r.manifests[0].raw.as_str())
+        );
+        let waits: Vec<String> = plan.waits.iter().map(|w| w.to_string()).collect();
+        assert_eq!(waits, ["job/main in shop"]);
+        // A hook without a namespace lives in the default one, as any object.
+        assert_eq!(plan.hooks.len(), 1);
+        assert_eq!(plan.hooks[0].to_string(), "job/migrate in team");
+        // Waiting for a hook with the unit's objects cannot work: said at once.
+        let spec = crate::deploy::parse_wait_spec(&["job/migrate"]).unwrap();
+        let e = crate::deploy::plan_apply(&r, "team", &spec).unwrap_err();
+        assert!(
+            e.to_string().contains("is a Helm hook (pre-install)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_crd_hook_is_never_deleted() {
         let hs = hooks(&doc(
             "CustomResourceDefinition",

@@ -138,6 +138,23 @@ pub fn plan_apply(
         WaitSpec::Only(refs) => {
             let mut targets = Vec::new();
             for r in refs {
+                if let Some(hook) = hooks
+                    .iter()
+                    .find(|h| h.manifest.kind == r.kind.kind() && h.manifest.name == r.name)
+                {
+                    return Err(DeployError::UnknownWaitTarget {
+                        overlay: rendered.name.clone(),
+                        target: format!("{}/{}", r.kind.resource(), r.name),
+                        reason: format!(
+                            "is a Helm hook ({}): devenv waits for it when it runs, not with the unit's objects; take it out of `wait`",
+                            hook.events
+                                .iter()
+                                .map(|e| e.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
+                    });
+                }
                 targets.push(resolve_wait_ref(
                     &rendered.name,
                     &main,
