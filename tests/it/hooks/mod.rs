@@ -6,7 +6,9 @@
 //! How the fake runs a hook Job: `fakes/src/kube.rs` `job_outcome` follows the Job
 //! controller (kubernetes pkg/controller/job/job_controller.go): the pod's program is what
 //! `jobs.json` declares (`{"exit": N, "log": "…"}`), exit 0 completes it, a failure past
-//! `spec.backoffLimit` makes it Failed with reason `BackoffLimitExceeded`.
+//! `spec.backoffLimit` makes it Failed with reason `BackoffLimitExceeded`. A bare Pod
+//! declared there with `restartPolicy: Never` ends Succeeded or Failed (`pod_run`, after
+//! kubernetes pkg/kubelet/kubelet_pods.go `getPhase`).
 
 mod helm_order;
 mod shared_cluster;
