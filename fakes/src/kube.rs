@@ -647,6 +647,30 @@ impl View<'_> {
         })
     }
 
+    /// How a bare Pod's program ran, when a test declared it (`jobs.json`, by
+    /// `NAMESPACE/NAME` or `NAME`, as for a Job) and the kubelet does not restart it: with
+    /// `restartPolicy: Never`, or `OnFailure` once it exited 0, the Pod ends Succeeded or
+    /// Failed (kubernetes pkg/kubelet/kubelet_pods.go `getPhase`). Any other Pod runs for
+    /// ever, as before (a Helm `test` or hook Pod is such a declared one).
+    pub fn pod_run(&self, pod: &Obj) -> Option<JobRun> {
+        let program = self.job_program(pod)?;
+        let started = self.workload_ready_at(pod)?;
+        let exit = program["exit"].as_i64().unwrap_or(0) as i32;
+        let policy = pod_spec(&pod.body)
+            .get("restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always");
+        if !(policy == "Never" || (policy == "OnFailure" && exit == 0)) {
+            return None;
+        }
+        Some(JobRun {
+            started,
+            finished: started + program["runs_ms"].as_u64().unwrap_or(0),
+            exit,
+            message: None,
+        })
+    }
+
     /// The test-declared program of a Job's pod (`jobs.json`), if any.
     pub fn job_program(&self, job: &Obj) -> Option<&Value> {
         let ns = job.namespace.as_deref().unwrap_or("default");
@@ -1353,7 +1377,14 @@ impl View<'_> {
             },
             ("", "Pod") => {
                 v["spec"] = self.pod_spec_defaults(v["spec"].clone(), &o.name);
-                self.pod_status(pod_spec(&o.body), &o.name, o.created_ms, ready_at, None)
+                let run = self.pod_run(o);
+                self.pod_status(
+                    pod_spec(&o.body),
+                    &o.name,
+                    o.created_ms,
+                    ready_at,
+                    run.as_ref(),
+                )
             }
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {
                 let est = self.crd_established(o);

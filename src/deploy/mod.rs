@@ -23,6 +23,11 @@
 //! 6. **prune**: what earlier runs applied and no unit renders any more is deleted
 //!    (`steps/workloads/prune.rs`).
 //!
+//! Helm hooks (objects annotated `helm.sh/hook`, `hooks.rs`) are set apart by the split,
+//! kept out of the inventory, and run one at a time in Helm's order: the `pre-install` /
+//! `pre-upgrade` ones after the CRDs and Namespaces, before the rest; the `post-*` ones
+//! after the waits (`steps/workloads/hooks.rs`). Any kind of unit may carry them.
+//!
 //! To add a kind of unit (a Helm chart rendered with `helm template`): a [`UnitKind`]
 //! variant and its constructor from its config table (`unit.rs`), its render command in
 //! the plan, a step adapter beside `steps/workloads/unit.rs` `overlay` (look up the config
@@ -30,6 +35,7 @@
 //! (`steps/workloads/prune.rs`). Split, inventory, apply, waits and prune are not copied.
 
 mod explain;
+mod hooks;
 mod kubectl;
 mod readiness;
 mod refusals;
@@ -41,6 +47,7 @@ mod waits;
 pub(crate) use kubectl::timeout_flag;
 
 pub use explain::{explain_not_ready, explain_pods, pods_selector};
+pub use hooks::{hooks_for, DeletePolicy, Hook, HookEvent, Phase, Release};
 pub use readiness::{
     job_failure, ready_without_rollout, rollout_status_unsupported, updates_on_delete, NotReady,
 };

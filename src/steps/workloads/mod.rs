@@ -7,10 +7,12 @@
 //! - `render:NAME` (`unit::render`): the plan's render command, isolation on a shared
 //!   cluster, the rendering and its inventory kept for the apply step;
 //! - `overlay:NAME` (`unit::overlay`): split, inventory recorded, CRDs applied and
-//!   Established, the rest applied (`apply.rs`: refusals handled), then the waits (`wait.rs`);
+//!   Established, the `pre-*` Helm hooks, the rest applied (`apply.rs`: refusals handled),
+//!   the waits (`wait.rs`), then the `post-*` hooks (`hooks.rs`);
 //! - `prune` (`prune.rs`): what no unit renders any more is deleted.
 
 mod apply;
+mod hooks;
 mod prune;
 mod unit;
 mod verify;

@@ -48,7 +48,7 @@ fn admin(sb: &Sandbox, args: &[&str]) -> String {
 /// A shared cluster with Calico (its CRDs, the operator, an Installation, nodes Ready and the
 /// calico-node DaemonSet the operator would create), then an unrelated `prod` cluster, which
 /// k3d makes the current-context. The kubeconfig is made 0640 (a mode k3d would not write).
-fn team_cluster(sb: &Sandbox) {
+pub(crate) fn team_cluster(sb: &Sandbox) {
     sb.k3d_ok(&["cluster", "create", "shared", "--agents", "1"]);
     let crds = format!("{CALICO}/operator-crds.yaml");
     admin(sb, &["apply", "--server-side", "-f", &crds]);
