@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use serde_json::json;
 
 pub mod capture;
+pub mod helm;
 pub mod process;
 
 /// One recorded invocation of a fake.
