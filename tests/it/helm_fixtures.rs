@@ -24,6 +24,7 @@ fn run(sb: &Sandbox, helm: &Path, cwd: &Path, args: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
 fn helm_create_gives_a_chart_that_renders_with_a_test_hook() {
     let sb = Sandbox::new();
     let chart = helm_create(&sb.path("charts"), "web");
@@ -40,6 +41,7 @@ fn helm_create_gives_a_chart_that_renders_with_a_test_hook() {
 }
 
 #[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
 fn chart_repo_serves_packaged_charts_that_helm_pulls_and_counts_requests() {
     let sb = Sandbox::new();
     let web = helm_create(&sb.path("src"), "web");
@@ -71,7 +73,7 @@ fn chart_repo_serves_packaged_charts_that_helm_pulls_and_counts_requests() {
 }
 
 #[test]
-#[ignore = "needs a registry on DEVENV_TEST_REGISTRY (scripts/test.sh starts one)"]
+#[ignore = "needs helm on PATH and a registry on DEVENV_TEST_REGISTRY (scripts/test.sh provides both)"]
 fn push_oci_gives_a_reference_helm_pulls_back() {
     let sb = Sandbox::new();
     let name = format!("fixture-oci-{}", std::process::id());
@@ -99,6 +101,7 @@ fn push_oci_gives_a_reference_helm_pulls_back() {
 }
 
 #[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
 fn the_logging_helm_records_each_call_and_runs_the_real_one() {
     let (sb, log) = with_helm_log(Sandbox::new(), &real_helm());
     let chart = helm_create(&sb.path("charts"), "web");
@@ -145,6 +148,7 @@ fn the_logging_helm_records_each_call_and_runs_the_real_one() {
 /// The helm v3 that scripts/test.sh provides (DEVENV_TEST_HELM3) runs the same fixtures'
 /// charts: `helm template` of a chart made by helm v4 works with v3 too.
 #[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
 fn helm3_when_provided_renders_the_same_chart() {
     let Some(helm3) = helm3() else {
         eprintln!("DEVENV_TEST_HELM3 is not set (scripts/test.sh sets it): nothing to compare");
