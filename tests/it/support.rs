@@ -508,6 +508,8 @@ pub enum PortBlock {
     RealWorldCluster,
     /// tests/it/trust/ (two ports per test).
     Trust,
+    /// tests/it/helm_tooling.rs (two ports per test).
+    HelmTooling,
 }
 
 impl PortBlock {
@@ -519,6 +521,7 @@ impl PortBlock {
             PortBlock::LoopbackOnly => (21600, 100),
             PortBlock::RealWorldCluster => (21700, 100),
             PortBlock::Trust => (21800, 100),
+            PortBlock::HelmTooling => (21000, 100),
         }
     }
 }
