@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::helm::{helm3, helm_create, real_helm, with_helm_log};
+use crate::support::helm::{helm3, helm_create, real_helm, with_helm_log, ChartRepo};
 use crate::support::{self, fakes_dir, minimal_toml, reserved_port, PortBlock, Run, Sandbox};
 
 fn ports(n: u16) -> (u16, u16) {
@@ -320,4 +320,86 @@ fn an_overlay_inflating_a_local_chart_comes_up_with_helm_v4() {
 fn an_overlay_inflating_a_local_chart_comes_up_with_helm_v3() {
     let helm3 = helm3().expect("DEVENV_TEST_HELM3 names a helm v3 (scripts/test.sh sets it)");
     up_with_inflating_overlay(&helm3, 4);
+}
+
+/// Kustomize's `repo` form: the first render pulls the chart into `chartHome`
+/// (`charts/NAME-VERSION/NAME` beside the kustomization, kustomize v5's layout); later
+/// renders find it there and ask the repository nothing (offline).
+#[test]
+#[ignore = "needs helm on PATH and kubectl with kustomize v5.8+ (scripts/test.sh provides both)"]
+fn an_overlay_inflating_a_chart_from_a_repository_pulls_it_once() {
+    let (sb, log) = with_helm_log(Sandbox::new(), &real_helm());
+    let (registry, api) = ports(5);
+    let chart = helm_create(&sb.root.path().join("chart-src"), "web");
+    let repo = ChartRepo::serve(&[&chart]);
+    sb.write(
+        "deploy/dev/kustomization.yaml",
+        &format!(
+            "helmCharts:\n  - name: web\n    repo: {}\n    version: 0.1.0\n    releaseName: web\n",
+            repo.url
+        ),
+    );
+    sb.write(
+        "devenv.toml",
+        &minimal_toml(
+            "repochart",
+            registry,
+            api,
+            "\n[[overlays]]\nname = \"dev\"\npath = \"deploy/dev\"\ntimeout = \"20s\"\n",
+        ),
+    );
+    let r = run(sb.devenv(["up"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let pulled = repo.requests();
+    assert!(pulled > 0, "the chart came from the repository");
+    assert!(sb
+        .path("deploy/dev/charts/web-0.1.0/web/Chart.yaml")
+        .is_file());
+
+    log.clear();
+    let r = run(sb.devenv(["up"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        log.count("template") >= 1,
+        "rendered again: {:?}",
+        log.calls()
+    );
+    assert_eq!(
+        repo.requests(),
+        pulled,
+        "the second render asked the repository"
+    );
+}
+
+/// The fake kubectl hands `kustomize` with its helm flags to the real kubectl unchanged:
+/// `--helm-command` names the helm Kustomize runs (here the logging one, off PATH).
+#[test]
+#[ignore = "needs helm and kubectl with kustomize v5.8+ (scripts/test.sh provides both)"]
+fn the_fake_kubectl_passes_the_helm_flags_of_kustomize_to_the_real_one() {
+    let sb = Sandbox::new();
+    let helm = crate::support::helm::HelmLog::wrap(sb.root.path(), &real_helm());
+    inflating_overlay(&sb);
+    helm_create(&sb.path("deploy/base/charts"), "web");
+    let out = sb.kubectl(&[
+        "kustomize",
+        "--enable-helm",
+        "--helm-command",
+        helm.bin.join("helm").to_str().unwrap(),
+        "deploy/dev",
+    ]);
+    assert!(out.status.success(), "{}", support::show(&out));
+    let text = support::text(&out.stdout);
+    assert!(
+        text.contains("kind: Deployment") && text.contains("replicas: 3"),
+        "{text}"
+    );
+    assert!(helm.count("template") >= 1, "{:?}", helm.calls());
+    // A flag the real kubectl does not know is refused, as the real one refuses it.
+    let out = sb.kubectl(&["kustomize", "--enable-helms", "deploy/dev"]);
+    assert!(!out.status.success());
+    assert!(
+        support::text(&out.stderr).contains("unknown flag: --enable-helms"),
+        "{}",
+        support::show(&out)
+    );
 }
