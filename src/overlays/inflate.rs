@@ -9,6 +9,15 @@
 //! A `helmCharts:` list that is present and not empty counts. Kustomize's other way in,
 //! a `HelmChartInflationGenerator` config file listed under `generators:`, is not looked
 //! for: it is the legacy form that `helmCharts:` replaced.
+//!
+//! What Kustomize (v5.8, checked with the real kubectl and helm) does with them, offline
+//! included: a chart without `repo` is read from `chartHome` (`charts/` beside the
+//! kustomization by default; a `helmGlobals.chartHome` outside the kustomization's folder is
+//! refused by Kustomize's load restrictor); with `repo` and `version` the first render pulls
+//! the chart into `chartHome/NAME-VERSION/NAME`, inside the team's folder, and later renders
+//! use it from there without asking the repository. Kustomize before v5.8 cannot run helm
+//! v4 at all (it calls `helm version -c`, kubernetes-sigs/kustomize#6013): the runner's
+//! hint for that failure says so.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
