@@ -28,9 +28,11 @@ use crate::config::Loaded;
 /// Whether the project needs helm: it declares `[[charts]]`, or one of its overlays
 /// inflates charts. `doctor` and preflight check helm only then (or when `[tools]` pins it).
 pub fn uses_helm(loaded: &Loaded) -> bool {
-    if !loaded.config.charts.is_empty() {
-        return true;
-    }
+    !loaded.config.charts.is_empty() || overlays_inflate_charts(loaded)
+}
+
+/// Whether one of the project's overlays inflates charts ([`inflates_charts`]).
+pub fn overlays_inflate_charts(loaded: &Loaded) -> bool {
     let (fence, _) = crate::config::validate::path_fence(loaded);
     loaded
         .config

@@ -22,7 +22,7 @@ mod render;
 pub mod verify;
 mod wrapper;
 
-pub use inflate::{inflates_charts, uses_helm};
+pub use inflate::{inflates_charts, overlays_inflate_charts, uses_helm};
 pub use namespaces::{render_namespaces, NamespaceSpec, PodSecurityLevel};
 pub use render::render_argv;
 pub use wrapper::{image_name, relative_path, wrapper_dir, wrapper_kustomization, ImageOverride};

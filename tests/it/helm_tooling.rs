@@ -229,6 +229,60 @@ fn an_overlay_including_helm_charts_renders_with_enable_helm_and_needs_helm() {
             .any(|l| l.starts_with("FAIL") && l.contains("helm")),
         "{d:?}"
     );
+    // The fake kubectl's kustomize is v5.6.0: it runs helm v3, not helm v4.
+    let d = run_with_path(&sb, &["doctor"], path_with_helm(&sb, Some("v3.17.2")));
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stdout.lines().any(|l| l.starts_with("ok")
+            && l.contains("helmCharts")
+            && l.ends_with("kustomize v5.6.0 runs helm v3.17.2")),
+        "{d:?}"
+    );
+    let d = run_with_path(&sb, &["doctor"], path_with_helm(&sb, Some("v4.1.4")));
+    assert_eq!(d.code, 3, "{d:?}");
+    let at = d
+        .stdout
+        .lines()
+        .position(|l| l.starts_with("FAIL") && l.contains("helmCharts"))
+        .unwrap_or_else(|| panic!("no failed helmCharts check: {d:?}"));
+    assert!(
+        d.stdout.lines().nth(at).unwrap().contains(
+            "kustomize v5.6.0 (in kubectl) cannot run helm v4.1.4 for the overlays' `helmCharts:`"
+        ),
+        "{d:?}"
+    );
+    assert!(
+        d.stdout
+            .lines()
+            .nth(at + 1)
+            .unwrap()
+            .contains("kustomize is v5.8 or newer"),
+        "{d:?}"
+    );
+    // up stops in preflight on it, before anything is created.
+    let u = run_with_path(&sb, &["up"], path_with_helm(&sb, Some("v4.1.4")));
+    assert_eq!(u.code, 3, "{u:?}");
+    assert!(u.text.contains("cannot run helm v4.1.4"), "{u:?}");
+    assert!(sb.mutating_calls().is_empty(), "{:?}", sb.mutating_calls());
+    // Rendered by a standalone kustomize (`[build] kustomize`), kubectl's does not matter.
+    sb.write(
+        "devenv.toml",
+        &minimal_toml(
+            "inflate",
+            registry,
+            api,
+            &format!("\n[build]\nkustomize = \"kustomize\"\n{OVERLAYS}"),
+        ),
+    );
+    let d = run_with_path(&sb, &["doctor"], path_with_helm(&sb, Some("v4.1.4")));
+    assert!(!d.stdout.contains("helmCharts"), "{d:?}");
+}
+
+/// A sandbox whose fake kubectl reports the kustomize version of the real kubectl that
+/// renders for it (preflight compares it with helm's).
+fn sandbox_for_real_kustomize() -> Sandbox {
+    let (_, kustomize) = real_kustomize_version();
+    Sandbox::new().env("DEVENV_FAKE_KUSTOMIZE_VERSION", &kustomize)
 }
 
 /// The real kubectl (`$DEVENV_REAL_KUBECTL`, as the fake runs it) and its kustomize
@@ -253,7 +307,7 @@ fn real_kustomize_version() -> (String, String) {
 }
 
 fn up_with_inflating_overlay(helm: &Path, n: u16) {
-    let (sb, log) = with_helm_log(Sandbox::new(), helm);
+    let (sb, log) = with_helm_log(sandbox_for_real_kustomize(), helm);
     let (registry, api) = ports(n);
     inflating_overlay(&sb);
     helm_create(&sb.path("deploy/base/charts"), "web");
@@ -328,7 +382,7 @@ fn an_overlay_inflating_a_local_chart_comes_up_with_helm_v3() {
 #[test]
 #[ignore = "needs helm on PATH and kubectl with kustomize v5.8+ (scripts/test.sh provides both)"]
 fn an_overlay_inflating_a_chart_from_a_repository_pulls_it_once() {
-    let (sb, log) = with_helm_log(Sandbox::new(), &real_helm());
+    let (sb, log) = with_helm_log(sandbox_for_real_kustomize(), &real_helm());
     let (registry, api) = ports(5);
     let chart = helm_create(&sb.root.path().join("chart-src"), "web");
     let repo = ChartRepo::serve(&[&chart]);

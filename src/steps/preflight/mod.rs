@@ -166,6 +166,9 @@ pub struct PreflightInput {
     /// The project uses helm (`[[charts]]`, an overlay's `helmCharts:`): check it even
     /// without a pin.
     pub uses_helm: bool,
+    /// An overlay inflates charts and `kubectl kustomize` renders it: the kustomize in
+    /// kubectl must be able to run the helm found ([`check_kustomize_runs_helm`]).
+    pub kubectl_kustomize_runs_helm: bool,
 }
 
 /// Runs every check, the commands concurrently. Only an interruption is an error.
@@ -176,12 +179,21 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
         let pin = crate::tools::Tool::from_name(kind).and_then(pin);
         async move {
             let (pin, at) = (pin.map(|(p, _)| p), pin.and_then(|(_, at)| at.as_deref()));
+            // The checks, and stdout for the checks that compare two tools.
             run_check(
                 runner,
                 &format!("preflight-{kind}"),
                 &cmd,
-                |status, stdout, stderr| interpret_tool(kind, status, stdout, stderr, pin, at),
-                |e| vec![spawn_failure_pinned(kind, &program, e, pin, at)],
+                |status, stdout, stderr| {
+                    let checks = interpret_tool(kind, status, stdout, stderr, pin, at);
+                    (checks, stdout.to_string())
+                },
+                |e| {
+                    (
+                        vec![spawn_failure_pinned(kind, &program, e, pin, at)],
+                        String::new(),
+                    )
+                },
             )
             .await
         }
@@ -191,7 +203,7 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
         check("docker", t.docker.clone(), docker_version_cmd(&t.docker)),
         async {
             if input.skip_k3d {
-                Ok(vec![])
+                Ok((vec![], String::new()))
             } else {
                 check("k3d", t.k3d.clone(), k3d_version_cmd(&t.k3d)).await
             }
@@ -205,16 +217,21 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
             if wants_helm {
                 check("helm", "helm".into(), helm_version_cmd("helm")).await
             } else {
-                Ok(vec![])
+                Ok((vec![], String::new()))
             }
         },
     );
-    let docker = docker?;
+    let (docker, _) = docker?;
+    let (kubectl, kubectl_out) = kubectl?;
+    let (helm, helm_out) = helm?;
     let docker_ok = docker.iter().all(|c| c.status == CheckStatus::Ok);
     let mut checks = docker;
-    checks.extend(k3d?);
-    checks.extend(kubectl?);
-    checks.extend(helm?);
+    checks.extend(k3d?.0);
+    checks.extend(kubectl);
+    checks.extend(helm);
+    if input.kubectl_kustomize_runs_helm {
+        checks.extend(check_kustomize_runs_helm(&kubectl_out, &helm_out));
+    }
     for p in &input.ports {
         checks.push(check_port(p.addr, p.port, &p.setting));
     }

@@ -432,6 +432,35 @@ pub fn interpret_helm_version(status: i32, stdout: &str, stderr: &str) -> (Check
     }
 }
 
+/// kustomize v5.8: the first that runs helm v4 for `helmCharts:` (older ones call
+/// `helm version -c`, a flag helm v4 removed: kubernetes-sigs/kustomize#6013).
+pub const KUSTOMIZE_FOR_HELM4: Version = Version::new(5, 8, 0);
+
+/// For a project whose overlays inflate charts (rendered by `kubectl kustomize`): whether
+/// the kustomize inside kubectl can run the helm found. Reads the stdout of
+/// [`kubectl_version_cmd`] and [`helm_version_cmd`]; `None` when either is unreadable (their
+/// own checks say so).
+pub fn check_kustomize_runs_helm(kubectl_out: &str, helm_out: &str) -> Option<Check> {
+    const NAME: &str = "helmCharts";
+    let kustomize = parse_kubectl_version(kubectl_out)?.kustomize?;
+    let k = Version::parse(&kustomize)?;
+    let helm = first_line(helm_out);
+    let h = Version::parse(helm)?;
+    Some(if h.major >= 4 && k < KUSTOMIZE_FOR_HELM4 {
+        Check::fail(
+            NAME,
+            format!(
+                "kustomize {kustomize} (in kubectl) cannot run helm {helm} for the overlays' \
+                 `helmCharts:` (it calls `helm version -c`, which helm v4 removed)"
+            ),
+            "install a kubectl whose kustomize is v5.8 or newer (kubectl 1.37 has v5.8.1), \
+             set `[build] kustomize` to a kustomize v5.8+, or use helm v3",
+        )
+    } else {
+        Check::ok(NAME, format!("kustomize {kustomize} runs helm {helm}"))
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // `[tools]` pins
 
