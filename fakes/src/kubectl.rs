@@ -490,6 +490,12 @@ impl<'a> Kubectl<'a> {
     }
 
     fn version(&self) -> Result<i32, Fail> {
+        // `kubectl kustomize` runs the real kubectl: a test whose rendering depends on the
+        // kustomize version (helm v4 needs v5.8) makes the fake report the real one.
+        let kustomize = std::env::var("DEVENV_FAKE_KUSTOMIZE_VERSION")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "v5.6.0".into());
         let client = json!({"major":"1","minor":"33","gitVersion":"v1.33.1","gitCommit":"8adc0f041b8e7ad1d30e29cc59c6ae7a15e19828","gitTreeState":"clean","buildDate":"2025-05-15T08:27:33Z","goVersion":"go1.24.2","compiler":"gc","platform":"linux/amd64"});
         let fields = [
             "major",
@@ -523,7 +529,7 @@ impl<'a> Kubectl<'a> {
                     )
                 }
                 Err(e) if self.p.str("output").is_none() => {
-                    println!("Client Version: v1.33.1\nKustomize Version: v5.6.0");
+                    println!("Client Version: v1.33.1\nKustomize Version: {kustomize}");
                     return Err(e);
                 }
                 Err(e) => return Err(e),
@@ -532,7 +538,7 @@ impl<'a> Kubectl<'a> {
         match self.p.str("output").unwrap_or("") {
             "json" => {
                 let mut s = format!(
-                    "{{\n  \"clientVersion\": {},\n  \"kustomizeVersion\": \"v5.6.0\"",
+                    "{{\n  \"clientVersion\": {},\n  \"kustomizeVersion\": \"{kustomize}\"",
                     ordered(&client, "  ")
                 );
                 if let Some(sv) = &server {
@@ -541,14 +547,14 @@ impl<'a> Kubectl<'a> {
                 println!("{s}\n}}");
             }
             "yaml" => {
-                let mut v = json!({"clientVersion": client, "kustomizeVersion": "v5.6.0"});
+                let mut v = json!({"clientVersion": client, "kustomizeVersion": kustomize});
                 if let Some(sv) = server {
                     v["serverVersion"] = sv;
                 }
                 println!("{}", serde_yaml_ng::to_string(&v).unwrap());
             }
             "" => {
-                println!("Client Version: v1.33.1\nKustomize Version: v5.6.0");
+                println!("Client Version: v1.33.1\nKustomize Version: {kustomize}");
                 if let Some(sv) = server {
                     println!(
                         "Server Version: {}",

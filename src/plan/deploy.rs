@@ -126,10 +126,17 @@ impl Builder<'_> {
             content: kustomization.clone(),
         });
         let purpose = format!("render overlay {}", o.name);
-        let render = match &cfg.build.kustomize {
-            Some(bin) => Cmd::planned(bin, &["build", &wrapper], purpose, 120),
-            None => Cmd::planned("kubectl", &["kustomize", &wrapper], purpose, 120),
-        };
+        // An overlay with `helmCharts:` renders with `--enable-helm` (and a pinned helm's path).
+        let fence = crate::config::validate::path_fence(self.loaded).0;
+        let helm = overlays::inflates_charts(&root.join(&o.path), &fence).then(|| {
+            crate::tools::resolved_path("helm").map_or("helm".into(), |p| p.display().to_string())
+        });
+        let argv = overlays::render_argv(
+            cfg.build.kustomize.as_deref(),
+            std::path::Path::new(&wrapper),
+            helm.as_deref(),
+        );
+        let render = Cmd::planned(&argv[0], &argv[1..], purpose, 120);
         // Rendering needs nothing but the wrapper: it runs at the start, off the critical path.
         self.push_step(
             &format!("render:{}", o.name),

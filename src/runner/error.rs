@@ -184,6 +184,16 @@ pub fn hint_for_output(cmd: &str, text: &str) -> Option<String> {
                 .into(),
         );
     }
+    // Kustomize before v5.8 probes helm with `helm version -c`, a flag helm v4 removed
+    // (kubernetes-sigs/kustomize#6013): an overlay's `helmCharts:` then cannot render.
+    if lower.contains("helm version -c") && lower.contains("unknown shorthand flag") {
+        return Some(
+            "this kustomize is older than v5.8 and cannot run helm v4 for `helmCharts:`: \
+             install a kubectl whose `kubectl version --client` shows Kustomize v5.8 or newer \
+             (kubectl 1.37 does), set `[build] kustomize` to a kustomize v5.8+, or use helm v3"
+                .into(),
+        );
+    }
     if let Some(pos) = lower.find("unknown flag:") {
         let flag = text[pos + "unknown flag:".len()..]
             .split_whitespace()

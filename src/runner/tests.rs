@@ -502,6 +502,19 @@ fn hints_recognise_known_problems() {
         flag.starts_with("`k3d` does not know the flag `--no-help`"),
         "{flag}"
     );
+    // kubectl 1.32 (kustomize v5.5.0) inflating `helmCharts:` with helm v4.1.4, as printed.
+    let helm4 = hint_for_output(
+        "kubectl kustomize --enable-helm .devenv/overlays/dev",
+        "E1208 00:23:14.112073   19204 run.go:72] \"command failed\" err=<\n\taccumulating resources: \
+         recursed accumulation of path '/p/deploy/base': Error: unknown shorthand flag: 'c' in -c\n\t: \
+         unable to run: 'helm version -c --short' with env=[HELM_CONFIG_HOME=/tmp/kustomize-helm-1/helm] \
+         (is 'helm' installed?): exit status 1\n >",
+    )
+    .unwrap();
+    assert!(
+        helm4.contains("older than v5.8 and cannot run helm v4"),
+        "{helm4}"
+    );
     assert_eq!(h("error: something else entirely"), None);
 }
 

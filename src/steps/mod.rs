@@ -64,6 +64,8 @@ async fn preflight_step(
     let mut docker_ok = true;
     let mut k3d_ok = true;
     let cfg = &ctx.loaded.config;
+    // stdout of the kubectl and helm checks, for the check that compares them.
+    let mut outputs = std::collections::BTreeMap::new();
     for (kind, cmd) in tools.tools() {
         let tool = crate::tools::Tool::from_name(kind);
         let pin = tool.and_then(|t| crate::tools::pin_for(cfg, t));
@@ -95,15 +97,18 @@ async fn preflight_step(
             .run_unchecked(&crate::engine::log_name(&step.id), &runner_cmd)
             .await
         {
-            Ok(o) => preflight::interpret_tool(
-                kind,
-                o.status,
-                &o.stdout_str(),
-                &o.stderr_str(),
-                pin.as_ref(),
-                tool.and_then(|t| crate::tools::pin_location(&ctx.loaded, t))
-                    .as_deref(),
-            ),
+            Ok(o) => {
+                outputs.insert(kind, o.stdout_str().to_string());
+                preflight::interpret_tool(
+                    kind,
+                    o.status,
+                    &o.stdout_str(),
+                    &o.stderr_str(),
+                    pin.as_ref(),
+                    tool.and_then(|t| crate::tools::pin_location(&ctx.loaded, t))
+                        .as_deref(),
+                )
+            }
             Err(e) if e.is_interrupted() => return Err(StepError::interrupted()),
             Err(e) => vec![preflight::spawn_failure_pinned(
                 kind,
@@ -128,6 +133,11 @@ async fn preflight_step(
             stamps.insert(key.clone(), serde_json::Value::String(s.clone()));
         }
         checks.extend(found);
+    }
+    if let (Some(kubectl), Some(helm)) = (outputs.get("kubectl"), outputs.get("helm")) {
+        if cfg.build.kustomize.is_none() && crate::overlays::overlays_inflate_charts(&ctx.loaded) {
+            checks.extend(preflight::check_kustomize_runs_helm(kubectl, helm));
+        }
     }
     if ctx.plan.kube.is_k3d() {
         if docker_ok && k3d_ok {

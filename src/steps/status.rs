@@ -485,6 +485,9 @@ pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
         project_dir: loaded.root.clone(),
         ports,
         skip_k3d: !k3d,
+        uses_helm: crate::overlays::uses_helm(loaded),
+        kubectl_kustomize_runs_helm: c.build.kustomize.is_none()
+            && crate::overlays::overlays_inflate_charts(loaded),
         pins: crate::tools::pins(c)
             .into_iter()
             .map(|p| {

@@ -1,4 +1,5 @@
 //! Snapshot tests of what users read: `plan` (text and JSON), `status` (healthy and not),
+//! `doctor` (helm checked only for a project with charts),
 //! `--help` of every command, config errors as printed, and a failed `up` as each reporter
 //! (plain, GitHub Actions, GitLab CI) prints it. A change in any of them is a reviewed diff
 //! of a file under tests/it/snapshots/ (insta, https://insta.rs).
@@ -477,4 +478,67 @@ fn failed_up_gitlab_ci() {
             ("CI_PROJECT_DIR", "[PROJECT]"),
         ],
     );
+}
+
+/// `doctor` of a small project as the given helm stand-in (`None`: no helm at all) sees it;
+/// numbers of this machine (free disk space, Docker's version) redacted.
+fn doctor_of(name: &str, charts: bool, helm: Option<&str>) {
+    let (sb, redact) = small_project(false);
+    if charts {
+        sb.write(
+            "deploy/charts/db/Chart.yaml",
+            "apiVersion: v2\nname: db\nversion: 0.1.0\n",
+        );
+        let toml = sb.read("devenv.toml");
+        sb.write(
+            "devenv.toml",
+            &format!("{toml}\n[[charts]]\nname = \"db\"\nchart = \"deploy/charts/db\"\n"),
+        );
+    }
+    let bin = sb.root.path().join("helm-bin");
+    fs::create_dir_all(&bin).unwrap();
+    if let Some(v) = helm {
+        let script = bin.join("helm");
+        fs::write(&script, format!("#!/bin/sh\nprintf '%s' '{v}'\n")).unwrap();
+        fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    // The fakes and the system's folders, without the real helm.
+    let path = std::env::join_paths([
+        crate::support::fakes_dir(),
+        bin,
+        "/usr/bin".into(),
+        "/bin".into(),
+    ])
+    .unwrap();
+    let run = devenv(&sb, &["doctor"], &[("PATH", path.to_str().unwrap())]);
+    // `23.7 GiB free on the filesystem of …`: this machine's free space.
+    let text: Vec<String> = run
+        .text()
+        .lines()
+        .map(|l| match l.find(" free on the filesystem") {
+            Some(end) => {
+                let start = l[..end]
+                    .rfind(|c: char| c.is_ascii_digit())
+                    .map_or(end, |d| l[..=d].rfind(' ').map_or(0, |s| s + 1));
+                format!("{}[SIZE]{}", &l[..start], &l[end..])
+            }
+            None => l.to_string(),
+        })
+        .collect();
+    check(name, &sb, &redact, &(text.join("\n") + "\n"));
+}
+
+#[test]
+fn doctor_without_charts_checks_no_helm() {
+    doctor_of("doctor_without_charts", false, None);
+}
+
+#[test]
+fn doctor_with_charts_checks_helm() {
+    doctor_of("doctor_with_charts", true, Some("v3.18.6"));
+}
+
+#[test]
+fn doctor_with_charts_and_no_helm_says_how_to_install_it() {
+    doctor_of("doctor_with_charts_no_helm", true, None);
 }

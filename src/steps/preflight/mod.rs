@@ -9,6 +9,7 @@
 //!   `unrecognized condition: "create"`).
 //! * kustomize ≥ v5 (inside kubectl): kustomize v2-v4 read overlays differently
 //!   (`bases:`), so `kubectl kustomize` would fail or render something else.
+//! * helm ≥ v3.8 (v4 too), only for a project that uses it ([`tools::HELM_MIN`]).
 
 //!
 //! The checks live by subject: [`tools`] (Docker, k3d, kubectl, helm and their `[tools]`
@@ -162,6 +163,12 @@ pub struct PreflightInput {
     pub skip_k3d: bool,
     /// `[tools]` pins, each with where it is written (`devenv.toml:14`).
     pub pins: Vec<(crate::tools::Pin, Option<String>)>,
+    /// The project uses helm (`[[charts]]`, an overlay's `helmCharts:`): check it even
+    /// without a pin.
+    pub uses_helm: bool,
+    /// An overlay inflates charts and `kubectl kustomize` renders it: the kustomize in
+    /// kubectl must be able to run the helm found ([`check_kustomize_runs_helm`]).
+    pub kubectl_kustomize_runs_helm: bool,
 }
 
 /// Runs every check, the commands concurrently. Only an interruption is an error.
@@ -172,22 +179,31 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
         let pin = crate::tools::Tool::from_name(kind).and_then(pin);
         async move {
             let (pin, at) = (pin.map(|(p, _)| p), pin.and_then(|(_, at)| at.as_deref()));
+            // The checks, and stdout for the checks that compare two tools.
             run_check(
                 runner,
                 &format!("preflight-{kind}"),
                 &cmd,
-                |status, stdout, stderr| interpret_tool(kind, status, stdout, stderr, pin, at),
-                |e| vec![spawn_failure_pinned(kind, &program, e, pin, at)],
+                |status, stdout, stderr| {
+                    let checks = interpret_tool(kind, status, stdout, stderr, pin, at);
+                    (checks, stdout.to_string())
+                },
+                |e| {
+                    (
+                        vec![spawn_failure_pinned(kind, &program, e, pin, at)],
+                        String::new(),
+                    )
+                },
             )
             .await
         }
     };
-    let wants_helm = pin(crate::tools::Tool::Helm).is_some();
+    let wants_helm = input.uses_helm || pin(crate::tools::Tool::Helm).is_some();
     let (docker, k3d, kubectl, helm) = tokio::join!(
         check("docker", t.docker.clone(), docker_version_cmd(&t.docker)),
         async {
             if input.skip_k3d {
-                Ok(vec![])
+                Ok((vec![], String::new()))
             } else {
                 check("k3d", t.k3d.clone(), k3d_version_cmd(&t.k3d)).await
             }
@@ -201,16 +217,21 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
             if wants_helm {
                 check("helm", "helm".into(), helm_version_cmd("helm")).await
             } else {
-                Ok(vec![])
+                Ok((vec![], String::new()))
             }
         },
     );
-    let docker = docker?;
+    let (docker, _) = docker?;
+    let (kubectl, kubectl_out) = kubectl?;
+    let (helm, helm_out) = helm?;
     let docker_ok = docker.iter().all(|c| c.status == CheckStatus::Ok);
     let mut checks = docker;
-    checks.extend(k3d?);
-    checks.extend(kubectl?);
-    checks.extend(helm?);
+    checks.extend(k3d?.0);
+    checks.extend(kubectl);
+    checks.extend(helm);
+    if input.kubectl_kustomize_runs_helm {
+        checks.extend(check_kustomize_runs_helm(&kubectl_out, &helm_out));
+    }
     for p in &input.ports {
         checks.push(check_port(p.addr, p.port, &p.setting));
     }

@@ -73,6 +73,46 @@ fn kubectl_sample_output_passes() {
 }
 
 #[test]
+fn helm_versions_from_v3_8_pass_older_fail_with_the_install_hint() {
+    for (out, ok) in [
+        ("v3.7.2", false),
+        ("v3.8.0", true),
+        ("v3.17.2", true),
+        ("v4.1.4", true),
+    ] {
+        let (c, v) = interpret_helm_version(0, out, "");
+        assert_eq!(c.status == CheckStatus::Ok, ok, "{out}: {c:?}");
+        assert_eq!(v, Version::parse(out));
+        if !ok {
+            assert_eq!(
+                c.detail,
+                "helm v3.7.2 is too old: devenv needs helm v3.8 or newer"
+            );
+            assert!(c.fix.unwrap().starts_with("install helm v3.8 or newer"));
+        }
+    }
+}
+
+/// kubectl's kustomize against helm, for overlays with `helmCharts:`: kustomize v5.6.0 (the
+/// sample, as kubectl 1.33 ships it) runs helm v3 only; v5.8.1 runs helm v4 too.
+#[test]
+fn kubectl_kustomize_runs_helm_v4_only_from_v5_8() {
+    let text = std::fs::read_to_string(format!("{SAMPLES}/kubectl-version-client.json")).unwrap();
+    let c = check_kustomize_runs_helm(&text, "v3.17.2").unwrap();
+    assert_eq!(c.status, CheckStatus::Ok, "{c:?}");
+    assert_eq!(c.detail, "kustomize v5.6.0 runs helm v3.17.2");
+    let c = check_kustomize_runs_helm(&text, "v4.1.4\n").unwrap();
+    assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
+    assert!(c.detail.contains("cannot run helm v4.1.4"), "{c:?}");
+    let newer = text.replace("v5.6.0", "v5.8.1");
+    let c = check_kustomize_runs_helm(&newer, "v4.1.4").unwrap();
+    assert_eq!(c.status, CheckStatus::Ok, "{c:?}");
+    // Unreadable versions: their own checks report them.
+    assert_eq!(check_kustomize_runs_helm("", "v4.1.4"), None);
+    assert_eq!(check_kustomize_runs_helm(&text, ""), None);
+}
+
+#[test]
 fn kubectl_dispatcher_build_with_plus_minor() {
     // Real output of the Google Cloud SDK dispatcher on the project's machines.
     let text = r#"{

@@ -387,9 +387,16 @@ pub async fn check_kubectl(runner: &Runner, kubectl: &str) -> Result<Vec<Check>,
 }
 
 // ---------------------------------------------------------------------------------------
-// helm (checked only when `[tools]` pins it)
+// helm (checked only when the project uses it: `[[charts]]`, an overlay's `helmCharts:`,
+// or a `[tools]` pin)
 
-const HELM_INSTALL: &str = "install helm: https://helm.sh/docs/intro/install/";
+/// helm v3.8: OCI charts (`oci://`) became generally available (no
+/// `HELM_EXPERIMENTAL_OCI`); `helm version --template` and the `helm template` flags devenv
+/// passes are older. helm v4 is accepted: the same argv works on both.
+pub const HELM_MIN: Version = Version::new(3, 8, 0);
+
+const HELM_INSTALL: &str =
+    "install helm v3.8 or newer (v3 or v4): https://helm.sh/docs/intro/install/";
 
 /// `helm version --template {{.Version}}`: `v3.18.6` (helm 3 and 4, no cluster needed).
 pub fn helm_version_cmd(helm: &str) -> Cmd {
@@ -402,6 +409,14 @@ pub fn helm_version_cmd(helm: &str) -> Cmd {
 pub fn interpret_helm_version(status: i32, stdout: &str, stderr: &str) -> (Check, Option<Version>) {
     let v = first_line(stdout);
     match Version::parse(v) {
+        Some(ver) if status == 0 && ver < HELM_MIN => (
+            Check::fail(
+                "helm",
+                format!("helm {v} is too old: devenv needs helm v3.8 or newer"),
+                HELM_INSTALL,
+            ),
+            Some(ver),
+        ),
         Some(ver) if status == 0 => (Check::ok("helm", format!("helm {v}")), Some(ver)),
         _ => (
             Check::fail(
@@ -415,6 +430,35 @@ pub fn interpret_helm_version(status: i32, stdout: &str, stderr: &str) -> (Check
             None,
         ),
     }
+}
+
+/// kustomize v5.8: the first that runs helm v4 for `helmCharts:` (older ones call
+/// `helm version -c`, a flag helm v4 removed: kubernetes-sigs/kustomize#6013).
+pub const KUSTOMIZE_FOR_HELM4: Version = Version::new(5, 8, 0);
+
+/// For a project whose overlays inflate charts (rendered by `kubectl kustomize`): whether
+/// the kustomize inside kubectl can run the helm found. Reads the stdout of
+/// [`kubectl_version_cmd`] and [`helm_version_cmd`]; `None` when either is unreadable (their
+/// own checks say so).
+pub fn check_kustomize_runs_helm(kubectl_out: &str, helm_out: &str) -> Option<Check> {
+    const NAME: &str = "helmCharts";
+    let kustomize = parse_kubectl_version(kubectl_out)?.kustomize?;
+    let k = Version::parse(&kustomize)?;
+    let helm = first_line(helm_out);
+    let h = Version::parse(helm)?;
+    Some(if h.major >= 4 && k < KUSTOMIZE_FOR_HELM4 {
+        Check::fail(
+            NAME,
+            format!(
+                "kustomize {kustomize} (in kubectl) cannot run helm {helm} for the overlays' \
+                 `helmCharts:` (it calls `helm version -c`, which helm v4 removed)"
+            ),
+            "install a kubectl whose kustomize is v5.8 or newer (kubectl 1.37 has v5.8.1), \
+             set `[build] kustomize` to a kustomize v5.8+, or use helm v3",
+        )
+    } else {
+        Check::ok(NAME, format!("kustomize {kustomize} runs helm {helm}"))
+    })
 }
 
 // ---------------------------------------------------------------------------------------

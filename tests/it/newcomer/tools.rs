@@ -365,8 +365,8 @@ fn install_tools_needs_exact_versions_and_says_when_offline() {
     assert!(sb.mutating_calls().is_empty());
 }
 
-/// helm is checked only when `[tools]` pins it (nothing runs helm yet): the plan shows
-/// the check, and a missing helm is one more listed problem.
+/// A project that uses no helm (no charts, no `helmCharts:`) has its helm checked only when
+/// `[tools]` pins it: the plan shows the check, and a missing helm is one more listed problem.
 #[test]
 fn a_helm_pin_adds_the_helm_check_to_the_plan_and_preflight() {
     let sb = Sandbox::new();
@@ -442,4 +442,64 @@ fn on_a_terminal_up_asks_before_installing_the_pinned_tools() {
         "{text}"
     );
     assert!(server.hits.load(Ordering::SeqCst) == 2, "{text}");
+}
+
+/// A pinned helm that devenv installed into its cache is the one Kustomize runs for an
+/// overlay's `helmCharts:` (`--helm-command`), as it is the one preflight checks: Kustomize
+/// starts helm itself, so the name `helm` would find PATH's.
+#[test]
+fn a_pinned_helm_in_the_cache_is_the_helm_kustomize_runs() {
+    let sb = Sandbox::new();
+    let (registry, api) = ports(12);
+    let pin = "\n[tools]\nhelm = \"3.18.6\"\n";
+    project(&sb, "helmcmd", registry, api, pin);
+    let cache = sb.root.path().join("cache");
+    let server = release_server(None);
+    let mut cmd = sb.devenv(["up", "--install-tools"]);
+    with_server(&sb, &server, &mut cmd);
+    let o = run(&mut cmd);
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let (os, arch) = platform();
+    let helm = cache.join(format!("tools/helm/3.18.6/{os}-{arch}/helm"));
+    assert!(helm.is_file(), "{o:?}");
+
+    sb.write(
+        "deploy/dev/kustomization.yaml",
+        "helmCharts:\n  - name: web\n",
+    );
+    project(
+        &sb,
+        "helmcmd",
+        registry,
+        api,
+        &format!("{pin}\n[[overlays]]\nname = \"dev\"\npath = \"deploy/dev\"\n"),
+    );
+    let mut cmd = sb.devenv(["plan", "-o", "json"]);
+    cmd.env("DEVENV_CACHE_DIR", &cache);
+    let plan = run(&mut cmd);
+    assert_eq!(plan.code, Some(0), "{plan:?}");
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let render = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "render:dev")
+        .unwrap_or_else(|| panic!("{plan:?}"));
+    let args: Vec<&str> = render["commands"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "kustomize",
+            "--enable-helm",
+            "--helm-command",
+            helm.to_str().unwrap(),
+            ".devenv/overlays/dev"
+        ],
+        "{render:#}"
+    );
 }
