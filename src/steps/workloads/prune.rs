@@ -10,7 +10,7 @@ use crate::plan::Step;
 
 /// Delete what earlier runs applied and no unit renders any more.
 pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
-    // The namespaces step counts as an overlay while devenv.toml declares namespaces: when
+    // Overlays and charts share one name space. The namespaces step counts as a unit while devenv.toml declares namespaces: when
     // [namespaces] goes, what it created is pruned like a dropped overlay.
     let namespaces_step = ctx
         .plan
@@ -23,6 +23,7 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         .overlays
         .iter()
         .map(|o| o.name.clone())
+        .chain(ctx.loaded.config.charts.iter().map(|c| c.name.clone()))
         .chain(namespaces_step)
         .collect();
     let rendered = ctx.rendered.lock().unwrap().clone();
