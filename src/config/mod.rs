@@ -8,6 +8,7 @@ pub mod profiles;
 pub mod schema;
 pub mod suggest;
 pub mod tools;
+pub mod units;
 pub mod validate;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Location, Source};

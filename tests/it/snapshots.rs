@@ -392,6 +392,37 @@ fn config_error_syntax() {
     );
 }
 
+/// Every `[[charts]]` error as printed: each `chart_*` corpus file, with the files its
+/// `# touch:` lines ask for, is snapshot `config_error_<file>`.
+#[test]
+fn config_errors_of_charts() {
+    let mut names: Vec<String> = fs::read_dir(repo().join("tests/bad_configs"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_prefix("chart_")
+                .and_then(|n| n.strip_suffix(".toml"))
+                .map(|n| format!("chart_{n}"))
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 30, "{names:?}");
+    for name in names {
+        let text = corpus(&name);
+        let sb = Sandbox::new();
+        bad_config_folders(&sb);
+        for line in text.lines() {
+            if let Some(path) = line.strip_prefix("# touch:") {
+                sb.write(path.trim(), "FROM scratch\n");
+            }
+        }
+        sb.write("devenv.toml", &text);
+        let r = devenv(&sb, &["config", "validate"], &[]);
+        assert_eq!(r.code, Some(2), "{name}: {}", r.text());
+        check(&format!("config_error_{name}"), &sb, &Redact::default(), &r.text());
+    }
+}
+
 // ---------------------------------------------------------------- a failed up
 
 /// `up` with `k3d cluster create` failing, as each reporter prints it off a terminal.

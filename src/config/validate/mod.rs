@@ -9,6 +9,7 @@
 
 mod build;
 mod calico;
+mod charts;
 mod cluster;
 mod fence;
 mod images;
@@ -16,6 +17,7 @@ mod names;
 mod overlays;
 mod ports;
 mod registry;
+mod units;
 
 use std::path::{Path, PathBuf};
 
@@ -25,11 +27,11 @@ use super::paths::PathFence;
 
 pub use fence::{outside_repository, path_fence};
 pub use names::{
-    check_dns_label, check_node_filter, check_repository, glob_match, image_tag,
-    strip_tag_and_digest, NameError, NodeFilterError,
+    check_dns_label, check_exact_version, check_node_filter, check_repository, glob_match,
+    image_tag, strip_tag_and_digest, ChartVersionError, NameError, NodeFilterError,
 };
-pub use overlays::WaitTargetError;
 pub use ports::{parse_port_mapping, PortMapping, PortMappingError};
+pub use units::WaitTargetError;
 
 /// k3d refuses cluster names longer than 32 characters.
 const MAX_PROJECT_NAME: usize = 32;
@@ -101,7 +103,9 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     registry::check(&mut errs);
     calico::check(&mut errs);
     images::check(&mut errs);
+    units::check(&mut errs);
     overlays::check(&mut errs);
+    charts::check(&mut errs);
     namespaces(&mut errs);
     timeouts(&mut errs);
     build::ci_cache(&mut errs);

@@ -187,3 +187,58 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
         }
     }
 }
+
+/// Why a chart `version` is not one exact version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChartVersionError {
+    #[error("it is empty")]
+    Empty,
+    #[error("\"latest\" is whatever was published last")]
+    Latest,
+    #[error("it is a range ({0:?}), which resolves to the newest matching version of the day")]
+    Range(char),
+    #[error("it is a wildcard ({0:?}), which resolves to the newest matching version of the day")]
+    Wildcard(String),
+    #[error("it is not MAJOR.MINOR.PATCH (helm reads a shorter version as a range)")]
+    Partial,
+    #[error("it contains {0:?}")]
+    Contains(char),
+}
+
+/// One exact semantic version, as a chart's `version` must be: `1.2.3`, `v1.2.3`,
+/// `1.2.3-rc.1`, `1.2.3+build.5`. Helm (Masterminds semver) reads anything else given to
+/// `--version` as a constraint: `^1`, `~1.2`, `>=1`, `1.x`, `*`, even `1.2`.
+pub fn check_exact_version(v: &str) -> Result<(), ChartVersionError> {
+    if v.trim().is_empty() {
+        return Err(ChartVersionError::Empty);
+    }
+    if v.eq_ignore_ascii_case("latest") {
+        return Err(ChartVersionError::Latest);
+    }
+    if let Some(c) = v
+        .chars()
+        .find(|c| matches!(c, '^' | '~' | '>' | '<' | '=' | '|' | ',' | ' '))
+    {
+        return Err(ChartVersionError::Range(c));
+    }
+    let core_end = v.find(['-', '+']).unwrap_or(v.len());
+    let (core, rest) = v.split_at(core_end);
+    let core = core.strip_prefix('v').unwrap_or(core);
+    let parts: Vec<&str> = core.split('.').collect();
+    if let Some(w) = parts.iter().find(|p| matches!(**p, "x" | "X" | "*")) {
+        return Err(ChartVersionError::Wildcard(w.to_string()));
+    }
+    if let Some(c) = core.chars().find(|c| !(c.is_ascii_digit() || *c == '.')) {
+        return Err(ChartVersionError::Contains(c));
+    }
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+        return Err(ChartVersionError::Partial);
+    }
+    if let Some(c) = rest
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '+')))
+    {
+        return Err(ChartVersionError::Contains(c));
+    }
+    Ok(())
+}

@@ -118,8 +118,41 @@ fn reasons_read_as_before() {
     assert_eq!(mapping("host:80:80"), "\"host\" is not an IP address");
     assert_eq!(mapping("1:2:3:4"), "too many ':'");
 
-    let wait = |w: &str| overlays::check_wait_object(w).unwrap_err().to_string();
+    let wait = |w: &str| units::check_wait_object(w).unwrap_err().to_string();
     assert_eq!(wait("api"), "expected KIND/NAME");
     assert_eq!(wait("service/api"), "kind \"service\" cannot be waited for");
     assert_eq!(wait("job/"), "the name is empty");
+}
+
+#[test]
+fn a_chart_version_is_one_exact_version() {
+    for ok in [
+        "1.2.3",
+        "v16.4.0",
+        "1.2.3-rc.1",
+        "0.1.0+build.5",
+        "10.0.0-alpha-1",
+    ] {
+        assert_eq!(check_exact_version(ok), Ok(()), "{ok}");
+    }
+    let reason = |v: &str| check_exact_version(v).unwrap_err().to_string();
+    assert_eq!(
+        reason("latest"),
+        "\"latest\" is whatever was published last"
+    );
+    for range in ["^1.2.0", "~1.2", ">=1.0.0", "1.0.0 - 2.0.0", "<2", "=1.2.3"] {
+        assert!(reason(range).starts_with("it is a range"), "{range}");
+    }
+    for wildcard in ["1.x", "1.2.*", "*"] {
+        assert!(
+            reason(wildcard).starts_with("it is a wildcard"),
+            "{wildcard}"
+        );
+    }
+    assert_eq!(
+        reason("1.2"),
+        "it is not MAJOR.MINOR.PATCH (helm reads a shorter version as a range)"
+    );
+    assert_eq!(reason("1.2.3.4"), reason("1.2"));
+    assert_eq!(reason("stable"), "it contains 's'");
 }
