@@ -173,82 +173,19 @@ impl Plan {
     }
 }
 
-/// A deploy unit of the config: the index of an `[[overlays]]` or a `[[charts]]` entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnitRef {
-    Overlay(usize),
-    Chart(usize),
-}
+pub use crate::config::units::{unit_order, UnitRef};
 
-impl UnitRef {
-    fn name(self, cfg: &crate::config::Config) -> &str {
-        match self {
-            UnitRef::Overlay(i) => &cfg.overlays[i].name,
-            UnitRef::Chart(i) => &cfg.charts[i].name,
-        }
-    }
-
-    fn depends_on(self, cfg: &crate::config::Config) -> &[String] {
-        match self {
-            UnitRef::Overlay(i) => &cfg.overlays[i].depends_on,
-            UnitRef::Chart(i) => &cfg.charts[i].depends_on,
-        }
-    }
-
-    /// The id of the step that applies it (`overlay:NAME`, `chart:NAME`).
-    pub fn step_id(self, cfg: &crate::config::Config) -> String {
-        match self {
-            UnitRef::Overlay(_) => format!("overlay:{}", self.name(cfg)),
-            UnitRef::Chart(_) => format!("chart:{}", self.name(cfg)),
-        }
-    }
-}
-
-/// Every unit (overlays and charts: one name space, one dependency graph) in topological
-/// order of depends_on, ties broken by declaration order (overlays, then charts). The
-/// config is validated (no cycle, no unknown name) before a plan is built.
-pub fn unit_order(cfg: &crate::config::Config) -> Vec<UnitRef> {
-    let units: Vec<UnitRef> = (0..cfg.overlays.len())
-        .map(UnitRef::Overlay)
-        .chain((0..cfg.charts.len()).map(UnitRef::Chart))
-        .collect();
-    let index: HashMap<&str, usize> = units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.name(cfg), i))
-        .collect();
-    let mut done = vec![false; units.len()];
-    let mut order = Vec::new();
-    while order.len() < units.len() {
-        let next = (0..units.len()).find(|&i| {
-            !done[i]
-                && units[i]
-                    .depends_on(cfg)
-                    .iter()
-                    .all(|d| index.get(d.as_str()).map(|&j| done[j]).unwrap_or(true))
-        });
-        match next {
-            Some(i) => {
-                done[i] = true;
-                order.push(units[i]);
-            }
-            // A cycle (only reachable with an unvalidated config): keep declaration order.
-            None => {
-                order.extend((0..units.len()).filter(|&i| !done[i]).map(|i| units[i]));
-                break;
-            }
-        }
-    }
-    order
+/// The id of the step that applies `unit` (`overlay:NAME`, `chart:NAME`).
+pub fn unit_step(cfg: &crate::config::Config, unit: UnitRef) -> String {
+    format!("{}:{}", unit.noun(), unit.name(cfg))
 }
 
 /// The step id of the unit named `name` (`depends_on` entries); `overlay:NAME` for a name
 /// no unit has (validation refuses it before a plan is built).
 pub fn unit_step_id(cfg: &crate::config::Config, name: &str) -> String {
-    if cfg.charts.iter().any(|c| c.name == name) {
-        format!("chart:{name}")
-    } else {
-        format!("overlay:{name}")
+    match crate::config::units::by_name(cfg).get(name) {
+        Some(&unit) => unit_step(cfg, unit),
+        None => format!("overlay:{name}"),
     }
 }
 

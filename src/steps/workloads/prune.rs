@@ -33,6 +33,14 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         .unwrap()
         .0
         .prune_plan(&rendered, &config_overlays);
+    // A namespace a unit created (a chart's release namespace) stays while another unit
+    // still has objects in it: deleting it would delete those too. As Helm leaves the
+    // namespace of --create-namespace on uninstall.
+    let in_use: std::collections::BTreeSet<String> = rendered
+        .values()
+        .flat_map(|inv| inv.namespaces())
+        .collect();
+    doomed.retain(|r| !(r.is_namespace() && in_use.contains(&r.name)));
     if ctx.isolation.is_some() {
         // CRDs and other shared objects are never deleted on a shared cluster.
         let (ours, kept) = crate::tenancy::split_for_shared_cluster(doomed);
