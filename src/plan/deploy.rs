@@ -144,10 +144,12 @@ impl Builder<'_> {
 
     /// `kubectl kustomize DIR` (or the configured `KUSTOMIZE build DIR`).
     pub(super) fn kustomize(&self, dir: &str, purpose: String) -> Cmd {
-        match &self.loaded.config.build.kustomize {
-            Some(bin) => Cmd::planned(bin, &["build", dir], purpose, 120),
-            None => Cmd::planned("kubectl", &["kustomize", dir], purpose, 120),
-        }
+        let argv = overlays::render_argv(
+            self.loaded.config.build.kustomize.as_deref(),
+            std::path::Path::new(dir),
+            None,
+        );
+        Cmd::planned(&argv[0], &argv[1..], purpose, 120)
     }
 
     /// The overlay's Kustomize wrapper (images pointed at the pushed tags) and the step that
@@ -165,7 +167,17 @@ impl Builder<'_> {
             content: kustomization.clone(),
         });
         let purpose = format!("render overlay {}", o.name);
-        let render = self.kustomize(&wrapper, purpose);
+        // An overlay with `helmCharts:` renders with `--enable-helm` (and a pinned helm's path).
+        let fence = crate::config::validate::path_fence(self.loaded).0;
+        let helm = overlays::inflates_charts(&root.join(&o.path), &fence).then(|| {
+            crate::tools::resolved_path("helm").map_or("helm".into(), |p| p.display().to_string())
+        });
+        let argv = overlays::render_argv(
+            cfg.build.kustomize.as_deref(),
+            std::path::Path::new(&wrapper),
+            helm.as_deref(),
+        );
+        let render = Cmd::planned(&argv[0], &argv[1..], purpose, 120);
         // Rendering needs nothing but the wrapper: it runs at the start, off the critical path.
         self.push_step(
             &format!("render:{}", o.name),

@@ -22,8 +22,9 @@ impl Builder<'_> {
             "check the kubectl version",
             30,
         );
-        // helm is checked only when `[tools]` pins it (no step runs helm yet).
-        let helm = cfg.tools.helm.is_some().then(|| {
+        // helm is checked only when it is used (charts, an overlay's `helmCharts:`) or pinned.
+        let uses_helm = cfg.tools.helm.is_some() || crate::overlays::uses_helm(self.loaded);
+        let helm = uses_helm.then(|| {
             Cmd::planned(
                 "helm",
                 &["version", "--template", "{{.Version}}"],

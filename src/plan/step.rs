@@ -180,7 +180,7 @@ pub struct Preflight {
     pub k3d: Option<Cmd>,
     #[serde(skip)]
     pub kubectl: Cmd,
-    /// `helm version`, only when `[tools]` pins helm.
+    /// `helm version`, only when the project uses helm (charts, `helmCharts:`) or pins it.
     #[serde(skip)]
     pub helm: Option<Cmd>,
     /// `k3d node list -o json` (k3d clusters only): every k3d container, observed once per

@@ -487,6 +487,7 @@ pub async fn doctor(loaded: &Loaded) -> Vec<super::preflight::Check> {
         project_dir: loaded.root.clone(),
         ports,
         skip_k3d: !k3d,
+        uses_helm: crate::overlays::uses_helm(loaded),
         pins: crate::tools::pins(c)
             .into_iter()
             .map(|p| {

@@ -21,6 +21,8 @@ mod config_plan;
 mod existing_cluster;
 mod external_registry;
 mod fakes_behave_like_real_tools;
+mod helm_fixtures;
+mod helm_tooling;
 mod images_real_docker;
 mod loopback_only;
 mod newcomer;

@@ -53,7 +53,7 @@ fn run(argv: &[String], home: &Path) -> std::process::Output {
 }
 
 fn render(dir: &Path, home: &Path) -> String {
-    let out = run(&render_argv(None, dir), home);
+    let out = run(&render_argv(None, dir, None), home);
     assert!(
         out.status.success(),
         "kubectl kustomize {} failed: {}",

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use serde_json::json;
 
 pub mod capture;
+pub mod helm;
 pub mod process;
 
 /// One recorded invocation of a fake.
@@ -507,6 +508,8 @@ pub enum PortBlock {
     RealWorldCluster,
     /// tests/it/trust/ (two ports per test).
     Trust,
+    /// tests/it/helm_tooling.rs (two ports per test).
+    HelmTooling,
 }
 
 impl PortBlock {
@@ -518,6 +521,7 @@ impl PortBlock {
             PortBlock::LoopbackOnly => (21600, 100),
             PortBlock::RealWorldCluster => (21700, 100),
             PortBlock::Trust => (21800, 100),
+            PortBlock::HelmTooling => (21000, 100),
         }
     }
 }

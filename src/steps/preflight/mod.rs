@@ -9,6 +9,7 @@
 //!   `unrecognized condition: "create"`).
 //! * kustomize ≥ v5 (inside kubectl): kustomize v2-v4 read overlays differently
 //!   (`bases:`), so `kubectl kustomize` would fail or render something else.
+//! * helm ≥ v3.8 (v4 too), only for a project that uses it ([`tools::HELM_MIN`]).
 
 //!
 //! The checks live by subject: [`tools`] (Docker, k3d, kubectl, helm and their `[tools]`
@@ -162,6 +163,9 @@ pub struct PreflightInput {
     pub skip_k3d: bool,
     /// `[tools]` pins, each with where it is written (`devenv.toml:14`).
     pub pins: Vec<(crate::tools::Pin, Option<String>)>,
+    /// The project uses helm (`[[charts]]`, an overlay's `helmCharts:`): check it even
+    /// without a pin.
+    pub uses_helm: bool,
 }
 
 /// Runs every check, the commands concurrently. Only an interruption is an error.
@@ -182,7 +186,7 @@ pub async fn run_all(runner: &Runner, input: &PreflightInput) -> Result<Vec<Chec
             .await
         }
     };
-    let wants_helm = pin(crate::tools::Tool::Helm).is_some();
+    let wants_helm = input.uses_helm || pin(crate::tools::Tool::Helm).is_some();
     let (docker, k3d, kubectl, helm) = tokio::join!(
         check("docker", t.docker.clone(), docker_version_cmd(&t.docker)),
         async {

@@ -387,9 +387,16 @@ pub async fn check_kubectl(runner: &Runner, kubectl: &str) -> Result<Vec<Check>,
 }
 
 // ---------------------------------------------------------------------------------------
-// helm (checked only when `[tools]` pins it)
+// helm (checked only when the project uses it: `[[charts]]`, an overlay's `helmCharts:`,
+// or a `[tools]` pin)
 
-const HELM_INSTALL: &str = "install helm: https://helm.sh/docs/intro/install/";
+/// helm v3.8: OCI charts (`oci://`) became generally available (no
+/// `HELM_EXPERIMENTAL_OCI`); `helm version --template` and the `helm template` flags devenv
+/// passes are older. helm v4 is accepted: the same argv works on both.
+pub const HELM_MIN: Version = Version::new(3, 8, 0);
+
+const HELM_INSTALL: &str =
+    "install helm v3.8 or newer (v3 or v4): https://helm.sh/docs/intro/install/";
 
 /// `helm version --template {{.Version}}`: `v3.18.6` (helm 3 and 4, no cluster needed).
 pub fn helm_version_cmd(helm: &str) -> Cmd {
@@ -402,6 +409,14 @@ pub fn helm_version_cmd(helm: &str) -> Cmd {
 pub fn interpret_helm_version(status: i32, stdout: &str, stderr: &str) -> (Check, Option<Version>) {
     let v = first_line(stdout);
     match Version::parse(v) {
+        Some(ver) if status == 0 && ver < HELM_MIN => (
+            Check::fail(
+                "helm",
+                format!("helm {v} is too old: devenv needs helm v3.8 or newer"),
+                HELM_INSTALL,
+            ),
+            Some(ver),
+        ),
         Some(ver) if status == 0 => (Check::ok("helm", format!("helm {v}")), Some(ver)),
         _ => (
             Check::fail(

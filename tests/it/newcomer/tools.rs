@@ -365,8 +365,8 @@ fn install_tools_needs_exact_versions_and_says_when_offline() {
     assert!(sb.mutating_calls().is_empty());
 }
 
-/// helm is checked only when `[tools]` pins it (nothing runs helm yet): the plan shows
-/// the check, and a missing helm is one more listed problem.
+/// A project that uses no helm (no charts, no `helmCharts:`) has its helm checked only when
+/// `[tools]` pins it: the plan shows the check, and a missing helm is one more listed problem.
 #[test]
 fn a_helm_pin_adds_the_helm_check_to_the_plan_and_preflight() {
     let sb = Sandbox::new();
