@@ -4,8 +4,9 @@
 use super::*;
 
 #[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
 fn plan_orders_a_unit_after_its_dependency_declared_later_and_shows_the_helm_commands() {
-    let sb = sandbox();
+    let (sb, log) = sandbox();
     create_chart(&sb, "deploy", "db");
     sb.write(
         "k8s/api/kustomization.yaml",
@@ -45,5 +46,5 @@ fn plan_orders_a_unit_after_its_dependency_declared_later_and_shows_the_helm_com
     );
     assert!(render.contains("$ kubectl kustomize .devenv/charts/cache"), "{render}");
     // Nothing ran: plan only prints.
-    assert!(helm_calls(&sb).is_empty(), "{:?}", helm_calls(&sb));
+    assert!(log.calls().is_empty(), "{:?}", log.calls());
 }
