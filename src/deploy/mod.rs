@@ -30,6 +30,7 @@
 //! (`steps/workloads/prune.rs`). Split, inventory, apply, waits and prune are not copied.
 
 mod explain;
+mod hooks;
 mod kubectl;
 mod readiness;
 mod refusals;
@@ -41,6 +42,7 @@ mod waits;
 pub(crate) use kubectl::timeout_flag;
 
 pub use explain::{explain_not_ready, explain_pods, pods_selector};
+pub use hooks::{hooks_for, DeletePolicy, Hook, HookEvent, Phase, Release};
 pub use readiness::{
     job_failure, ready_without_rollout, rollout_status_unsupported, updates_on_delete, NotReady,
 };

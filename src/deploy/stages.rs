@@ -4,16 +4,20 @@
 //! custom resource whose CRD is in the same file fails (`no matches for kind`), and so
 //! does a namespaced object whose Namespace comes later. So: CRDs first, then wait until
 //! they are Established; then Namespaces; then everything else in the renderer's order.
+//!
+//! Helm hooks (`helm.sh/hook`, see `hooks.rs`) are none of these: they are set apart, to
+//! run around the main objects, and are not waited for as main objects are.
 
 use std::path::{Path, PathBuf};
 
+use super::hooks::Hook;
 use super::waits::{WaitKind, WaitRef, WaitSpec, WaitTarget};
 use super::{write_atomic, DeployError, Manifest, RenderedOverlay};
 // Which kinds are cluster-scoped: one answer for the whole crate.
 use crate::tenancy::Scopes;
 
 /// The stages of one overlay.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ApplyPlan {
     /// The CustomResourceDefinitions (multi-document YAML), applied first.
     pub crds: Option<String>,
@@ -23,6 +27,11 @@ pub struct ApplyPlan {
     pub rest: String,
     /// What to wait for after `rest` is applied, in rendered order.
     pub waits: Vec<WaitTarget>,
+    /// The Namespaces of `rest` alone: applied before the pre-install/pre-upgrade hooks,
+    /// which may live in them.
+    pub namespaces: Option<String>,
+    /// The hook objects, in rendered order (never in `crds` nor `rest`).
+    pub hooks: Vec<Hook>,
 }
 
 /// Files written by [`ApplyPlan::save`], each to pass to `kubectl apply -f`.
@@ -93,20 +102,28 @@ pub fn plan_apply(
         }
     };
 
+    let mut hooks = Vec::new();
+    let mut main = Vec::new();
+    for m in &rendered.manifests {
+        match Hook::of(m, namespace_of(m)) {
+            Some(hook) => hooks.push(hook),
+            None => main.push(m),
+        }
+    }
     let (crds, others): (Vec<&Manifest>, Vec<&Manifest>) =
-        rendered.manifests.iter().partition(|m| is_crd(m));
+        main.iter().copied().partition(|m| is_crd(m));
     let (namespaces, others): (Vec<&Manifest>, Vec<&Manifest>) = others
         .into_iter()
         .partition(|m| m.kind == "Namespace" && m.group().is_empty());
 
     let crd_names = crds.iter().map(|m| m.name.clone()).collect();
     let crds = (!crds.is_empty()).then(|| join_documents(&crds));
+    let namespaces_only = (!namespaces.is_empty()).then(|| join_documents(&namespaces));
     let rest: Vec<&Manifest> = namespaces.into_iter().chain(others).collect();
 
     let waits = match wait {
         WaitSpec::None => Vec::new(),
-        WaitSpec::Auto => rendered
-            .manifests
+        WaitSpec::Auto => main
             .iter()
             .filter(|m| !m.name.is_empty() && !is_suspended_job(m))
             .filter_map(|m| {
@@ -122,7 +139,8 @@ pub fn plan_apply(
             let mut targets = Vec::new();
             for r in refs {
                 targets.push(resolve_wait_ref(
-                    rendered,
+                    &rendered.name,
+                    &main,
                     r,
                     default_namespace,
                     &namespace_of,
@@ -142,6 +160,8 @@ pub fn plan_apply(
         crd_names,
         rest: join_documents(&rest),
         waits,
+        namespaces: namespaces_only,
+        hooks,
     })
 }
 
@@ -155,18 +175,20 @@ fn is_suspended_job(m: &Manifest) -> bool {
             == Some(true)
 }
 
-/// A declared wait names an object of the overlay when it can; otherwise (an object an
-/// operator creates, say) it is waited for where the user said, or in the overlay's
-/// single namespace, or in the default namespace.
+/// A declared wait names an object of the overlay when it can (among its main objects:
+/// `manifests`, hooks apart); otherwise (an object an operator creates, say) it is waited
+/// for where the user said, or in the overlay's single namespace, or in the default
+/// namespace.
 fn resolve_wait_ref(
-    rendered: &RenderedOverlay,
+    unit_name: &str,
+    manifests: &[&Manifest],
     r: &WaitRef,
     default_namespace: &str,
     namespace_of: &dyn Fn(&Manifest) -> Option<String>,
 ) -> Result<WaitTarget, DeployError> {
-    let matches: Vec<String> = rendered
-        .manifests
+    let matches: Vec<String> = manifests
         .iter()
+        .copied()
         .filter(|m| m.kind == r.kind.kind() && m.name == r.name)
         .filter_map(namespace_of)
         .filter(|ns| r.namespace.as_ref().is_none_or(|want| want == ns))
@@ -174,7 +196,7 @@ fn resolve_wait_ref(
     let namespace = match matches.as_slice() {
         [ns] => ns.clone(),
         [] => r.namespace.clone().unwrap_or_else(|| {
-            let mut all: Vec<String> = rendered.manifests.iter().filter_map(namespace_of).collect();
+            let mut all: Vec<String> = manifests.iter().copied().filter_map(namespace_of).collect();
             all.sort();
             all.dedup();
             match all.as_slice() {
@@ -184,7 +206,7 @@ fn resolve_wait_ref(
         }),
         several => {
             return Err(DeployError::UnknownWaitTarget {
-                overlay: rendered.name.clone(),
+                overlay: unit_name.to_string(),
                 target: format!("{}/{}", r.kind.resource(), r.name),
                 reason: format!(
                     "is in several namespaces ({}); write NAMESPACE/{}/{}",

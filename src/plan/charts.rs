@@ -1,6 +1,6 @@
 //! A chart's two steps: `render:NAME` (`helm pull` on a cache miss, `helm dependency
 //! build` for a local chart with dependencies, `helm template`, then the images wrapper,
-//! all before the cluster is needed) and `chart:NAME` (the shared deploy path).
+//! after preflight, before the cluster is needed) and `chart:NAME` (the shared deploy path).
 
 use crate::charts::{self, ChartSource, TemplateArgs};
 use crate::render::GeneratedFile;
@@ -140,7 +140,9 @@ impl Builder<'_> {
                 template,
                 render,
             }),
-            vec![],
+            // After preflight only: a missing or too old helm is reported there, with its
+            // install hint (exit 3), not as a failed render.
+            vec!["preflight".to_string()],
             Some(&format!("charts[{idx}].chart")),
             &fp,
         );

@@ -23,6 +23,7 @@ mod external_registry;
 mod fakes_behave_like_real_tools;
 mod helm_fixtures;
 mod helm_tooling;
+mod hooks;
 mod images_real_docker;
 mod loopback_only;
 mod newcomer;

@@ -7,12 +7,15 @@
 //! - `render:NAME` (`unit::render`; a chart: `chart::render_chart`, `helm template` first):
 //!   the plan's render command, isolation on a shared cluster, the rendering and its
 //!   inventory kept for the apply step;
-//! - `overlay:NAME` / `chart:NAME` (`unit::overlay`, `unit::chart`): split, inventory recorded, CRDs applied and
-//!   Established, the rest applied (`apply.rs`: refusals handled), then the waits (`wait.rs`);
+//! - `overlay:NAME` / `chart:NAME` (`unit::overlay`, `unit::chart`): split, inventory
+//!   recorded, CRDs applied and Established, the `pre-*` Helm hooks, the rest applied
+//!   (`apply.rs`: refusals handled), the waits (`wait.rs`), then the `post-*` hooks
+//!   (`hooks.rs`);
 //! - `prune` (`prune.rs`): what no unit renders any more is deleted.
 
 mod apply;
 mod chart;
+mod hooks;
 mod prune;
 mod unit;
 mod verify;

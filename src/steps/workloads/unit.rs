@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use super::{apply, check_namespaces_are_ours, wait, StepKubectl};
+use super::{apply, check_namespaces_are_ours, hooks, wait, StepKubectl};
 use crate::config::schema::{Chart, Overlay};
-use crate::deploy::{self, ApplyPlan, DeployError, RenderedOverlay, Unit, UnitKind, WaitSpec};
+use crate::deploy::{
+    self, ApplyPlan, DeployError, Phase, RenderedOverlay, Unit, UnitKind, WaitSpec,
+};
 use crate::engine::OverlayRecord;
 use crate::engine::{Ctx, Done, StepError};
 use crate::plan::Step;
@@ -133,6 +135,8 @@ async fn deploy(
         .get(name)
         .cloned()
         .unwrap_or_default();
+    // Helm hooks run around the unit's objects, they are not among them (hooks.rs).
+    let inventory = hooks::set_apart(ctx, name, &rendered, inventory)?;
 
     // 2. Unchanged manifests, already applied and ready: nothing to do.
     let previous = ctx
@@ -161,13 +165,16 @@ async fn deploy(
             .map_err(|e| StepError::new(format!("cannot save {}: {e}", inv.1.display())))?;
     }
     // 5. Apply, stage by stage.
+    let dir = ctx.state_dir().join("rendered");
     let files = plan
-        .save(&ctx.state_dir().join("rendered"), name)
+        .save(&dir, name)
         .map_err(|e| StepError::new(e.to_string()))?;
     let kube = StepKubectl::new(ctx, &step.id);
     if let Some(crds) = &files.crds {
         apply_crds(&kube, &unit, crds, &plan.crd_names).await?;
     }
+    let release = hooks::release(ctx, step);
+    hooks::run(&kube, &unit, &plan, release, Phase::Pre, &dir).await?;
     if let Some(rest) = &files.rest {
         let owned = apply::Owned {
             rendered: &inventory,
@@ -177,6 +184,7 @@ async fn deploy(
     }
     // 6. Wait.
     wait::wait_all(&kube, &unit, &rendered, &plan.waits).await?;
+    hooks::run(&kube, &unit, &plan, release, Phase::Post, &dir).await?;
     record_summary(ctx, name, &rendered);
     Ok(Done::Changed(Some(
         serde_json::json!({ "sha256": rendered.sha256, "objects": rendered.manifests.len() }),

@@ -8,7 +8,7 @@ use crate::deploy::{self, RenderedOverlay, Unit, WaitKind, WaitTarget};
 use crate::engine::StepError;
 
 /// How a wait ended when it did not succeed.
-enum WaitFailure {
+pub(super) enum WaitFailure {
     /// A Job that failed: the error already says why (its condition, pods and log lines).
     JobFailed(StepError),
     /// Not ready in time, a command that failed, or an interruption.
@@ -101,7 +101,7 @@ async fn wait_for(
 
 /// A Job's `Complete` raced with its `Failed`: a failed Job never becomes Complete, so
 /// waiting for Complete alone would notice the failure only at the timeout.
-async fn wait_for_job(
+pub(super) async fn wait_for_job(
     kube: &StepKubectl<'_>,
     target: &WaitTarget,
     left: Duration,
@@ -234,7 +234,7 @@ async fn explain_failed_job(kube: &StepKubectl<'_>, target: &WaitTarget) -> Stri
 }
 
 /// The object's conditions and recent events, for a timeout message.
-async fn explain(kube: &StepKubectl<'_>, target: &WaitTarget) -> String {
+pub(super) async fn explain(kube: &StepKubectl<'_>, target: &WaitTarget) -> String {
     let (object, events) = object_and_events(kube, target).await;
     deploy::explain_not_ready(&object, &events)
 }
