@@ -70,6 +70,11 @@ fn a_local_chart_is_applied_before_the_overlay_that_depends_on_it_then_left_alon
     let svc = object(&sb, "charts-local", "Service", "shop", "web").expect("Service");
     assert_eq!(svc["spec"]["ports"][0]["port"], 9090, "{svc:#}");
     assert!(object(&sb, "charts-local", "ServiceAccount", "shop", "web").is_some());
+    // helm create's `test` hook (a Pod for `helm test`) is not applied by up.
+    assert!(
+        object(&sb, "charts-local", "Pod", "shop", "web-test-connection").is_none(),
+        "the chart's test hook was applied"
+    );
 
     // A second up changes nothing.
     sb.clear_calls();

@@ -55,4 +55,43 @@ fn remote_charts_are_pulled_once_then_rendered_from_the_cache() {
         "second up changed something:\n{}",
         lines(&calls)
     );
+
+    // The chart changes at the same version (re-published): reported, not used silently.
+    let cached = find_file(&sb.home, "cache-0.1.0.tgz").expect("the pulled archive in the cache");
+    let values = std::fs::read_to_string(repo_chart.join("values.yaml")).unwrap();
+    std::fs::write(
+        repo_chart.join("values.yaml"),
+        values.replace("replicaCount: 1", "replicaCount: 3"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(real_helm())
+        .args(["package", repo_chart.to_str().unwrap(), "-d"])
+        .arg(cached.parent().unwrap())
+        .env("HELM_CONFIG_HOME", sb.root.path().join("helm-config"))
+        .env("HELM_CACHE_HOME", sb.root.path().join("helm-cache"))
+        .env("HELM_DATA_HOME", sb.root.path().join("helm-data"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::support::show(&out));
+    let r = up_ok(&sb);
+    assert!(
+        r.stderr.contains("changed at the same version"),
+        "no report of the changed chart:\n{}",
+        r.stderr
+    );
+}
+
+/// The first file named `name` under `dir`.
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
 }
