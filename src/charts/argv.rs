@@ -12,11 +12,11 @@ pub fn pull_argv(source: &ChartSource, destination: &Path) -> Option<Vec<String>
     let dest = destination.display().to_string();
     let mut argv: Vec<String> = match source {
         ChartSource::Local { .. } => return None,
-        ChartSource::Repo { url, name, version } => [
-            "pull", name, "--repo", url, "--version", version,
-        ]
-        .map(String::from)
-        .to_vec(),
+        ChartSource::Repo { url, name, version } => {
+            ["pull", name, "--repo", url, "--version", version]
+                .map(String::from)
+                .to_vec()
+        }
         ChartSource::Oci { reference, version } => ["pull", reference, "--version", version]
             .map(String::from)
             .to_vec(),

@@ -136,7 +136,11 @@ pub fn has_dependencies(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("Chart.yaml"))
         .ok()
         .and_then(|t| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&t).ok())
-        .and_then(|c| c.get("dependencies").and_then(|d| d.as_sequence()).map(Vec::len))
+        .and_then(|c| {
+            c.get("dependencies")
+                .and_then(|d| d.as_sequence())
+                .map(Vec::len)
+        })
         .is_some_and(|n| n > 0)
 }
 
@@ -181,10 +185,20 @@ mod tests {
         assert!(repo.is_remote());
         let root = Path::new("/c");
         let archive = repo.archive(root).unwrap();
-        assert!(archive.ends_with("redis/1.2.3/redis-1.2.3.tgz"), "{archive:?}");
-        let oci = ChartSource::of(&chart("oci://127.0.0.1:5000/charts/pg", None, Some("0.1.0")));
+        assert!(
+            archive.ends_with("redis/1.2.3/redis-1.2.3.tgz"),
+            "{archive:?}"
+        );
+        let oci = ChartSource::of(&chart(
+            "oci://127.0.0.1:5000/charts/pg",
+            None,
+            Some("0.1.0"),
+        ));
         assert!(oci.plain_http());
-        assert!(oci.archive(root).unwrap().ends_with("pg/0.1.0/pg-0.1.0.tgz"));
+        assert!(oci
+            .archive(root)
+            .unwrap()
+            .ends_with("pg/0.1.0/pg-0.1.0.tgz"));
         let public = ChartSource::of(&chart("oci://ghcr.io/org/pg", None, Some("0.1.0")));
         assert!(!public.plain_http());
         // Another repository, same name and version: another cache folder.

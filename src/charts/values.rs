@@ -74,7 +74,7 @@ fn to_yaml(v: &toml::Value) -> Value {
         toml::Value::Table(t) => {
             let mut m = Mapping::new();
             for (k, v) in t {
-                insert(&mut m, &[k.clone()], to_yaml(v));
+                insert(&mut m, std::slice::from_ref(k), to_yaml(v));
             }
             Value::Mapping(m)
         }

@@ -11,10 +11,10 @@
 
 mod support;
 
+mod charts;
 mod ci_cache_real_registry;
 mod cli_init;
 mod cli_outputs;
-mod charts;
 mod cli_usage;
 mod config_errors;
 mod config_plan;

@@ -22,9 +22,8 @@ pub async fn render_chart(ctx: &Ctx, step: &Step, r: &RenderChart) -> Result<Don
         // A cache miss only: the next `up` renders offline.
         if !archive.is_file() {
             if let Some(dir) = archive.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StepError::new(format!("cannot create {}: {e}", dir.display()))
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StepError::new(format!("cannot create {}: {e}", dir.display())))?;
             }
             ctx.run(step, pull).await?;
             if !archive.is_file() {

@@ -21,8 +21,8 @@ mod unit;
 mod verify;
 mod wait;
 
-pub use prune::prune;
 pub use chart::render_chart;
+pub use prune::prune;
 pub use unit::{chart, overlay, render};
 pub use verify::verify;
 

@@ -36,10 +36,8 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
     // A namespace a unit created (a chart's release namespace) stays while another unit
     // still has objects in it: deleting it would delete those too. As Helm leaves the
     // namespace of --create-namespace on uninstall.
-    let in_use: std::collections::BTreeSet<String> = rendered
-        .values()
-        .flat_map(|inv| inv.namespaces())
-        .collect();
+    let in_use: std::collections::BTreeSet<String> =
+        rendered.values().flat_map(|inv| inv.namespaces()).collect();
     doomed.retain(|r| !(r.is_namespace() && in_use.contains(&r.name)));
     if ctx.isolation.is_some() {
         // CRDs and other shared objects are never deleted on a shared cluster.

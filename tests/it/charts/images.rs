@@ -13,8 +13,15 @@ fn a_chart_deploys_the_image_devenv_built_with_its_content_tag() {
     let registry = test_registry_addr();
     create_chart(&sb, "deploy", "web");
     // Content unique to this run: an existing tag would (rightly) not be built again.
-    let nonce = format!("{:?} {}", std::time::SystemTime::now(), sb.project.display());
-    sb.write("web/Dockerfile", "FROM scratch\nCOPY nonce.txt /nonce.txt\n");
+    let nonce = format!(
+        "{:?} {}",
+        std::time::SystemTime::now(),
+        sb.project.display()
+    );
+    sb.write(
+        "web/Dockerfile",
+        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
+    );
     sb.write("web/nonce.txt", &nonce);
     sb.write(
         "devenv.toml",
@@ -39,8 +46,11 @@ fn a_chart_deploys_the_image_devenv_built_with_its_content_tag() {
         .find(|s| s["id"] == "image:chart-web")
         .and_then(|s| {
             s["commands"].as_array()?.iter().find_map(|c| {
-                let args: Vec<&str> =
-                    c["args"].as_array()?.iter().filter_map(Value::as_str).collect();
+                let args: Vec<&str> = c["args"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
                 (c["program"] == "docker" && args.first() == Some(&"push"))
                     .then(|| args[1].to_string())
             })

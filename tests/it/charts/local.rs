@@ -89,14 +89,17 @@ fn a_local_chart_is_applied_before_the_overlay_that_depends_on_it_then_left_alon
     // `status` reports the chart as it reports overlays.
     let r = run(&sb, &["status"]);
     assert!(
-        r.stdout.lines().any(|l| l.starts_with("chart") && l.contains("web") && l.contains("ok")),
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("chart") && l.contains("web") && l.contains("ok")),
         "{}",
         r.stdout
     );
 
     // Removing the chart from devenv.toml prunes its objects (the overlay stays).
     let toml = sb.read("devenv.toml");
-    let without = toml[..toml.find("\n[[charts]]").unwrap()].replace("depends_on = [\"web\"]\n", "");
+    let without =
+        toml[..toml.find("\n[[charts]]").unwrap()].replace("depends_on = [\"web\"]\n", "");
     sb.write("devenv.toml", &without);
     up_ok(&sb);
     assert!(object(&sb, "charts-local", "Deployment", "shop", "web").is_none());

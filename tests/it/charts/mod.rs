@@ -8,8 +8,6 @@ mod local;
 mod order;
 mod remote;
 
-
-
 use std::time::Duration;
 
 use serde_json::Value;

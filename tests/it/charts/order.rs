@@ -33,18 +33,33 @@ fn plan_orders_a_unit_after_its_dependency_declared_later_and_shows_the_helm_com
         let rest = &r.stdout[start..];
         rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
     };
-    assert!(step("overlay:api").contains("chart:cache"), "{}", step("overlay:api"));
-    assert!(step("chart:cache").contains("chart:db"), "{}", step("chart:cache"));
+    assert!(
+        step("overlay:api").contains("chart:cache"),
+        "{}",
+        step("overlay:api")
+    );
+    assert!(
+        step("chart:cache").contains("chart:db"),
+        "{}",
+        step("chart:cache")
+    );
     let render = step("render:cache");
     assert!(
-        render.contains("$ helm pull redis --repo http://127.0.0.1:9/charts --version 1.2.3 --destination "),
+        render.contains(
+            "$ helm pull redis --repo http://127.0.0.1:9/charts --version 1.2.3 --destination "
+        ),
         "{render}"
     );
     assert!(
-        render.contains("$ helm template cache ") && render.contains("redis-1.2.3.tgz --namespace default --version 1.2.3 --include-crds"),
+        render.contains("$ helm template cache ")
+            && render
+                .contains("redis-1.2.3.tgz --namespace default --version 1.2.3 --include-crds"),
         "{render}"
     );
-    assert!(render.contains("$ kubectl kustomize .devenv/charts/cache"), "{render}");
+    assert!(
+        render.contains("$ kubectl kustomize .devenv/charts/cache"),
+        "{render}"
+    );
     // Nothing ran: plan only prints.
     assert!(log.calls().is_empty(), "{:?}", log.calls());
 }

@@ -36,10 +36,21 @@ fn remote_charts_are_pulled_once_then_rendered_from_the_cache() {
         .expect("the OCI chart was pulled");
     assert!(oci_pull.ends_with("--plain-http"), "{oci_pull}");
     assert!(object(&sb, "charts-remote", "Deployment", "infra", "cache").is_some());
-    assert!(object(&sb, "charts-remote", "Deployment", "infra", &format!("queue-{oci_name}")).is_some());
+    assert!(object(
+        &sb,
+        "charts-remote",
+        "Deployment",
+        "infra",
+        &format!("queue-{oci_name}")
+    )
+    .is_some());
     // The archives' digests are kept.
     let lock: Value = serde_json::from_str(&sb.read(".devenv/charts.lock.json")).unwrap();
-    assert_eq!(lock["charts"].as_object().map(|m| m.len()), Some(2), "{lock:#}");
+    assert_eq!(
+        lock["charts"].as_object().map(|m| m.len()),
+        Some(2),
+        "{lock:#}"
+    );
 
     // Second up: nothing pulled, the repository not even asked, nothing applied.
     let asked = repo.requests();
@@ -48,7 +59,11 @@ fn remote_charts_are_pulled_once_then_rendered_from_the_cache() {
     up_ok(&sb);
     assert_eq!(log.count("pull"), 0, "{:#?}", helm_lines(&log));
     assert_eq!(log.count("template"), 2, "{:#?}", helm_lines(&log));
-    assert_eq!(repo.requests(), asked, "the second up asked the chart repository");
+    assert_eq!(
+        repo.requests(),
+        asked,
+        "the second up asked the chart repository"
+    );
     let calls = sb.calls();
     assert!(
         calls.iter().all(|c| !c.is_mutating()),
