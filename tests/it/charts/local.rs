@@ -86,6 +86,14 @@ fn a_local_chart_is_applied_before_the_overlay_that_depends_on_it_then_left_alon
         lines(&calls)
     );
 
+    // `devenv apply NAME` takes a chart's name as it takes an overlay's.
+    let r = run(&sb, &["apply", "web"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("chart:web"),
+        "apply web did not run the chart's step: {r:?}"
+    );
+
     // `status` reports the chart as it reports overlays.
     let r = run(&sb, &["status"]);
     assert!(
@@ -105,4 +113,42 @@ fn a_local_chart_is_applied_before_the_overlay_that_depends_on_it_then_left_alon
     assert!(object(&sb, "charts-local", "Deployment", "shop", "web").is_none());
     assert!(object(&sb, "charts-local", "Service", "shop", "web").is_none());
     assert!(object(&sb, "charts-local", "ConfigMap", "shop", "app-settings").is_some());
+}
+
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn a_local_chart_gets_its_dependencies_built_once() {
+    let (sb, log) = sandbox();
+    create_chart(&sb, "deploy", "api");
+    create_chart(&sb, "deploy", "sidecar");
+    let chart_yaml = sb.read("deploy/api/Chart.yaml");
+    sb.write(
+        "deploy/api/Chart.yaml",
+        &format!(
+            "{chart_yaml}\ndependencies:\n  - name: sidecar\n    version: 0.1.0\n    repository: file://../sidecar\n"
+        ),
+    );
+    project(
+        &sb,
+        "charts-deps",
+        4,
+        "\n[[charts]]\nname = \"api\"\nchart = \"deploy/api\"\nnamespace = \"shop\"\n",
+    );
+    let plan = run(&sb, &["plan"]);
+    assert!(
+        plan.stdout.contains("$ helm dependency build deploy/api"),
+        "{}",
+        plan.stdout
+    );
+    up_ok(&sb);
+    assert_eq!(log.count("dependency"), 1, "{:#?}", helm_lines(&log));
+    // The dependency's objects are rendered with the chart's.
+    assert!(object(&sb, "charts-deps", "Deployment", "shop", "api").is_some());
+    assert!(object(&sb, "charts-deps", "Deployment", "shop", "api-sidecar").is_some());
+    // Built once: the next up finds them in the chart's charts/ folder.
+    log.clear();
+    sb.clear_calls();
+    up_ok(&sb);
+    assert_eq!(log.count("dependency"), 0, "{:#?}", helm_lines(&log));
+    assert!(sb.calls().iter().all(|c| !c.is_mutating()));
 }
