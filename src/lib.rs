@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod calico;
+pub mod charts;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,4 +1,5 @@
-//! `devenv apply [OVERLAY…]`: apply overlays (all, or those named) with what they need, then prune.
+//! `devenv apply [UNIT…]`: apply overlays and charts (all, or those named) with what they
+//! need, then prune.
 
 use super::session::{command_line, interactive, open_session, run_steps, select};
 use crate::cli::{ApplyArgs, GlobalArgs};
@@ -10,18 +11,19 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Exit {
         Ok(s) => s,
         Err(e) => return e,
     };
-    let known: Vec<String> = s
-        .loaded
-        .config
-        .overlays
-        .iter()
-        .map(|o| o.name.clone())
+    // Overlays and charts share one name space.
+    let cfg = &s.loaded.config;
+    let known: Vec<String> = (cfg.overlays.iter().map(|o| o.name.clone()))
+        .chain(cfg.charts.iter().map(|c| c.name.clone()))
         .collect();
     let wanted = match select("overlay", &known, &args.names, &s.loaded) {
         Ok(w) => w,
         Err(e) => return e,
     };
-    let targets: Vec<String> = wanted.iter().map(|n| format!("overlay:{n}")).collect();
+    let targets: Vec<String> = wanted
+        .iter()
+        .map(|n| crate::plan::unit_step_id(cfg, n))
+        .collect();
     let mut ids = s.plan.closure(&targets);
     // Objects removed from these overlays go too; the overlays not applied keep theirs (prune
     // runs after the selected ones: needs outside the selection count as met).

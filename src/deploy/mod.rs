@@ -1,14 +1,16 @@
 //! One deploy path for every kind of unit: render → split → inventory → apply → wait → prune.
 //!
-//! A *unit* is what a team declares to run in the cluster ([`Unit`]; [`UnitKind::Overlay`]
-//! today, a Kustomize overlay). Only the render differs between kinds of unit: the plan
-//! holds the render command (`kubectl kustomize` of the overlay's wrapper, see
-//! the overlays module). Everything after it is shared, and lives here (what is pure) and
-//! in `steps/workloads/` (what runs commands):
+//! A *unit* is what a team declares to run in the cluster ([`Unit`]): a Kustomize overlay
+//! ([`UnitKind::Overlay`]) or a Helm chart ([`UnitKind::Chart`]). Only the render differs
+//! between kinds of unit: the plan holds the render commands (`kubectl kustomize` of the
+//! overlay's wrapper, see the overlays module; for a chart `helm template`, then the same
+//! images wrapper around its output, see the charts module). Everything after it is
+//! shared, and lives here (what is pure) and in `steps/workloads/` (what runs commands):
 //!
 //! 1. **render**: the plan's render command prints YAML; [`RenderedOverlay::from_yaml`]
 //!    splits it into documents and hashes the exact bytes, [`RenderedOverlay::save`]
-//!    keeps it in `.devenv/rendered/NAME.yaml` (`steps/workloads/unit.rs` `render`).
+//!    keeps it in `.devenv/rendered/NAME.yaml` (`steps/workloads/unit.rs` `render`, a
+//!    chart's `steps/workloads/chart.rs`, both ending in `keep_rendering`).
 //! 2. **split**: [`plan_apply`] puts CustomResourceDefinitions first, then Namespaces,
 //!    then the rest, and resolves the unit's [`WaitSpec`] to [`WaitTarget`]s
 //!    (`stages.rs`).
@@ -28,11 +30,13 @@
 //! `pre-upgrade` ones after the CRDs and Namespaces, before the rest; the `post-*` ones
 //! after the waits (`steps/workloads/hooks.rs`). Any kind of unit may carry them.
 //!
-//! To add a kind of unit (a Helm chart rendered with `helm template`): a [`UnitKind`]
-//! variant and its constructor from its config table (`unit.rs`), its render command in
-//! the plan, a step adapter beside `steps/workloads/unit.rs` `overlay` (look up the config
-//! entry, call the shared `deploy`), and its names in the list `prune` keeps
-//! (`steps/workloads/prune.rs`). Split, inventory, apply, waits and prune are not copied.
+//! To add a kind of unit (as charts were added): a [`UnitKind`] variant and its
+//! constructor from its config table (`unit.rs`), its entries in `config::units` (one name
+//! space and one dependency order for every kind), its render step in the plan
+//! (`plan/charts.rs` for charts), a step adapter beside `steps/workloads/unit.rs`
+//! `overlay` and `chart` (look up the config entry, call the shared `deploy`), and its
+//! names in the list `prune` keeps (`steps/workloads/prune.rs`). Split, inventory, apply,
+//! waits and prune are not copied.
 
 mod explain;
 mod hooks;

@@ -4,13 +4,16 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{parse_wait_spec, DeployError, WaitSpec};
-use crate::config::schema::{Overlay, WaitSpec as ConfigWait};
+use crate::config::schema::{Chart, Overlay, WaitSpec as ConfigWait};
 
 /// The kinds of unit devenv deploys. They differ only in how they are rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnitKind {
     /// A Kustomize overlay (`[[overlays]]`), rendered by `kubectl kustomize` of its wrapper.
     Overlay,
+    /// A Helm chart (`[[charts]]`), rendered by `helm template`, then the same Kustomize
+    /// wrapper as an overlay.
+    Chart,
 }
 
 impl UnitKind {
@@ -18,6 +21,7 @@ impl UnitKind {
     pub fn noun(self) -> &'static str {
         match self {
             UnitKind::Overlay => "overlay",
+            UnitKind::Chart => "chart",
         }
     }
 
@@ -25,6 +29,7 @@ impl UnitKind {
     pub fn table(self) -> &'static str {
         match self {
             UnitKind::Overlay => "overlays",
+            UnitKind::Chart => "charts",
         }
     }
 }
@@ -43,16 +48,29 @@ pub struct Unit {
 impl Unit {
     /// An `[[overlays]]` entry of devenv.toml.
     pub fn overlay(o: &Overlay) -> Result<Unit, DeployError> {
-        let wait = match &o.wait {
-            ConfigWait::Mode(m) => parse_wait_spec(&[m.as_str()])?,
-            ConfigWait::Objects(list) => parse_wait_spec(list)?,
-        };
         Ok(Unit {
             kind: UnitKind::Overlay,
             name: o.name.clone(),
-            wait,
+            wait: wait_spec(&o.wait)?,
             timeout: o.timeout.0,
         })
+    }
+
+    /// A `[[charts]]` entry of devenv.toml.
+    pub fn chart(c: &Chart) -> Result<Unit, DeployError> {
+        Ok(Unit {
+            kind: UnitKind::Chart,
+            name: c.name.clone(),
+            wait: wait_spec(&c.wait)?,
+            timeout: c.timeout.0,
+        })
+    }
+}
+
+fn wait_spec(wait: &ConfigWait) -> Result<WaitSpec, DeployError> {
+    match wait {
+        ConfigWait::Mode(m) => parse_wait_spec(&[m.as_str()]),
+        ConfigWait::Objects(list) => parse_wait_spec(list),
     }
 }
 

@@ -54,7 +54,7 @@ impl<'a> Builder<'a> {
             overlay_needs,
         };
         let image_ids = self.images();
-        self.overlays(&ready, &image_ids);
+        self.units(&ready, &image_ids);
         self.prune(&ready);
         self.verify(&ready, &image_ids);
 
@@ -126,11 +126,11 @@ impl<'a> Builder<'a> {
         self.steps.push(step);
     }
 
-    /// The ids of the overlay steps so far.
-    pub(super) fn overlay_ids(&self) -> Vec<String> {
+    /// The ids of the unit apply steps so far (overlays and charts).
+    pub(super) fn unit_ids(&self) -> Vec<String> {
         self.steps
             .iter()
-            .filter(|s| matches!(s.kind, StepKind::Overlay(_)))
+            .filter(|s| matches!(s.kind, StepKind::Overlay(_) | StepKind::Chart(_)))
             .map(|s| s.id.clone())
             .collect()
     }

@@ -1,5 +1,6 @@
-//! Stage 6, deploy: the namespaces, each overlay (rendered at the start, applied once the
-//! cluster, the images and the overlays it depends on are there), then the prune.
+//! Stage 6, deploy: the namespaces, each unit (an overlay here, a chart in `charts.rs`:
+//! rendered at the start, applied once the cluster, the images and the units it depends on
+//! are there), then the prune.
 
 use crate::config::schema::PodSecurity;
 use crate::overlays::{self, NamespaceSpec, PodSecurityLevel};
@@ -7,7 +8,9 @@ use crate::render::GeneratedFile;
 use crate::runner::Cmd;
 
 use super::builder::{Builder, Ready};
-use super::{isolation, overlay_order, step, StepKind, NAMESPACES_FIELD_MANAGER};
+use super::{
+    isolation, step, unit_order, unit_step_id, StepKind, UnitRef, NAMESPACES_FIELD_MANAGER,
+};
 
 impl Builder<'_> {
     /// Namespaces with Pod Security and default policies, after `ready_step`; returns what an
@@ -64,45 +67,63 @@ impl Builder<'_> {
         vec!["namespaces".into()]
     }
 
-    /// Overlays in dependency order (ties: declaration order), each rendered by its own step.
-    pub(super) fn overlays(&mut self, ready: &Ready, image_ids: &[String]) {
-        let cfg = &self.loaded.config;
-        for idx in overlay_order(cfg) {
-            let o = &cfg.overlays[idx];
-            let mut needs = ready.overlay_needs.clone();
-            needs.extend(image_ids.iter().cloned());
-            needs.extend(o.depends_on.iter().map(|d| format!("overlay:{d}")));
-            let kustomization = self.wrapper(idx);
-            needs.push(format!("render:{}", o.name));
-            // CustomResourceDefinitions of the overlay (if any) are applied first from
-            // NAME.crds.yaml and waited for until Established; then the rest, then the waits.
-            let apply = self.apply(
-                &format!(".devenv/rendered/{}.apply.yaml", o.name),
-                &format!("apply overlay {}", o.name),
-            );
-            let fp = format!("{:?}{:?}{kustomization}", o.wait, o.timeout);
-            self.push_step(
-                &format!("overlay:{}", o.name),
-                &format!("Apply overlay {} ({})", o.name, o.path),
-                StepKind::Overlay(step::Overlay {
-                    name: o.name.clone(),
-                    apply,
-                }),
-                needs,
-                Some(&format!("overlays[{idx}]")),
-                &fp,
-            );
+    /// Overlays and charts in one dependency order (ties: declaration order), each
+    /// rendered by its own step.
+    pub(super) fn units(&mut self, ready: &Ready, image_ids: &[String]) {
+        for unit in unit_order(&self.loaded.config) {
+            match unit {
+                UnitRef::Overlay(idx) => self.overlay(idx, ready, image_ids),
+                UnitRef::Chart(idx) => self.chart(idx, ready, image_ids),
+            }
         }
     }
 
-    /// The overlay's Kustomize wrapper (images pointed at the pushed tags) and the step that
-    /// renders it; returns the wrapper's kustomization.
-    fn wrapper(&mut self, idx: usize) -> String {
+    /// What a unit's apply step needs: the cluster ready (and the namespaces), the images,
+    /// the units it depends on, and its render step.
+    pub(super) fn unit_needs(
+        &self,
+        ready: &Ready,
+        image_ids: &[String],
+        depends_on: &[String],
+        name: &str,
+    ) -> Vec<String> {
+        let cfg = &self.loaded.config;
+        let mut needs = ready.overlay_needs.clone();
+        needs.extend(image_ids.iter().cloned());
+        needs.extend(depends_on.iter().map(|d| unit_step_id(cfg, d)));
+        needs.push(format!("render:{name}"));
+        needs
+    }
+
+    fn overlay(&mut self, idx: usize, ready: &Ready, image_ids: &[String]) {
         let cfg = &self.loaded.config;
         let o = &cfg.overlays[idx];
-        let root = &self.loaded.root;
-        let wrapper = overlays::wrapper_dir(root, &o.name, &root.join(&o.path));
-        let overrides: Vec<overlays::ImageOverride> = cfg
+        let needs = self.unit_needs(ready, image_ids, &o.depends_on, &o.name);
+        let kustomization = self.wrapper(idx);
+        // CustomResourceDefinitions of the overlay (if any) are applied first from
+        // NAME.crds.yaml and waited for until Established; then the rest, then the waits.
+        let apply = self.apply(
+            &format!(".devenv/rendered/{}.apply.yaml", o.name),
+            &format!("apply overlay {}", o.name),
+        );
+        let fp = format!("{:?}{:?}{kustomization}", o.wait, o.timeout);
+        self.push_step(
+            &format!("overlay:{}", o.name),
+            &format!("Apply overlay {} ({})", o.name, o.path),
+            StepKind::Overlay(step::Overlay {
+                name: o.name.clone(),
+                apply,
+            }),
+            needs,
+            Some(&format!("overlays[{idx}]")),
+            &fp,
+        );
+    }
+
+    /// The images devenv pushes, as the wrapper kustomization of a unit points at them.
+    pub(super) fn image_overrides(&self) -> Vec<overlays::ImageOverride> {
+        self.loaded
+            .config
             .images
             .iter()
             .map(|img| overlays::ImageOverride {
@@ -118,7 +139,27 @@ impl Builder<'_> {
                     .cloned()
                     .unwrap_or_else(|| "latest".into()),
             })
-            .collect();
+            .collect()
+    }
+
+    /// `kubectl kustomize DIR` (or the configured `KUSTOMIZE build DIR`).
+    pub(super) fn kustomize(&self, dir: &str, purpose: String) -> Cmd {
+        let argv = overlays::render_argv(
+            self.loaded.config.build.kustomize.as_deref(),
+            std::path::Path::new(dir),
+            None,
+        );
+        Cmd::planned(&argv[0], &argv[1..], purpose, 120)
+    }
+
+    /// The overlay's Kustomize wrapper (images pointed at the pushed tags) and the step that
+    /// renders it; returns the wrapper's kustomization.
+    fn wrapper(&mut self, idx: usize) -> String {
+        let cfg = &self.loaded.config;
+        let o = &cfg.overlays[idx];
+        let root = &self.loaded.root;
+        let wrapper = overlays::wrapper_dir(root, &o.name, &root.join(&o.path));
+        let overrides = self.image_overrides();
         let kustomization =
             overlays::wrapper_kustomization(&root.join(&o.path), &root.join(&wrapper), &overrides);
         self.generated.push(GeneratedFile {
@@ -156,10 +197,11 @@ impl Builder<'_> {
     /// also with no overlay left: the last one dropped from devenv.toml must take its objects
     /// with it (the plan cannot know whether anything was applied before).
     pub(super) fn prune(&mut self, ready: &Ready) {
-        if self.loaded.config.overlays.is_empty() && self.kube.is_k3d() {
+        let cfg = &self.loaded.config;
+        if cfg.overlays.is_empty() && cfg.charts.is_empty() && self.kube.is_k3d() {
             return;
         }
-        let mut needs = self.overlay_ids();
+        let mut needs = self.unit_ids();
         if needs.is_empty() {
             needs = ready.overlay_needs.clone();
         }

@@ -6,7 +6,8 @@
 //!
 //! Built stage by stage (`builder.rs` runs them in order): `preflight.rs` (tool checks),
 //! `cluster.rs` (registries, then the k3d cluster or the check of an existing one),
-//! `calico.rs`, `images.rs`, `deploy.rs` (namespaces, overlays, prune), `verify.rs`. `step.rs`
+//! `calico.rs`, `images.rs`, `deploy.rs` (namespaces, the units in dependency order, prune),
+//! `charts.rs` (a chart's render and apply steps), `verify.rs`. `step.rs`
 //! holds the step kinds, each with the commands it runs by name; every kubectl and k3d
 //! command line comes from the kube target ([`crate::kube`]).
 
@@ -21,6 +22,7 @@ use crate::render::GeneratedFile;
 
 mod builder;
 mod calico;
+mod charts;
 mod cluster;
 mod deploy;
 mod images;
@@ -171,38 +173,20 @@ impl Plan {
     }
 }
 
-/// Overlay indexes in topological order of depends_on, ties broken by declaration order.
-/// The config is validated (no cycle, no unknown name) before a plan is built.
-pub fn overlay_order(cfg: &crate::config::Config) -> Vec<usize> {
-    let index: HashMap<&str, usize> = cfg
-        .overlays
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.name.as_str(), i))
-        .collect();
-    let mut done = vec![false; cfg.overlays.len()];
-    let mut order = Vec::new();
-    while order.len() < cfg.overlays.len() {
-        let next = (0..cfg.overlays.len()).find(|&i| {
-            !done[i]
-                && cfg.overlays[i]
-                    .depends_on
-                    .iter()
-                    .all(|d| index.get(d.as_str()).map(|&j| done[j]).unwrap_or(true))
-        });
-        match next {
-            Some(i) => {
-                done[i] = true;
-                order.push(i);
-            }
-            // A cycle (only reachable with an unvalidated config): keep declaration order.
-            None => {
-                order.extend((0..cfg.overlays.len()).filter(|&i| !done[i]));
-                break;
-            }
-        }
+pub use crate::config::units::{unit_order, UnitRef};
+
+/// The id of the step that applies `unit` (`overlay:NAME`, `chart:NAME`).
+pub fn unit_step(cfg: &crate::config::Config, unit: UnitRef) -> String {
+    format!("{}:{}", unit.noun(), unit.name(cfg))
+}
+
+/// The step id of the unit named `name` (`depends_on` entries); `overlay:NAME` for a name
+/// no unit has (validation refuses it before a plan is built).
+pub fn unit_step_id(cfg: &crate::config::Config, name: &str) -> String {
+    match crate::config::units::by_name(cfg).get(name) {
+        Some(&unit) => unit_step(cfg, unit),
+        None => format!("overlay:{name}"),
     }
-    order
 }
 
 /// The build inputs of an image, with paths under `base` (empty: relative to the project

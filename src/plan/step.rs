@@ -50,6 +50,8 @@ impl Step {
             }
             StepKind::Render(r) => vec![&r.render],
             StepKind::Overlay(o) => vec![&o.apply],
+            StepKind::RenderChart(r) => r.commands(),
+            StepKind::Chart(c) => vec![&c.apply],
             StepKind::Prune => Vec::new(),
             StepKind::Verify(v) => vec![
                 &v.build,
@@ -157,6 +159,11 @@ pub enum StepKind {
     /// Render an overlay with Kustomize: it needs nothing, so it runs while the cluster boots.
     Render(Render),
     Overlay(Overlay),
+    /// Render a Helm chart (`helm pull` on a cache miss, `helm template`, then the images
+    /// wrapper): it needs no cluster either.
+    RenderChart(RenderChart),
+    /// Apply a rendered chart, as an overlay is applied.
+    Chart(Chart),
     /// Delete what earlier runs applied and the overlays no longer render (the inventory).
     Prune,
     Verify(Verify),
@@ -315,6 +322,51 @@ pub struct Render {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Overlay {
+    pub name: String,
+    /// Applies `.devenv/rendered/NAME.apply.yaml`.
+    #[serde(skip)]
+    pub apply: Cmd,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderChart {
+    pub name: String,
+    /// The release namespace: namespaced objects without one are put there.
+    pub namespace: String,
+    /// Whether the step adds the release namespace (nothing else in devenv.toml creates it).
+    pub create_namespace: bool,
+    /// The pulled archive in devenv's cache (remote charts): `pull` runs only when it is
+    /// missing, and `template` renders it.
+    #[serde(skip)]
+    pub archive: Option<std::path::PathBuf>,
+    /// `helm pull` into devenv's cache (remote charts).
+    #[serde(skip)]
+    pub pull: Option<Cmd>,
+    /// `helm dependency build` (a local chart with dependencies), run while its `charts/`
+    /// folder lacks one.
+    #[serde(skip)]
+    pub dependency_build: Option<Cmd>,
+    /// `helm template`; its output is saved as `.devenv/charts/NAME/helm.yaml`.
+    #[serde(skip)]
+    pub template: Cmd,
+    /// `kubectl kustomize .devenv/charts/NAME` (or `KUSTOMIZE build`): the images wrapper.
+    #[serde(skip)]
+    pub render: Cmd,
+}
+
+impl RenderChart {
+    /// Every command the step may run, in order (the plan shows `helm pull` too, though a
+    /// filled cache skips it).
+    pub fn commands(&self) -> Vec<&Cmd> {
+        let mut cmds: Vec<&Cmd> = self.pull.iter().collect();
+        cmds.extend(self.dependency_build.iter());
+        cmds.extend([&self.template, &self.render]);
+        cmds
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Chart {
     pub name: String,
     /// Applies `.devenv/rendered/NAME.apply.yaml`.
     #[serde(skip)]

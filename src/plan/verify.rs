@@ -14,7 +14,7 @@ impl Builder<'_> {
             return;
         }
         let mut needs = vec![ready.step.clone()];
-        needs.extend(self.overlay_ids());
+        needs.extend(self.unit_ids());
         if needs.len() == 1 {
             needs.extend(image_ids.iter().cloned());
         }

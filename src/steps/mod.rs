@@ -36,6 +36,8 @@ pub async fn run(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         StepKind::Image(i) => images::build_and_push(ctx, step, &i.name).await,
         StepKind::Render(r) => workloads::render(ctx, step, r).await,
         StepKind::Overlay(o) => workloads::overlay(ctx, step, &o.name).await,
+        StepKind::RenderChart(r) => workloads::render_chart(ctx, step, r).await,
+        StepKind::Chart(c) => workloads::chart(ctx, step, &c.name).await,
         StepKind::Verify(v) => workloads::verify(ctx, step, v).await,
     }
 }

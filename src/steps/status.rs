@@ -366,7 +366,7 @@ async fn image_components(loaded: &Loaded) -> Vec<Component> {
     out
 }
 
-/// The journal's state, and the overlays it says were applied (status only reads).
+/// The journal's state, and the overlays and charts it says were applied (status only reads).
 fn journal_components(
     loaded: &Loaded,
     journal: Option<&Journal>,
@@ -384,28 +384,30 @@ fn journal_components(
             ),
         ));
     }
-    // Overlays: from the journal (applying is what `up` does; status only reads).
-    for o in &loaded.config.overlays {
+    // Overlays and charts: from the journal (applying is what `up` does; status only reads).
+    let units = (loaded.config.overlays.iter().map(|o| ("overlay", &o.name)))
+        .chain(loaded.config.charts.iter().map(|c| ("chart", &c.name)));
+    for (kind, name) in units {
         if journal_error.is_some() {
             out.push(comp(
-                "overlay",
-                &o.name,
+                kind,
+                name,
                 false,
                 "unknown (.devenv/state.json is unreadable)",
             ));
             continue;
         }
-        let rec = journal.and_then(|j| j.step(&format!("overlay:{}", o.name)));
+        let rec = journal.and_then(|j| j.step(&format!("{kind}:{name}")));
         out.push(match rec {
             Some(r) if r.status == StepStatus::Done => comp(
-                "overlay",
-                &o.name,
+                kind,
+                name,
                 true,
                 format!("applied {}", r.finished_at.clone().unwrap_or_default()),
             ),
             Some(r) => comp(
-                "overlay",
-                &o.name,
+                kind,
+                name,
                 false,
                 format!(
                     "last attempt {:?}: {}",
@@ -418,7 +420,7 @@ fn journal_components(
                         .unwrap_or("")
                 ),
             ),
-            None => comp("overlay", &o.name, false, "not applied yet"),
+            None => comp(kind, name, false, "not applied yet"),
         });
     }
     out

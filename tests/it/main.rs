@@ -11,6 +11,7 @@
 
 mod support;
 
+mod charts;
 mod ci_cache_real_registry;
 mod cli_init;
 mod cli_outputs;

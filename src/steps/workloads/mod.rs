@@ -1,25 +1,29 @@
-//! What runs in the cluster: namespaces, the team's units (overlays) on the deploy path, and
-//! the NetworkPolicy verification probe.
+//! What runs in the cluster: namespaces, the team's units (overlays and charts) on the
+//! deploy path, and the NetworkPolicy verification probe.
 //!
 //! The deploy path of a unit ([`crate::deploy`] holds its pure half and says why each
 //! stage is there), as the steps run it:
 //!
-//! - `render:NAME` (`unit::render`): the plan's render command, isolation on a shared
-//!   cluster, the rendering and its inventory kept for the apply step;
-//! - `overlay:NAME` (`unit::overlay`): split, inventory recorded, CRDs applied and
-//!   Established, the `pre-*` Helm hooks, the rest applied (`apply.rs`: refusals handled),
-//!   the waits (`wait.rs`), then the `post-*` hooks (`hooks.rs`);
+//! - `render:NAME` (`unit::render`; a chart: `chart::render_chart`, `helm template` first):
+//!   the plan's render command, isolation on a shared cluster, the rendering and its
+//!   inventory kept for the apply step;
+//! - `overlay:NAME` / `chart:NAME` (`unit::overlay`, `unit::chart`): split, inventory
+//!   recorded, CRDs applied and Established, the `pre-*` Helm hooks, the rest applied
+//!   (`apply.rs`: refusals handled), the waits (`wait.rs`), then the `post-*` hooks
+//!   (`hooks.rs`);
 //! - `prune` (`prune.rs`): what no unit renders any more is deleted.
 
 mod apply;
+mod chart;
 mod hooks;
 mod prune;
 mod unit;
 mod verify;
 mod wait;
 
+pub use chart::render_chart;
 pub use prune::prune;
-pub use unit::{overlay, render};
+pub use unit::{chart, overlay, render};
 pub use verify::verify;
 
 use std::time::Duration;

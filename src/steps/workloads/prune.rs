@@ -10,7 +10,7 @@ use crate::plan::Step;
 
 /// Delete what earlier runs applied and no unit renders any more.
 pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
-    // The namespaces step counts as an overlay while devenv.toml declares namespaces: when
+    // Overlays and charts share one name space. The namespaces step counts as a unit while devenv.toml declares namespaces: when
     // [namespaces] goes, what it created is pruned like a dropped overlay.
     let namespaces_step = ctx
         .plan
@@ -23,6 +23,7 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         .overlays
         .iter()
         .map(|o| o.name.clone())
+        .chain(ctx.loaded.config.charts.iter().map(|c| c.name.clone()))
         .chain(namespaces_step)
         .collect();
     let rendered = ctx.rendered.lock().unwrap().clone();
@@ -32,6 +33,12 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         .unwrap()
         .0
         .prune_plan(&rendered, &config_overlays);
+    // A namespace a unit created (a chart's release namespace) stays while another unit
+    // still has objects in it: deleting it would delete those too. As Helm leaves the
+    // namespace of --create-namespace on uninstall.
+    let in_use: std::collections::BTreeSet<String> =
+        rendered.values().flat_map(|inv| inv.namespaces()).collect();
+    doomed.retain(|r| !(r.is_namespace() && in_use.contains(&r.name)));
     if ctx.isolation.is_some() {
         // CRDs and other shared objects are never deleted on a shared cluster.
         let (ours, kept) = crate::tenancy::split_for_shared_cluster(doomed);

@@ -1,11 +1,11 @@
 //! The two steps of a unit: `render:NAME` (render, keep the rendering and its inventory)
-//! and `overlay:NAME` (split → inventory → apply → wait). Nothing here depends on how the
-//! unit was rendered: the render step runs the plan's render command, whatever it is.
+//! and `overlay:NAME` / `chart:NAME` (split → inventory → apply → wait). Nothing after the
+//! render depends on how the unit was rendered (a chart's render is `chart.rs`).
 
 use std::time::Duration;
 
 use super::{apply, check_namespaces_are_ours, hooks, wait, StepKubectl};
-use crate::config::schema::Overlay;
+use crate::config::schema::{Chart, Overlay};
 use crate::deploy::{
     self, ApplyPlan, DeployError, Phase, RenderedOverlay, Unit, UnitKind, WaitSpec,
 };
@@ -23,20 +23,44 @@ fn overlay_config<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a Overlay, StepError
         .ok_or_else(|| StepError::new(format!("unknown overlay {name}")))
 }
 
-/// Render a unit (an overlay: Kustomize through its wrapper, images pointing at the pushed
-/// tags), isolate it on a shared cluster, and keep it for the apply step. Changes nothing
-/// outside `.devenv/`, so it runs at the start of `up`, while the cluster boots.
+/// The `[[charts]]` entry `name` of devenv.toml.
+pub(super) fn chart_config<'a>(ctx: &'a Ctx, name: &str) -> Result<&'a Chart, StepError> {
+    ctx.loaded
+        .config
+        .charts
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| StepError::new(format!("unknown chart {name}")))
+}
+
+/// Render an overlay (Kustomize through its wrapper, images pointing at the pushed tags)
+/// and keep it for the apply step. Changes nothing outside `.devenv/`, so it runs at the
+/// start of `up`, while the cluster boots.
 pub async fn render(
     ctx: &Ctx,
     step: &Step,
     overlay: &crate::plan::step::Render,
 ) -> Result<Done, StepError> {
-    let name = overlay.name.as_str();
-    // `StepKind::Render` names an overlay (the only kind of unit today). Its wait spec is
-    // not needed to render, so it is not parsed here.
-    let unit = format!("{} {name}", UnitKind::Overlay.noun());
     let out = ctx.run(step, &overlay.render).await?;
-    let mut yaml = String::from_utf8_lossy(&out.stdout).to_string();
+    keep_rendering(
+        ctx,
+        UnitKind::Overlay,
+        &overlay.name,
+        &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+/// The last stage of every unit's render, whatever made `yaml`: isolate it on a shared
+/// cluster, split and hash it, keep it (`.devenv/rendered/`) and its inventory for the
+/// apply step.
+pub(super) fn keep_rendering(
+    ctx: &Ctx,
+    kind: UnitKind,
+    name: &str,
+    yaml: &str,
+) -> Result<Done, StepError> {
+    let unit = format!("{} {name}", kind.noun());
+    let mut yaml = yaml.to_string();
     // A shared cluster: the owner's namespaces, every object labelled with project and owner.
     if let Some(iso) = &ctx.isolation {
         yaml = iso
@@ -73,6 +97,12 @@ pub async fn render(
 pub async fn overlay(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
     let config = overlay_config(ctx, name)?;
     deploy(ctx, step, UnitKind::Overlay, name, || Unit::overlay(config)).await
+}
+
+/// Apply a rendered chart and wait until it is ready: the same path as an overlay.
+pub async fn chart(ctx: &Ctx, step: &Step, name: &str) -> Result<Done, StepError> {
+    let config = chart_config(ctx, name)?;
+    deploy(ctx, step, UnitKind::Chart, name, || Unit::chart(config)).await
 }
 
 /// The deploy path of the unit `name` after its render. `unit` reads its waits and timeout

@@ -10,6 +10,7 @@
 //! overlays, the context guard refuses what it must, `status` reads the shared cluster's
 //! health and `build` needs no cluster at all.
 
+mod charts;
 mod context_safety;
 mod down_reset;
 mod pruning;

@@ -1,0 +1,154 @@
+//! A local chart (from `helm create`) with a values-dev.yaml and `set`, and an overlay that
+//! depends on it.
+
+use super::*;
+
+fn local_project(sb: &Sandbox, name: &str, n: u16) {
+    create_chart(sb, "deploy", "web");
+    sb.write(
+        "deploy/web/values-dev.yaml",
+        "replicaCount: 2\nservice:\n  port: 8080\npodLabels:\n  tier: from-values-dev\n",
+    );
+    sb.write(
+        "k8s/app/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - cm.yaml\n",
+    );
+    sb.write(
+        "k8s/app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-settings\n  namespace: shop\ndata:\n  web: http://web.shop:8080\n",
+    );
+    // The overlay is declared first: its dependency still goes first.
+    let extra = "\n[[overlays]]\nname = \"app\"\npath = \"k8s/app\"\ndepends_on = [\"web\"]\n\
+                 \n[[charts]]\nname = \"web\"\nchart = \"deploy/web\"\nnamespace = \"shop\"\n\
+                 values = [\"deploy/web/values-dev.yaml\"]\n\
+                 set = { \"service.port\" = 9090, \"podLabels.owner\" = \"set\" }\n";
+    project(sb, name, n, extra);
+}
+
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn a_local_chart_is_applied_before_the_overlay_that_depends_on_it_then_left_alone() {
+    let (sb, log) = sandbox();
+    local_project(&sb, "charts-local", 0);
+    up_ok(&sb);
+    let calls = sb.calls();
+    let applied: Vec<String> = calls.iter().filter_map(applied_unit).collect();
+    assert_eq!(applied, ["web", "app"], "{}", lines(&calls));
+    // The chart is ready (its Deployment rolled out) before the overlay is applied.
+    let rolled = calls
+        .iter()
+        .position(|c| c.has(&["rollout", "status", "deployment/web"]))
+        .unwrap_or_else(|| panic!("no rollout wait:\n{}", lines(&calls)));
+    let app = calls
+        .iter()
+        .position(|c| applied_unit(c).as_deref() == Some("app"))
+        .unwrap();
+    assert!(rolled < app, "{}", lines(&calls));
+    let template = helm_lines(&log)
+        .into_iter()
+        .find(|c| c.starts_with("template "))
+        .expect("helm template ran");
+    assert!(
+        template.starts_with("template web deploy/web --namespace shop -f deploy/web/values-dev.yaml -f .devenv/charts/web/set-values.yaml --include-crds --kube-version v1."),
+        "{template}"
+    );
+
+    // The objects land in the release namespace, created for it.
+    assert!(
+        objects(&sb, "charts-local")
+            .iter()
+            .any(|o| o["kind"] == "Namespace" && o["name"] == "shop"),
+        "the release namespace was not created"
+    );
+    let deploy = object(&sb, "charts-local", "Deployment", "shop", "web")
+        .expect("the chart's Deployment in namespace shop");
+    // values-dev.yaml over values.yaml (replicas 1), `set` over both.
+    assert_eq!(deploy["spec"]["replicas"], 2, "{deploy:#}");
+    let labels = &deploy["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(labels["tier"], "from-values-dev", "{deploy:#}");
+    assert_eq!(labels["owner"], "set", "{deploy:#}");
+    let svc = object(&sb, "charts-local", "Service", "shop", "web").expect("Service");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 9090, "{svc:#}");
+    assert!(object(&sb, "charts-local", "ServiceAccount", "shop", "web").is_some());
+    // helm create's `test` hook (a Pod for `helm test`) is not applied by up.
+    assert!(
+        object(&sb, "charts-local", "Pod", "shop", "web-test-connection").is_none(),
+        "the chart's test hook was applied"
+    );
+
+    // A second up changes nothing.
+    sb.clear_calls();
+    up_ok(&sb);
+    let calls = sb.calls();
+    assert!(
+        calls.iter().all(|c| !c.is_mutating()),
+        "second up changed something:\n{}",
+        lines(&calls)
+    );
+
+    // `devenv apply NAME` takes a chart's name as it takes an overlay's.
+    let r = run(&sb, &["apply", "web"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("chart:web"),
+        "apply web did not run the chart's step: {r:?}"
+    );
+
+    // `status` reports the chart as it reports overlays.
+    let r = run(&sb, &["status"]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("chart") && l.contains("web") && l.contains("ok")),
+        "{}",
+        r.stdout
+    );
+
+    // Removing the chart from devenv.toml prunes its objects (the overlay stays).
+    let toml = sb.read("devenv.toml");
+    let without =
+        toml[..toml.find("\n[[charts]]").unwrap()].replace("depends_on = [\"web\"]\n", "");
+    sb.write("devenv.toml", &without);
+    up_ok(&sb);
+    assert!(object(&sb, "charts-local", "Deployment", "shop", "web").is_none());
+    assert!(object(&sb, "charts-local", "Service", "shop", "web").is_none());
+    assert!(object(&sb, "charts-local", "ConfigMap", "shop", "app-settings").is_some());
+}
+
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn a_local_chart_gets_its_dependencies_built_once() {
+    let (sb, log) = sandbox();
+    create_chart(&sb, "deploy", "api");
+    create_chart(&sb, "deploy", "sidecar");
+    let chart_yaml = sb.read("deploy/api/Chart.yaml");
+    sb.write(
+        "deploy/api/Chart.yaml",
+        &format!(
+            "{chart_yaml}\ndependencies:\n  - name: sidecar\n    version: 0.1.0\n    repository: file://../sidecar\n"
+        ),
+    );
+    project(
+        &sb,
+        "charts-deps",
+        4,
+        "\n[[charts]]\nname = \"api\"\nchart = \"deploy/api\"\nnamespace = \"shop\"\n",
+    );
+    let plan = run(&sb, &["plan"]);
+    assert!(
+        plan.stdout.contains("$ helm dependency build deploy/api"),
+        "{}",
+        plan.stdout
+    );
+    up_ok(&sb);
+    assert_eq!(log.count("dependency"), 1, "{:#?}", helm_lines(&log));
+    // The dependency's objects are rendered with the chart's.
+    assert!(object(&sb, "charts-deps", "Deployment", "shop", "api").is_some());
+    assert!(object(&sb, "charts-deps", "Deployment", "shop", "api-sidecar").is_some());
+    // Built once: the next up finds them in the chart's charts/ folder.
+    log.clear();
+    sb.clear_calls();
+    up_ok(&sb);
+    assert_eq!(log.count("dependency"), 0, "{:#?}", helm_lines(&log));
+    assert!(sb.calls().iter().all(|c| !c.is_mutating()));
+}
