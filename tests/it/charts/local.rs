@@ -2,6 +2,7 @@
 //! depends on it.
 
 use super::*;
+use crate::support::helm::helm3;
 
 fn local_project(sb: &Sandbox, name: &str, n: u16) {
     create_chart(sb, "deploy", "web");
@@ -28,8 +29,20 @@ fn local_project(sb: &Sandbox, name: &str, n: u16) {
 #[test]
 #[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
 fn a_local_chart_is_applied_before_the_overlay_that_depends_on_it_then_left_alone() {
-    let (sb, log) = sandbox();
-    local_project(&sb, "charts-local", 0);
+    local_chart_then_overlay(&real_helm(), "charts-local", 0);
+}
+
+/// The same with helm v3: devenv's helm argv is the same for both major versions.
+#[test]
+#[ignore = "needs a helm v3 (DEVENV_TEST_HELM3: scripts/test.sh provides it)"]
+fn a_local_chart_comes_up_the_same_with_helm_v3() {
+    let helm3 = helm3().expect("DEVENV_TEST_HELM3 names a helm v3 (scripts/test.sh sets it)");
+    local_chart_then_overlay(&helm3, "charts-local-v3", 10);
+}
+
+fn local_chart_then_overlay(helm: &std::path::Path, cluster: &str, n: u16) {
+    let (sb, log) = with_helm_log(Sandbox::new(), helm);
+    local_project(&sb, cluster, n);
     up_ok(&sb);
     let calls = sb.calls();
     let applied: Vec<String> = calls.iter().filter_map(applied_unit).collect();
@@ -55,24 +68,24 @@ fn a_local_chart_is_applied_before_the_overlay_that_depends_on_it_then_left_alon
 
     // The objects land in the release namespace, created for it.
     assert!(
-        objects(&sb, "charts-local")
+        objects(&sb, cluster)
             .iter()
             .any(|o| o["kind"] == "Namespace" && o["name"] == "shop"),
         "the release namespace was not created"
     );
-    let deploy = object(&sb, "charts-local", "Deployment", "shop", "web")
+    let deploy = object(&sb, cluster, "Deployment", "shop", "web")
         .expect("the chart's Deployment in namespace shop");
     // values-dev.yaml over values.yaml (replicas 1), `set` over both.
     assert_eq!(deploy["spec"]["replicas"], 2, "{deploy:#}");
     let labels = &deploy["spec"]["template"]["metadata"]["labels"];
     assert_eq!(labels["tier"], "from-values-dev", "{deploy:#}");
     assert_eq!(labels["owner"], "set", "{deploy:#}");
-    let svc = object(&sb, "charts-local", "Service", "shop", "web").expect("Service");
+    let svc = object(&sb, cluster, "Service", "shop", "web").expect("Service");
     assert_eq!(svc["spec"]["ports"][0]["port"], 9090, "{svc:#}");
-    assert!(object(&sb, "charts-local", "ServiceAccount", "shop", "web").is_some());
+    assert!(object(&sb, cluster, "ServiceAccount", "shop", "web").is_some());
     // helm create's `test` hook (a Pod for `helm test`) is not applied by up.
     assert!(
-        object(&sb, "charts-local", "Pod", "shop", "web-test-connection").is_none(),
+        object(&sb, cluster, "Pod", "shop", "web-test-connection").is_none(),
         "the chart's test hook was applied"
     );
 
@@ -110,9 +123,9 @@ fn a_local_chart_is_applied_before_the_overlay_that_depends_on_it_then_left_alon
         toml[..toml.find("\n[[charts]]").unwrap()].replace("depends_on = [\"web\"]\n", "");
     sb.write("devenv.toml", &without);
     up_ok(&sb);
-    assert!(object(&sb, "charts-local", "Deployment", "shop", "web").is_none());
-    assert!(object(&sb, "charts-local", "Service", "shop", "web").is_none());
-    assert!(object(&sb, "charts-local", "ConfigMap", "shop", "app-settings").is_some());
+    assert!(object(&sb, cluster, "Deployment", "shop", "web").is_none());
+    assert!(object(&sb, cluster, "Service", "shop", "web").is_none());
+    assert!(object(&sb, cluster, "ConfigMap", "shop", "app-settings").is_some());
 }
 
 #[test]

@@ -3,13 +3,25 @@
 //! the second `up` pulls nothing and asks the repository nothing.
 
 use super::*;
-use crate::support::helm::{push_oci, ChartRepo};
+use crate::support::helm::{helm3, push_oci, ChartRepo};
 use crate::support::test_registry_addr;
 
 #[test]
 #[ignore = "needs helm on PATH and a registry on DEVENV_TEST_REGISTRY (scripts/test.sh provides both)"]
 fn remote_charts_are_pulled_once_then_rendered_from_the_cache() {
-    let (sb, log) = sandbox();
+    remote_charts(&real_helm(), "charts-remote", 2);
+}
+
+/// The same with helm v3 (`helm pull --repo`, `oci://` with `--plain-http`).
+#[test]
+#[ignore = "needs a helm v3 (DEVENV_TEST_HELM3) and a registry on DEVENV_TEST_REGISTRY (scripts/test.sh provides both)"]
+fn remote_charts_come_up_the_same_with_helm_v3() {
+    let helm3 = helm3().expect("DEVENV_TEST_HELM3 names a helm v3 (scripts/test.sh sets it)");
+    remote_charts(&helm3, "charts-remote-v3", 11);
+}
+
+fn remote_charts(helm: &std::path::Path, cluster: &str, n: u16) {
+    let (sb, log) = with_helm_log(Sandbox::new(), helm);
     let sources = sb.root.path().join("chart-sources");
     let repo_chart = helm_create(&sources, "cache");
     let repo = ChartRepo::serve(&[&repo_chart]);
@@ -24,7 +36,7 @@ fn remote_charts_are_pulled_once_then_rendered_from_the_cache() {
          depends_on = [\"cache\"]\n",
         repo.url
     );
-    project(&sb, "charts-remote", 2, &extra);
+    project(&sb, cluster, n, &extra);
     up_ok(&sb);
     let calls = sb.calls();
     let applied: Vec<String> = calls.iter().filter_map(applied_unit).collect();
@@ -35,10 +47,10 @@ fn remote_charts_are_pulled_once_then_rendered_from_the_cache() {
         .find(|l| l.starts_with(&format!("pull {oci}")))
         .expect("the OCI chart was pulled");
     assert!(oci_pull.ends_with("--plain-http"), "{oci_pull}");
-    assert!(object(&sb, "charts-remote", "Deployment", "infra", "cache").is_some());
+    assert!(object(&sb, cluster, "Deployment", "infra", "cache").is_some());
     assert!(object(
         &sb,
-        "charts-remote",
+        cluster,
         "Deployment",
         "infra",
         &format!("queue-{oci_name}")
@@ -79,7 +91,7 @@ fn remote_charts_are_pulled_once_then_rendered_from_the_cache() {
         values.replace("replicaCount: 1", "replicaCount: 3"),
     )
     .unwrap();
-    let out = std::process::Command::new(real_helm())
+    let out = std::process::Command::new(helm)
         .args(["package", repo_chart.to_str().unwrap(), "-d"])
         .arg(cached.parent().unwrap())
         .env("HELM_CONFIG_HOME", sb.root.path().join("helm-config"))
