@@ -312,6 +312,17 @@ mod tests {
             ["localhost:5000/app"]
         );
         assert_eq!(equivalent_names("localhost/app"), ["localhost/app"]);
+        // `library/` is the official images' namespace only for one-component names: the
+        // Docker Hub user `library` with a nested path keeps it (its image would
+        // otherwise be matched under another name and not pointed at the registry).
+        assert_eq!(
+            equivalent_names("library/team/app"),
+            [
+                "docker.io/library/team/app",
+                "index.docker.io/library/team/app",
+                "library/team/app"
+            ]
+        );
     }
 
     #[test]
