@@ -48,11 +48,15 @@ pub(super) fn result_json(ctx: &Ctx, exit: Exit) -> Value {
         .iter()
         .map(|i| json!({ "name": i.name, "reference": i.reference, "action": match i.action { crate::engine::ImageAction::Built => "built", crate::engine::ImageAction::Reused => "reused" } }))
         .collect();
-    let overlays: Vec<Value> = summary
-        .overlays
-        .iter()
-        .map(|o| json!({ "name": o.name, "objects": o.objects, "sha256": o.hash }))
-        .collect();
+    // One list per kind of unit: `overlays` as before, `charts` beside it.
+    let units = |kind: crate::deploy::UnitKind| -> Vec<Value> {
+        summary
+            .units
+            .iter()
+            .filter(|u| u.kind == kind)
+            .map(|u| json!({ "name": u.name, "objects": u.objects, "sha256": u.hash }))
+            .collect()
+    };
     json!({
         "version": RESULT_JSON_VERSION,
         "command": summary.command,
@@ -64,7 +68,8 @@ pub(super) fn result_json(ctx: &Ctx, exit: Exit) -> Value {
         "registry": { "host": ctx.plan.registry.push, "pull": ctx.plan.registry.pull },
         "steps": steps,
         "images": images,
-        "overlays": overlays,
+        "overlays": units(crate::deploy::UnitKind::Overlay),
+        "charts": units(crate::deploy::UnitKind::Chart),
         "duration_ms": summary.total.as_millis() as u64,
         "logs": ctx.runner.log_dir(),
     })

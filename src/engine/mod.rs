@@ -15,8 +15,8 @@ pub mod summary;
 pub use context::{log_name, Ctx, Done, Observed, Prior, RunOptions, StepError};
 pub use report::{Report, SourceLocation};
 pub use summary::{
-    Endpoint, ImageAction, ImageRecord, OverlayRecord, RunResult, RunSummary, StepOutcome,
-    StepRecord,
+    Endpoint, ImageAction, ImageRecord, RunResult, RunSummary, StepOutcome, StepRecord, UnitKind,
+    UnitRecord,
 };
 
 use std::collections::{HashMap, HashSet};

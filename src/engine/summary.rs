@@ -43,8 +43,14 @@ pub struct ImageRecord {
     pub action: ImageAction,
 }
 
+/// The kinds of unit a summary lists (the deploy path's own).
+pub use crate::deploy::UnitKind;
+
+/// A unit the run deployed (or found unchanged).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OverlayRecord {
+pub struct UnitRecord {
+    /// Overlay or chart: the summary lists each kind under its own heading.
+    pub kind: crate::deploy::UnitKind,
     pub name: String,
     /// Number of objects applied.
     pub objects: usize,
@@ -65,7 +71,7 @@ pub struct RunSummary {
     pub command: String,
     pub steps: Vec<StepRecord>,
     pub images: Vec<ImageRecord>,
-    pub overlays: Vec<OverlayRecord>,
+    pub units: Vec<UnitRecord>,
     pub endpoints: Vec<Endpoint>,
     pub total: Duration,
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use std::time::SystemTime;
 
-use crate::engine::{ImageAction, RunSummary, SourceLocation, StepOutcome};
+use crate::engine::{ImageAction, RunSummary, SourceLocation, StepOutcome, UnitKind};
 
 use super::text::format_duration;
 
@@ -191,15 +191,23 @@ pub fn step_summary_markdown(summary: &RunSummary) -> String {
         }
         md.push('\n');
     }
-    if !summary.overlays.is_empty() {
-        md.push_str("#### Overlays\n\n| Overlay | Objects | Hash |\n|---|---:|---|\n");
-        for o in &summary.overlays {
+    for (kind, heading) in [(UnitKind::Overlay, "Overlays"), (UnitKind::Chart, "Charts")] {
+        let units: Vec<_> = summary.units.iter().filter(|u| u.kind == kind).collect();
+        if units.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            md,
+            "#### {heading}\n\n| {} | Objects | Hash |\n|---|---:|---|\n",
+            heading.trim_end_matches('s')
+        );
+        for u in units {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} |",
-                cell(&o.name),
-                o.objects,
-                code(&o.hash)
+                cell(&u.name),
+                u.objects,
+                code(&u.hash)
             );
         }
         md.push('\n');

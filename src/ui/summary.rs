@@ -3,7 +3,7 @@
 
 use console::Style;
 
-use crate::engine::{ImageAction, RunResult, RunSummary, StepOutcome};
+use crate::engine::{ImageAction, RunResult, RunSummary, StepOutcome, UnitKind};
 
 use super::github::append_step_summary;
 use super::text::format_duration;
@@ -118,20 +118,23 @@ impl Reporter {
                 })
                 .collect(),
         );
-        section(
-            &mut out,
-            "overlays",
-            s.overlays
-                .iter()
-                .map(|o| {
-                    [
-                        o.name.clone(),
-                        format!("{} objects", o.objects),
-                        o.hash.clone(),
-                    ]
-                })
-                .collect(),
-        );
+        for (kind, heading) in [(UnitKind::Overlay, "overlays"), (UnitKind::Chart, "charts")] {
+            section(
+                &mut out,
+                heading,
+                s.units
+                    .iter()
+                    .filter(|u| u.kind == kind)
+                    .map(|u| {
+                        [
+                            u.name.clone(),
+                            format!("{} objects", u.objects),
+                            u.hash.clone(),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
         section(
             &mut out,
             "endpoints",

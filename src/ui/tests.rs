@@ -1,5 +1,5 @@
 use super::*;
-use crate::engine::{Endpoint, ImageAction, ImageRecord, OverlayRecord, RunResult, StepRecord};
+use crate::engine::{Endpoint, ImageAction, ImageRecord, RunResult, StepRecord, UnitRecord};
 
 // Buf: shared with the integration tests.
 #[path = "../../tests/it/support/capture.rs"]
@@ -379,7 +379,8 @@ fn summary_table_lists_images_overlays_endpoints() {
                 action: ImageAction::Reused,
             },
         ],
-        overlays: vec![OverlayRecord {
+        units: vec![UnitRecord {
+            kind: crate::deploy::UnitKind::Overlay,
             name: "app".into(),
             objects: 7,
             hash: "abc".into(),

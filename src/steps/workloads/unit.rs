@@ -9,7 +9,7 @@ use crate::config::schema::{Chart, Overlay};
 use crate::deploy::{
     self, ApplyPlan, DeployError, Phase, RenderedOverlay, Unit, UnitKind, WaitSpec,
 };
-use crate::engine::OverlayRecord;
+use crate::engine::UnitRecord;
 use crate::engine::{Ctx, Done, StepError};
 use crate::plan::Step;
 
@@ -143,7 +143,7 @@ async fn deploy(
         .detail(&step.id)
         .and_then(|d| d.get("sha256").and_then(|s| s.as_str().map(str::to_string)));
     if ctx.was_done(step) && previous.as_deref() == Some(rendered.sha256.as_str()) {
-        record_summary(ctx, name, &rendered);
+        record_summary(ctx, kind, name, &rendered);
         return Ok(Done::Unchanged("rendered manifests unchanged".into()));
     }
 
@@ -185,7 +185,7 @@ async fn deploy(
     // 6. Wait.
     wait::wait_all(&kube, &unit, &rendered, &plan.waits).await?;
     hooks::run(&kube, &unit, &plan, release, Phase::Post, &dir).await?;
-    record_summary(ctx, name, &rendered);
+    record_summary(ctx, kind, name, &rendered);
     Ok(Done::Changed(Some(
         serde_json::json!({ "sha256": rendered.sha256, "objects": rendered.manifests.len() }),
     )))
@@ -232,8 +232,9 @@ async fn apply_crds(
 }
 
 /// What `up` prints about the unit at the end.
-fn record_summary(ctx: &Ctx, name: &str, rendered: &RenderedOverlay) {
-    ctx.summary.lock().unwrap().overlays.push(OverlayRecord {
+fn record_summary(ctx: &Ctx, kind: UnitKind, name: &str, rendered: &RenderedOverlay) {
+    ctx.summary.lock().unwrap().units.push(UnitRecord {
+        kind,
         name: name.into(),
         objects: rendered.manifests.len(),
         hash: rendered.sha256.clone(),

@@ -43,7 +43,18 @@ fn a_local_chart_comes_up_the_same_with_helm_v3() {
 fn local_chart_then_overlay(helm: &std::path::Path, cluster: &str, n: u16) {
     let (sb, log) = with_helm_log(Sandbox::new(), helm);
     local_project(&sb, cluster, n);
-    up_ok(&sb);
+    let r = up_ok(&sb);
+    // The run summary lists the chart under its own heading, beside the overlay.
+    let summary = |heading: &str| {
+        r.stderr
+            .lines()
+            .skip_while(|l| l.trim() != heading)
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(summary("charts").contains("web"), "{}", r.stderr);
+    assert!(summary("overlays").contains("app"), "{}", r.stderr);
     let calls = sb.calls();
     let applied: Vec<String> = calls.iter().filter_map(applied_unit).collect();
     assert_eq!(applied, ["web", "app"], "{}", lines(&calls));
