@@ -193,7 +193,7 @@ impl Builder<'_> {
         kustomization
     }
 
-    /// Prune what earlier runs applied and no overlay renders any more. On a shared cluster
+    /// Prune what earlier runs applied and no overlay or chart renders any more. On a shared cluster
     /// also with no overlay left: the last one dropped from devenv.toml must take its objects
     /// with it (the plan cannot know whether anything was applied before).
     pub(super) fn prune(&mut self, ready: &Ready) {
@@ -207,7 +207,11 @@ impl Builder<'_> {
         }
         self.push_step(
             "prune",
-            "Delete objects removed from the overlays",
+            if cfg.charts.is_empty() {
+                "Delete objects removed from the overlays"
+            } else {
+                "Delete objects removed from the overlays and charts"
+            },
             StepKind::Prune,
             needs,
             Some("overlays"),
