@@ -17,12 +17,14 @@ mod argv;
 mod lock;
 mod namespace;
 mod source;
+mod stable;
 mod values;
 
 pub use argv::{dependency_build_argv, pull_argv, template_argv, TemplateArgs};
 pub use lock::{ChartLock, DigestChange, LOCK_FILE};
 pub use namespace::{in_release_namespace, namespace_object};
 pub use source::{has_dependencies, kube_version_of_image, needs_dependency_build, ChartSource};
+pub use stable::unstable_templates;
 pub use values::set_values_yaml;
 
 /// The folder under `.devenv/` that holds a chart's generated files: the wrapper

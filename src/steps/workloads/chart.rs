@@ -43,17 +43,28 @@ pub async fn render_chart(ctx: &Ctx, step: &Step, r: &RenderChart) -> Result<Don
         }
     }
     let out = ctx.run(step, &r.template).await?;
-    let yaml = charts::in_release_namespace(
-        name,
-        &String::from_utf8_lossy(&out.stdout),
-        &r.namespace,
-        r.create_namespace,
-    )
-    .map_err(|e| StepError::new(format!("chart {name}: {e}")))?;
+    let helm_output = String::from_utf8_lossy(&out.stdout).into_owned();
+    let yaml = charts::in_release_namespace(name, &helm_output, &r.namespace, r.create_namespace)
+        .map_err(|e| StepError::new(format!("chart {name}: {e}")))?;
     let saved = ctx
         .root
         .join(charts::state_dir(name))
         .join(charts::HELM_OUTPUT);
+    // Unchanged output (the no-op `up`): nothing more to run. Changed: is it the inputs,
+    // or a chart that renders differently every time?
+    if std::fs::read_to_string(&saved).ok().as_deref() != Some(yaml.as_str()) {
+        let again = ctx.run(step, &r.template).await?;
+        let unstable =
+            charts::unstable_templates(&helm_output, &String::from_utf8_lossy(&again.stdout));
+        if !unstable.is_empty() {
+            ctx.reporter.warn(&format!(
+                "chart {name} renders differently every time (random values from {}): each \
+                 `up` re-applies it and changes them. Set those values in a values file or \
+                 `set` (e.g. a password) so the environment is reproducible",
+                unstable.join(", ")
+            ));
+        }
+    }
     crate::deploy::write_atomic(&saved, yaml.as_bytes())
         .map_err(|e| StepError::new(e.to_string()))?;
     let out = ctx.run(step, &r.render).await?;

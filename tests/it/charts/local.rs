@@ -176,3 +176,42 @@ fn a_local_chart_gets_its_dependencies_built_once() {
     assert_eq!(log.count("dependency"), 0, "{:#?}", helm_lines(&log));
     assert!(sb.calls().iter().all(|c| !c.is_mutating()));
 }
+
+/// A chart that generates a password at render time (no `lookup` without a cluster) changes
+/// on every render: `up` says so, naming the template, instead of silently rotating it.
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn a_chart_that_renders_random_values_is_reported() {
+    let (sb, _log) = sandbox();
+    create_chart(&sb, "deploy", "db");
+    sb.write(
+        "deploy/db/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-auth\n\
+         data:\n  password: {{ .Values.password | default (randAlphaNum 16) | b64enc | quote }}\n",
+    );
+    project(
+        &sb,
+        "charts-random",
+        6,
+        "\n[[charts]]\nname = \"db\"\nchart = \"deploy/db\"\nnamespace = \"data\"\n",
+    );
+    let r = up_ok(&sb);
+    assert!(
+        r.stderr.contains("chart db renders differently every time")
+            && r.stderr.contains("db/templates/secret.yaml"),
+        "{}",
+        r.stderr
+    );
+    // The password set in devenv.toml: stable, no warning, and the next up is a no-op.
+    let toml = sb.read("devenv.toml");
+    sb.write(
+        "devenv.toml",
+        &format!("{toml}set = {{ password = \"dev-only\" }}\n"),
+    );
+    let r = up_ok(&sb);
+    assert!(!r.stderr.contains("renders differently"), "{}", r.stderr);
+    sb.clear_calls();
+    let r = up_ok(&sb);
+    assert!(!r.stderr.contains("renders differently"), "{}", r.stderr);
+    assert!(sb.calls().iter().all(|c| !c.is_mutating()));
+}
