@@ -1,0 +1,187 @@
+//! Bitnami's charts (bitnami/charts): a `common` library dependency, StatefulSets, Secrets
+//! whose password is kept with `lookup` (which `helm template` cannot do), `.Capabilities`
+//! checks. postgresql from a chart repository, redis from an OCI registry (both as Bitnami
+//! publishes them: `common` inside the archive), sealed-secrets as a local folder whose
+//! `common` dependency comes from the team's chart repository (no internet), with its CRD
+//! in `crds/`.
+
+use super::*;
+use crate::support::helm::{push_oci, ChartRepo};
+use crate::support::test_registry_addr;
+
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_then_stays() {
+    let (sb, log) = sandbox();
+    let sources = sb.root.path().join("chart-sources");
+    let pg = unpack("postgresql-17.1.0", &sources);
+    let repo = ChartRepo::serve(&[&pg]);
+    sb.write(
+        "deploy/postgres/values-dev.yaml",
+        "primary:\n  persistence:\n    size: 1Gi\n  resourcesPreset: nano\n",
+    );
+    // The password is set: without it the chart makes a random one on every render.
+    let extra = format!(
+        "\n[[charts]]\nname = \"db\"\nchart = \"postgresql\"\nrepo = \"{}\"\nversion = \"17.1.0\"\n\
+         namespace = \"data\"\nvalues = [\"deploy/postgres/values-dev.yaml\"]\n\
+         set = {{ \"auth.postgresPassword\" = \"dev\", \"auth.database\" = \"shop\" }}\n",
+        repo.url
+    );
+    project(&sb, "real-pg", 2, &extra);
+    up_ok(&sb);
+    assert_eq!(log.count("pull"), 1);
+    let cluster = "real-pg";
+    let actions = deploy_actions(&sb.calls());
+    assert!(
+        actions
+            .iter()
+            .any(|a| a == "rollout statefulset/db-postgresql"),
+        "the StatefulSet was not waited for: {actions:#?}"
+    );
+    let sts = object(&sb, cluster, "StatefulSet", "data", "db-postgresql")
+        .unwrap_or_else(|| panic!("{}", inventory(&sb, cluster)));
+    let claim = &sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"];
+    assert_eq!(claim["storage"], "1Gi", "{sts:#}");
+    let env = sts["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+    assert!(
+        env.contains("\"POSTGRES_DATABASE\",\"value\":\"shop\""),
+        "{env}"
+    );
+    let secret = object(&sb, cluster, "Secret", "data", "db-postgresql")
+        .unwrap_or_else(|| panic!("{}", inventory(&sb, cluster)));
+    assert_eq!(secret["data"]["postgres-password"], "ZGV2", "{secret:#}");
+    for (kind, name) in [
+        ("Service", "db-postgresql"),
+        ("Service", "db-postgresql-hl"),
+        ("NetworkPolicy", "db-postgresql"),
+        ("PodDisruptionBudget", "db-postgresql"),
+    ] {
+        assert!(
+            object(&sb, cluster, kind, "data", name).is_some(),
+            "{kind} {name}:\n{}",
+            inventory(&sb, cluster)
+        );
+    }
+    second_up_changes_nothing(&sb);
+}
+
+#[test]
+#[ignore = "needs helm on PATH and a registry on DEVENV_TEST_REGISTRY (scripts/test.sh provides both)"]
+fn redis_from_an_oci_registry_comes_up_with_both_statefulsets_waited() {
+    let (sb, log) = sandbox();
+    let redis = unpack("redis-23.1.1", &sb.root.path().join("chart-sources"));
+    let oci = push_oci(&redis, &test_registry_addr());
+    let extra = format!(
+        "\n[[charts]]\nname = \"cache\"\nchart = \"{oci}\"\nversion = \"23.1.1\"\nnamespace = \"data\"\n\
+         set = {{ \"auth.password\" = \"dev\", \"replica.replicaCount\" = 1 }}\n"
+    );
+    project(&sb, "real-redis", 3, &extra);
+    up_ok(&sb);
+    assert_eq!(log.count("pull"), 1);
+    let cluster = "real-redis";
+    let actions = deploy_actions(&sb.calls());
+    for sts in ["cache-redis-master", "cache-redis-replicas"] {
+        assert!(
+            actions.contains(&format!("rollout statefulset/{sts}")),
+            "{sts} not waited for: {actions:#?}"
+        );
+        assert!(
+            object(&sb, cluster, "StatefulSet", "data", sts).is_some(),
+            "{}",
+            inventory(&sb, cluster)
+        );
+    }
+    let replicas = object(&sb, cluster, "StatefulSet", "data", "cache-redis-replicas").unwrap();
+    assert_eq!(replicas["spec"]["replicas"], 1, "{replicas:#}");
+    second_up_changes_nothing(&sb);
+    assert_eq!(log.count("pull"), 1, "the second up pulled again");
+}
+
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn sealed_secrets_builds_common_from_the_teams_repository_and_applies_its_crd_first() {
+    let (sb, log) = sandbox();
+    let common = unpack("common-2.31.10", &sb.root.path().join("chart-sources"));
+    let repo = ChartRepo::serve(&[&common]);
+    // The chart as in git (no vendored charts/), its dependency pointed at the team's
+    // repository instead of Docker Hub (no internet).
+    let chart = unpack("sealed-secrets-2.5.20", &sb.path("deploy"));
+    std::fs::remove_dir_all(chart.join("charts")).unwrap();
+    let _ = std::fs::remove_file(chart.join("Chart.lock"));
+    let yaml = sb.read("deploy/sealed-secrets/Chart.yaml");
+    assert!(
+        yaml.contains("oci://registry-1.docker.io/bitnamicharts"),
+        "{yaml}"
+    );
+    sb.write(
+        "deploy/sealed-secrets/Chart.yaml",
+        &yaml.replace("oci://registry-1.docker.io/bitnamicharts", &repo.url),
+    );
+    project(
+        &sb,
+        "real-sealed",
+        4,
+        "\n[[charts]]\nname = \"sealed\"\nchart = \"deploy/sealed-secrets\"\nnamespace = \"secrets\"\n",
+    );
+    up_ok(&sb);
+    assert_eq!(log.count("dependency"), 1, "{:#?}", log.calls());
+    let cluster = "real-sealed";
+    let calls = sb.calls();
+    let crd_applied = calls
+        .iter()
+        .position(|c| {
+            c.tool == "kubectl"
+                && c.has(&["apply"])
+                && !c.has(&["--dry-run=server"])
+                && c.argv.iter().any(|a| a.contains("crds"))
+        })
+        .unwrap_or_else(|| panic!("no CRD apply:\n{}", lines(&calls)));
+    let unit_applied = calls
+        .iter()
+        .position(|c| {
+            c.argv
+                .iter()
+                .any(|a| a.ends_with("/rendered/sealed.apply.yaml"))
+        })
+        .unwrap_or_else(|| panic!("no apply of the chart:\n{}", lines(&calls)));
+    assert!(crd_applied < unit_applied, "{}", lines(&calls));
+    assert!(
+        object(
+            &sb,
+            cluster,
+            "CustomResourceDefinition",
+            "",
+            "sealedsecrets.bitnami.com"
+        )
+        .is_some(),
+        "{}",
+        inventory(&sb, cluster)
+    );
+    assert!(
+        object(
+            &sb,
+            cluster,
+            "Deployment",
+            "secrets",
+            "sealed-sealed-secrets"
+        )
+        .is_some(),
+        "{}",
+        inventory(&sb, cluster)
+    );
+    assert!(
+        object(
+            &sb,
+            cluster,
+            "ClusterRole",
+            "",
+            "sealed-sealed-secrets-unsealer"
+        )
+        .is_some(),
+        "{}",
+        inventory(&sb, cluster)
+    );
+    log.clear();
+    second_up_changes_nothing(&sb);
+    assert_eq!(log.count("dependency"), 0, "{:#?}", log.calls());
+}
