@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::support::helm::{push_oci, ChartRepo};
-use crate::support::test_registry_addr;
+use crate::support::{test_registry_addr, CALICO};
 
 #[test]
 #[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
@@ -184,4 +184,54 @@ fn sealed_secrets_builds_common_from_the_teams_repository_and_applies_its_crd_fi
     log.clear();
     second_up_changes_nothing(&sb);
     assert_eq!(log.count("dependency"), 0, "{:#?}", log.calls());
+}
+
+#[test]
+#[ignore = "needs helm on PATH, docker and a registry on DEVENV_TEST_REGISTRY (scripts/test.sh provides them)"]
+fn a_teams_own_postgres_image_replaces_bitnamis_in_the_chart_with_its_content_tag() {
+    let sb = Sandbox::new().with_docker();
+    let (sb, _log) = with_helm_log(sb, &real_helm());
+    let (_, api) = ports(6);
+    let registry = test_registry_addr();
+    let pg = unpack("postgresql-17.1.0", &sb.root.path().join("chart-sources"));
+    let repo = ChartRepo::serve(&[&pg]);
+    // Content unique to this run: an existing tag would (rightly) not be built again.
+    let nonce = format!(
+        "{:?} {}",
+        std::time::SystemTime::now(),
+        sb.project.display()
+    );
+    sb.write(
+        "postgres/Dockerfile",
+        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
+    );
+    sb.write("postgres/nonce.txt", &nonce);
+    // The chart's values stay Bitnami's (its image check passes); the reference it
+    // renders, docker.io/bitnami/postgresql:17.6.0-debian-12-r4, is what the image stands for.
+    sb.write(
+        "devenv.toml",
+        &format!(
+            "version = 1\n[project]\nname = \"real-pg-image\"\n[cluster]\napi_port = {api}\nagents = 1\n\
+             [registry]\nprovider = \"external\"\naddress = \"{registry}/devenv-test\"\n\
+             pull_address = \"registry.example.test/devenv-test\"\n\
+             [calico]\nmanifests = \"{CALICO}\"\n[verify]\nenabled = false\n\
+             [[images]]\nname = \"shop-postgres\"\ncontext = \"postgres\"\n\
+             stands_for = \"docker.io/bitnami/postgresql\"\n\
+             [[charts]]\nname = \"db\"\nchart = \"postgresql\"\nrepo = \"{}\"\nversion = \"17.1.0\"\n\
+             namespace = \"data\"\nset = {{ \"auth.postgresPassword\" = \"dev\" }}\n",
+            repo.url
+        ),
+    );
+    up_ok(&sb);
+    let sts = object(&sb, "real-pg-image", "StatefulSet", "data", "db-postgresql")
+        .unwrap_or_else(|| panic!("{}", inventory(&sb, "real-pg-image")));
+    let image = sts["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        image.starts_with("registry.example.test/devenv-test/shop-postgres:dv-"),
+        "{sts:#}"
+    );
+    second_up_changes_nothing(&sb);
 }

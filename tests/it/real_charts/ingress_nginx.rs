@@ -29,7 +29,7 @@ fn ingress_project(sb: &Sandbox, n: u16, cluster_image: Option<&str>) {
 
 #[test]
 #[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
-fn ingress_nginx_comes_up_with_its_webhook_hooks_in_helms_order() {
+fn ingress_nginx_runs_its_webhook_hooks_in_helms_order_on_install_and_upgrade() {
     let (sb, _log) = sandbox();
     ingress_project(&sb, 0, None);
     up_ok(&sb);
@@ -116,6 +116,52 @@ fn ingress_nginx_comes_up_with_its_webhook_hooks_in_helms_order() {
     }
 
     second_up_changes_nothing(&sb);
+
+    // A changed value is an upgrade: the pre-upgrade Job again before the new objects, the
+    // post-upgrade one after they are ready, each re-created (before-hook-creation).
+    sb.write(
+        "deploy/ingress-values-dev.yaml",
+        "controller:\n  replicaCount: 3\n  service:\n    type: ClusterIP\n",
+    );
+    sb.clear_calls();
+    up_ok(&sb);
+    let actions = deploy_actions(&sb.calls());
+    let at = |prefix: &str| {
+        actions
+            .iter()
+            .position(|a| a.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}: {actions:#?}"))
+    };
+    assert!(
+        at("wait job/ingress-ingress-nginx-admission-create") < at("apply ingress.apply.yaml"),
+        "{actions:#?}"
+    );
+    assert!(
+        at("rollout deployment/ingress-ingress-nginx-controller")
+            < at("wait job/ingress-ingress-nginx-admission-patch"),
+        "{actions:#?}"
+    );
+    let deploy = object(
+        &sb,
+        CLUSTER,
+        "Deployment",
+        "ingress",
+        "ingress-ingress-nginx-controller",
+    )
+    .unwrap();
+    assert_eq!(deploy["spec"]["replicas"], 3, "{deploy:#}");
+    assert!(
+        object(
+            &sb,
+            CLUSTER,
+            "Job",
+            "ingress",
+            "ingress-ingress-nginx-admission-patch"
+        )
+        .is_none(),
+        "{}",
+        inventory(&sb, CLUSTER)
+    );
 }
 
 #[test]
