@@ -63,3 +63,33 @@ fn plan_orders_a_unit_after_its_dependency_declared_later_and_shows_the_helm_com
     // Nothing ran: plan only prints.
     assert!(log.calls().is_empty(), "{:?}", log.calls());
 }
+
+/// `devenv plan` of a local chart with values and `set`, and an overlay on top: every
+/// command of the units, as a user reads them (from the first unit on).
+#[test]
+fn plan_of_a_local_chart_and_an_overlay() {
+    let sb = Sandbox::new();
+    sb.write(
+        "deploy/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    sb.write("deploy/web/values-dev.yaml", "replicaCount: 2\n");
+    sb.write(
+        "k8s/app/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
+    );
+    let extra = "\n[namespaces.shop]\n\
+                 \n[[overlays]]\nname = \"app\"\npath = \"k8s/app\"\ndepends_on = [\"web\"]\n\
+                 \n[[charts]]\nname = \"web\"\nchart = \"deploy/web\"\nnamespace = \"shop\"\n\
+                 release = \"shop-web\"\nvalues = [\"deploy/web/values-dev.yaml\"]\n\
+                 set = { \"image.tag\" = \"1.27\" }\n";
+    project(&sb, "charts-plan", 5, extra);
+    let r = run(&sb, &["plan"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let units = &r.stdout[r.stdout.find("Render ").expect("a render step") - 4..];
+    let units = units[..units.find(". Delete objects").unwrap_or(units.len()) - 3].trim_end();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("plan_local_chart_and_overlay", units));
+}
