@@ -11,7 +11,7 @@ use crate::support::{test_registry_addr, CALICO};
 
 #[test]
 #[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
-fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_then_stays() {
+fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_and_follows_its_values() {
     let (sb, log) = sandbox();
     let sources = sb.root.path().join("chart-sources");
     let pg = unpack("postgresql-17.1.0", &sources);
@@ -63,6 +63,28 @@ fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_then_stay
         );
     }
     second_up_changes_nothing(&sb);
+
+    // A value that drops an object from the chart prunes it; the rest stays.
+    let toml = sb.read("devenv.toml");
+    sb.write(
+        "devenv.toml",
+        &toml.replace(
+            "\"auth.database\" = \"shop\"",
+            "\"auth.database\" = \"shop\", \"primary.networkPolicy.enabled\" = false",
+        ),
+    );
+    up_ok(&sb);
+    assert!(
+        object(&sb, cluster, "NetworkPolicy", "data", "db-postgresql").is_none(),
+        "{}",
+        inventory(&sb, cluster)
+    );
+    assert!(object(&sb, cluster, "StatefulSet", "data", "db-postgresql").is_some());
+    assert_eq!(
+        log.count("pull"),
+        1,
+        "a changed value pulled the chart again"
+    );
 }
 
 #[test]
