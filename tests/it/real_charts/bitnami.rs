@@ -28,6 +28,23 @@ fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_and_follo
         repo.url
     );
     project(&sb, "real-pg", 2, &extra);
+    // The plan names the helm commands and asks the repository nothing.
+    let plan = run(&sb, &["plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    for command in [
+        format!(
+            "$ helm pull postgresql --repo {} --version 17.1.0",
+            repo.url
+        ),
+        "$ helm template db ".to_string(),
+    ] {
+        assert!(
+            plan.stdout.contains(&command),
+            "{command}:\n{}",
+            plan.stdout
+        );
+    }
+    assert_eq!(repo.requests(), 0, "plan asked the chart repository");
     up_ok(&sb);
     assert_eq!(log.count("pull"), 1);
     let cluster = "real-pg";
