@@ -186,3 +186,41 @@ fn a_cluster_older_than_the_charts_kube_version_constraint_is_named_before_anyth
         lines(&sb.calls())
     );
 }
+
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn a_failing_certificate_job_stops_up_before_the_controller_with_the_jobs_logs() {
+    let (sb, _log) = sandbox();
+    ingress_project(&sb, 7, None);
+    // kube-webhook-certgen failing as it does without RBAC for the Secret.
+    std::fs::write(
+        sb.state.join("jobs.json"),
+        r#"{"ingress/ingress-ingress-nginx-admission-create": {"exit": 1, "log": "{\"level\":\"fatal\",\"msg\":\"error creating secret\",\"err\":\"secrets is forbidden\"}\n"}}"#,
+    )
+    .unwrap();
+    let r = run(&sb, &["up"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("chart ingress: pre-install hook job/ingress-ingress-nginx-admission-create"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("error creating secret"), "{r:?}");
+    let actions = deploy_actions(&sb.calls());
+    assert!(
+        !actions.iter().any(|a| a == "apply ingress.apply.yaml"),
+        "{actions:#?}"
+    );
+    assert!(
+        object(
+            &sb,
+            CLUSTER,
+            "Deployment",
+            "ingress",
+            "ingress-ingress-nginx-controller"
+        )
+        .is_none(),
+        "{}",
+        inventory(&sb, CLUSTER)
+    );
+}
