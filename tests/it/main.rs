@@ -28,6 +28,7 @@ mod images_real_docker;
 mod loopback_only;
 mod newcomer;
 mod overlays_render;
+mod real_charts;
 mod real_world;
 mod runner_signals;
 mod snapshots;
