@@ -193,14 +193,12 @@ impl Builder<'_> {
         kustomization
     }
 
-    /// Prune what earlier runs applied and no overlay or chart renders any more. On a shared cluster
-    /// also with no overlay left: the last one dropped from devenv.toml must take its objects
-    /// with it (the plan cannot know whether anything was applied before).
+    /// Prune what earlier runs applied and no overlay or chart renders any more. Also with
+    /// no unit left: the last one dropped from devenv.toml must take its objects with it
+    /// (the plan cannot know whether anything was applied before; with nothing recorded the
+    /// step runs no command).
     pub(super) fn prune(&mut self, ready: &Ready) {
         let cfg = &self.loaded.config;
-        if cfg.overlays.is_empty() && cfg.charts.is_empty() && self.kube.is_k3d() {
-            return;
-        }
         let mut needs = self.unit_ids();
         if needs.is_empty() {
             needs = ready.overlay_needs.clone();

@@ -10,7 +10,8 @@ use crate::plan::Step;
 
 /// Delete what earlier runs applied and no unit renders any more.
 pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
-    // Overlays and charts share one name space. The namespaces step counts as a unit while devenv.toml declares namespaces: when
+    // Overlays and charts share one name space. The namespaces step counts as a unit while
+    // devenv.toml declares namespaces: when
     // [namespaces] goes, what it created is pruned like a dropped overlay.
     let namespaces_step = ctx
         .plan
@@ -53,7 +54,9 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         let mut inv = ctx.inventory.lock().unwrap();
         inv.0.commit(&rendered, &config_overlays);
         let _ = inv.0.save(&inv.1);
-        return Ok(Done::Unchanged("nothing removed from the overlays".into()));
+        return Ok(Done::Unchanged(
+            "nothing removed from the overlays and charts".into(),
+        ));
     }
     crate::tenancy::sort_for_delete(&mut doomed);
     // The plan's target as shown (devenv's kubeconfig relative: the commands run in the
@@ -89,7 +92,7 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         kube.run(
             argv,
             Duration::from_secs(300),
-            "delete objects removed from the overlays",
+            "delete objects removed from the overlays and charts",
         )
         .await?;
     }

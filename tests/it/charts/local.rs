@@ -215,3 +215,29 @@ fn a_chart_that_renders_random_values_is_reported() {
     assert!(!r.stderr.contains("renders differently"), "{}", r.stderr);
     assert!(sb.calls().iter().all(|c| !c.is_mutating()));
 }
+
+/// The last unit dropped from devenv.toml on a k3d cluster takes its objects with it (the
+/// plan used to leave out the prune step when no unit was left).
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn the_last_unit_removed_from_devenv_toml_is_pruned() {
+    let (sb, _log) = sandbox();
+    create_chart(&sb, "deploy", "solo");
+    project(
+        &sb,
+        "charts-last",
+        7,
+        "\n[[charts]]\nname = \"solo\"\nchart = \"deploy/solo\"\nnamespace = \"solo\"\n",
+    );
+    up_ok(&sb);
+    assert!(object(&sb, "charts-last", "Deployment", "solo", "solo").is_some());
+    let toml = sb.read("devenv.toml");
+    sb.write("devenv.toml", &toml[..toml.find("\n[[charts]]").unwrap()]);
+    up_ok(&sb);
+    assert!(object(&sb, "charts-last", "Deployment", "solo", "solo").is_none());
+    assert!(object(&sb, "charts-last", "Service", "solo", "solo").is_none());
+    // Nothing recorded any more: the next up's prune runs no command.
+    sb.clear_calls();
+    up_ok(&sb);
+    assert!(sb.calls().iter().all(|c| !c.is_mutating()));
+}
