@@ -437,3 +437,41 @@ fn verify_says_why_when_the_probe_image_cannot_be_pulled() {
     );
     assert_no_probe_namespace(&sb, "vpull");
 }
+
+/// A verify killed half-way (Ctrl-C, a lost runner) leaves its `devenv-verify-…` namespace
+/// recorded in `.devenv/verify/namespace`: the next verify deletes it first and forgets it.
+#[test]
+#[ignore = "needs a registry (DEVENV_TEST_REGISTRY, set by scripts/test.sh)"]
+fn a_probe_namespace_an_interrupted_verify_left_is_deleted_by_the_next() {
+    let sb = cluster("vleft", 6);
+    let leftover = "devenv-verify-0123abcd";
+    sb.write(
+        "leftover.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {leftover}\n"),
+    );
+    sb.kubectl_ok(&[
+        "--kubeconfig",
+        ".devenv/kubeconfig",
+        "--context",
+        "k3d-vleft",
+        "apply",
+        "--server-side",
+        "-f",
+        "leftover.yaml",
+    ]);
+    assert!(namespaces(&sb, "vleft").iter().any(|n| n == leftover));
+    sb.write(".devenv/verify/namespace", &format!("{leftover}\n"));
+    let r = ok(&sb, &["verify"]);
+    assert!(
+        r.text.contains(&format!(
+            "deleting the probe namespace {leftover} an interrupted verify left behind"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        !namespaces(&sb, "vleft").iter().any(|n| n == leftover),
+        "the leftover namespace is still there: {:?}",
+        namespaces(&sb, "vleft")
+    );
+    assert!(!sb.path(".devenv/verify/namespace").exists());
+}
