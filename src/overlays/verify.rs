@@ -888,6 +888,11 @@ mod tests {
             "the verify probe exists for linux/amd64 and linux/arm64; no node is either: n0 (s390x)"
         );
         assert!(probe_arch_for_nodes("[").is_err());
+        // No node at all is its own message, not an empty list of unsupported ones.
+        assert_eq!(
+            probe_arch_for_nodes(&nodes(&[])).unwrap_err().to_string(),
+            "the cluster has no nodes"
+        );
     }
 
     #[test]
