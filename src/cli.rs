@@ -16,7 +16,8 @@ devenv (the devenv-k8s project) is not devenv.sh, the Nix tool of the same name.
     name = "devenv",
     version = concat!(env!("CARGO_PKG_VERSION"), " (devenv-k8s: k3d + Calico local Kubernetes; not devenv.sh)"),
     about = "One command from a versioned devenv.toml to a local Kubernetes environment: \
-             a k3d registry, a k3d cluster without flannel, Calico, your images and your Kustomize overlays.",
+             a k3d registry, a k3d cluster without flannel, Calico, your images, your Kustomize overlays \
+             and Helm charts.",
     after_help = AFTER_HELP,
     propagate_version = true
 )]
@@ -81,7 +82,7 @@ pub enum Command {
     Doctor,
     /// Build and push images (all, or the named ones).
     Build(BuildArgs),
-    /// Render and apply overlays (all, or the named ones and what they depend on).
+    /// Render and apply overlays and charts (all, or the named ones and what they depend on).
     Apply(ApplyArgs),
     /// Prove NetworkPolicies are enforced, every node is Ready and pulls from the registry.
     Verify,
@@ -173,6 +174,6 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args, Default)]
 pub struct ApplyArgs {
-    /// Overlays to apply, with what they depend on (default: all).
+    /// Overlays and charts to apply, with what they depend on (default: all).
     pub names: Vec<String>,
 }
