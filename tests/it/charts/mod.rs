@@ -7,6 +7,7 @@ mod images;
 mod local;
 mod order;
 mod remote;
+mod together;
 
 use std::time::Duration;
 
