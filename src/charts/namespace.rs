@@ -3,6 +3,13 @@
 //! keeps none, and the namespace itself is created when nothing else creates it (Helm's
 //! `--create-namespace`). `helm template` prints the objects as the chart wrote them, so
 //! devenv does what the install would have done before applying them.
+//!
+//! One more thing Helm does on its own: the CustomResourceDefinitions of a chart's `crds/`
+//! folder are never deleted (not on upgrade, not on uninstall: deleting a CRD deletes
+//! every object of its kind, also those others made). devenv marks them
+//! `helm.sh/resource-policy: keep`, the annotation its prune honours.
+
+use std::collections::BTreeSet;
 
 use serde_yaml_ng::{Mapping, Value};
 
@@ -18,6 +25,7 @@ pub fn in_release_namespace(
     namespace: &str,
     create: bool,
 ) -> Result<String, TenancyError> {
+    let from_crds_dir = crds_dir_names(yaml);
     let mut docs = parse_documents(name, yaml)?;
     let scopes = Scopes::from_documents(&docs);
     let declared = docs
@@ -33,10 +41,42 @@ pub fn in_release_namespace(
                 meta.insert("namespace".into(), namespace.into());
             }
         }
+        if d.kind == "CustomResourceDefinition" && from_crds_dir.contains(&d.name) {
+            keep(&mut d.value);
+        }
         out.push_str("---\n");
         out.push_str(&serde_yaml_ng::to_string(&d.value).expect("an object serializes"));
     }
     Ok(out)
+}
+
+/// The names of the objects helm printed from a `crds/` folder (its `# Source: CHART/crds/…`
+/// comment, which parsing drops: read before).
+fn crds_dir_names(yaml: &str) -> BTreeSet<String> {
+    yaml.split("\n---")
+        .filter(|doc| {
+            doc.lines()
+                .any(|l| l.starts_with("# Source: ") && l.contains("/crds/"))
+        })
+        .filter_map(|doc| serde_yaml_ng::from_str::<Value>(doc).ok())
+        .filter_map(|v| v["metadata"]["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Annotates the object `helm.sh/resource-policy: keep`.
+fn keep(object: &mut Value) {
+    let Some(Value::Mapping(meta)) = object.get_mut("metadata") else {
+        return;
+    };
+    let annotations = meta
+        .entry("annotations".into())
+        .or_insert_with(|| Value::Mapping(Mapping::new()));
+    if let Value::Mapping(a) = annotations {
+        a.insert(
+            crate::tenancy::RESOURCE_POLICY.into(),
+            crate::tenancy::KEEP.into(),
+        );
+    }
 }
 
 /// A Namespace object, as a YAML document.
@@ -86,5 +126,30 @@ mod tests {
         let own = format!("{}{HELM}", namespace_object("data"));
         let out = in_release_namespace("db", &own, "data", true).unwrap();
         assert_eq!(out.matches("kind: Namespace").count(), 1);
+    }
+
+    #[test]
+    fn crds_of_the_crds_folder_are_kept_and_templated_ones_are_not() {
+        let crd = |source: &str, name: &str| {
+            format!(
+                "---\n# Source: {source}\napiVersion: apiextensions.k8s.io/v1\n\
+                 kind: CustomResourceDefinition\nmetadata:\n  name: {name}\n"
+            )
+        };
+        let helm = format!(
+            "{}{}",
+            crd("c/crds/widgets.yaml", "widgets.example.com"),
+            crd("c/templates/gadgets.yaml", "gadgets.example.com")
+        );
+        let out = in_release_namespace("c", &helm, "data", false).unwrap();
+        let docs = parse_documents("c", &out).unwrap();
+        let policy = |i: usize| {
+            docs[i].value["metadata"]["annotations"]["helm.sh/resource-policy"]
+                .as_str()
+                .map(str::to_string)
+        };
+        assert_eq!(docs[0].name, "widgets.example.com");
+        assert_eq!(policy(0).as_deref(), Some("keep"));
+        assert_eq!(policy(1), None);
     }
 }

@@ -90,9 +90,18 @@ impl fmt::Display for ObjectRef {
 }
 
 /// The objects of one rendering (or of everything applied).
+/// The annotation of an object Helm never deletes (`helm.sh/resource-policy: keep`, helm's
+/// pkg/kube/resource_policy.go), honoured by devenv's prune and `down` too.
+pub const RESOURCE_POLICY: &str = "helm.sh/resource-policy";
+pub const KEEP: &str = "keep";
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     pub objects: BTreeSet<ObjectRef>,
+    /// Those of `objects` annotated `helm.sh/resource-policy: keep`: left in place when the
+    /// unit drops them or goes (devenv forgets them then).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub kept: BTreeSet<ObjectRef>,
 }
 
 impl Inventory {
@@ -113,10 +122,9 @@ impl Inventory {
         default_namespace: &str,
         scopes: &Scopes,
     ) -> Inventory {
-        let objects = documents
-            .iter()
-            .filter(|m| !m.name.is_empty())
-            .map(|m| ObjectRef {
+        let mut inventory = Inventory::default();
+        for m in documents.iter().filter(|m| !m.name.is_empty()) {
+            let object = ObjectRef {
                 api_version: m.api_version.clone(),
                 kind: m.kind.clone(),
                 namespace: scopes.namespace_of(
@@ -126,9 +134,13 @@ impl Inventory {
                     default_namespace,
                 ),
                 name: m.name.clone(),
-            })
-            .collect();
-        Inventory { objects }
+            };
+            if m.value["metadata"]["annotations"][RESOURCE_POLICY].as_str() == Some(KEEP) {
+                inventory.kept.insert(object.clone());
+            }
+            inventory.objects.insert(object);
+        }
+        inventory
     }
 
     pub fn len(&self) -> usize {
@@ -160,6 +172,12 @@ impl Inventory {
 
     pub fn extend(&mut self, other: &Inventory) {
         self.objects.extend(other.objects.iter().cloned());
+        self.kept.extend(other.kept.iter().cloned());
+    }
+
+    /// Whether the object is annotated to be kept (any version of it).
+    pub fn keeps(&self, r: &ObjectRef) -> bool {
+        self.kept.iter().any(|o| o.identity() == r.identity())
     }
 }
 

@@ -55,6 +55,7 @@ pub use document::{parse_documents, Document};
 pub use guard::{check_context, check_namespace_owner};
 pub use inventory::{
     owned_objects, prune_set, sort_for_delete, split_for_shared_cluster, Inventory, ObjectRef,
+    KEEP, RESOURCE_POLICY,
 };
 pub use isolate::{isolate, to_document, Isolation};
 pub use kubectl::parse_api_resources;

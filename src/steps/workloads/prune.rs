@@ -28,12 +28,37 @@ pub async fn prune(ctx: &Ctx, step: &Step) -> Result<Done, StepError> {
         .chain(namespaces_step)
         .collect();
     let rendered = ctx.rendered.lock().unwrap().clone();
-    let mut doomed = ctx
-        .inventory
-        .lock()
-        .unwrap()
-        .0
-        .prune_plan(&rendered, &config_overlays);
+    let (mut doomed, recorded) = {
+        let store = &ctx.inventory.lock().unwrap().0;
+        (store.prune_plan(&rendered, &config_overlays), store.all())
+    };
+    // `helm.sh/resource-policy: keep` (and a chart's crds/ CRDs, marked so at render), as
+    // Helm honours it: left in place and forgotten. A CRD deleted takes every object of its
+    // kind with it, also those devenv never made.
+    let mut kept_in = std::collections::BTreeSet::new();
+    doomed.retain(|r| {
+        let keep = recorded.keeps(r);
+        if keep {
+            ctx.reporter.info(&format!(
+                "{r} is no longer rendered but is marked {}: {}: left in place",
+                crate::tenancy::RESOURCE_POLICY,
+                crate::tenancy::KEEP
+            ));
+            kept_in.extend(r.namespace.clone());
+        }
+        !keep
+    });
+    // Deleting their namespace would delete them all the same.
+    doomed.retain(|r| {
+        let holds_kept = r.is_namespace() && kept_in.contains(&r.name);
+        if holds_kept {
+            ctx.reporter.info(&format!(
+                "namespace {} holds objects kept in place: left in place too",
+                r.name
+            ));
+        }
+        !holds_kept
+    });
     // A namespace a unit created (a chart's release namespace) stays while another unit
     // still has objects in it: deleting it would delete those too. As Helm leaves the
     // namespace of --create-namespace on uninstall.

@@ -241,3 +241,60 @@ fn the_last_unit_removed_from_devenv_toml_is_pruned() {
     up_ok(&sb);
     assert!(sb.calls().iter().all(|c| !c.is_mutating()));
 }
+
+/// What Helm never deletes, devenv's prune leaves too: the CRDs of a chart's `crds/` folder
+/// (deleting a CRD deletes every object of its kind, also those devenv never made) and any
+/// object annotated `helm.sh/resource-policy: keep`. The rest of a dropped chart goes.
+#[test]
+#[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
+fn a_dropped_chart_leaves_its_crds_and_kept_objects_in_place() {
+    let (sb, _log) = sandbox();
+    create_chart(&sb, "deploy", "ops");
+    sb.write(
+        "deploy/ops/crds/widgets.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+         name: widgets.example.com\nspec:\n  group: example.com\n  names:\n    kind: Widget\n    \
+         plural: widgets\n    singular: widget\n  scope: Namespaced\n  versions:\n    - name: v1\n      \
+         served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n",
+    );
+    sb.write(
+        "deploy/ops/templates/volume.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-data\n  \
+         annotations:\n    helm.sh/resource-policy: keep\ndata:\n  rows: \"42\"\n",
+    );
+    project(
+        &sb,
+        "charts-keep",
+        9,
+        "\n[[charts]]\nname = \"ops\"\nchart = \"deploy/ops\"\nnamespace = \"ops\"\n",
+    );
+    up_ok(&sb);
+    let crd = |sb: &Sandbox| {
+        objects(sb, "charts-keep")
+            .into_iter()
+            .any(|o| o["kind"] == "CustomResourceDefinition" && o["name"] == "widgets.example.com")
+    };
+    assert!(crd(&sb), "the crds/ CRD was not applied");
+    assert!(object(&sb, "charts-keep", "ConfigMap", "ops", "ops-data").is_some());
+
+    let toml = sb.read("devenv.toml");
+    sb.write("devenv.toml", &toml[..toml.find("\n[[charts]]").unwrap()]);
+    let r = up_ok(&sb);
+    assert!(object(&sb, "charts-keep", "Deployment", "ops", "ops").is_none());
+    assert!(crd(&sb), "the crds/ CRD was pruned:\n{}", r.stderr);
+    assert!(
+        object(&sb, "charts-keep", "ConfigMap", "ops", "ops-data").is_some(),
+        "the kept ConfigMap was pruned"
+    );
+    assert!(
+        r.stderr
+            .contains("marked helm.sh/resource-policy: keep: left in place"),
+        "{}",
+        r.stderr
+    );
+    // Forgotten: the next up says nothing more about them and deletes nothing.
+    sb.clear_calls();
+    let r = up_ok(&sb);
+    assert!(!r.stderr.contains("left in place"), "{}", r.stderr);
+    assert!(sb.calls().iter().all(|c| !c.is_mutating()));
+}

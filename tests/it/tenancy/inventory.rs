@@ -32,9 +32,11 @@ fn prune_removes_exactly_the_objects_dropped_between_two_renders() {
 fn a_new_api_version_of_the_same_object_is_not_pruned() {
     let old = Inventory {
         objects: [oref("apps/v1beta2", "Deployment", Some("a"), "x")].into(),
+        ..Default::default()
     };
     let new = Inventory {
         objects: [oref("apps/v1", "Deployment", Some("a"), "x")].into(),
+        ..Default::default()
     };
     assert!(prune_set(&old, &new).is_empty());
 }
@@ -69,6 +71,7 @@ fn the_store_prunes_across_overlays_exactly() {
     let cm = |n: &str| oref("v1", "ConfigMap", Some("a-alice"), n);
     let one = |refs: &[ObjectRef]| Inventory {
         objects: refs.iter().cloned().collect(),
+        ..Default::default()
     };
     let overlays = vec!["base".to_string(), "app".to_string()];
     let mut store = InventoryStore::new("dev", "alice");
