@@ -29,6 +29,7 @@ mod loopback_only;
 mod newcomer;
 mod overlays_render;
 mod real_world;
+mod render;
 mod runner_signals;
 mod snapshots;
 mod tenancy;
