@@ -329,3 +329,42 @@ fn render_of_a_chart_is_what_up_applies() {
         "{out}"
     );
 }
+
+/// On a shared cluster the rendering is the owner's share, as `up` applies it: the owner's
+/// namespaces, every object labelled with project and owner. No cluster is reached (the
+/// kubeconfig does not even name the context).
+#[test]
+fn render_on_a_shared_cluster_is_isolated_for_the_owner_and_reaches_no_cluster() {
+    let sb = Sandbox::new();
+    crate::support::copy_dir(
+        &crate::support::repo().join("tests/fixtures/existing/k8s"),
+        &sb.path("k8s"),
+    );
+    sb.write(
+        "devenv.toml",
+        "version = 1\n\n[project]\nname = \"shop\"\n\n[cluster]\nprovider = \"existing\"\n\
+         context = \"k3d-shared\"\n\n[registry]\nprovider = \"external\"\n\
+         address = \"registry.example.test/team\"\n\n[verify]\nenabled = false\n\n\
+         [[overlays]]\nname = \"app\"\npath = \"k8s/app\"\n",
+    );
+    let mut cmd = sb.devenv(["render"]);
+    cmd.env("DEVENV_OWNER", "alice");
+    let r = Run::of(cmd, Duration::from_secs(60));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(unit_lines(&r.stdout), ["overlay app"], "{r:?}");
+    ran_only_renderers(&sb);
+    let objects = docs(&r.stdout);
+    assert!(!objects.is_empty(), "{r:?}");
+    for o in &objects {
+        let labels = &o["metadata"]["labels"];
+        assert_eq!(labels["devenv.dev/owner"], "alice", "{o}");
+        assert_eq!(labels["devenv.dev/project"], "shop", "{o}");
+        let ns = match o["kind"].as_str() {
+            Some("Namespace") => o["metadata"]["name"].as_str(),
+            _ => o["metadata"]["namespace"].as_str(),
+        };
+        if let Some(ns) = ns {
+            assert!(ns != "shop" && ns.contains("alice"), "{o}");
+        }
+    }
+}
