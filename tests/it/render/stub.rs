@@ -13,8 +13,11 @@ pub struct Stub {
     pub port: u16,
 }
 
-/// group/version → (kind, plural, namespaced).
-const RESOURCES: &[(&str, &[(&str, &str, bool)])] = &[
+/// A kind the stub serves: (kind, plural, namespaced).
+type Resource = (&'static str, &'static str, bool);
+
+/// group/version → its kinds.
+const RESOURCES: &[(&str, &[Resource])] = &[
     (
         "v1",
         &[
