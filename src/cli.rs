@@ -69,6 +69,8 @@ pub enum Command {
     Init(InitArgs),
     /// Print the steps `up` would run, with their exact commands (runs nothing).
     Plan,
+    /// Print the manifests `up` would apply, unit by unit (runs only the renderers).
+    Render(RenderArgs),
     /// Create or update the whole environment (idempotent, resumable).
     Up(UpArgs),
     /// Show the health of each component; exits 4 when something is unhealthy.
@@ -169,6 +171,12 @@ pub struct ResetArgs {
 #[derive(Debug, Args, Default)]
 pub struct BuildArgs {
     /// Images to build (default: all).
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RenderArgs {
+    /// Overlays and charts to render (default: all, and the namespaces file).
     pub names: Vec<String>,
 }
 

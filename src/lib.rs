@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Exit {
     let g = &cli.global;
     match cli.command {
         Command::Plan => commands::plan::run(g),
+        Command::Render(args) => commands::render::run(g, &args),
         Command::Config(ConfigCommand::Show) => commands::config::show(g),
         Command::Config(ConfigCommand::Validate) => commands::config::validate(g),
         Command::Config(ConfigCommand::Schema) => commands::config::schema(),

@@ -19,6 +19,7 @@ pub mod man;
 pub mod plan;
 pub mod prepare;
 pub mod printer;
+pub mod render;
 pub mod reset;
 mod run_json;
 pub mod session;

@@ -94,6 +94,21 @@ pub(super) fn open_session_for(
     wait: bool,
     needs_cluster: bool,
 ) -> Result<Session, Exit> {
+    open(g, wait, needs_cluster, true)
+}
+
+/// A session for a command that runs only renderers (`render`): no cluster, and no
+/// `docker builder inspect` (the image tags follow the cached builder, as `plan`'s do).
+pub(super) fn open_offline_session(g: &GlobalArgs) -> Result<Session, Exit> {
+    open(g, false, false, false)
+}
+
+fn open(
+    g: &GlobalArgs,
+    wait: bool,
+    needs_cluster: bool,
+    ask_builder: bool,
+) -> Result<Session, Exit> {
     let loaded = if needs_cluster {
         super::load_config(g)?
     } else {
@@ -114,7 +129,7 @@ pub(super) fn open_session_for(
         reporter.error(&e.to_string(), None);
         Exit::StepFailed
     })?;
-    let (plan, tags) = super::prepare_plan(&loaded, true)?;
+    let (plan, tags) = super::prepare_plan(&loaded, ask_builder)?;
     Ok(Session {
         loaded,
         plan,
@@ -164,36 +179,9 @@ pub(super) fn run_steps(
         let runner = Runner::new(log_dir(&s.loaded), cancel)
             .with_line_sink(s.reporter.line_sink())
             .with_child_records(state_dir.join(CHILDREN_DIR));
-        let parallel = match s.loaded.config.build.parallel {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .min(4),
-            n => n as usize,
-        };
-        let names = Names::new(&s.loaded);
-        let ctx = Arc::new(Ctx {
-            root: s.loaded.root.clone(),
-            names,
-            plan: s.plan,
-            runner,
-            reporter: std::sync::Arc::new(s.reporter.clone()),
-            journal: Mutex::new(journal),
-            opts,
-            observed: Mutex::new(Default::default()),
-            image_tags: s.tags,
-            summary: Mutex::new(crate::engine::RunSummary {
-                command: command_name(),
-                ..Default::default()
-            }),
-            build_slots: tokio::sync::Semaphore::new(parallel),
-            prior: Mutex::new(Default::default()),
-            isolation: crate::plan::isolation(&s.loaded),
-            inventory: Mutex::new(inventory),
-            rendered: Mutex::new(Default::default()),
-            renders: Mutex::new(Default::default()),
-            loaded: s.loaded,
-        });
+        // The lock is held until the run ends.
+        let (ctx, _lock) = new_ctx(s, journal, inventory, runner, opts);
+        let ctx = Arc::new(ctx);
         let exit = engine::execute(ctx.clone(), ids, |ctx, step| {
             Box::pin(async move { crate::steps::run(&ctx, &step).await })
         })
@@ -203,6 +191,49 @@ pub(super) fn run_steps(
         }
         exit
     })
+}
+
+/// What the steps of a run can use (`engine::Ctx`), from the session and what the run
+/// loaded: one construction for `run_steps` and `render`. The project lock comes back with
+/// it, for the caller to hold while the steps run.
+pub(super) fn new_ctx(
+    s: Session,
+    journal: Journal,
+    inventory: (crate::tenancy::InventoryStore, std::path::PathBuf),
+    runner: Runner,
+    opts: RunOptions,
+) -> (Ctx, ProjectLock) {
+    let parallel = match s.loaded.config.build.parallel {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(4),
+        n => n as usize,
+    };
+    let names = Names::new(&s.loaded);
+    let ctx = Ctx {
+        root: s.loaded.root.clone(),
+        names,
+        plan: s.plan,
+        runner,
+        reporter: std::sync::Arc::new(s.reporter.clone()),
+        journal: Mutex::new(journal),
+        opts,
+        observed: Mutex::new(Default::default()),
+        image_tags: s.tags,
+        summary: Mutex::new(crate::engine::RunSummary {
+            command: command_name(),
+            ..Default::default()
+        }),
+        build_slots: tokio::sync::Semaphore::new(parallel),
+        prior: Mutex::new(Default::default()),
+        isolation: crate::plan::isolation(&s.loaded),
+        inventory: Mutex::new(inventory),
+        rendered: Mutex::new(Default::default()),
+        renders: Mutex::new(Default::default()),
+        loaded: s.loaded,
+    };
+    (ctx, s._lock)
 }
 
 /// Where the runner records the commands running now (`.devenv/children/PGID.json`).

@@ -30,6 +30,7 @@ mod newcomer;
 mod overlays_render;
 mod real_charts;
 mod real_world;
+mod render;
 mod runner_signals;
 mod snapshots;
 mod tenancy;
