@@ -380,7 +380,7 @@ fn summary_table_lists_images_overlays_endpoints() {
             },
         ],
         units: vec![UnitRecord {
-            kind: crate::deploy::UnitKind::Overlay,
+            kind: crate::engine::UnitKind::Overlay,
             name: "app".into(),
             objects: 7,
             hash: "abc".into(),
