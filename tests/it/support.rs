@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use serde_json::json;
 
 pub mod capture;
+pub mod fake_cluster;
 pub mod helm;
 pub mod process;
 

@@ -36,7 +36,7 @@ fn a_chart_deploys_the_image_devenv_built_with_its_content_tag() {
             crate::support::CALICO
         ),
     );
-    let plan = run(&sb, &["plan", "-o", "json"]);
+    let plan = run(&sb, &["plan", "-o", "json"], LIMIT);
     assert_eq!(plan.code, 0, "{plan:?}");
     let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
     let pushed = plan["steps"]
@@ -59,7 +59,7 @@ fn a_chart_deploys_the_image_devenv_built_with_its_content_tag() {
     // The nodes pull through `pull_address` (the test registry on 127.0.0.1 is the host's).
     let tag = pushed.rsplit_once(":dv-").map(|(_, t)| format!("dv-{t}"));
     let tag = tag.unwrap_or_else(|| panic!("not a content tag: {pushed}"));
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let deploy = object(&sb, "charts-image", "Deployment", "default", "web")
         .expect("the chart's Deployment");
     let image = &deploy["spec"]["template"]["spec"]["containers"][0]["image"];

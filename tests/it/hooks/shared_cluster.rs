@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{deploy_actions, hook, objects_in, overlay};
+use super::{hook, objects_in, overlay};
 use crate::existing_cluster::team_cluster;
+use crate::support::fake_cluster::deploy_actions;
 use crate::support::{Call, Sandbox};
 
 fn checkout(sb: &Sandbox, dir: &Path) {
