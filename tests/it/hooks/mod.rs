@@ -53,6 +53,17 @@ fn hook(kind: &str, name: &str, events: &str, weight: &str, policy: &str) -> Str
     )
 }
 
+/// The deploy actions from the first apply of the namespaces on; panics with all of them
+/// when there is none.
+#[track_caller]
+fn from_namespaces(actions: &[String]) -> &[String] {
+    let from = actions
+        .iter()
+        .position(|a| a == "apply namespaces.yaml")
+        .unwrap_or_else(|| panic!("{actions:#?}"));
+    &actions[from..]
+}
+
 /// The objects of `kind` in namespace shop of the fake cluster, by name.
 fn objects(sb: &Sandbox, kind: &str) -> Vec<String> {
     objects_in(sb, kind, "shop")

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{hook, objects, overlay};
+use super::{from_namespaces, hook, objects, overlay};
 use crate::support::fake_cluster::{deploy_actions, overlay_project};
 use crate::support::{Call, Run, Sandbox};
 
@@ -46,12 +46,8 @@ fn hooks_run_in_helms_order_around_the_unit_and_not_again_on_a_no_op_up() {
     let r = up(&sb);
     assert_eq!(r.code, 0, "{r:?}");
     let actions = deploy_actions(&sb.calls());
-    let from = actions
-        .iter()
-        .position(|a| a == "apply namespaces.yaml")
-        .unwrap_or_else(|| panic!("{actions:#?}"));
     assert_eq!(
-        actions[from..],
+        from_namespaces(&actions),
         [
             // First apply of the unit: the install hooks. Namespaces first (hooks live there).
             "apply namespaces.yaml",
