@@ -654,6 +654,17 @@ pub fn minimal_toml(name: &str, registry: u16, api: u16, extra: &str) -> String 
     )
 }
 
+/// An image context at `dir` (`FROM scratch` and a file) whose content is unique to this
+/// run: an existing tag would (rightly) not be built again.
+pub fn unique_image(sb: &Sandbox, dir: &str) {
+    let nonce = format!("{:?} {}", SystemTime::now(), sb.project.display());
+    sb.write(
+        format!("{dir}/Dockerfile"),
+        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
+    );
+    sb.write(format!("{dir}/nonce.txt"), &nonce);
+}
+
 /// Output bytes as text (lossy: a test shows what it got, whatever it is).
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

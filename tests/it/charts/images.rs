@@ -2,7 +2,7 @@
 //! devenv pushed, through the same Kustomize wrapper as overlays.
 
 use super::*;
-use crate::support::test_registry_addr;
+use crate::support::{test_registry_addr, unique_image};
 
 #[test]
 #[ignore = "needs helm on PATH, docker and a registry on DEVENV_TEST_REGISTRY (scripts/test.sh provides them)"]
@@ -12,17 +12,7 @@ fn a_chart_deploys_the_image_devenv_built_with_its_content_tag() {
     let (_, api) = ports(3);
     let registry = test_registry_addr();
     create_chart(&sb, "deploy", "web");
-    // Content unique to this run: an existing tag would (rightly) not be built again.
-    let nonce = format!(
-        "{:?} {}",
-        std::time::SystemTime::now(),
-        sb.project.display()
-    );
-    sb.write(
-        "web/Dockerfile",
-        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
-    );
-    sb.write("web/nonce.txt", &nonce);
+    unique_image(&sb, "web");
     sb.write(
         "devenv.toml",
         &format!(

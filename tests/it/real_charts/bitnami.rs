@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::support::helm::{push_oci, ChartRepo};
-use crate::support::{test_registry_addr, CALICO};
+use crate::support::{test_registry_addr, unique_image, CALICO};
 
 #[test]
 #[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
@@ -209,17 +209,7 @@ fn a_teams_own_postgres_image_replaces_bitnamis_in_the_chart_with_its_content_ta
     let registry = test_registry_addr();
     let pg = unpack("postgresql-17.1.0", &sb.root.path().join("chart-sources"));
     let repo = ChartRepo::serve(&[&pg]);
-    // Content unique to this run: an existing tag would (rightly) not be built again.
-    let nonce = format!(
-        "{:?} {}",
-        std::time::SystemTime::now(),
-        sb.project.display()
-    );
-    sb.write(
-        "postgres/Dockerfile",
-        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
-    );
-    sb.write("postgres/nonce.txt", &nonce);
+    unique_image(&sb, "postgres");
     // The chart's values stay Bitnami's (its image check passes); the reference it
     // renders, docker.io/bitnami/postgresql:17.6.0-debian-12-r4, is what the image stands for.
     sb.write(
