@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use serde_json::json;
 
 pub mod capture;
+pub mod fake_cluster;
 pub mod helm;
 pub mod process;
 
@@ -651,6 +652,17 @@ pub fn minimal_toml(name: &str, registry: u16, api: u16, extra: &str) -> String 
          [registry]\nport = {registry}\n\n[calico]\nmanifests = \"{CALICO}\"\ntimeout = \"20s\"\n\n\
          [verify]\nenabled = false\n{extra}"
     )
+}
+
+/// An image context at `dir` (`FROM scratch` and a file) whose content is unique to this
+/// run: an existing tag would (rightly) not be built again.
+pub fn unique_image(sb: &Sandbox, dir: &str) {
+    let nonce = format!("{:?} {}", SystemTime::now(), sb.project.display());
+    sb.write(
+        format!("{dir}/Dockerfile"),
+        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
+    );
+    sb.write(format!("{dir}/nonce.txt"), &nonce);
 }
 
 /// Output bytes as text (lossy: a test shows what it got, whatever it is).

@@ -2,7 +2,7 @@
 //! devenv pushed, through the same Kustomize wrapper as overlays.
 
 use super::*;
-use crate::support::test_registry_addr;
+use crate::support::{test_registry_addr, unique_image};
 
 #[test]
 #[ignore = "needs helm on PATH, docker and a registry on DEVENV_TEST_REGISTRY (scripts/test.sh provides them)"]
@@ -12,17 +12,7 @@ fn a_chart_deploys_the_image_devenv_built_with_its_content_tag() {
     let (_, api) = ports(3);
     let registry = test_registry_addr();
     create_chart(&sb, "deploy", "web");
-    // Content unique to this run: an existing tag would (rightly) not be built again.
-    let nonce = format!(
-        "{:?} {}",
-        std::time::SystemTime::now(),
-        sb.project.display()
-    );
-    sb.write(
-        "web/Dockerfile",
-        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
-    );
-    sb.write("web/nonce.txt", &nonce);
+    unique_image(&sb, "web");
     sb.write(
         "devenv.toml",
         &format!(
@@ -36,7 +26,7 @@ fn a_chart_deploys_the_image_devenv_built_with_its_content_tag() {
             crate::support::CALICO
         ),
     );
-    let plan = run(&sb, &["plan", "-o", "json"]);
+    let plan = run(&sb, &["plan", "-o", "json"], LIMIT);
     assert_eq!(plan.code, 0, "{plan:?}");
     let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
     let pushed = plan["steps"]
@@ -59,7 +49,7 @@ fn a_chart_deploys_the_image_devenv_built_with_its_content_tag() {
     // The nodes pull through `pull_address` (the test registry on 127.0.0.1 is the host's).
     let tag = pushed.rsplit_once(":dv-").map(|(_, t)| format!("dv-{t}"));
     let tag = tag.unwrap_or_else(|| panic!("not a content tag: {pushed}"));
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let deploy = object(&sb, "charts-image", "Deployment", "default", "web")
         .expect("the chart's Deployment");
     let image = &deploy["spec"]["template"]["spec"]["containers"][0]["image"];

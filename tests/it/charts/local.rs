@@ -43,7 +43,7 @@ fn a_local_chart_comes_up_the_same_with_helm_v3() {
 fn local_chart_then_overlay(helm: &std::path::Path, cluster: &str, n: u16) {
     let (sb, log) = with_helm_log(Sandbox::new(), helm);
     local_project(&sb, cluster, n);
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     // The run summary lists the chart under its own heading, beside the overlay.
     let summary = |heading: &str| {
         r.stderr
@@ -102,7 +102,7 @@ fn local_chart_then_overlay(helm: &std::path::Path, cluster: &str, n: u16) {
 
     // A second up changes nothing.
     sb.clear_calls();
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let calls = sb.calls();
     assert!(
         calls.iter().all(|c| !c.is_mutating()),
@@ -111,7 +111,7 @@ fn local_chart_then_overlay(helm: &std::path::Path, cluster: &str, n: u16) {
     );
 
     // `devenv apply NAME` takes a chart's name as it takes an overlay's.
-    let r = run(&sb, &["apply", "web"]);
+    let r = run(&sb, &["apply", "web"], LIMIT);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stderr.contains("chart:web"),
@@ -119,7 +119,7 @@ fn local_chart_then_overlay(helm: &std::path::Path, cluster: &str, n: u16) {
     );
 
     // `status` reports the chart as it reports overlays.
-    let r = run(&sb, &["status"]);
+    let r = run(&sb, &["status"], LIMIT);
     assert!(
         r.stdout
             .lines()
@@ -133,7 +133,7 @@ fn local_chart_then_overlay(helm: &std::path::Path, cluster: &str, n: u16) {
     let without =
         toml[..toml.find("\n[[charts]]").unwrap()].replace("depends_on = [\"web\"]\n", "");
     sb.write("devenv.toml", &without);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert!(object(&sb, cluster, "Deployment", "shop", "web").is_none());
     assert!(object(&sb, cluster, "Service", "shop", "web").is_none());
     assert!(object(&sb, cluster, "ConfigMap", "shop", "app-settings").is_some());
@@ -158,13 +158,13 @@ fn a_local_chart_gets_its_dependencies_built_once() {
         4,
         "\n[[charts]]\nname = \"api\"\nchart = \"deploy/api\"\nnamespace = \"shop\"\n",
     );
-    let plan = run(&sb, &["plan"]);
+    let plan = run(&sb, &["plan"], LIMIT);
     assert!(
         plan.stdout.contains("$ helm dependency build deploy/api"),
         "{}",
         plan.stdout
     );
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert_eq!(log.count("dependency"), 1, "{:#?}", helm_lines(&log));
     // The dependency's objects are rendered with the chart's.
     assert!(object(&sb, "charts-deps", "Deployment", "shop", "api").is_some());
@@ -172,7 +172,7 @@ fn a_local_chart_gets_its_dependencies_built_once() {
     // Built once: the next up finds them in the chart's charts/ folder.
     log.clear();
     sb.clear_calls();
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert_eq!(log.count("dependency"), 0, "{:#?}", helm_lines(&log));
     assert!(sb.calls().iter().all(|c| !c.is_mutating()));
 }
@@ -195,7 +195,7 @@ fn a_chart_that_renders_random_values_is_reported() {
         6,
         "\n[[charts]]\nname = \"db\"\nchart = \"deploy/db\"\nnamespace = \"data\"\n",
     );
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(
         r.stderr.contains("chart db renders differently every time")
             && r.stderr.contains("db/templates/secret.yaml"),
@@ -208,10 +208,10 @@ fn a_chart_that_renders_random_values_is_reported() {
         "devenv.toml",
         &format!("{toml}set = {{ password = \"dev-only\" }}\n"),
     );
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(!r.stderr.contains("renders differently"), "{}", r.stderr);
     sb.clear_calls();
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(!r.stderr.contains("renders differently"), "{}", r.stderr);
     assert!(sb.calls().iter().all(|c| !c.is_mutating()));
 }
@@ -229,16 +229,16 @@ fn the_last_unit_removed_from_devenv_toml_is_pruned() {
         7,
         "\n[[charts]]\nname = \"solo\"\nchart = \"deploy/solo\"\nnamespace = \"solo\"\n",
     );
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert!(object(&sb, "charts-last", "Deployment", "solo", "solo").is_some());
     let toml = sb.read("devenv.toml");
     sb.write("devenv.toml", &toml[..toml.find("\n[[charts]]").unwrap()]);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert!(object(&sb, "charts-last", "Deployment", "solo", "solo").is_none());
     assert!(object(&sb, "charts-last", "Service", "solo", "solo").is_none());
     // Nothing recorded any more: the next up's prune runs no command.
     sb.clear_calls();
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert!(sb.calls().iter().all(|c| !c.is_mutating()));
 }
 

@@ -19,7 +19,7 @@ fn plan_orders_a_unit_after_its_dependency_declared_later_and_shows_the_helm_com
                  version = \"1.2.3\"\ndepends_on = [\"db\"]\n\
                  \n[[charts]]\nname = \"db\"\nchart = \"deploy/db\"\n";
     project(&sb, "charts-order", 1, extra);
-    let r = run(&sb, &["plan"]);
+    let r = run(&sb, &["plan"], LIMIT);
     assert_eq!(r.code, 0, "{r:?}");
     let at = |id: &str| {
         r.stdout
@@ -84,7 +84,7 @@ fn plan_of_a_local_chart_and_an_overlay() {
                  release = \"shop-web\"\nvalues = [\"deploy/web/values-dev.yaml\"]\n\
                  set = { \"image.tag\" = \"1.27\" }\n";
     project(&sb, "charts-plan", 5, extra);
-    let r = run(&sb, &["plan"]);
+    let r = run(&sb, &["plan"], LIMIT);
     assert_eq!(r.code, 0, "{r:?}");
     let units = &r.stdout[r.stdout.find("Render ").expect("a render step") - 4..];
     let units = units[..units.find(". Delete objects").unwrap_or(units.len()) - 3].trim_end();

@@ -37,7 +37,7 @@ fn remote_charts(helm: &std::path::Path, cluster: &str, n: u16) {
         repo.url
     );
     project(&sb, cluster, n, &extra);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let calls = sb.calls();
     let applied: Vec<String> = calls.iter().filter_map(applied_unit).collect();
     assert_eq!(applied, ["cache", "queue"], "{}", lines(&calls));
@@ -68,7 +68,7 @@ fn remote_charts(helm: &std::path::Path, cluster: &str, n: u16) {
     let asked = repo.requests();
     log.clear();
     sb.clear_calls();
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert_eq!(log.count("pull"), 0, "{:#?}", helm_lines(&log));
     assert_eq!(log.count("template"), 2, "{:#?}", helm_lines(&log));
     assert_eq!(
@@ -100,7 +100,7 @@ fn remote_charts(helm: &std::path::Path, cluster: &str, n: u16) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", crate::support::show(&out));
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(
         r.stderr.contains("changed at the same version"),
         "no report of the changed chart:\n{}",

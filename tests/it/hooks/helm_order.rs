@@ -2,28 +2,9 @@
 //! for a chart made by the real `helm create` (it has a `test` hook), with hook Jobs of
 //! several weights added as a chart author writes them.
 
-use std::path::Path;
-use std::process::Command;
-
 use devenv::deploy::{hooks_for, plan_apply, DeletePolicy, HookEvent, RenderedOverlay, WaitSpec};
 
-/// `helm` on PATH (CI installs it, scripts/test.sh `provision_helm`).
-fn helm(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("helm")
-        .args(args)
-        .current_dir(dir)
-        .env("HELM_CACHE_HOME", dir.join(".helm/cache"))
-        .env("HELM_CONFIG_HOME", dir.join(".helm/config"))
-        .env("HELM_DATA_HOME", dir.join(".helm/data"))
-        .output()
-        .expect("helm is on PATH (scripts/test.sh provision_helm installs it)");
-    assert!(
-        o.status.success(),
-        "helm {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+use crate::support::helm::{helm, helm_create};
 
 /// A hook object of the chart `demo` (`{{ include "demo.fullname" . }}-SUFFIX`).
 fn hook(kind: &str, suffix: &str, events: &str, weight: &str, policy: &str) -> String {
@@ -47,7 +28,7 @@ fn hook(kind: &str, suffix: &str, events: &str, weight: &str, policy: &str) -> S
 fn helm_template_output_is_split_and_ordered_as_helm_runs_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    helm(dir, &["create", "demo"]);
+    helm_create(dir, "demo");
     let hooks = [
         hook(
             "Job",

@@ -14,9 +14,7 @@ mod helm_order;
 mod shared_cluster;
 mod up;
 
-use std::path::Path;
-
-use crate::support::{Call, Sandbox};
+use crate::support::Sandbox;
 
 /// k8s/app: namespace `shop`, a Deployment `web` (its `VERSION` env: `version`) and these
 /// hook objects.
@@ -55,33 +53,15 @@ fn hook(kind: &str, name: &str, events: &str, weight: &str, policy: &str) -> Str
     )
 }
 
-/// What the deploy path did, in order: applies (by file), deletes and waits of objects,
-/// rollouts. The race of a Job's `Failed` with its `Complete` is left out (either may be
-/// logged first).
-fn deploy_actions(calls: &[Call]) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in calls.iter().filter(|c| c.tool == "kubectl") {
-        let a = &c.argv;
-        let after = |w: &str| a.iter().position(|x| x == w).and_then(|i| a.get(i + 1));
-        if c.has(&["apply"]) {
-            let file = after("-f").map(String::as_str).unwrap_or("");
-            if file.contains(".devenv/rendered/") {
-                let name = Path::new(file).file_name().unwrap().to_string_lossy();
-                out.push(format!("apply {name}"));
-            }
-        } else if c.has(&["delete"]) && c.has(&["--cascade=foreground"]) {
-            out.push(format!(
-                "delete {} {}",
-                after("delete").unwrap(),
-                a[a.iter().position(|x| x == "delete").unwrap() + 2]
-            ));
-        } else if c.has(&["wait", "--for=condition=Complete"]) {
-            out.push(format!("wait {}", a.last().unwrap()));
-        } else if c.has(&["rollout", "status"]) {
-            out.push(format!("rollout {}", after("status").unwrap()));
-        }
-    }
-    out
+/// The deploy actions from the first apply of the namespaces on; panics with all of them
+/// when there is none.
+#[track_caller]
+fn from_namespaces(actions: &[String]) -> &[String] {
+    let from = actions
+        .iter()
+        .position(|a| a == "apply namespaces.yaml")
+        .unwrap_or_else(|| panic!("{actions:#?}"));
+    &actions[from..]
 }
 
 /// The objects of `kind` in namespace shop of the fake cluster, by name.

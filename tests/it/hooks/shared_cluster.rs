@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{deploy_actions, hook, objects_in, overlay};
+use super::{from_namespaces, hook, objects_in, overlay};
 use crate::existing_cluster::team_cluster;
+use crate::support::fake_cluster::deploy_actions;
 use crate::support::{Call, Sandbox};
 
 fn checkout(sb: &Sandbox, dir: &Path) {
@@ -63,12 +64,8 @@ fn each_developers_hooks_run_in_their_own_namespace() {
         let calls = up_as(&sb, dir, owner);
         let ns = format!("shop-{owner}");
         let actions = deploy_actions(&calls);
-        let from = actions
-            .iter()
-            .position(|a| a == "apply namespaces.yaml")
-            .unwrap_or_else(|| panic!("{actions:#?}"));
         assert_eq!(
-            actions[from..],
+            from_namespaces(&actions),
             [
                 "apply namespaces.yaml",
                 "apply 00-job-migrate.yaml",

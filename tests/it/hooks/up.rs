@@ -4,22 +4,13 @@
 
 use std::time::Duration;
 
-use super::{deploy_actions, hook, objects, overlay};
-use crate::support::{free_port, Call, Run, Sandbox, CALICO};
+use super::{from_namespaces, hook, objects, overlay};
+use crate::support::fake_cluster::{deploy_actions, overlay_project};
+use crate::support::{Call, Run, Sandbox};
 
 /// A k3d project without images, verify off, one overlay `app` at k8s/app.
 fn project(sb: &Sandbox, name: &str) {
-    sb.write(
-        "devenv.toml",
-        &format!(
-            "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {}\nagents = 1\ntimeout = \"5m\"\n\n\
-             [registry]\nport = {}\n\n[calico]\nmanifests = \"{CALICO}\"\ntimeout = \"5m\"\n\n\
-             [verify]\nenabled = false\n\n\
-             [[overlays]]\nname = \"app\"\npath = \"k8s/app\"\ntimeout = \"5m\"\n",
-            free_port(),
-            free_port()
-        ),
-    );
+    overlay_project(sb, name, "");
 }
 
 fn up(sb: &Sandbox) -> Run {
@@ -55,12 +46,8 @@ fn hooks_run_in_helms_order_around_the_unit_and_not_again_on_a_no_op_up() {
     let r = up(&sb);
     assert_eq!(r.code, 0, "{r:?}");
     let actions = deploy_actions(&sb.calls());
-    let from = actions
-        .iter()
-        .position(|a| a == "apply namespaces.yaml")
-        .unwrap_or_else(|| panic!("{actions:#?}"));
     assert_eq!(
-        actions[from..],
+        from_namespaces(&actions),
         [
             // First apply of the unit: the install hooks. Namespaces first (hooks live there).
             "apply namespaces.yaml",

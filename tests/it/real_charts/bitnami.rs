@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::support::helm::{push_oci, ChartRepo};
-use crate::support::{test_registry_addr, CALICO};
+use crate::support::{test_registry_addr, unique_image, CALICO};
 
 #[test]
 #[ignore = "needs helm on PATH (scripts/test.sh provides it)"]
@@ -29,7 +29,7 @@ fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_and_follo
     );
     project(&sb, "real-pg", 2, &extra);
     // The plan names the helm commands and asks the repository nothing.
-    let plan = run(&sb, &["plan"]);
+    let plan = run(&sb, &["plan"], LIMIT);
     assert_eq!(plan.code, 0, "{plan:?}");
     for command in [
         format!(
@@ -45,7 +45,7 @@ fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_and_follo
         );
     }
     assert_eq!(repo.requests(), 0, "plan asked the chart repository");
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert_eq!(log.count("pull"), 1);
     let cluster = "real-pg";
     let actions = deploy_actions(&sb.calls());
@@ -55,8 +55,7 @@ fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_and_follo
             .any(|a| a == "rollout statefulset/db-postgresql"),
         "the StatefulSet was not waited for: {actions:#?}"
     );
-    let sts = object(&sb, cluster, "StatefulSet", "data", "db-postgresql")
-        .unwrap_or_else(|| panic!("{}", inventory(&sb, cluster)));
+    let sts = present(&sb, cluster, "StatefulSet", "data", "db-postgresql");
     let claim = &sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"];
     assert_eq!(claim["storage"], "1Gi", "{sts:#}");
     let env = sts["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
@@ -64,8 +63,7 @@ fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_and_follo
         env.contains("\"POSTGRES_DATABASE\",\"value\":\"shop\""),
         "{env}"
     );
-    let secret = object(&sb, cluster, "Secret", "data", "db-postgresql")
-        .unwrap_or_else(|| panic!("{}", inventory(&sb, cluster)));
+    let secret = present(&sb, cluster, "Secret", "data", "db-postgresql");
     assert_eq!(secret["data"]["postgres-password"], "ZGV2", "{secret:#}");
     for (kind, name) in [
         ("Service", "db-postgresql"),
@@ -90,12 +88,8 @@ fn postgresql_from_a_chart_repository_comes_up_as_a_waited_statefulset_and_follo
             "\"auth.database\" = \"shop\", \"primary.networkPolicy.enabled\" = false",
         ),
     );
-    up_ok(&sb);
-    assert!(
-        object(&sb, cluster, "NetworkPolicy", "data", "db-postgresql").is_none(),
-        "{}",
-        inventory(&sb, cluster)
-    );
+    up_ok(&sb, LIMIT);
+    assert_gone(&sb, cluster, "NetworkPolicy", "data", "db-postgresql");
     assert!(object(&sb, cluster, "StatefulSet", "data", "db-postgresql").is_some());
     assert_eq!(
         log.count("pull"),
@@ -115,7 +109,7 @@ fn redis_from_an_oci_registry_comes_up_with_both_statefulsets_waited() {
          set = {{ \"auth.password\" = \"dev\", \"replica.replicaCount\" = 1 }}\n"
     );
     project(&sb, "real-redis", 3, &extra);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert_eq!(log.count("pull"), 1);
     let cluster = "real-redis";
     let actions = deploy_actions(&sb.calls());
@@ -124,11 +118,7 @@ fn redis_from_an_oci_registry_comes_up_with_both_statefulsets_waited() {
             actions.contains(&format!("rollout statefulset/{sts}")),
             "{sts} not waited for: {actions:#?}"
         );
-        assert!(
-            object(&sb, cluster, "StatefulSet", "data", sts).is_some(),
-            "{}",
-            inventory(&sb, cluster)
-        );
+        assert_present(&sb, cluster, "StatefulSet", "data", sts);
     }
     let replicas = object(&sb, cluster, "StatefulSet", "data", "cache-redis-replicas").unwrap();
     assert_eq!(replicas["spec"]["replicas"], 1, "{replicas:#}");
@@ -162,7 +152,7 @@ fn sealed_secrets_builds_common_from_the_teams_repository_and_applies_its_crd_fi
         4,
         "\n[[charts]]\nname = \"sealed\"\nchart = \"deploy/sealed-secrets\"\nnamespace = \"secrets\"\n",
     );
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert_eq!(log.count("dependency"), 1, "{:#?}", log.calls());
     let cluster = "real-sealed";
     let calls = sb.calls();
@@ -184,41 +174,26 @@ fn sealed_secrets_builds_common_from_the_teams_repository_and_applies_its_crd_fi
         })
         .unwrap_or_else(|| panic!("no apply of the chart:\n{}", lines(&calls)));
     assert!(crd_applied < unit_applied, "{}", lines(&calls));
-    assert!(
-        object(
-            &sb,
-            cluster,
-            "CustomResourceDefinition",
-            "",
-            "sealedsecrets.bitnami.com"
-        )
-        .is_some(),
-        "{}",
-        inventory(&sb, cluster)
+    assert_present(
+        &sb,
+        cluster,
+        "CustomResourceDefinition",
+        "",
+        "sealedsecrets.bitnami.com",
     );
-    assert!(
-        object(
-            &sb,
-            cluster,
-            "Deployment",
-            "secrets",
-            "sealed-sealed-secrets"
-        )
-        .is_some(),
-        "{}",
-        inventory(&sb, cluster)
+    assert_present(
+        &sb,
+        cluster,
+        "Deployment",
+        "secrets",
+        "sealed-sealed-secrets",
     );
-    assert!(
-        object(
-            &sb,
-            cluster,
-            "ClusterRole",
-            "",
-            "sealed-sealed-secrets-unsealer"
-        )
-        .is_some(),
-        "{}",
-        inventory(&sb, cluster)
+    assert_present(
+        &sb,
+        cluster,
+        "ClusterRole",
+        "",
+        "sealed-sealed-secrets-unsealer",
     );
     log.clear();
     second_up_changes_nothing(&sb);
@@ -234,17 +209,7 @@ fn a_teams_own_postgres_image_replaces_bitnamis_in_the_chart_with_its_content_ta
     let registry = test_registry_addr();
     let pg = unpack("postgresql-17.1.0", &sb.root.path().join("chart-sources"));
     let repo = ChartRepo::serve(&[&pg]);
-    // Content unique to this run: an existing tag would (rightly) not be built again.
-    let nonce = format!(
-        "{:?} {}",
-        std::time::SystemTime::now(),
-        sb.project.display()
-    );
-    sb.write(
-        "postgres/Dockerfile",
-        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
-    );
-    sb.write("postgres/nonce.txt", &nonce);
+    unique_image(&sb, "postgres");
     // The chart's values stay Bitnami's (its image check passes); the reference it
     // renders, docker.io/bitnami/postgresql:17.6.0-debian-12-r4, is what the image stands for.
     sb.write(
@@ -261,9 +226,8 @@ fn a_teams_own_postgres_image_replaces_bitnamis_in_the_chart_with_its_content_ta
             repo.url
         ),
     );
-    up_ok(&sb);
-    let sts = object(&sb, "real-pg-image", "StatefulSet", "data", "db-postgresql")
-        .unwrap_or_else(|| panic!("{}", inventory(&sb, "real-pg-image")));
+    up_ok(&sb, LIMIT);
+    let sts = present(&sb, "real-pg-image", "StatefulSet", "data", "db-postgresql");
     let image = sts["spec"]["template"]["spec"]["containers"][0]["image"]
         .as_str()
         .unwrap_or_default()

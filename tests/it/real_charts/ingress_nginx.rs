@@ -32,7 +32,7 @@ fn ingress_project(sb: &Sandbox, n: u16, cluster_image: Option<&str>) {
 fn ingress_nginx_runs_its_webhook_hooks_in_helms_order_on_install_and_upgrade() {
     let (sb, _log) = sandbox();
     ingress_project(&sb, 0, None);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let calls = sb.calls();
     let actions = deploy_actions(&calls);
     let controller = actions
@@ -56,47 +56,32 @@ fn ingress_nginx_runs_its_webhook_hooks_in_helms_order_on_install_and_upgrade() 
     assert!(controller < rollout && rollout < patch, "{actions:#?}");
 
     // Namespaced objects in the release namespace, cluster-scoped ones without one.
-    let deploy = object(
+    let deploy = present(
         &sb,
         CLUSTER,
         "Deployment",
         "ingress",
         "ingress-ingress-nginx-controller",
-    )
-    .unwrap_or_else(|| panic!("{}", inventory(&sb, CLUSTER)));
+    );
     // values-dev.yaml over the chart's values.
     assert_eq!(deploy["spec"]["replicas"], 2, "{deploy:#}");
-    let svc = object(
+    let svc = present(
         &sb,
         CLUSTER,
         "Service",
         "ingress",
         "ingress-ingress-nginx-controller",
-    )
-    .unwrap_or_else(|| panic!("{}", inventory(&sb, CLUSTER)));
+    );
     assert_eq!(svc["spec"]["type"], "ClusterIP", "{svc:#}");
     // `set` over both.
-    assert!(
-        object(&sb, CLUSTER, "IngressClass", "", "dev").is_some(),
-        "{}",
-        inventory(&sb, CLUSTER)
-    );
-    assert!(
-        object(&sb, CLUSTER, "ClusterRole", "", "ingress-ingress-nginx").is_some(),
-        "{}",
-        inventory(&sb, CLUSTER)
-    );
-    assert!(
-        object(
-            &sb,
-            CLUSTER,
-            "ValidatingWebhookConfiguration",
-            "",
-            "ingress-ingress-nginx-admission"
-        )
-        .is_some(),
-        "{}",
-        inventory(&sb, CLUSTER)
+    assert_present(&sb, CLUSTER, "IngressClass", "", "dev");
+    assert_present(&sb, CLUSTER, "ClusterRole", "", "ingress-ingress-nginx");
+    assert_present(
+        &sb,
+        CLUSTER,
+        "ValidatingWebhookConfiguration",
+        "",
+        "ingress-ingress-nginx-admission",
     );
     // hook-succeeded: the hook Jobs and their RBAC are gone once they succeeded.
     for kind in ["Job", "ServiceAccount", "Role", "ClusterRole"] {
@@ -124,7 +109,7 @@ fn ingress_nginx_runs_its_webhook_hooks_in_helms_order_on_install_and_upgrade() 
         "controller:\n  replicaCount: 3\n  service:\n    type: ClusterIP\n",
     );
     sb.clear_calls();
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let actions = deploy_actions(&sb.calls());
     let at = |prefix: &str| {
         actions
@@ -150,17 +135,12 @@ fn ingress_nginx_runs_its_webhook_hooks_in_helms_order_on_install_and_upgrade() 
     )
     .unwrap();
     assert_eq!(deploy["spec"]["replicas"], 3, "{deploy:#}");
-    assert!(
-        object(
-            &sb,
-            CLUSTER,
-            "Job",
-            "ingress",
-            "ingress-ingress-nginx-admission-patch"
-        )
-        .is_none(),
-        "{}",
-        inventory(&sb, CLUSTER)
+    assert_gone(
+        &sb,
+        CLUSTER,
+        "Job",
+        "ingress",
+        "ingress-ingress-nginx-admission-patch",
     );
 }
 
@@ -169,7 +149,7 @@ fn ingress_nginx_runs_its_webhook_hooks_in_helms_order_on_install_and_upgrade() 
 fn a_cluster_older_than_the_charts_kube_version_constraint_is_named_before_anything_is_applied() {
     let (sb, _log) = sandbox();
     ingress_project(&sb, 1, Some("rancher/k3s:v1.20.15-k3s1"));
-    let r = run(&sb, &["up"]);
+    let r = run(&sb, &["up"], LIMIT);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(
         r.text.contains(
@@ -198,7 +178,7 @@ fn a_failing_certificate_job_stops_up_before_the_controller_with_the_jobs_logs()
         r#"{"ingress/ingress-ingress-nginx-admission-create": {"exit": 1, "log": "{\"level\":\"fatal\",\"msg\":\"error creating secret\",\"err\":\"secrets is forbidden\"}\n"}}"#,
     )
     .unwrap();
-    let r = run(&sb, &["up"]);
+    let r = run(&sb, &["up"], LIMIT);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr
@@ -211,16 +191,11 @@ fn a_failing_certificate_job_stops_up_before_the_controller_with_the_jobs_logs()
         !actions.iter().any(|a| a == "apply ingress.apply.yaml"),
         "{actions:#?}"
     );
-    assert!(
-        object(
-            &sb,
-            CLUSTER,
-            "Deployment",
-            "ingress",
-            "ingress-ingress-nginx-controller"
-        )
-        .is_none(),
-        "{}",
-        inventory(&sb, CLUSTER)
+    assert_gone(
+        &sb,
+        CLUSTER,
+        "Deployment",
+        "ingress",
+        "ingress-ingress-nginx-controller",
     );
 }

@@ -17,8 +17,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::fake_cluster::{
+    deploy_actions, lines, minimal_project, object, objects, port_pair, run, up_ok,
+};
 use crate::support::helm::{real_helm, with_helm_log, HelmLog};
-use crate::support::{minimal_toml, reserved_port, Call, PortBlock, Run, Sandbox};
+use crate::support::{minimal_toml, PortBlock, Sandbox};
+
+/// How long one `devenv` run may take.
+const LIMIT: Duration = Duration::from_secs(180);
 
 /// tests/fixtures/real-charts/.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/real-charts");
@@ -44,37 +50,19 @@ fn unpack(archive: &str, dir: &Path) -> PathBuf {
 
 /// Ports of test `n` (the top of the up_engine block, above the charts tests', two each).
 fn ports(n: u16) -> (u16, u16) {
-    (
-        reserved_port(PortBlock::UpEngine, 384 + n * 2),
-        reserved_port(PortBlock::UpEngine, 384 + n * 2 + 1),
-    )
+    port_pair(PortBlock::UpEngine, 384 + n * 2)
 }
 
+/// devenv.toml of `minimal_toml` with `extra`, on test `n`'s ports.
 fn project(sb: &Sandbox, name: &str, n: u16, extra: &str) {
-    let (registry, api) = ports(n);
-    sb.write("devenv.toml", &minimal_toml(name, registry, api, extra));
-}
-
-fn run(sb: &Sandbox, args: &[&str]) -> Run {
-    Run::of(sb.devenv(args), Duration::from_secs(180))
-}
-
-#[track_caller]
-fn up_ok(sb: &Sandbox) -> Run {
-    let r = run(sb, &["up"]);
-    assert_eq!(r.code, 0, "devenv up failed: {r:?}");
-    r
-}
-
-fn lines(calls: &[Call]) -> String {
-    calls.iter().map(Call::line).collect::<Vec<_>>().join("\n")
+    minimal_project(sb, name, ports(n), extra);
 }
 
 /// A second `up` with nothing changed applies, deletes and re-creates nothing.
 #[track_caller]
 fn second_up_changes_nothing(sb: &Sandbox) {
     sb.clear_calls();
-    up_ok(sb);
+    up_ok(sb, LIMIT);
     let calls = sb.calls();
     assert!(
         calls.iter().all(|c| !c.is_mutating()),
@@ -83,47 +71,31 @@ fn second_up_changes_nothing(sb: &Sandbox) {
     );
 }
 
-/// What the deploy path did, in order: applies (by rendered file), hook deletes, Job
-/// waits, rollouts.
-fn deploy_actions(calls: &[Call]) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in calls.iter().filter(|c| c.tool == "kubectl") {
-        let a = &c.argv;
-        let after = |w: &str| a.iter().position(|x| x == w).and_then(|i| a.get(i + 1));
-        if c.has(&["apply"]) {
-            let file = after("-f").map(String::as_str).unwrap_or("");
-            if file.contains(".devenv/rendered/") {
-                let name = Path::new(file).file_name().unwrap().to_string_lossy();
-                out.push(format!("apply {name}"));
-            }
-        } else if c.has(&["delete"]) && c.has(&["--cascade=foreground"]) {
-            let at = a.iter().position(|x| x == "delete").unwrap();
-            out.push(format!("delete {} {}", a[at + 1], a[at + 2]));
-        } else if c.has(&["wait", "--for=condition=Complete"]) {
-            out.push(format!("wait {}", a.last().unwrap()));
-        } else if c.has(&["rollout", "status"]) {
-            out.push(format!("rollout {}", after("status").unwrap()));
-        }
-    }
-    out
+/// The body of object KIND/NAME in `ns` ("" for a cluster-scoped one); panics with the
+/// cluster's inventory when there is none.
+#[track_caller]
+fn present(sb: &Sandbox, cluster: &str, kind: &str, ns: &str, name: &str) -> Value {
+    object(sb, cluster, kind, ns, name).unwrap_or_else(|| panic!("{}", inventory(sb, cluster)))
 }
 
-/// The objects of the fake cluster `cluster` (k3d clusters are named after the project).
-fn objects(sb: &Sandbox, cluster: &str) -> Vec<Value> {
-    sb.world()["clusters"][cluster]["objects"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+/// Asserts that object KIND/NAME is in the cluster, showing its inventory when not.
+#[track_caller]
+fn assert_present(sb: &Sandbox, cluster: &str, kind: &str, ns: &str, name: &str) {
+    assert!(
+        object(sb, cluster, kind, ns, name).is_some(),
+        "{}",
+        inventory(sb, cluster)
+    );
 }
 
-/// The body of object KIND/NAME in namespace `ns` ("" for a cluster-scoped one).
-fn object(sb: &Sandbox, cluster: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
-    objects(sb, cluster)
-        .into_iter()
-        .find(|o| {
-            o["kind"] == kind && o["name"] == name && o["namespace"].as_str().unwrap_or("") == ns
-        })
-        .map(|o| o["body"].clone())
+/// Asserts that object KIND/NAME is not in the cluster, showing its inventory when it is.
+#[track_caller]
+fn assert_gone(sb: &Sandbox, cluster: &str, kind: &str, ns: &str, name: &str) {
+    assert!(
+        object(sb, cluster, kind, ns, name).is_none(),
+        "{}",
+        inventory(sb, cluster)
+    );
 }
 
 /// `KIND NAMESPACE/NAME` of every object, sorted (failure messages).

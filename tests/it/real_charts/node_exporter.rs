@@ -29,7 +29,7 @@ fn node_exporter_comes_up_as_a_waited_daemonset_and_is_pruned_when_removed() {
         "\n[[overlays]]\nname = \"app\"\npath = \"k8s/app\"\n\n[[charts]]\nname = \"nodes\"\nchart = \"deploy/prometheus-node-exporter\"\n\
          namespace = \"monitoring\"\n",
     );
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let cluster = "real-node-exporter";
     let actions = deploy_actions(&sb.calls());
     assert!(
@@ -38,46 +38,31 @@ fn node_exporter_comes_up_as_a_waited_daemonset_and_is_pruned_when_removed() {
             .any(|a| a == "rollout daemonset/nodes-prometheus-node-exporter"),
         "the DaemonSet was not waited for: {actions:#?}"
     );
-    assert!(
-        object(
-            &sb,
-            cluster,
-            "DaemonSet",
-            "monitoring",
-            "nodes-prometheus-node-exporter"
-        )
-        .is_some(),
-        "{}",
-        inventory(&sb, cluster)
+    assert_present(
+        &sb,
+        cluster,
+        "DaemonSet",
+        "monitoring",
+        "nodes-prometheus-node-exporter",
     );
     second_up_changes_nothing(&sb);
 
     let toml = sb.read("devenv.toml");
     sb.write("devenv.toml", &toml[..toml.find("\n[[charts]]").unwrap()]);
-    up_ok(&sb);
-    assert!(
-        object(
-            &sb,
-            cluster,
-            "DaemonSet",
-            "monitoring",
-            "nodes-prometheus-node-exporter"
-        )
-        .is_none(),
-        "{}",
-        inventory(&sb, cluster)
+    up_ok(&sb, LIMIT);
+    assert_gone(
+        &sb,
+        cluster,
+        "DaemonSet",
+        "monitoring",
+        "nodes-prometheus-node-exporter",
     );
-    assert!(
-        object(
-            &sb,
-            cluster,
-            "Service",
-            "monitoring",
-            "nodes-prometheus-node-exporter"
-        )
-        .is_none(),
-        "{}",
-        inventory(&sb, cluster)
+    assert_gone(
+        &sb,
+        cluster,
+        "Service",
+        "monitoring",
+        "nodes-prometheus-node-exporter",
     );
     assert!(object(&sb, cluster, "ConfigMap", "shop", "app").is_some());
 }

@@ -43,7 +43,7 @@ pub fn helm3() -> Option<PathBuf> {
 
 /// Runs `helm ARGS` in `cwd` with helm's folders in a throwaway folder; panics with its
 /// output when it fails. Returns stdout.
-fn helm(cwd: &Path, args: &[&str]) -> String {
+pub fn helm(cwd: &Path, args: &[&str]) -> String {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let out = Command::new(real_helm())

@@ -160,7 +160,7 @@ fn the_example_comes_up_again_after_a_change_to_the_api_image_and_migrate_is_rec
     });
     // Builds take 15 s × 0.01 with the fake docker: the registry is up before the first push.
     let sb = sb.sleep_scale(0.01);
-    let r = run_within(&sb, &["up"], Duration::from_secs(120));
+    let r = run(&sb, &["up"], Duration::from_secs(120));
     assert_eq!(r.code, 0, "first up: {r:?}");
     started.join().unwrap();
     let migrate = get_json(&sb, "shop", &["job", "migrate", "-n", "shop"]);
@@ -175,7 +175,7 @@ fn the_example_comes_up_again_after_a_change_to_the_api_image_and_migrate_is_rec
         "a change to the api image\n",
     );
     sb.clear_calls();
-    let r = run_within(&sb, &["up"], Duration::from_secs(120));
+    let r = run(&sb, &["up"], Duration::from_secs(120));
     assert_eq!(r.code, 0, "second up: {r:?}");
     assert!(
         r.text.contains("re-created job.batch/migrate in shop"),

@@ -10,13 +10,13 @@ fn a_changed_job_that_devenv_applied_is_recreated_and_waited_for() {
     let sb = Sandbox::new();
     project(&sb, "recreate", "\"auto\"");
     overlay(&sb, &[("migrate.yaml", &job("migrate", "1", ""))]);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
 
     // A new image tag (here: a new env value) changes the Job's pod template, which the
     // API server refuses to update (spec.template is immutable).
     overlay(&sb, &[("migrate.yaml", &job("migrate", "2", ""))]);
     sb.clear_calls();
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(
         r.text.contains(
             "re-created job.batch/migrate in shop (spec.template cannot change in place)"
@@ -66,7 +66,7 @@ fn an_immutable_change_to_an_object_devenv_did_not_create_is_refused_with_the_fi
     overlay(&sb, &[("seed.yaml", &job("seed", "ours", ""))]);
     // The cluster exists (first up with an empty overlay), then someone else creates the Job.
     overlay(&sb, &[]);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let theirs = sb.write(
         "theirs.yaml",
         &job("seed", "theirs", "").replace(
@@ -87,7 +87,7 @@ fn an_immutable_change_to_an_object_devenv_did_not_create_is_refused_with_the_fi
     );
     overlay(&sb, &[("seed.yaml", &job("seed", "ours", ""))]);
     sb.clear_calls();
-    let r = run(&sb, &["up"]);
+    let r = run(&sb, &["up"], LIMIT);
     assert_eq!(r.code, 1, "{r:?}");
     let text = r.text.clone();
     for want in [

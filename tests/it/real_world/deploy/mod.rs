@@ -15,44 +15,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{copy_dir, free_port, Call, Run, Sandbox, CALICO};
+use crate::support::fake_cluster::{lines, overlay_project, run, up_ok};
+use crate::support::{copy_dir, free_port, Run, Sandbox, CALICO};
 
 // ---------------------------------------------------------------------------------------
 // helpers
 
-/// devenv ARGS in the sandbox's project, killed after `limit` (then exit -1).
-fn run_within(sb: &Sandbox, args: &[&str], limit: Duration) -> Run {
-    Run::of(sb.devenv(args), limit)
-}
-
-fn run(sb: &Sandbox, args: &[&str]) -> Run {
-    run_within(sb, args, Duration::from_secs(60))
-}
-
-#[track_caller]
-fn up_ok(sb: &Sandbox) -> Run {
-    let r = run(sb, &["up"]);
-    assert_eq!(r.code, 0, "devenv up failed: {r:?}");
-    r
-}
-
-fn lines(calls: &[Call]) -> String {
-    calls.iter().map(Call::line).collect::<Vec<_>>().join("\n")
-}
+/// How long one `devenv` run may take.
+const LIMIT: Duration = Duration::from_secs(60);
 
 /// A k3d project without images, verify off, one overlay `app` at k8s/app with `wait`.
 fn project(sb: &Sandbox, name: &str, wait: &str) {
-    sb.write(
-        "devenv.toml",
-        &format!(
-            "version = 1\n\n[project]\nname = \"{name}\"\n\n[cluster]\napi_port = {}\nagents = 1\ntimeout = \"5m\"\n\n\
-             [registry]\nport = {}\n\n[calico]\nmanifests = \"{CALICO}\"\ntimeout = \"5m\"\n\n\
-             [verify]\nenabled = false\n\n\
-             [[overlays]]\nname = \"app\"\npath = \"k8s/app\"\nwait = {wait}\ntimeout = \"5m\"\n",
-            free_port(),
-            free_port()
-        ),
-    );
+    overlay_project(sb, name, &format!("wait = {wait}\n"));
 }
 
 /// k8s/app: namespace `shop` and these manifests.

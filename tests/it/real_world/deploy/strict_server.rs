@@ -20,7 +20,7 @@ fn a_misspelt_field_is_refused_by_the_server_and_named() {
             ),
         )],
     );
-    let r = run(&sb, &["up"]);
+    let r = run(&sb, &["up"], LIMIT);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.text.contains(
@@ -42,7 +42,7 @@ fn a_container_another_manager_added_survives_devenvs_apply() {
         )
     };
     overlay(&sb, &[("api.yaml", &deployment("1"))]);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let sidecar = sb.write(
         "sidecar.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: proxy\n          image: docker.io/library/envoy:v1\n        - name: api\n          env:\n            - name: MESH\n              value: \"on\"\n",
@@ -59,7 +59,7 @@ fn a_container_another_manager_added_survives_devenvs_apply() {
         ],
     );
     overlay(&sb, &[("api.yaml", &deployment("2"))]);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let d = get_json(&sb, "sidecar", &["deployment", "api", "-n", "shop"]);
     let containers = d["spec"]["template"]["spec"]["containers"]
         .as_array()
@@ -97,9 +97,9 @@ fn a_statefulset_whose_service_name_changed_is_recreated() {
         )
     };
     overlay(&sb, &[("db.yaml", &sts("db"))]);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     overlay(&sb, &[("db.yaml", &sts("db-headless"))]);
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(
         r.text
             .contains("re-created statefulset.apps/db in shop (spec cannot change in place)"),
@@ -117,14 +117,14 @@ fn an_overlay_applied_into_a_namespace_still_terminating_waits_for_it_and_create
         .env("DEVENV_FAKE_NAMESPACE_TERMINATION_MS", "3000");
     project(&sb, "terminating", "\"auto\"");
     overlay(&sb, &[("migrate.yaml", &job("migrate", "1", ""))]);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     admin(
         &sb,
         "terminating",
         &["delete", "namespace", "shop", "--wait=false"],
     );
     overlay(&sb, &[("migrate.yaml", &job("migrate", "2", ""))]);
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(
         r.text.contains("namespace(s) shop still terminating"),
         "{r:?}"
@@ -163,7 +163,7 @@ fn a_deployment_whose_selector_changed_and_a_service_whose_cluster_ip_changed_ar
             .map(|(f, t)| (*f, t.as_str()))
             .collect::<Vec<_>>(),
     );
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let second = files("api-v2", "10.43.0.51");
     overlay(
         &sb,
@@ -172,7 +172,7 @@ fn a_deployment_whose_selector_changed_and_a_service_whose_cluster_ip_changed_ar
             .map(|(f, t)| (*f, t.as_str()))
             .collect::<Vec<_>>(),
     );
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     for want in [
         "re-created deployment.apps/api in shop (spec.selector cannot change in place)",
         "re-created service/api in shop (spec.clusterIPs[0] cannot change in place)",

@@ -128,7 +128,7 @@ fn custom_resources_are_applied_only_once_their_crd_is_established() {
             ),
         ],
     );
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     let calls = sb.calls();
     let established = calls
         .iter()

@@ -42,7 +42,7 @@ fn on_delete_statefulsets_and_daemonsets_are_waited_for_by_their_ready_pods() {
                 .map(|(f, t)| (*f, t.as_str()))
                 .collect::<Vec<_>>(),
         );
-        let r = up_ok(&sb);
+        let r = up_ok(&sb, LIMIT);
         let calls = sb.calls();
         for object in [["statefulset", "db"], ["daemonset", "agent"]] {
             assert!(
@@ -70,7 +70,7 @@ fn a_failing_job_is_reported_within_seconds_with_its_log() {
     )
     .unwrap();
     // The overlay's timeout is 5 minutes: noticing the failure only then would time out here.
-    let r = run_within(&sb, &["up"], Duration::from_secs(40));
+    let r = run(&sb, &["up"], Duration::from_secs(40));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.took < Duration::from_secs(30), "{r:?}");
     let text = r.text.clone();
@@ -95,7 +95,7 @@ fn a_failing_job_is_reported_within_seconds_with_its_log() {
     std::fs::remove_file(sb.state.join("jobs.json")).unwrap();
     admin(&sb, "failjob", &["-n", "shop", "delete", "job", "migrate"]);
     sb.clear_calls();
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let calls = sb.calls();
     assert!(
         !calls
@@ -138,7 +138,7 @@ fn a_job_past_its_deadline_is_reported_as_deadline_exceeded() {
         r#"{"slow": {"exit": 0, "runs_ms": 600000, "log": "still working\n"}}"#,
     )
     .unwrap();
-    let r = run_within(&sb, &["up"], Duration::from_secs(40));
+    let r = run(&sb, &["up"], Duration::from_secs(40));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.took < Duration::from_secs(30), "{r:?}");
     assert!(
