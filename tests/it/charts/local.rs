@@ -268,7 +268,7 @@ fn a_dropped_chart_leaves_its_crds_and_kept_objects_in_place() {
         9,
         "\n[[charts]]\nname = \"ops\"\nchart = \"deploy/ops\"\nnamespace = \"ops\"\n",
     );
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let crd = |sb: &Sandbox| {
         objects(sb, "charts-keep")
             .into_iter()
@@ -279,7 +279,7 @@ fn a_dropped_chart_leaves_its_crds_and_kept_objects_in_place() {
 
     let toml = sb.read("devenv.toml");
     sb.write("devenv.toml", &toml[..toml.find("\n[[charts]]").unwrap()]);
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(object(&sb, "charts-keep", "Deployment", "ops", "ops").is_none());
     assert!(crd(&sb), "the crds/ CRD was pruned:\n{}", r.stderr);
     assert!(
@@ -294,7 +294,7 @@ fn a_dropped_chart_leaves_its_crds_and_kept_objects_in_place() {
     );
     // Forgotten: the next up says nothing more about them and deletes nothing.
     sb.clear_calls();
-    let r = up_ok(&sb);
+    let r = up_ok(&sb, LIMIT);
     assert!(!r.stderr.contains("left in place"), "{}", r.stderr);
     assert!(sb.calls().iter().all(|c| !c.is_mutating()));
 }

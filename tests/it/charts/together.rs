@@ -37,7 +37,7 @@ fn local_repository_and_oci_charts_with_an_overlay_come_up_in_order_then_stay() 
         repo.url
     );
     project(&sb, "charts-all", 8, &extra);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     let calls = sb.calls();
     let applied: Vec<String> = calls.iter().filter_map(applied_unit).collect();
     assert_eq!(
@@ -57,7 +57,7 @@ fn local_repository_and_oci_charts_with_an_overlay_come_up_in_order_then_stay() 
     // Second up: nothing pulled, nothing changed.
     log.clear();
     sb.clear_calls();
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert_eq!(log.count("pull"), 0, "{:#?}", helm_lines(&log));
     let calls = sb.calls();
     assert!(
@@ -76,7 +76,7 @@ fn local_repository_and_oci_charts_with_an_overlay_come_up_in_order_then_stay() 
         "depends_on = [\"cache\"]",
     );
     sb.write("devenv.toml", &without);
-    up_ok(&sb);
+    up_ok(&sb, LIMIT);
     assert!(object(&sb, "charts-all", "Deployment", "shop", &events).is_none());
     assert!(object(&sb, "charts-all", "Deployment", "shop", "api").is_some());
     assert!(object(&sb, "charts-all", "Deployment", "shop", "cache").is_some());
