@@ -15,16 +15,13 @@
 
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
-
 use super::printer;
-use super::session::{self, log_dir, new_ctx, open_offline_session, runtime, select, CHILDREN_DIR};
+use super::session::{self, new_ctx, open_offline_session, runtime, select};
 use crate::cli::{GlobalArgs, OutputFormat, RenderArgs};
 use crate::deploy::{Manifest, RenderedOverlay};
 use crate::engine::{Ctx, RunOptions, StepOutcome};
 use crate::exit::Exit;
 use crate::plan::{unit_order, UnitRef};
-use crate::runner::Runner;
 use crate::state::Journal;
 
 /// The annotation of a `-o json` List that says which kind of unit it holds.
@@ -133,13 +130,7 @@ fn render_units(
     })?;
     let rt = runtime();
     rt.block_on(async move {
-        let cancel = CancellationToken::new();
-        if let Err(e) = crate::runner::install_signal_handlers(cancel.clone()) {
-            tracing::warn!("cannot install signal handlers: {e}");
-        }
-        let runner = Runner::new(log_dir(&s.loaded), cancel)
-            .with_line_sink(s.reporter.line_sink())
-            .with_child_records(state_dir.join(CHILDREN_DIR));
+        let runner = session::signal_aware_runner(&s, &state_dir);
         let opts = RunOptions {
             command: session::command_line(),
             ..Default::default()

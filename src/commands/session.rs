@@ -172,13 +172,7 @@ pub(super) fn run_steps(
     stop_leftovers(&state_dir, &s.reporter);
     let rt = runtime();
     rt.block_on(async move {
-        let cancel = CancellationToken::new();
-        if let Err(e) = crate::runner::install_signal_handlers(cancel.clone()) {
-            tracing::warn!("cannot install signal handlers: {e}");
-        }
-        let runner = Runner::new(log_dir(&s.loaded), cancel)
-            .with_line_sink(s.reporter.line_sink())
-            .with_child_records(state_dir.join(CHILDREN_DIR));
+        let runner = signal_aware_runner(&s, &state_dir);
         // The lock is held until the run ends.
         let (ctx, _lock) = new_ctx(s, journal, inventory, runner, opts);
         let ctx = Arc::new(ctx);
@@ -238,6 +232,19 @@ pub(super) fn new_ctx(
 
 /// Where the runner records the commands running now (`.devenv/children/PGID.json`).
 pub(super) const CHILDREN_DIR: &str = "children";
+
+/// The runner of a command that runs steps: logs in the run's folder, output lines to the
+/// reporter, children recorded (a crash leaves none running), and Ctrl-C / SIGTERM cancel
+/// it. Inside the runtime: the signal handlers are tokio's.
+pub(super) fn signal_aware_runner(s: &Session, state_dir: &std::path::Path) -> Runner {
+    let cancel = CancellationToken::new();
+    if let Err(e) = crate::runner::install_signal_handlers(cancel.clone()) {
+        tracing::warn!("cannot install signal handlers: {e}");
+    }
+    Runner::new(log_dir(&s.loaded), cancel)
+        .with_line_sink(s.reporter.line_sink())
+        .with_child_records(state_dir.join(CHILDREN_DIR))
+}
 
 /// Stops what a devenv that was killed (SIGKILL, a closed terminal) left running: a child
 /// that outlived it (no parent-death signal off Linux) or what that child started. Called
