@@ -229,3 +229,82 @@ fn an_object_removed_from_an_overlay_is_a_delete_until_up_prunes_it() {
     let r = run(&sb, &["diff"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
 }
+
+#[test]
+fn the_fakes_server_dry_run_answers_the_merge_persists_nothing_and_refuses_as_kubectl_does() {
+    let (sb, _stub) = example_up();
+    let (_, ns) = applied_object(&sb, "app", "Deployment", "api");
+    sb.write(
+        "scale.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: {ns}\nspec:\n  replicas: 5\n"),
+    );
+    let kubectl = |extra: &[&str]| {
+        let mut argv = address(&sb);
+        argv.extend(extra.iter().map(|a| a.to_string()));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        sb.kubectl(&argv)
+    };
+    let o = kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager=someone-else",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-f",
+        "scale.yaml",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let answer: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The whole object as the apply would leave it: the other manager's replicas, devenv's
+    // template, the server's metadata.
+    assert_eq!(answer["spec"]["replicas"], 5, "{answer}");
+    assert!(
+        answer
+            .pointer("/spec/template/spec/containers/0/image")
+            .is_some(),
+        "{answer}"
+    );
+    assert!(answer.pointer("/metadata/uid").is_some(), "{answer}");
+    let live: Value = serde_json::from_slice(
+        &kubectl(&["get", "deployment", "api", "-n", &ns, "-o", "json"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(live["spec"]["replicas"], 1, "the dry run persisted: {live}");
+
+    let o = kubectl(&[
+        "apply",
+        "--server-side",
+        "--dry-run=client",
+        "-f",
+        "scale.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--dry-run=client doesn't work with --server-side"),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn diff_without_a_cluster_is_an_error_not_a_difference() {
+    let sb = example_sandbox();
+    let text = sb
+        .read("devenv.toml")
+        .replace("api_port = 6550", &format!("api_port = {}", free_port()))
+        .replace(
+            "[calico]\n",
+            &format!("[calico]\nmanifests = \"{CALICO}\"\n"),
+        );
+    sb.write("devenv.toml", &text);
+    let r = run(&sb, &["diff"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("failed to ask the API server what applying would give"),
+        "{r:?}"
+    );
+}
