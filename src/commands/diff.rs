@@ -136,7 +136,11 @@ async fn compare(
             Exit::StepFailed
         })?;
         let step = format!("diff:{}", section.name);
-        let argv = ctx.plan.kube.dry_run_apply_argv(&file);
+        // Shown relative, as the deploy path's files are (kubectl runs in the project folder).
+        let argv = ctx
+            .plan
+            .kube
+            .dry_run_apply_argv(file.strip_prefix(&ctx.root).unwrap_or(&file));
         let wanted = kubectl_objects(
             ctx,
             &step,
@@ -222,8 +226,8 @@ async fn deletions(
 /// A section's objects, as the render step recorded them for prune (the namespaces file
 /// has no render step: its inventory is made here, as the namespaces step makes it).
 fn inventory_of(ctx: &Ctx, section: &Section) -> Result<Inventory, Exit> {
-    if let Some(inv) = ctx.rendered.lock().unwrap().get(&section.name) {
-        if section.kind != "namespaces" {
+    if section.kind != "namespaces" {
+        if let Some(inv) = ctx.rendered.lock().unwrap().get(&section.name) {
             return Ok(inv.clone());
         }
     }
