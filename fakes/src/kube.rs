@@ -1847,7 +1847,8 @@ pub fn list_map_key(keys: &[&str], item: &Value) -> Vec<Value> {
 /// pkg/util/managedfields/internal/fieldmanager.go, `force`): the fields `body` sets to
 /// another value than another manager's configuration change owner, that manager's
 /// configuration loses them, so the forcing manager's value is what the merge keeps.
-/// Lists are taken over whole (the fake's simplification).
+/// Associative lists are compared item by item on their keys, as [`merge_at`] merges them;
+/// other lists are atomic.
 fn take_over(applied: &mut BTreeMap<String, Value>, manager: &str, body: &Value) {
     for (m, cfg) in applied.iter_mut() {
         if m != manager {
@@ -1857,16 +1858,30 @@ fn take_over(applied: &mut BTreeMap<String, Value>, manager: &str, body: &Value)
 }
 
 fn drop_conflicts(cfg: &mut Value, body: &Value) {
-    if let (Value::Object(c), Value::Object(b)) = (cfg, body) {
-        c.retain(|k, v| match b.get(k) {
-            None => true,
-            Some(bv) if bv.is_object() && v.is_object() => {
-                drop_conflicts(v, bv);
-                true
+    let (Value::Object(c), Value::Object(b)) = (cfg, body) else {
+        return;
+    };
+    c.retain(|k, v| {
+        let Some(bv) = b.get(k) else {
+            return true;
+        };
+        if v.is_object() && bv.is_object() {
+            drop_conflicts(v, bv);
+            return true;
+        }
+        if let (Value::Array(items), Value::Array(theirs)) = (&mut *v, bv) {
+            if let Some(keys) = list_map_keys(k, theirs) {
+                for item in items.iter_mut() {
+                    let key = list_map_key(keys, item);
+                    if let Some(t) = theirs.iter().find(|t| list_map_key(keys, t) == key) {
+                        drop_conflicts(item, t);
+                    }
+                }
+                return true;
             }
-            Some(bv) => bv == v,
-        });
-    }
+        }
+        v == bv
+    });
 }
 
 fn merge_at(base: &mut Value, over: &Value, field: &str) {
