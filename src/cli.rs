@@ -71,6 +71,8 @@ pub enum Command {
     Plan,
     /// Print the manifests `up` would apply, unit by unit (runs only the renderers).
     Render(RenderArgs),
+    /// Show what `up` would change on the cluster, unit by unit (exit 1 if anything).
+    Diff(DiffArgs),
     /// Create or update the whole environment (idempotent, resumable).
     Up(UpArgs),
     /// Show the health of each component; exits 4 when something is unhealthy.
@@ -177,6 +179,12 @@ pub struct BuildArgs {
 #[derive(Debug, Args, Default)]
 pub struct RenderArgs {
     /// Overlays and charts to render (default: all, and the namespaces file).
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct DiffArgs {
+    /// Overlays and charts to compare with the cluster (default: all, and the namespaces file).
     pub names: Vec<String>,
 }
 

@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Plan => commands::plan::run(g),
         Command::Render(args) => commands::render::run(g, &args),
+        Command::Diff(args) => commands::diff::run(g, &args),
         Command::Config(ConfigCommand::Show) => commands::config::show(g),
         Command::Config(ConfigCommand::Validate) => commands::config::validate(g),
         Command::Config(ConfigCommand::Schema) => commands::config::schema(),

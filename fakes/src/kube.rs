@@ -14,6 +14,7 @@ use crate::common::{hex_id, now_ms, rfc3339_utc, scaled, uuid_from};
 use crate::network::{self, Endpoint};
 use crate::state::{Cluster, Obj, State};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const WORKLOAD_MS: u64 = 5_000;
@@ -1564,6 +1565,7 @@ pub fn upsert(
     name: &str,
     body: Value,
     manager: &str,
+    force: bool,
 ) -> bool {
     let now = now_ms();
     cluster.rv += 1;
@@ -1581,6 +1583,9 @@ pub fn upsert(
         if o.applied.is_empty() {
             let first = o.managers.first().cloned().unwrap_or_default();
             o.applied.insert(first, o.body.clone());
+        }
+        if force {
+            take_over(&mut o.applied, manager, &body);
         }
         o.applied.insert(manager.to_string(), body);
         if !o.managers.iter().any(|m| m == manager) {
@@ -1634,6 +1639,7 @@ pub fn preview_apply(
     name: &str,
     body: &Value,
     manager: &str,
+    force: bool,
 ) -> Option<(Value, Value)> {
     let o = cluster.objects.iter().find(|o| {
         o.group == t.group && o.kind == t.kind && o.namespace.as_deref() == ns && o.name == name
@@ -1642,6 +1648,9 @@ pub fn preview_apply(
     if applied.is_empty() {
         let first = o.managers.first().cloned().unwrap_or_default();
         applied.insert(first, o.body.clone());
+    }
+    if force {
+        take_over(&mut applied, manager, body);
     }
     applied.insert(manager.to_string(), body.clone());
     let mut managers = o.managers.clone();
@@ -1834,6 +1843,47 @@ pub fn list_map_key(keys: &[&str], item: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// Server-side apply with `--force-conflicts` (apimachinery
+/// pkg/util/managedfields/internal/fieldmanager.go, `force`): the fields `body` sets to
+/// another value than another manager's configuration change owner, that manager's
+/// configuration loses them, so the forcing manager's value is what the merge keeps.
+/// Associative lists are compared item by item on their keys, as [`merge_at`] merges them;
+/// other lists are atomic.
+fn take_over(applied: &mut BTreeMap<String, Value>, manager: &str, body: &Value) {
+    for (m, cfg) in applied.iter_mut() {
+        if m != manager {
+            drop_conflicts(cfg, body);
+        }
+    }
+}
+
+fn drop_conflicts(cfg: &mut Value, body: &Value) {
+    let (Value::Object(c), Value::Object(b)) = (cfg, body) else {
+        return;
+    };
+    c.retain(|k, v| {
+        let Some(bv) = b.get(k) else {
+            return true;
+        };
+        if v.is_object() && bv.is_object() {
+            drop_conflicts(v, bv);
+            return true;
+        }
+        if let (Value::Array(items), Value::Array(theirs)) = (&mut *v, bv) {
+            if let Some(keys) = list_map_keys(k, theirs) {
+                for item in items.iter_mut() {
+                    let key = list_map_key(keys, item);
+                    if let Some(t) = theirs.iter().find(|t| list_map_key(keys, t) == key) {
+                        drop_conflicts(item, t);
+                    }
+                }
+                return true;
+            }
+        }
+        v == bv
+    });
+}
+
 fn merge_at(base: &mut Value, over: &Value, field: &str) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
@@ -1920,6 +1970,7 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
             ns,
             json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":ns}}),
             "k3s",
+            false,
         );
     }
     let dep_t = types
@@ -1943,6 +1994,7 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
             json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":name,"namespace":"kube-system","labels":{"k8s-app":name}},
             "spec":{"replicas":1,"selector":{"matchLabels":{"k8s-app":name}},"template":{"metadata":{"labels":{"k8s-app":name}},"spec":{"containers":[{"name":name,"image":image}]}}}}),
             "k3s",
+            false,
         );
     }
     if let Some(reg) = c
@@ -1976,6 +2028,7 @@ pub fn seed_cluster(c: &mut Cluster, state: &State) {
             "local-registry-hosting",
             json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"local-registry-hosting","namespace":"kube-public"},"data":{"localRegistryHosting.v1":data}}),
             "kubectl-client-side-apply",
+            false,
         );
     }
 }

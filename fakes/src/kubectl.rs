@@ -675,6 +675,22 @@ impl<'a> Kubectl<'a> {
                 )))
             }
         };
+        // kubectl staging/src/k8s.io/kubectl/pkg/cmd/apply/apply.go, ApplyOptions.Validate:
+        // the combinations refused before anything is read.
+        let dry_run = p.str("dry-run").unwrap_or("none");
+        if ssa && ["client", "true"].contains(&dry_run) {
+            return Err(err("--dry-run=client doesn't work with --server-side (did you mean --dry-run=server instead?)"));
+        }
+        if ssa && p.bool("force", false) {
+            return Err(err("--force cannot be used with --server-side"));
+        }
+        if dry_run == "server" && p.bool("force", false) {
+            return Err(err("--dry-run=server cannot be used with --force"));
+        }
+        let output = p.str("output").unwrap_or("").to_string();
+        if !["", "json", "name"].contains(&output.as_str()) {
+            return Err(err(format!("unable to match a printer suitable for the output format \"{output}\", allowed formats are: json,name")));
+        }
         let docs = self.read_docs()?;
         let t = self.target()?;
         let mut locked = state::load_locked(self.dir);
@@ -711,6 +727,11 @@ impl<'a> Kubectl<'a> {
                 .collect()
         };
         let mut changed = false;
+        // A server dry run is the whole apply on a copy of the cluster, never saved: the
+        // objects come back as the apply would leave them, server-set fields and all.
+        let mut scratch =
+            (dry == " (server dry run)").then(|| locked.state.clusters[&cname].clone());
+        let mut printed: Vec<(ResType, Option<String>, String)> = Vec::new();
         for ((src, doc), mapping) in docs.iter().zip(mappings) {
             let api_version = doc["apiVersion"].as_str().unwrap_or("");
             let kind = doc["kind"].as_str().unwrap_or("");
@@ -816,7 +837,7 @@ impl<'a> Kubectl<'a> {
             // (apimachinery pkg/api/errors/errors.go NewInvalid), with the source prefixed
             // as above; kubectl exits 1.
             if let Some((old, new)) =
-                kube::preview_apply(cluster, &rt, ns.as_deref(), name, &body, &manager)
+                kube::preview_apply(cluster, &rt, ns.as_deref(), name, &body, &manager, force)
             {
                 if let Some(why) = kube::immutable_violation(&rt, &old, &new) {
                     let qualified = if rt.group.is_empty() {
@@ -886,9 +907,30 @@ impl<'a> Kubectl<'a> {
                 }
             };
             if dry.is_empty() {
-                changed |= kube::upsert(cluster, &rt, ns, name, body, &manager);
+                changed |= kube::upsert(cluster, &rt, ns.clone(), name, body, &manager, force);
+            } else if let Some(copy) = scratch.as_mut() {
+                kube::upsert(copy, &rt, ns.clone(), name, body, &manager, force);
             }
-            println!("{}/{name} {op}{dry}", rt.kind_group());
+            match output.as_str() {
+                "json" => printed.push((rt, ns, name.to_string())),
+                "name" => println!("{}/{name}", rt.kind_group()),
+                _ => println!("{}/{name} {op}{dry}", rt.kind_group()),
+            }
+        }
+        if output == "json" && !printed.is_empty() {
+            // One object alone, several as a List (kubectl's printer over the visited infos).
+            let cluster = scratch.as_ref().unwrap_or(&locked.state.clusters[&cname]);
+            let v = kube::view(cluster, &locked.state, self.dir);
+            let items: Vec<Value> = printed
+                .iter()
+                .filter_map(|(rt, ns, name)| v.get(rt, ns.as_deref(), name))
+                .collect();
+            let data = if items.len() == 1 {
+                items[0].clone()
+            } else {
+                json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
+            };
+            println!("{}", go_json_indent(&data, "    "));
         }
         if changed || dry.is_empty() {
             locked.save();

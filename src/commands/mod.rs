@@ -11,6 +11,7 @@ pub mod apply;
 pub mod build;
 pub mod completions;
 pub mod config;
+pub mod diff;
 pub mod doctor;
 pub mod down;
 pub mod init;

@@ -29,10 +29,10 @@ const UNIT_ANNOTATION: &str = "devenv.dev/unit";
 
 /// One unit's rendering as printed: its kind (`overlay`, `chart`, `namespaces`), its name,
 /// its documents.
-struct Section {
-    kind: &'static str,
-    name: String,
-    manifests: Vec<Manifest>,
+pub(super) struct Section {
+    pub kind: &'static str,
+    pub name: String,
+    pub manifests: Vec<Manifest>,
 }
 
 pub fn run(g: &GlobalArgs, args: &RenderArgs) -> Exit {
@@ -40,17 +40,7 @@ pub fn run(g: &GlobalArgs, args: &RenderArgs) -> Exit {
         Ok(s) => s,
         Err(e) => return e,
     };
-    let cfg = &s.loaded.config;
-    let order: Vec<(&'static str, String)> = unit_order(cfg)
-        .into_iter()
-        .map(|u| {
-            let kind = match u {
-                UnitRef::Overlay(_) => "overlay",
-                UnitRef::Chart(_) => "chart",
-            };
-            (kind, u.name(cfg).to_string())
-        })
-        .collect();
+    let order = units_in_order(&s.loaded.config);
     let known: Vec<String> = order.iter().map(|(_, n)| n.clone()).collect();
     let wanted = match select("unit", &known, &args.names, &s.loaded) {
         Ok(w) => w,
@@ -73,7 +63,7 @@ pub fn run(g: &GlobalArgs, args: &RenderArgs) -> Exit {
         .into_iter()
         .filter(|(_, n)| wanted.contains(n))
         .collect();
-    match render_units(s, &units) {
+    match render_units(s, &units, async |_, sections| Ok(sections)) {
         Ok(rendered) => sections.extend(rendered),
         Err(exit) => return exit,
     }
@@ -94,9 +84,23 @@ pub fn run(g: &GlobalArgs, args: &RenderArgs) -> Exit {
     Exit::Success
 }
 
+/// Every unit, in apply order: (`overlay` or `chart`, its name).
+pub(super) fn units_in_order(cfg: &crate::config::Config) -> Vec<(&'static str, String)> {
+    unit_order(cfg)
+        .into_iter()
+        .map(|u| {
+            let kind = match u {
+                UnitRef::Overlay(_) => "overlay",
+                UnitRef::Chart(_) => "chart",
+            };
+            (kind, u.name(cfg).to_string())
+        })
+        .collect()
+}
+
 /// The generated namespaces file (`.devenv/namespaces.yaml`), when the config declares
 /// namespaces.
-fn namespaces_section(plan: &crate::plan::Plan) -> Option<Result<Section, String>> {
+pub(super) fn namespaces_section(plan: &crate::plan::Plan) -> Option<Result<Section, String>> {
     plan.step("namespaces")?;
     let file = plan
         .generated
@@ -113,11 +117,13 @@ fn namespaces_section(plan: &crate::plan::Plan) -> Option<Result<Section, String
     )
 }
 
-/// Runs the render step of each unit, in order, as `up` runs it; the renderings it kept.
-fn render_units(
+/// Runs the render step of each unit, in order, as `up` runs it, then `then` on the
+/// renderings it kept, with the same context (its runner, its inventories).
+pub(super) fn render_units<T>(
     s: session::Session,
     units: &[(&'static str, String)],
-) -> Result<Vec<Section>, Exit> {
+    then: impl AsyncFnOnce(&Ctx, Vec<Section>) -> Result<T, Exit>,
+) -> Result<T, Exit> {
     let state_dir = crate::render::state_dir(&s.loaded.root);
     // Read only: render steps record nothing in the journal, and this command saves none.
     let journal = Journal::load(&state_dir).map_err(|e| {
@@ -168,7 +174,7 @@ fn render_units(
                 manifests: rendered.manifests,
             });
         }
-        Ok(sections)
+        then(&ctx, sections).await
     })
 }
 

@@ -103,6 +103,12 @@ pub(super) fn open_offline_session(g: &GlobalArgs) -> Result<Session, Exit> {
     open(g, false, false, false)
 }
 
+/// A session for a command that reads the cluster but builds nothing (`diff`): the
+/// cluster's context is chosen, no `docker builder inspect`.
+pub(super) fn open_reading_session(g: &GlobalArgs) -> Result<Session, Exit> {
+    open(g, false, true, false)
+}
+
 fn open(
     g: &GlobalArgs,
     wait: bool,

@@ -38,6 +38,7 @@
 //! names in the list `prune` keeps (`steps/workloads/prune.rs`). Split, inventory, apply,
 //! waits and prune are not copied.
 
+pub mod diff;
 mod explain;
 mod hooks;
 mod kubectl;

@@ -18,6 +18,7 @@ mod cli_outputs;
 mod cli_usage;
 mod config_errors;
 mod config_plan;
+mod diff;
 mod existing_cluster;
 mod external_registry;
 mod fakes_behave_like_real_tools;

@@ -4,7 +4,7 @@
 //! that render ran no docker and no k3d, and feeds its output to the real kubectl's
 //! `apply --dry-run=client` (discovery answered by [`stub::Stub`]).
 
-mod stub;
+pub(crate) mod stub;
 
 use std::io::Write;
 use std::path::PathBuf;
