@@ -325,3 +325,24 @@ fn an_unreadable_ignore_file_is_an_error_not_an_empty_one() {
     let err = fingerprint(&inputs, &mut cache).unwrap_err();
     assert!(err.to_string().contains(".dockerignore"), "{err}");
 }
+
+/// A special file's type is part of the context (Docker's tar sends a FIFO, skips a
+/// socket): a FIFO replaced by a socket at the same path gives a new tag.
+#[test]
+fn a_special_file_of_another_type_gives_a_new_tag() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+    let special = root.join("special");
+    let c = std::ffi::CString::new(special.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    let fifo = fp(root).tag();
+    fs::remove_file(&special).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(&special).unwrap();
+    fs::set_permissions(&special, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_ne!(
+        fp(root).tag(),
+        fifo,
+        "a FIFO and a socket gave the same tag"
+    );
+}
