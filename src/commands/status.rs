@@ -40,7 +40,7 @@ pub fn run(g: &GlobalArgs) -> Exit {
             // What devenv reads and pushes to: the existing cluster's context, the external registry.
             "context": plan.kube.context,
             "registry": { "host": plan.registry.push, "pull": plan.registry.pull },
-            "components": components.iter().map(|c| json!({ "component": c.component, "name": c.name, "healthy": c.healthy, "detail": c.detail })).collect::<Vec<_>>(),
+            "components": components.iter().map(component_json).collect::<Vec<_>>(),
         }));
     } else {
         for line in table(&components) {
@@ -52,6 +52,18 @@ pub fn run(g: &GlobalArgs) -> Exit {
     } else {
         Exit::Unhealthy
     }
+}
+
+/// A row of `-o json`; an overlay or chart read live also carries its objects `present`,
+/// `missing` and its `drift` (`{kind, namespace, name, path, live, applied}`).
+fn component_json(c: &Component) -> serde_json::Value {
+    let mut v = json!({ "component": c.component, "name": c.name, "healthy": c.healthy, "detail": c.detail });
+    if let Some(live) = &c.live {
+        v["present"] = json!(live.present);
+        v["missing"] = json!(live.missing);
+        v["drift"] = json!(live.drift);
+    }
+    v
 }
 
 /// `COMPONENT  NAME  HEALTH  DETAIL`, then a row per component, columns padded to fit.
@@ -80,6 +92,10 @@ fn table(components: &[Component]) -> Vec<String> {
             if c.healthy { "ok" } else { "UNHEALTHY" },
             c.detail
         ));
+        // Each drifted field on a line of its own under its unit.
+        for d in c.live.iter().flat_map(|l| &l.drift) {
+            lines.push(format!("  drift: {d}"));
+        }
     }
     lines
 }

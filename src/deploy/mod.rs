@@ -39,6 +39,7 @@
 //! waits and prune are not copied.
 
 pub mod diff;
+pub mod drift;
 mod explain;
 mod hooks;
 mod kubectl;

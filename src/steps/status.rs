@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::config::schema::RegistryProvider;
 use crate::config::Loaded;
+use crate::deploy::drift::{self, UnitLive};
 use crate::kube::{self, KubeTarget};
 use crate::render::Names;
 use crate::runner::{Cmd, RunError, Runner};
@@ -17,6 +18,8 @@ pub struct Component {
     pub name: String,
     pub healthy: bool,
     pub detail: String,
+    /// An overlay's or chart's objects as the cluster holds them, when they could be read.
+    pub live: Option<UnitLive>,
 }
 
 fn comp(
@@ -30,6 +33,7 @@ fn comp(
         name: name.into(),
         healthy,
         detail: detail.to_string(),
+        live: None,
     }
 }
 
@@ -147,12 +151,103 @@ pub async fn observe(
         out.extend(cluster_components(loaded, &runner, &target).await);
     }
     out.extend(image_components(loaded).await);
-    out.extend(journal_components(
-        loaded,
-        journal,
-        journal_error.as_deref(),
-    ));
+    let mut units = journal_components(loaded, journal, journal_error.as_deref());
+    if cluster_up && journal_error.is_none() {
+        live_units(loaded, &runner, &target, &mut units).await;
+    }
+    out.extend(units);
     out
+}
+
+/// Reads the live objects of every unit devenv applied (what `.devenv/rendered/NAME.crds.yaml`
+/// and `NAME.apply.yaml` hold), one list call per kind for all units together, and replaces
+/// the journal's word on each unit with what the cluster holds: objects present or missing,
+/// ready or not, and drift from what devenv applied.
+async fn live_units(
+    loaded: &Loaded,
+    runner: &Runner,
+    target: &KubeTarget,
+    units: &mut [Component],
+) {
+    let dir = crate::render::state_dir(&loaded.root).join("rendered");
+    let mut applied: Vec<(usize, Result<Vec<Value>, String>)> = Vec::new();
+    for (i, unit) in units.iter().enumerate() {
+        if !matches!(unit.component, "overlay" | "chart") {
+            continue;
+        }
+        let apply = dir.join(format!("{}.apply.yaml", unit.name));
+        let Ok(text) = std::fs::read_to_string(&apply) else {
+            continue; // never applied: the journal's word stands
+        };
+        let crds = std::fs::read_to_string(dir.join(format!("{}.crds.yaml", unit.name)))
+            .unwrap_or_default();
+        let objects = drift::applied_objects(&unit.name, &crds)
+            .and_then(|mut o| {
+                o.extend(drift::applied_objects(&unit.name, &text)?);
+                Ok(o)
+            })
+            .map_err(|e| format!("{} is unreadable: {e}", apply.display()));
+        applied.push((i, objects));
+    }
+    let all: Vec<Value> = applied
+        .iter()
+        .filter_map(|(_, o)| o.as_ref().ok())
+        .flatten()
+        .cloned()
+        .collect();
+    let mut live = Vec::new();
+    let mut failed = Vec::new();
+    for resource in drift::list_resources(&all) {
+        let list = target.kubectl(&["get", resource.as_str(), "-A", "-o", "json"], READ, 30);
+        match read(runner, &loaded.root, list).await {
+            Ok(v) => live.extend(v["items"].as_array().cloned().unwrap_or_default()),
+            Err(e) => failed.push((resource, e.to_string())),
+        }
+    }
+    for (i, objects) in applied {
+        let unit = &mut units[i];
+        let objects = match objects {
+            Ok(o) => o,
+            Err(why) => {
+                (unit.healthy, unit.detail) = (false, why);
+                continue;
+            }
+        };
+        let resources = drift::list_resources(&objects);
+        if let Some((r, why)) = failed.iter().find(|(r, _)| resources.contains(r)) {
+            (unit.healthy, unit.detail) = (false, format!("cannot list {r}: {why}"));
+            continue;
+        }
+        let state = drift::compare_unit(&objects, &live);
+        let mut detail = vec![format!(
+            "{}/{} objects present",
+            state.present.len(),
+            objects.len()
+        )];
+        if !state.missing.is_empty() {
+            let m: Vec<String> = state.missing.iter().map(|o| o.to_string()).collect();
+            detail.push(format!("missing {}", m.join(", ")));
+        }
+        for (o, why) in &state.not_ready {
+            detail.push(format!("{o} not ready: {why}"));
+        }
+        match state.drift.len() {
+            0 => {}
+            1 => detail.push("1 field drifted".into()),
+            n => detail.push(format!("{n} fields drifted")),
+        }
+        // The journal's word (applied when, or how the last attempt failed) stays.
+        detail.push(unit.detail.clone());
+        if !state.in_sync() {
+            detail.push(format!(
+                "`devenv up` (or `devenv apply {}`) puts it back",
+                unit.name
+            ));
+        }
+        unit.healthy = unit.healthy && state.in_sync() && state.not_ready.is_empty();
+        unit.detail = detail.join("; ");
+        unit.live = Some(state);
+    }
 }
 
 /// The registry and cluster containers in `k3d node list -o json`; returns whether every

@@ -34,6 +34,7 @@ mod real_world;
 mod render;
 mod runner_signals;
 mod snapshots;
+mod status_drift;
 mod tenancy;
 mod trust;
 mod ui_github;
