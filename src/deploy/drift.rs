@@ -113,6 +113,27 @@ pub fn list_resources(objects: &[Value]) -> Vec<String> {
     out
 }
 
+/// The namespaces the `objects` of list resource `resource` (as [`list_resources`] names
+/// it) live in: where to list them one namespace at a time when the cluster-wide list is
+/// refused (a shared cluster whose user may list only their own namespaces).
+pub fn namespaces_of(objects: &[Value], resource: &str) -> Vec<String> {
+    let mut out: Vec<String> = objects
+        .iter()
+        .filter_map(|o| {
+            let (group, kind, namespace, _) = identity(o);
+            let name = if group.is_empty() {
+                kind
+            } else {
+                format!("{kind}.{group}")
+            };
+            (name == resource).then_some(namespace).flatten()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Compares what a unit applied with the live objects (of every kind it applied).
 pub fn compare_unit(applied: &[Value], live: &[Value]) -> UnitLive {
     let mut out = UnitLive::default();
@@ -252,5 +273,23 @@ mod tests {
         assert_eq!(live.missing[0].to_string(), "configmap/c in shop");
         assert_eq!(live.not_ready[0].1, "0 of 1 replicas ready");
         assert!(live.drift.is_empty() && !live.in_sync());
+    }
+
+    #[test]
+    fn a_refused_cluster_wide_list_falls_back_to_the_namespaces_of_that_kind() {
+        let objects = [
+            json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a","namespace":"shop-alice"}}),
+            json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"b","namespace":"data-alice"}}),
+            json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"c","namespace":"shop-alice"}}),
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d","namespace":"other-alice"}}),
+            json!({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"e"}}),
+        ];
+        assert_eq!(
+            namespaces_of(&objects, "Deployment.apps"),
+            ["data-alice", "shop-alice"]
+        );
+        assert_eq!(namespaces_of(&objects, "ConfigMap"), ["other-alice"]);
+        // Cluster-scoped: no namespace to fall back to.
+        assert!(namespaces_of(&objects, "ClusterRole.rbac.authorization.k8s.io").is_empty());
     }
 }

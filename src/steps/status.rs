@@ -199,9 +199,36 @@ async fn live_units(
     let mut failed = Vec::new();
     for resource in drift::list_resources(&all) {
         let list = target.kubectl(&["get", resource.as_str(), "-A", "-o", "json"], READ, 30);
-        match read(runner, &loaded.root, list).await {
-            Ok(v) => live.extend(v["items"].as_array().cloned().unwrap_or_default()),
-            Err(e) => failed.push((resource, e.to_string())),
+        let e = match read(runner, &loaded.root, list).await {
+            Ok(v) => {
+                live.extend(v["items"].as_array().cloned().unwrap_or_default());
+                continue;
+            }
+            Err(e) => e,
+        };
+        // Refused cluster-wide (a shared cluster's user may list only their own
+        // namespaces): one list per namespace the unit's objects of this kind live in.
+        let namespaces = drift::namespaces_of(&all, &resource);
+        let mut per_namespace = Err(e.to_string());
+        for ns in &namespaces {
+            let list = target.kubectl(
+                &["get", resource.as_str(), "-n", ns, "-o", "json"],
+                READ,
+                30,
+            );
+            per_namespace = match read(runner, &loaded.root, list).await {
+                Ok(v) => {
+                    live.extend(v["items"].as_array().cloned().unwrap_or_default());
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            if per_namespace.is_err() {
+                break;
+            }
+        }
+        if let Err(why) = per_namespace {
+            failed.push((resource, why));
         }
     }
     for (i, objects) in applied {
