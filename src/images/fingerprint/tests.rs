@@ -346,3 +346,12 @@ fn a_special_file_of_another_type_gives_a_new_tag() {
         "a FIFO and a socket gave the same tag"
     );
 }
+
+/// A read that fails (here: a folder where a file was listed, as when a file is replaced
+/// while devenv walks the context) is an error at once, not a retry loop.
+#[test]
+fn a_read_error_is_reported_not_retried() {
+    let d = tempfile::tempdir().unwrap();
+    let err = hash_file(d.path(), &mut [0u8; 64]).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::IsADirectory);
+}
