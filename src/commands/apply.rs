@@ -33,6 +33,8 @@ pub fn run(g: &GlobalArgs, args: &ApplyArgs) -> Exit {
     let opts = RunOptions {
         interactive: interactive(&s.loaded),
         command: command_line(),
+        // Asked for by name: applied even when unchanged, so a hand edit is put back.
+        reapply: targets,
         ..Default::default()
     };
     run_steps(g, s, ids, opts, &[])

@@ -28,6 +28,7 @@ pub fn run(g: &GlobalArgs, args: &UpArgs) -> Exit {
         yes: args.yes,
         interactive: interactive(&s.loaded) && !args.yes,
         command: command_line(),
+        reapply: Vec::new(),
     };
     run_steps(g, s, ids, opts, &[])
 }

@@ -27,6 +27,10 @@ pub struct RunOptions {
     pub interactive: bool,
     /// The devenv command line, for the journal and lock messages.
     pub command: String,
+    /// `devenv apply NAME`: the steps of the units named, applied even when their render did
+    /// not change (what someone changed by hand on the cluster is put back); what they
+    /// depend on is applied only when changed.
+    pub reapply: Vec<String>,
 }
 
 /// How a step that did not fail ended.

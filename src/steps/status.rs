@@ -266,10 +266,7 @@ async fn live_units(
         // The journal's word (applied when, or how the last attempt failed) stays.
         detail.push(unit.detail.clone());
         if !state.in_sync() {
-            detail.push(format!(
-                "`devenv up` (or `devenv apply {}`) puts it back",
-                unit.name
-            ));
+            detail.push(format!("`devenv apply {}` puts it back", unit.name));
         }
         unit.healthy = unit.healthy && state.in_sync() && state.not_ready.is_empty();
         unit.detail = detail.join("; ");

@@ -142,7 +142,10 @@ async fn deploy(
     let previous = ctx
         .detail(&step.id)
         .and_then(|d| d.get("sha256").and_then(|s| s.as_str().map(str::to_string)));
-    if ctx.was_done(step) && previous.as_deref() == Some(rendered.sha256.as_str()) {
+    if !ctx.opts.reapply.contains(&step.id)
+        && ctx.was_done(step)
+        && previous.as_deref() == Some(rendered.sha256.as_str())
+    {
         record_summary(ctx, kind, name, &rendered);
         return Ok(Done::Unchanged("rendered manifests unchanged".into()));
     }

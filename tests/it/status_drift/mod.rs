@@ -263,10 +263,19 @@ fn status_reads_the_live_objects_and_names_drift_and_missing_objects() {
     let r = run(&sb, &["status"]);
     assert!(
         r.stdout.contains(&format!("missing service/api in {ns}"))
-            && r.stdout
-                .contains("`devenv up` (or `devenv apply app`) puts it back"),
+            && r.stdout.contains("`devenv apply app` puts it back"),
         "{r:?}"
     );
+
+    // As the hint says: `devenv apply app` applies the unit although its render did not
+    // change, and the drift and the missing Service are gone.
+    let r = run(&sb, &["apply", "app"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (code, v) = status_json(&sb);
+    let app = &units(&v)["app"];
+    assert_eq!(code, 0, "{app}");
+    assert_eq!(app["drift"], serde_json::json!([]), "{app}");
+    assert_eq!(app["missing"], serde_json::json!([]), "{app}");
 }
 
 /// `applied 2026-…Z` → `applied [TIME]`.
