@@ -86,7 +86,7 @@ pub enum Command {
     Doctor,
     /// Build and push images (all, or the named ones).
     Build(BuildArgs),
-    /// Render and apply overlays and charts (all, or the named ones and what they depend on).
+    /// Render and apply overlays and charts, even unchanged (all, or the named ones and what they depend on).
     Apply(ApplyArgs),
     /// Prove NetworkPolicies are enforced, every node is Ready and pulls from the registry.
     Verify,
