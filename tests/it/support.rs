@@ -185,20 +185,30 @@ pub fn fakes_dir() -> PathBuf {
     .clone()
 }
 
-/// PATH directories with the real docker replaced by mirrors without it (shared, built once).
-fn path_without_docker(target: &Path) -> Vec<PathBuf> {
+/// PATH directories with the programs `hidden` names replaced by mirrors without them
+/// (shared, built once per set of hidden names): the real docker unless a test asks for it,
+/// and always the real helm (scripts/test.sh puts one on PATH; a test that wants helm puts
+/// its own first, support::helm::with_helm_log), so the outcome of a test does not depend on
+/// what the machine has installed.
+fn path_hiding(target: &Path, hide_docker: bool) -> Vec<PathBuf> {
+    let hidden = |name: &str| name == "helm" || (hide_docker && name.starts_with("docker"));
+    let tag = if hide_docker {
+        "nodocker-nohelm"
+    } else {
+        "nohelm"
+    };
     let mut out = Vec::new();
     for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        let has_docker = fs::read_dir(&dir)
+        let hides = fs::read_dir(&dir)
             .into_iter()
             .flatten()
             .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("docker"));
-        if !has_docker {
+            .any(|e| hidden(&e.file_name().to_string_lossy()));
+        if !hides {
             out.push(dir);
             continue;
         }
-        let mirror = target.join("nodocker").join(
+        let mirror = target.join(tag).join(
             dir.to_string_lossy()
                 .trim_start_matches('/')
                 .replace('/', "_"),
@@ -210,7 +220,7 @@ fn path_without_docker(target: &Path) -> Vec<PathBuf> {
             fs::create_dir_all(&tmp).expect("mirror dir");
             for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let name = e.file_name();
-                if !name.to_string_lossy().starts_with("docker") {
+                if !hidden(&name.to_string_lossy()) {
                     let _ = std::os::unix::fs::symlink(e.path(), tmp.join(&name));
                 }
             }
@@ -284,13 +294,7 @@ impl Sandbox {
     pub fn path_var(&self) -> OsString {
         let fakes = fakes_dir();
         let mut dirs = vec![fakes.clone()];
-        if self.docker {
-            dirs.extend(std::env::split_paths(
-                &std::env::var_os("PATH").unwrap_or_default(),
-            ));
-        } else {
-            dirs.extend(path_without_docker(fakes.parent().unwrap()));
-        }
+        dirs.extend(path_hiding(fakes.parent().unwrap(), !self.docker));
         std::env::join_paths(dirs).expect("PATH")
     }
 
