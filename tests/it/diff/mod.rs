@@ -1,7 +1,8 @@
 //! `devenv diff`: what `up` would change, computed by the (fake) API server's dry run of
 //! devenv's apply against the live objects. The example comes up (the registry stub says
 //! every image is there, so nothing is built), then objects are changed behind devenv's
-//! back by another field manager, or removed from an overlay.
+//! back by another field manager, or removed from an overlay. `status_drift` reuses its
+//! set-up (`example_up`, `address`, `applied_object`).
 
 use std::time::Duration;
 
@@ -10,14 +11,14 @@ use serde_json::Value;
 use crate::render::stub::Stub;
 use crate::support::{example_sandbox, free_port, Run, Sandbox, CALICO};
 
-fn run(sb: &Sandbox, args: &[&str]) -> Run {
+pub(crate) fn run(sb: &Sandbox, args: &[&str]) -> Run {
     Run::of(sb.devenv(args), Duration::from_secs(120))
 }
 
 /// The example on free ports, the Calico stand-in, verify off, brought up: a first `up`
 /// creates the fake's registry and fails to push, then the stub answers on its port that
 /// every image is there.
-fn example_up() -> (Sandbox, Stub) {
+pub(crate) fn example_up() -> (Sandbox, Stub) {
     let registry = free_port();
     let sb = example_sandbox();
     let text = sb
@@ -39,7 +40,7 @@ fn example_up() -> (Sandbox, Stub) {
 }
 
 /// The kubectl address devenv used (`[--kubeconfig K] --context C`), from its calls.
-fn address(sb: &Sandbox) -> Vec<String> {
+pub(crate) fn address(sb: &Sandbox) -> Vec<String> {
     let call = sb
         .calls()
         .into_iter()
@@ -51,7 +52,7 @@ fn address(sb: &Sandbox) -> Vec<String> {
 
 /// `kind`'s object named `name` (a prefix: a generated ConfigMap's name ends in a hash) in
 /// what `up` applied for unit `unit`: (name, namespace).
-fn applied_object(sb: &Sandbox, unit: &str, kind: &str, name: &str) -> (String, String) {
+pub(crate) fn applied_object(sb: &Sandbox, unit: &str, kind: &str, name: &str) -> (String, String) {
     let text = sb.read(format!(".devenv/rendered/{unit}.apply.yaml"));
     text.split("\n---\n")
         .find_map(|doc| {

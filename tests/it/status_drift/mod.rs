@@ -4,71 +4,17 @@
 //! behind devenv's back by another field manager, or deleted.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::render::stub::Stub;
-use crate::support::{example_sandbox, free_port, Run, Sandbox, CALICO};
-
-fn run(sb: &Sandbox, args: &[&str]) -> Run {
-    Run::of(sb.devenv(args), Duration::from_secs(120))
-}
-
-/// The example on free ports, the Calico stand-in, verify off, brought up: a first `up`
-/// creates the fake's registry and fails to push, then the stub answers on its port that
-/// every image is there.
-fn example_up() -> (Sandbox, Stub) {
-    let registry = free_port();
-    let sb = example_sandbox();
-    let text = sb
-        .read("devenv.toml")
-        .replace("port = 5111", &format!("port = {registry}"))
-        .replace("api_port = 6550", &format!("api_port = {}", free_port()))
-        .replace(
-            "[calico]\n",
-            &format!("[calico]\nmanifests = \"{CALICO}\"\n"),
-        )
-        .replace("[verify]\nenabled = true", "[verify]\nenabled = false");
-    sb.write("devenv.toml", &text);
-    let first = run(&sb, &["up"]);
-    assert_eq!(first.code, 1, "{first:?}");
-    let stub = Stub::on(registry);
-    let up = run(&sb, &["up"]);
-    assert_eq!(up.code, 0, "devenv up failed: {up:?}");
-    (sb, stub)
-}
-
-/// The kubectl address devenv used (`[--kubeconfig K] --context C`), from its calls.
-fn address(sb: &Sandbox) -> Vec<String> {
-    let call = sb
-        .calls()
-        .into_iter()
-        .find(|c| c.tool == "kubectl" && c.has(&["--context", "apply"]))
-        .expect("devenv applied with kubectl");
-    let at = call.argv.iter().position(|a| a == "--context").unwrap();
-    call.argv[..at + 2].to_vec()
-}
+use crate::diff::{address, applied_object, example_up, run};
+use crate::support::Sandbox;
 
 /// `kubectl ADDRESS ARGS…`.
 fn kubectl_ok(sb: &Sandbox, address: &[String], args: &[&str]) {
     let mut argv: Vec<&str> = address.iter().map(String::as_str).collect();
     argv.extend(args);
     sb.kubectl_ok(&argv);
-}
-
-/// The (name, namespace) of `kind`'s object named `name` (a prefix: a generated
-/// ConfigMap's name ends in a hash) in what `up` applied for `unit`.
-fn applied_object(sb: &Sandbox, unit: &str, kind: &str, name: &str) -> (String, String) {
-    let text = sb.read(format!(".devenv/rendered/{unit}.apply.yaml"));
-    text.split("\n---\n")
-        .find_map(|doc| {
-            let v: Value = serde_yaml_ng::from_str(doc).ok()?;
-            let n = v.pointer("/metadata/name")?.as_str()?;
-            let ns = v.pointer("/metadata/namespace")?.as_str()?;
-            (v["kind"] == kind && n.starts_with(name)).then(|| (n.to_string(), ns.to_string()))
-        })
-        .unwrap_or_else(|| panic!("no {kind} {name} in:\n{text}"))
 }
 
 /// The kinds `up` applied over every unit (`.devenv/rendered/*.apply.yaml`, `*.crds.yaml`).
